@@ -1,0 +1,47 @@
+# Every target sets up what it needs: a fresh clone needs only Python 3.11, git and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The official Apitally client uses the import name `apitally`, as ours does, so it lives in a
+# virtual environment of its own; compatibility tests and benchmarks run it from there.
+OFFICIAL := .venv-official
+OFFICIAL_STAMP := $(OFFICIAL)/.installed
+export TALLYHUB_OFFICIAL_PYTHON := $(abspath $(OFFICIAL))/bin/python
+
+.PHONY: setup run test lint format bench demo clean
+
+$(STAMP): hub/pyproject.toml client/pyproject.toml requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e "./hub[postgres]" -e "./client[flask]" -r requirements-dev.txt
+	touch $@
+
+$(OFFICIAL_STAMP):
+	$(PYTHON) -m venv $(OFFICIAL)
+	$(OFFICIAL)/bin/pip install -q --upgrade pip
+	$(OFFICIAL)/bin/pip install -q "apitally[flask]==0.25.1"
+	touch $@
+
+setup: $(STAMP) $(OFFICIAL_STAMP)
+
+run: $(STAMP)
+	$(BIN)/tallyhub serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: setup lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(OFFICIAL) .pytest_cache .mypy_cache .ruff_cache

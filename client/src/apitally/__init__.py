@@ -1,0 +1,1 @@
+"""Client library for Tallyhub and other Hub v2 hubs."""

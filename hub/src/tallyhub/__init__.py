@@ -1,0 +1,1 @@
+"""Tallyhub: self-hosted API monitoring and analytics."""
