@@ -40,7 +40,7 @@ format: $(STAMP)
 test: setup lint
 	$(BIN)/pytest
 
-bench: setup
+bench: setup  ## BENCH=name1,name2 runs only those
 	$(BIN)/python -m bench
 
 clean:
