@@ -1,0 +1,1 @@
+"""Read-side queries: series, totals, percentiles from histograms, Apdex."""

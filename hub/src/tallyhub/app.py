@@ -1,0 +1,52 @@
+"""The application factory: one FastAPI app serving ingestion (/v2) and the read API (/api/v1)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tallyhub.api.routes import router as api_router
+from tallyhub.ingest.routes import router as ingest_router
+from tallyhub.monitor.maintenance import Maintenance
+from tallyhub.settings import Settings
+from tallyhub.storage.database import Database
+
+
+def create_app(settings: Settings, db: Database | None = None, run_maintenance: bool = True) -> FastAPI:
+    """Build the hub. The database must be migrated already (the CLI does so on `serve`)."""
+    database = db or Database(settings.resolved_database_url)
+    maintenance = Maintenance(database, settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if run_maintenance:
+            maintenance.start()
+        try:
+            yield
+        finally:
+            maintenance.stop()
+            if db is None:
+                database.dispose()
+
+    app = FastAPI(
+        title="Tallyhub",
+        version="1",
+        summary="Read API of Tallyhub, self-hosted API monitoring and analytics.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.db = database
+    app.state.settings = settings
+    app.state.maintenance = maintenance
+    app.include_router(ingest_router)
+    app.include_router(api_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

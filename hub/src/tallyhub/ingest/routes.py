@@ -1,0 +1,5 @@
+"""The /v2/{client_id}/{env}/startup|sync|log handlers (placeholder until ingestion lands)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

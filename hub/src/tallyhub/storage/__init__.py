@@ -1,0 +1,1 @@
+"""Storage: tables, migrations, the engine and the writes that keep rows consistent."""

@@ -1,0 +1,68 @@
+"""Apps and their environments: created by operators, looked up by client ID on every ingest."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+
+import sqlalchemy as sa
+
+from tallyhub.storage.database import Database
+from tallyhub.storage.tables import apps, envs
+from tallyhub.storage.upsert import insert_ignore
+
+
+@dataclasses.dataclass(frozen=True)
+class App:
+    id: int
+    name: str
+    client_id: str
+    created_at: float
+    envs: tuple[str, ...]
+
+
+def create_app(db: Database, name: str, env_names: tuple[str, ...] = ("prod", "dev")) -> App:
+    """Create an app with a fresh client ID and the given environments."""
+    now = time.time()
+    client_id = str(uuid.uuid4())
+    with db.write() as conn:
+        app_id = conn.execute(
+            apps.insert().values(name=name, client_id=client_id, created_at=now).returning(apps.c.id)
+        ).scalar_one()
+        for env in dict.fromkeys(env_names):
+            conn.execute(envs.insert().values(app_id=app_id, name=env, created_at=now))
+    return App(app_id, name, client_id, now, tuple(dict.fromkeys(env_names)))
+
+
+def list_apps(conn: sa.Connection) -> list[App]:
+    env_rows = conn.execute(sa.select(envs.c.app_id, envs.c.name).order_by(envs.c.id)).all()
+    env_names: dict[int, list[str]] = {}
+    for app_id, env in env_rows:
+        env_names.setdefault(app_id, []).append(env)
+    rows = conn.execute(sa.select(apps).order_by(apps.c.id)).all()
+    return [App(r.id, r.name, r.client_id, r.created_at, tuple(env_names.get(r.id, ()))) for r in rows]
+
+
+def get_app(conn: sa.Connection, app_id: int) -> App | None:
+    return next((a for a in list_apps(conn) if a.id == app_id), None)
+
+
+def app_id_for_client_id(conn: sa.Connection, client_id: str) -> int | None:
+    return conn.execute(sa.select(apps.c.id).where(apps.c.client_id == client_id)).scalar()
+
+
+def ensure_env(conn: sa.Connection, app_id: int, name: str) -> int:
+    """The id of the app's environment `name`, created on first sight."""
+    query = sa.select(envs.c.id).where(envs.c.app_id == app_id, envs.c.name == name)
+    env_id = conn.execute(query).scalar()
+    if env_id is None:
+        insert_ignore(
+            conn, envs, {"app_id": app_id, "name": name, "created_at": time.time()}, ["app_id", "name"]
+        )
+        env_id = conn.execute(query).scalar_one()
+    return int(env_id)
+
+
+def env_id_for(conn: sa.Connection, app_id: int, name: str) -> int | None:
+    return conn.execute(sa.select(envs.c.id).where(envs.c.app_id == app_id, envs.c.name == name)).scalar()

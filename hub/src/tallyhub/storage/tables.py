@@ -1,0 +1,213 @@
+"""The schema, shared by SQLite and PostgreSQL. Times are Unix epoch seconds (floats or whole ints).
+
+Metrics are kept at three granularities (60, 3600, 86400 s) and three levels of detail so that a query
+reads the coarsest rows that can answer it:
+
+- level 0 (TOTAL): per status code only;
+- level 1 (ENDPOINT): per endpoint and status code;
+- level 2 (CONSUMER): per endpoint, consumer and status code.
+
+Ingestion appends minute rows at every level; the rollup merges minute rows into hour and day rows and
+marks them `rolled`. A query at hour or day interval reads those rows plus the minute rows not yet
+rolled, so it is exact and current.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+GRANULARITIES = (MINUTE, HOUR, DAY)
+LEVEL_TOTAL, LEVEL_ENDPOINT, LEVEL_CONSUMER = 0, 1, 2
+NO_ID = 0  # endpoint_id / consumer_id of rows that do not have that dimension (or no consumer)
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _cascade(target: str) -> sa.ForeignKey:
+    return sa.ForeignKey(target, ondelete="CASCADE")
+
+
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("client_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+envs = sa.Table(
+    "envs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app_id", sa.Integer, _cascade("apps.id"), nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("app_id", "name"),
+)
+
+instances = sa.Table(
+    "instances",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("instance_uuid", sa.String(36), nullable=False),
+    sa.Column("client", sa.String(64)),
+    sa.Column("versions", sa.JSON),
+    sa.Column("app_version", sa.String(100)),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("last_startup_at", sa.Float),
+    sa.Column("last_sync_at", sa.Float),
+    sa.Column("cpu_percent", sa.Float),
+    sa.Column("memory_rss", sa.BigInteger),
+    sa.UniqueConstraint("env_id", "instance_uuid"),
+)
+
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    # The path as the framework spells it (first spelling seen), and the key it is matched by.
+    sa.Column("path", sa.String(1000), nullable=False),
+    sa.Column("path_key", sa.String(1000), nullable=False),
+    sa.Column("summary", sa.Text),
+    sa.Column("description", sa.Text),
+    sa.Column("in_startup", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.UniqueConstraint("env_id", "method", "path_key"),
+)
+
+consumers = sa.Table(
+    "consumers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app_id", sa.Integer, _cascade("apps.id"), nullable=False),
+    sa.Column("identifier", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(64)),
+    sa.Column("group_name", sa.String(64)),
+    # A name or group set by a person is kept; values sent by clients only fill what is unset.
+    sa.Column("name_set_by_user", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("group_set_by_user", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.UniqueConstraint("app_id", "identifier"),
+    sa.Index(None, "app_id", "group_name"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("granularity", sa.Integer, nullable=False),
+    sa.Column("bucket", sa.BigInteger, nullable=False),
+    sa.Column("level", sa.SmallInteger, nullable=False),
+    sa.Column("endpoint_id", sa.Integer, nullable=False),
+    sa.Column("consumer_id", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.SmallInteger, nullable=False),
+    sa.Column("request_count", sa.BigInteger, nullable=False),
+    sa.Column("request_size_sum", sa.BigInteger, nullable=False),
+    sa.Column("response_size_sum", sa.BigInteger, nullable=False),
+    # Histograms as compact JSON objects {bin: count}: 10 ms response-time bins, 1 KB size bins.
+    sa.Column("response_times", sa.Text, nullable=False),
+    sa.Column("request_sizes", sa.Text, nullable=False),
+    sa.Column("response_sizes", sa.Text, nullable=False),
+    sa.Column("rolled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index(None, "env_id", "granularity", "level", "bucket"),
+    sa.Index(None, "env_id", "granularity", "level", "endpoint_id", "bucket"),
+    sa.Index(None, "env_id", "granularity", "level", "consumer_id", "bucket"),
+    sa.Index(None, "granularity", "rolled", "bucket"),
+)
+
+error_groups = sa.Table(
+    "error_groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),  # "server" or "validation"
+    sa.Column("endpoint_id", sa.Integer, nullable=False),
+    # sha256 of the fields that make an error distinct (type, msg, traceback or loc)
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(500), nullable=False),
+    sa.Column("msg", sa.Text, nullable=False),
+    sa.Column("traceback", sa.Text),
+    sa.Column("loc", sa.JSON),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.UniqueConstraint("env_id", "kind", "endpoint_id", "fingerprint"),
+)
+
+error_counts = sa.Table(
+    "error_counts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("group_id", sa.Integer, _cascade("error_groups.id"), nullable=False),
+    sa.Column("bucket", sa.BigInteger, nullable=False),  # minute
+    sa.Column("consumer_id", sa.Integer, nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("sentry_event_id", sa.String(64)),
+    sa.Index(None, "group_id", "bucket"),
+    sa.Index(None, "bucket"),
+)
+
+request_logs = sa.Table(
+    "request_logs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("path", sa.String(1000)),
+    sa.Column("endpoint_id", sa.Integer),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("status_code", sa.SmallInteger, nullable=False),
+    sa.Column("response_time", sa.Float, nullable=False),  # seconds
+    sa.Column("consumer_id", sa.Integer),
+    sa.Column("request_size", sa.BigInteger),
+    sa.Column("response_size", sa.BigInteger),
+    sa.Column("trace_id", sa.String(32)),
+    # Headers, bodies, exception, logs and spans, in the Python client's spelling.
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.UniqueConstraint("env_id", "uuid"),
+    sa.Index(None, "env_id", "timestamp"),
+)
+
+received_messages = sa.Table(
+    "received_messages",
+    metadata,
+    sa.Column("app_id", sa.Integer, _cascade("apps.id"), primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),  # "startup", "sync" or "log"
+    sa.Column("uuid", sa.String(36), primary_key=True),
+    sa.Column("received_at", sa.Float, nullable=False, index=True),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # sha256 hex of the token
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(100), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
