@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from tallyhub import histograms
 from tallyhub.paths import path_key
 from tallyhub.storage import apps as app_store
@@ -126,7 +125,11 @@ class MetricWriter:
                 endpoint_id = self._endpoint(conn, env_id, r.method, r.path)
                 consumer_id = self._consumer(conn, r.consumer, None, None, r.time) if r.consumer else NO_ID
                 minute = int(r.time // MINUTE) * MINUTE
-                for level, e, c in ((0, NO_ID, NO_ID), (1, endpoint_id, NO_ID), (2, endpoint_id, consumer_id)):
+                for level, e, c in (
+                    (0, NO_ID, NO_ID),
+                    (1, endpoint_id, NO_ID),
+                    (2, endpoint_id, consumer_id),
+                ):
                     keyed.setdefault((env_id, minute, level, e, c, r.status), []).append(r)
             rows = []
             for (env_id, minute, level, e, c, status), group in keyed.items():
@@ -253,7 +256,6 @@ class Api:
 def api(db: Database) -> Iterator[Api]:
     """An app "Shop" (envs prod, dev) on a fresh database and a TestClient holding a valid token."""
     from fastapi.testclient import TestClient
-
     from tallyhub.app import create_app
     from tallyhub.settings import load_settings
     from tallyhub.storage.tokens import create_token

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 T0 = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())  # a Friday, 00:00 UTC
-ROUTES = [("GET", "/items/<int:item_id>"), ("POST", "/items"), ("GET", "/health"), ("DELETE", "/items/<int:item_id>")]
+ROUTES = [
+    ("GET", "/items/<int:item_id>"),
+    ("POST", "/items"),
+    ("GET", "/health"),
+    ("DELETE", "/items/<int:item_id>"),
+]
 CONSUMERS = {"alice": "admins", "bob": "admins", "carol": "customers", "dave": None}
 STATUSES = [200, 200, 200, 201, 204, 301, 400, 404, 404, 422, 500, 503]
 
@@ -49,7 +54,12 @@ def test_totals_and_minute_series_equal_the_requests(api: Any, helpers: Any) -> 
     reqs = make_requests(helpers, 400, T0 + 600, 3600)
     api.writer.write(reqs, copies=2)
     body = api.get("/traffic", start=iso(T0), end=iso(T0 + 2 * 3600), interval="minute")
-    assert (body["start"], body["end"], body["interval"], body["env"]) == (iso(T0), iso(T0 + 7200), "minute", None)
+    assert (body["start"], body["end"], body["interval"], body["env"]) == (
+        iso(T0),
+        iso(T0 + 7200),
+        "minute",
+        None,
+    )
     helpers.assert_stats(body["totals"], reqs)
     assert len(body["series"]) == 120
     for i, point in enumerate(body["series"]):
@@ -68,7 +78,10 @@ FILTERS: list[tuple[dict[str, str], Any]] = [
     ({"group": "admins", "consumer": "carol"}, lambda r: False),
     ({"method": "get"}, lambda r: r.method == "GET"),
     ({"path": "/items/{id}"}, lambda r: r.path == "/items/<int:item_id>"),
-    ({"path": "/items/:id", "method": "Delete"}, lambda r: r.method == "DELETE" and r.path.startswith("/items/<")),
+    (
+        {"path": "/items/:id", "method": "Delete"},
+        lambda r: r.method == "DELETE" and r.path.startswith("/items/<"),
+    ),
     ({"status": "404"}, lambda r: r.status == 404),
     ({"status": "4xx"}, lambda r: 400 <= r.status < 500),
     ({"status": "5XX"}, lambda r: r.status >= 500),
@@ -88,7 +101,9 @@ def test_every_filter(api: Any, helpers: Any) -> None:
         expected = [r for r in reqs if keep(r)]
         helpers.assert_stats(body["totals"], expected)
         for i, point in enumerate(body["series"]):
-            helpers.assert_stats(point, [r for r in expected if T0 + 3600 * i <= r.time < T0 + 3600 * (i + 1)])
+            helpers.assert_stats(
+                point, [r for r in expected if T0 + 3600 * i <= r.time < T0 + 3600 * (i + 1)]
+            )
 
 
 @pytest.mark.parametrize("interval", ["hour", "day"])
@@ -154,7 +169,10 @@ def test_range_is_widened_to_whole_buckets_and_defaults_apply(api: Any, helpers:
 
 
 def test_apdex_threshold_parameter(api: Any, helpers: Any) -> None:
-    reqs = [helpers.Req(T0 + i, "GET", "/a", 200, response_time_ms=ms) for i, ms in enumerate([5, 95, 150, 400, 900])]
+    reqs = [
+        helpers.Req(T0 + i, "GET", "/a", 200, response_time_ms=ms)
+        for i, ms in enumerate([5, 95, 150, 400, 900])
+    ]
     api.writer.write(reqs)
     for t in (100, 500, 50):
         body = api.get("/traffic", start=T0, end=T0 + 60, apdex_t=t)
