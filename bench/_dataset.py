@@ -153,7 +153,6 @@ def load(db: Database, app_id: int, spec: Spec, now: float) -> Loaded:
     unrolled_from = int(now // HOUR) * HOUR
     minute_from = end - spec.minute_days * DAY
     loaded = Loaded()
-    hours: dict[int, Counter[Cell]] = {}
     batch: list[dict[str, Any]] = []
 
     def flush(force: bool = False) -> None:
