@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal
 
+import orjson
 import sqlalchemy as sa
 
 from tallyhub import histograms
@@ -80,8 +81,25 @@ def _query(
     return query.group_by(key)
 
 
+def _parsed(text: str | None) -> list[dict[str, int]]:
+    """The histograms of one group, parsed in one orjson call (they arrive joined by _SEP)."""
+    if not text:
+        return []
+    parsed: list[dict[str, int]] = orjson.loads("[" + text.replace(_SEP, ",") + "]")
+    return parsed
+
+
 def _merged(text: str | None) -> histograms.Histogram:
-    return histograms.merged(text.split(_SEP)) if text else {}
+    """histograms.merged for a joined group, keeping string keys until the end (the hot loop)."""
+    total: dict[str, int] = {}
+    for hist in _parsed(text):
+        for key, count in hist.items():
+            total[key] = total.get(key, 0) + count
+    return {int(key): count for key, count in total.items()}
+
+
+def _count(text: str | None) -> int:
+    return sum(map(sum, map(dict.values, _parsed(text))))
 
 
 def _rows(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy) -> Iterator[sa.Row]:
@@ -107,8 +125,8 @@ def tallies(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: Gr
             int(req_bytes or 0),
             int(resp_bytes or 0),
             _merged(times),
-            _merged(req_sizes),
-            _merged(resp_sizes),
+            _count(req_sizes),
+            _count(resp_sizes),
         )
         existing = result.get(int(key))
         if existing is None:
