@@ -11,6 +11,7 @@ The data set is written by bench._dataset.load; swap LOADER for a loader that go
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -36,9 +37,19 @@ LOADER: Callable[[Database, int, _dataset.Spec, float], _dataset.Loaded] = _data
 
 
 def databases() -> Iterator[tuple[str, str]]:
-    """A fresh SQLite file, then a fresh PostgreSQL database when one is configured (each removed after)."""
-    with tempfile.TemporaryDirectory() as tmp:
+    """A fresh SQLite file, then a fresh PostgreSQL database when one is configured.
+
+    They are removed afterwards unless BENCH_QUERIES_KEEP=1 (to look at query plans).
+    """
+    keep = os.environ.get("BENCH_QUERIES_KEEP") == "1"
+    tmp = tempfile.mkdtemp(prefix="tallyhub-bench-")
+    try:
         yield "sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+    finally:
+        if keep:
+            print(f"kept {tmp}", flush=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     pg = os.environ.get("TALLYHUB_TEST_DATABASE_URL", "")
     if not pg:
         return
@@ -49,8 +60,11 @@ def databases() -> Iterator[tuple[str, str]]:
     try:
         yield "postgres", sa.make_url(pg).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if keep:
+            print(f"kept database {name}", flush=True)
+        else:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
 
 
