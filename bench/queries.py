@@ -4,7 +4,8 @@ Target (issue #2): the 30-day traffic query (totals + hourly series + percentile
 one (minute series) each answer in under 300 ms. Prints the median of 5 runs after one warm-up, and
 its ratio to that 300 ms budget, for SQLite and (when TALLYHUB_TEST_DATABASE_URL is set) PostgreSQL.
 
-Environment: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set.
+Environment: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set; BENCH_QUERIES_ENGINES
+(default "sqlite,postgres") picks engines; BENCH_QUERIES_KEEP=1 keeps the databases afterwards.
 The data set is written by bench._dataset.load; swap LOADER for a loader that goes through ingestion.
 """
 
@@ -42,16 +43,18 @@ def databases() -> Iterator[tuple[str, str]]:
     They are removed afterwards unless BENCH_QUERIES_KEEP=1 (to look at query plans).
     """
     keep = os.environ.get("BENCH_QUERIES_KEEP") == "1"
-    tmp = tempfile.mkdtemp(prefix="tallyhub-bench-")
-    try:
-        yield "sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-    finally:
-        if keep:
-            print(f"kept {tmp}", flush=True)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    engines = os.environ.get("BENCH_QUERIES_ENGINES", "sqlite,postgres").split(",")
+    if "sqlite" in engines:
+        tmp = tempfile.mkdtemp(prefix="tallyhub-bench-")
+        try:
+            yield "sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        finally:
+            if keep:
+                print(f"kept {tmp}", flush=True)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
     pg = os.environ.get("TALLYHUB_TEST_DATABASE_URL", "")
-    if not pg:
+    if not pg or "postgres" not in engines:
         return
     name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
