@@ -20,9 +20,9 @@ from tallyhub.analytics.stats import Tally
 from tallyhub.analytics.timerange import TimeRange
 from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_ENDPOINT, MINUTE, UNROLLED_MINUTES, metrics
 
-GroupBy = Literal["bucket", "endpoint", "consumer", "all"]
+GroupBy = Literal["bucket", "endpoint", "consumer"]
 _SEP = "\n"  # compact JSON never contains a newline
-_NEEDED_LEVEL = {"bucket": 0, "all": 0, "endpoint": LEVEL_ENDPOINT, "consumer": LEVEL_CONSUMER}
+_NEEDED_LEVEL = {"bucket": 0, "endpoint": LEVEL_ENDPOINT, "consumer": LEVEL_CONSUMER}
 
 
 def _sources(tr: TimeRange) -> list[tuple[int, bool]]:
@@ -37,8 +37,6 @@ def _key(group_by: GroupBy, granularity: int, step: int) -> sa.ColumnElement[int
         return metrics.c.endpoint_id
     if group_by == "consumer":
         return metrics.c.consumer_id
-    if group_by == "all":
-        return sa.literal(0, sa.Integer)
     if granularity == step:
         return metrics.c.bucket
     return metrics.c.bucket - metrics.c.bucket % step
@@ -112,7 +110,7 @@ def _rows(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: Grou
 
 
 def tallies(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy) -> dict[int, Tally]:
-    """One Tally per bucket start, endpoint id or consumer id (or key 0 for "all") that has rows."""
+    """One Tally per bucket start, endpoint id or consumer id that has rows."""
     result: dict[int, Tally] = {}
     if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
         return result
