@@ -47,6 +47,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retention_errors_days", int, 90, "Days to keep server and validation error counts."),
     Setting("retention_request_logs_days", int, 15, "Days to keep request logs."),
     Setting("log_level", str, "info", "Log level: debug, info, warning or error."),
+    Setting(
+        "public_url",
+        str,
+        "",
+        "The hub's URL as clients and browsers reach it, e.g. https://hub.example.com (shown in setup "
+        "snippets and links). Empty: taken from each request, or http://HOST:PORT on the command line.",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -70,6 +77,7 @@ class Settings:
     retention_errors_days: int
     retention_request_logs_days: int
     log_level: str
+    public_url: str
 
     @property
     def resolved_database_url(self) -> str:
