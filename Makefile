@@ -9,7 +9,7 @@ OFFICIAL := .venv-official
 OFFICIAL_STAMP := $(OFFICIAL)/.installed
 export TALLYHUB_OFFICIAL_PYTHON := $(abspath $(OFFICIAL))/bin/python
 
-.PHONY: setup run test lint format bench demo clean
+.PHONY: setup run test lint format bench demo clean vendor chromium
 
 $(STAMP): hub/pyproject.toml client/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,26 @@ $(OFFICIAL_STAMP):
 	$(OFFICIAL)/bin/pip install -q "apitally[flask]==0.25.1"
 	touch $@
 
-setup: $(STAMP) $(OFFICIAL_STAMP)
+# The dashboard's front-end libraries, pinned in hub/frontend/package-lock.json, copied into the
+# package's static folder (gitignored; the wheel includes them as hatch artifacts).
+VENDOR := hub/src/tallyhub/web/static/vendor
+UPLOT := hub/frontend/node_modules/uplot
+$(VENDOR)/.installed: hub/frontend/package.json hub/frontend/package-lock.json
+	cd hub/frontend && npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp $(UPLOT)/dist/uPlot.iife.min.js $(UPLOT)/dist/uPlot.min.css $(VENDOR)/
+	cp $(UPLOT)/LICENSE $(VENDOR)/uPlot.LICENSE
+	touch $@
 
-run: $(STAMP)
+vendor: $(VENDOR)/.installed
+
+# Browser tests drive Debian's chromium (Playwright cannot download browsers here).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+setup: $(STAMP) $(OFFICIAL_STAMP) vendor chromium
+
+run: $(STAMP) vendor
 	$(BIN)/tallyhub serve
 
 lint: $(STAMP)

@@ -12,6 +12,7 @@ from tallyhub.ingest.routes import router as ingest_router
 from tallyhub.monitor.maintenance import Maintenance
 from tallyhub.settings import Settings
 from tallyhub.storage.database import Database
+from tallyhub.web import install as install_dashboard
 
 
 def create_app(settings: Settings, db: Database | None = None, run_maintenance: bool = True) -> FastAPI:
@@ -44,6 +45,7 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.state.maintenance = maintenance
     app.include_router(ingest_router)
     app.include_router(api_router)
+    install_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
