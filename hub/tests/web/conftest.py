@@ -77,6 +77,17 @@ class Web:
         return client.post(path, data={"csrf_token": token, **(data or {})})
 
 
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id with minimal cost: same code path and hash format, a fraction of the CPU time.
+
+    The production parameters are exercised by the browser tests, which run a real `tallyhub serve`.
+    """
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr(user_store, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
 @pytest.fixture
 def web(db: Database) -> Iterator[Web]:
     yield Web(db)

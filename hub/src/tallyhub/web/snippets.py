@@ -15,7 +15,7 @@ class Framework:
     label: str
     install: str
     language: str  # "python" or "javascript"
-    code: str  # with {client_id}
+    code: str  # with the placeholder {client_id}
 
 
 FRAMEWORKS: tuple[Framework, ...] = (
@@ -75,10 +75,10 @@ MIDDLEWARE = [
     # Other middleware ...
 ]
 
-APITALLY_MIDDLEWARE = {{
+APITALLY_MIDDLEWARE = {
     "client_id": "{client_id}",
     "env": "dev",  # or "prod" etc.
-}}""",
+}""",
     ),
     Framework(
         "litestar",
@@ -109,10 +109,10 @@ const { useApitally } = require("apitally/express");
 const app = express();
 app.use(express.json());
 
-useApitally(app, {{
+useApitally(app, {
   clientId: "{client_id}",
   env: "dev", // or "prod" etc.
-}});""",
+});""",
     ),
 )
 
@@ -135,5 +135,5 @@ def snippet(framework: str, client_id: str, hub_url: str) -> Snippet:
         chosen,
         chosen.install,
         f'export APITALLY_HUB_BASE_URL="{hub_url}"',
-        chosen.code.format(client_id=client_id),
+        chosen.code.replace("{client_id}", client_id),
     )

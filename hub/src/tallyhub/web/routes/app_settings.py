@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from tallyhub.identifiers import is_valid_env
 from tallyhub.storage import app_admin
 from tallyhub.storage.database import Database
 from tallyhub.web.access import Viewer, WebError, require_app, require_viewer
 from tallyhub.web.filters import Filters
-from tallyhub.web.routes.apps import parse_envs
 from tallyhub.web.templating import render
 
 router = APIRouter()
@@ -63,10 +63,9 @@ def rename(request: Request, viewer: SignedIn, app_id: int, name: FormStr = "") 
 @router.post("/apps/{app_id}/settings/envs")
 def add_env(request: Request, viewer: SignedIn, app_id: int, name: FormStr = "") -> Response:
     app = require_app(request, viewer, app_id, "admin")
-    try:
-        (env,) = parse_envs(name)[:1]
-    except ValueError as exc:
-        raise WebError(400, str(exc)) from exc
+    env = name.strip()
+    if not is_valid_env(env):
+        raise WebError(400, f"{env!r} is not an environment name (1-32 letters, digits, '_' or '-')")
     with _db(request).write() as conn:
         app_admin.add_env(conn, app.id, env)
     return _back(app.id, "env-added")
