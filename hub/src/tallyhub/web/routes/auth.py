@@ -68,9 +68,8 @@ def login(request: Request, email: FormStr = "", password: FormStr = "", next: F
         user = user_store.authenticate(conn, email, password)
     attempts.record(db, email, ip, user is not None, now)
     if user is None:
-        return render(
-            request, "login.html", status_code=401, next=next, email=email, error="Wrong e-mail or password."
-        )
+        # 200, not 401: the form is shown again as any page is (and a 401 would need WWW-Authenticate).
+        return render(request, "login.html", next=next, email=email, error="Wrong e-mail or password.")
     return _signed_in(request, user.id, next)
 
 
