@@ -212,7 +212,7 @@ def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
     try:
         with db.write() as conn:
             user = users.create_user(conn, "root@example.com", users.hash_password("a long password"))
-            teams.set_role(conn, user.id, teams.ensure_team(conn, "Ops").id, "admin")
+            teams.set_role(conn, user.id, teams.ensure_team(conn, teams.DEFAULT_TEAM).id, "admin")
     finally:
         db.dispose()
     hub.create_app("Shop")
@@ -225,7 +225,8 @@ def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
     page.wait_for_url(f"{hub.url}/apps")
     for path in ["/apps", "/apps/1/traffic?period=7d", "/apps/1/setup", "/apps/1/settings", "/teams/1"]:
         started = time.monotonic()
-        page.goto(f"{hub.url}{path}", wait_until="load")
+        response = page.goto(f"{hub.url}{path}", wait_until="load")
+        assert response is not None and response.status == 200, path
         total = page.evaluate(
             """() => performance.getEntriesByType('navigation')
                        .concat(performance.getEntriesByType('resource'))
@@ -235,4 +236,55 @@ def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
         assert 0 < total < FIRST_LOAD_LIMIT, (path, total)
         assert server < 300, (path, server)  # ms from navigation start to the first byte
         assert time.monotonic() - started < 5
+    context.close()
+
+
+def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) -> None:
+    """charts.js, which the data pages draw with: uPlot loads offline, tooltips show, a drag zooms."""
+    from tallyhub.storage import teams, users
+
+    db = Database(hub.database_url)
+    try:
+        with db.write() as conn:
+            user = users.create_user(conn, "root@example.com", users.hash_password("a long password"))
+            teams.set_role(conn, user.id, teams.ensure_team(conn, teams.DEFAULT_TEAM).id, "admin")
+    finally:
+        db.dispose()
+    app_id = hub.create_app("Shop")["id"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.goto(f"{hub.url}/login")
+    page.fill('input[name="email"]', "root@example.com")
+    page.fill('input[name="password"]', "a long password")
+    page.click('main button[type="submit"]')
+    page.wait_for_url(f"{hub.url}/apps")
+    page.goto(f"{hub.url}/apps/{app_id}/traffic?env=prod&period=7d")
+    page.evaluate(
+        """() => {
+            const slot = document.querySelector('[data-slot]');
+            slot.innerHTML = '<div id="chart"></div>';
+            const start = 1_800_000_000, times = [], values = [];
+            for (let i = 0; i < 60; i++) { times.push(start + i * 3600); values.push(i % 7); }
+            window.tallyhub.chart(document.getElementById('chart'),
+                {times, series: [{label: 'Requests', values}]}, {unit: 'req'});
+        }"""
+    )
+    box = page.locator("#chart .u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tip = page.locator(".chart-tooltip")
+    assert tip.is_visible() and "Requests:" in tip.inner_text() and "UTC" in tip.inner_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "chart-tooltip.png"))
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r".*period=custom.*"))
+    url = page.url
+    assert "env=prod" in url and "start=2027-01-" in url and "end=2027-01-" in url
+    assert page.input_value('select[name="period"]') == "custom"
+    assert problems == []
     context.close()

@@ -385,3 +385,33 @@ def test_create_team(web, world) -> None:
     assert client.get(created.headers["location"]).status_code == 200
     assert client.get("/apps/new").status_code == 200  # admin of the new team now
     assert web.post(client, "/teams", {"name": "Acme"}).status_code == 400
+
+
+def test_metrics_alone_also_count_as_first_data(web, world) -> None:
+    from tallyhub.storage.tables import metrics
+
+    client = web.signed_in("vic@example.com")
+    app_id = world["shop"].id
+    with web.db.write() as conn:
+        env_id = conn.execute(sa.select(envs.c.id).where(envs.c.app_id == app_id).limit(1)).scalar_one()
+        conn.execute(
+            metrics.insert().values(
+                env_id=env_id,
+                granularity=60,
+                bucket=1_800_000_040 // 60 * 60,
+                level=0,
+                endpoint_id=0,
+                consumer_id=0,
+                status_code=200,
+                request_count=1,
+                request_size_sum=0,
+                response_size_sum=0,
+                response_times='{"1": 1}',
+                request_sizes="{}",
+                response_sizes="{}",
+            )
+        )
+    assert client.get(f"/apps/{app_id}/status.json").json() == {
+        "receiving": True,
+        "last_data_at": "2027-01-15T08:00:00Z",
+    }

@@ -41,6 +41,8 @@ window.tallyhub = window.tallyhub || {};
       height: options.height || 220,
       cursor: { drag: { x: true, y: false, setScale: false } },
       legend: { show: false },
+      // Axes in UTC, like the tooltips and the filter bar's custom range.
+      tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       plugins: [tooltip(options.unit)],
       series: [{}].concat(data.series.map(function (s) {
         return { label: s.label, stroke: s.color || "#2563eb", fill: s.fill, width: 2 };
