@@ -254,3 +254,12 @@ def test_invitation_creates_a_member(web) -> None:
     assert guest.get("/apps").status_code == 200
     assert web.client().get(path).status_code == 404  # used once
     assert "new@example.com" in admin.get(f"/teams/{team}").text
+
+
+def test_pages_forbid_framing_and_foreign_scripts(web) -> None:
+    response = web.client().get("/login")
+    assert response.headers["x-frame-options"] == "DENY"
+    csp = response.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert response.headers["cache-control"] == "no-store"
