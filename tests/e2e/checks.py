@@ -1,0 +1,83 @@
+"""Read back through the hub's read API and compare with the model of what was sent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+
+from conftest import HubProcess
+from tests.e2e.model import Expected, api_stats
+
+
+def tail(text: str, lines: int = 60) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def hub_log(hub: HubProcess) -> str:
+    return tail(hub.log_path.read_text(errors="replace")) if hub.log_path.exists() else ""
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, context: Callable[[], str] = lambda: ""
+) -> None:
+    """Poll `condition` (HTTP errors count as False) until it holds, or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while True:
+        try:
+            if condition():
+                return
+        except httpx.HTTPError as exc:
+            last_error = f" (last error: {exc!r})"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout} s{last_error}\n{context()}")
+        time.sleep(0.25)
+
+
+class HubView:
+    """The read API of one app over a fixed time range."""
+
+    def __init__(self, hub: HubProcess, app_id: int, env: str | None, start: float, end: float) -> None:
+        self.hub = hub
+        self.app_id = app_id
+        self.params: dict[str, Any] = {"env": env, "start": int(start), "end": int(end) + 1}
+
+    def get(self, what: str, **params: Any) -> Any:
+        return self.hub.api(f"/apps/{self.app_id}/{what}", **{**self.params, **params})
+
+    def total_requests(self) -> int:
+        return int(self.get("traffic")["totals"]["requests"])
+
+    def instances(self) -> list[dict[str, Any]]:
+        return list(self.hub.api(f"/apps/{self.app_id}/instances", env=self.params["env"]))  # type: ignore[arg-type]
+
+
+def assert_reports(view: HubView, expected: Expected, routes: Iterable[tuple[str, str]]) -> None:
+    """Every figure the read API gives for the app equals the model's."""
+    traffic = view.get("traffic")
+    assert api_stats(traffic["totals"]) == api_stats(expected.totals.as_api()), "traffic totals"
+    series_sum = sum(point["requests"] for point in traffic["series"])
+    assert series_sum == expected.totals.requests, "the traffic series adds up to the totals"
+
+    endpoints = {(e["method"].upper(), e["path"]): api_stats(e) for e in view.get("endpoints")}
+    assert endpoints == expected.endpoint_stats(routes), "endpoints (every declared route, with stats)"
+
+    consumers = {
+        c["identifier"]: {"name": c["name"], "group": c["group"], **api_stats(c)}
+        for c in view.get("consumers")
+    }
+    assert consumers == expected.consumer_rows(), "consumers"
+
+    errors = view.get("errors")
+    server_errors = {
+        (e["method"].upper(), e["path"], e["type"], e["msg"]): {
+            "count": e["count"],
+            "consumers": sorted(e["consumers"]),
+        }
+        for e in errors["server_errors"]
+    }
+    assert server_errors == expected.server_error_rows(), "server errors"
+    assert errors["validation_errors"] == [], "validation errors (the client sends none for this app)"

@@ -1,0 +1,124 @@
+"""The hub against the official Python client (apitally[flask]==0.25.1) in a real Flask server process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from conftest import HubProcess
+from tests.e2e.checks import HubView, assert_reports, hub_log, tail, wait_for
+from tests.e2e.conftest import StartApp
+from tests.e2e.flask_traffic import BOB, CAROL, ROUTES, phase
+from tests.e2e.model import Expected, api_stats
+from tests.e2e.processes import AppProcess
+from tests.e2e.traffic import send
+
+pytestmark = pytest.mark.e2e
+
+ENV = "prod"
+GIVE_UP = "Giving up _send_sync_data"  # what backoff logs when a sync failed three times
+
+
+def _context(hub: HubProcess, app: AppProcess) -> Callable[[], str]:
+    return lambda: f"--- hub log:\n{hub_log(hub)}\n--- app log:\n{tail(app.log())}"
+
+
+def _start(hub: HubProcess, official_flask_app: StartApp) -> tuple[AppProcess, HubView]:
+    """Create an app on the hub, start the instrumented API, and wait until the hub has its startup."""
+    now = time.time()
+    created = hub.create_app("Shop", ENV)
+    app = official_flask_app(hub.url, str(created["client_id"]), ENV)
+    view = HubView(hub, int(str(created["id"])), ENV, now - 120, now + 600)
+    wait_for(
+        lambda: len(view.instances()) == 1, 20, "the hub recorded no startup of the app", _context(hub, app)
+    )
+    return app, view
+
+
+def test_counts_sizes_consumers_endpoints_and_errors_equal_what_was_sent(
+    hub: HubProcess, official_flask_app: StartApp
+) -> None:
+    app, view = _start(hub, official_flask_app)
+    sent = Expected(send(app.url, [*phase(1), *phase(2)]))
+    assert app.stop() == 0, (
+        f"the app did not exit cleanly:\n{app.log()}"
+    )  # its atexit hook sends the last sync
+
+    wait_for(
+        lambda: view.total_requests() == sent.totals.requests,
+        15,
+        f"the hub did not report the {sent.totals.requests} requests sent",
+        _context(hub, app),
+    )
+    assert_reports(view, sent, ROUTES)
+
+    (instance,) = view.instances()
+    assert instance["client"] == "python:flask"
+    assert instance["versions"]["apitally"] == "0.25.1"
+    assert instance["app_version"] == "1.0.0-e2e"
+
+    # Filters narrow every figure the same way the model does.
+    five_xx = view.get("traffic", status="5xx")["totals"]
+    assert (five_xx["requests"], five_xx["requests_5xx"]) == (sent.statuses[500], sent.statuses[500])
+    assert view.get("traffic", status="404")["totals"]["requests"] == sent.statuses[404]
+    bob = view.get("traffic", consumer=BOB.identifier)["totals"]
+    assert api_stats(bob) == api_stats(sent.consumers[BOB.identifier].as_api())
+    partners = {c["identifier"] for c in view.get("consumers", group="Partners")}
+    assert partners == {BOB.identifier, CAROL.identifier}
+    # A route template in another framework's syntax selects the same endpoint.
+    put = view.get("traffic", method="put", path="/items/{item_id}")["totals"]
+    assert api_stats(put) == api_stats(sent.endpoints[("PUT", "/items/<int:item_id>")].as_api())
+    bob_errors = view.get("errors", consumer=BOB.identifier)["server_errors"]
+    assert {(e["type"], e["count"]) for e in bob_errors} == {("__main__.PaymentDeclinedError", 2)}
+    for error in view.get("errors")["server_errors"]:
+        assert error["traceback"].startswith("Traceback (most recent call last):")
+        assert error["traceback"].rstrip().endswith(error["msg"])
+
+    # /slow sleeps 120 ms before answering: its median cannot be below that bin.
+    (slow,) = [e for e in view.get("endpoints") if e["path"] == "/slow"]
+    assert slow["p50"] is not None and slow["p50"] >= 120
+
+
+def test_hub_killed_and_restarted_mid_run_loses_nothing_and_counts_nothing_twice(
+    hub: HubProcess, official_flask_app: StartApp
+) -> None:
+    app, view = _start(hub, official_flask_app)
+    context = _context(hub, app)
+
+    first = send(app.url, phase(1))
+    acknowledged = Expected(first).totals.requests
+    wait_for(
+        lambda: view.total_requests() == acknowledged,
+        25,
+        f"the client's periodic sync did not deliver the first {acknowledged} requests",
+        context,
+    )
+
+    hub.kill()  # SIGKILL, while the app keeps serving
+    second = send(app.url, phase(2))
+    failed_before = app.log().count(GIVE_UP)
+    wait_for(
+        lambda: app.log().count(GIVE_UP) > failed_before,
+        30,
+        "the client never failed a sync while the hub was down",
+        context,
+    )
+
+    hub.start()  # same port, same database
+    after_restart = view.total_requests()
+    assert after_restart >= acknowledged, "requests the hub had acknowledged before SIGKILL were lost"
+
+    third = send(app.url, phase(3))
+    assert app.stop() == 0, (
+        f"the app did not exit cleanly:\n{app.log()}"
+    )  # sends the queued syncs and the last
+    everything = Expected([*first, *second, *third])
+    wait_for(
+        lambda: view.total_requests() >= everything.totals.requests,
+        15,
+        f"the hub did not report all {everything.totals.requests} requests sent",
+        context,
+    )
+    assert_reports(view, everything, ROUTES)
