@@ -13,6 +13,7 @@ from tests.e2e.conftest import StartApp
 from tests.e2e.flask_traffic import BOB, CAROL, ROUTES, phase
 from tests.e2e.model import Expected, api_stats
 from tests.e2e.processes import AppProcess
+from tests.e2e.proxy import LossyProxy
 from tests.e2e.traffic import send
 
 pytestmark = pytest.mark.e2e
@@ -122,3 +123,31 @@ def test_hub_killed_and_restarted_mid_run_loses_nothing_and_counts_nothing_twice
         context,
     )
     assert_reports(view, everything, ROUTES)
+
+
+def test_a_sync_whose_answer_is_lost_is_retried_and_counted_once(
+    hub: HubProcess, official_flask_app: StartApp
+) -> None:
+    with LossyProxy(hub.url, drop=1) as proxy:
+        now = time.time()
+        created = hub.create_app("Shop", ENV)
+        app = official_flask_app(proxy.url, str(created["client_id"]), ENV)
+        view = HubView(hub, int(str(created["id"])), ENV, now - 120, now + 600)
+        context = _context(hub, app)
+        wait_for(lambda: len(view.instances()) == 1, 20, "the hub recorded no startup of the app", context)
+        sent = Expected(send(app.url, phase(1)))
+        assert app.stop() == 0, f"the app did not exit cleanly:\n{app.log()}"
+
+    (lost,) = [f for f in proxy.forwarded if f.dropped]
+    assert lost.hub_status < 300, f"the hub refused the sync whose answer was lost: {lost}"
+    again = [f for f in proxy.forwarded if f.message_uuid == lost.message_uuid and not f.dropped]
+    assert again and all(f.hub_status < 300 for f in again), (
+        f"the client did not retry the sync with the same message_uuid, or the hub refused it: {again}"
+    )
+    wait_for(
+        lambda: view.total_requests() >= sent.totals.requests,
+        15,
+        f"the hub did not report the {sent.totals.requests} requests sent",
+        context,
+    )
+    assert_reports(view, sent, ROUTES)
