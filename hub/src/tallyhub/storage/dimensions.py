@@ -1,0 +1,202 @@
+"""Endpoints, consumers and instances: looked up or created by their natural keys, ids cached per process.
+
+Rows are inserted with ON CONFLICT DO NOTHING and then read back, in key order so that concurrent writers
+on PostgreSQL lock the same rows in the same order (no deadlock). Ids found or created inside a
+transaction are only cached once it commits (`Pending.commit`), since a rollback takes new rows with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from tallyhub.paths import path_key
+from tallyhub.storage.tables import NO_ID, consumers, endpoints, instances
+from tallyhub.storage.upsert import insert_for, insert_ignore
+
+# A consumer's last_seen is rewritten at most this often per process: it is a hot row on every sync.
+LAST_SEEN_RESOLUTION = 60.0
+_CHUNK = 500  # keys per IN (...) lookup: far below both engines' bound-parameter limits
+
+EndpointKey = tuple[int, str, str]  # env_id, METHOD, path_key
+ConsumerKey = tuple[int, str]  # app_id, identifier
+
+
+@dataclasses.dataclass
+class IdCache:
+    """Ids by natural key, and the last_seen this process last wrote per consumer id."""
+
+    endpoints: dict[EndpointKey, int] = dataclasses.field(default_factory=dict)
+    consumers: dict[ConsumerKey, int] = dataclasses.field(default_factory=dict)
+    last_seen: dict[int, float] = dataclasses.field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.endpoints.clear()
+        self.consumers.clear()
+        self.last_seen.clear()
+
+
+@dataclasses.dataclass
+class Pending:
+    """What one transaction learnt; merged into the cache only after it commits."""
+
+    cache: IdCache
+    endpoints: dict[EndpointKey, int] = dataclasses.field(default_factory=dict)
+    consumers: dict[ConsumerKey, int] = dataclasses.field(default_factory=dict)
+    last_seen: dict[int, float] = dataclasses.field(default_factory=dict)
+
+    def endpoint(self, key: EndpointKey) -> int | None:
+        return self.endpoints.get(key) or self.cache.endpoints.get(key)
+
+    def consumer(self, key: ConsumerKey) -> int | None:
+        return self.consumers.get(key) or self.cache.consumers.get(key)
+
+    def seen(self, consumer_id: int) -> float:
+        return self.last_seen.get(consumer_id) or self.cache.last_seen.get(consumer_id, 0.0)
+
+    def commit(self) -> None:
+        self.cache.endpoints.update(self.endpoints)
+        self.cache.consumers.update(self.consumers)
+        for cid, seen in self.last_seen.items():
+            if seen > self.cache.last_seen.get(cid, 0.0):
+                self.cache.last_seen[cid] = seen
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def endpoint_key(env_id: int, method: str, path: str) -> EndpointKey:
+    return (env_id, method.upper(), path_key(path))
+
+
+def resolve_endpoints(
+    conn: sa.Connection,
+    pending: Pending,
+    env_id: int,
+    paths: Mapping[EndpointKey, str],
+    now: float,
+) -> None:
+    """Make sure an endpoint exists for every key (value: the path as spelt) and record its id."""
+    missing = sorted(k for k in paths if pending.endpoint(k) is None)
+    if not missing:
+        return
+    rows = [
+        {"env_id": env_id, "method": m, "path": paths[(e, m, k)], "path_key": k, "first_seen": now}
+        for (e, m, k) in missing
+    ]
+    insert_ignore(conn, endpoints, rows, ["env_id", "method", "path_key"])
+    wanted = set(missing)
+    for chunk in _chunks(sorted({k for (_e, _m, k) in missing})):
+        query = sa.select(endpoints.c.id, endpoints.c.method, endpoints.c.path_key).where(
+            endpoints.c.env_id == env_id, endpoints.c.path_key.in_(chunk)
+        )
+        for row in conn.execute(query):
+            key = (env_id, row.method, row.path_key)
+            if key in wanted:
+                pending.endpoints[key] = row.id
+
+
+def mark_startup_endpoints(
+    conn: sa.Connection, pending: Pending, described: Mapping[EndpointKey, tuple[str | None, str | None]]
+) -> None:
+    """Flag endpoints as listed by a startup payload, taking the summary/description it gives."""
+    rows = [
+        {"eid": pending.endpoint(key), "summary": summary, "description": description}
+        for key, (summary, description) in sorted(described.items())
+    ]
+    if not rows:
+        return
+    conn.execute(
+        endpoints.update()
+        .where(endpoints.c.id == sa.bindparam("eid"))
+        .values(
+            in_startup=True,
+            summary=sa.func.coalesce(sa.bindparam("summary", type_=sa.Text), endpoints.c.summary),
+            description=sa.func.coalesce(sa.bindparam("description", type_=sa.Text), endpoints.c.description),
+        ),
+        rows,
+    )
+
+
+def resolve_consumers(
+    conn: sa.Connection, pending: Pending, app_id: int, identifiers: Iterable[str], seen_at: float
+) -> None:
+    """Make sure a consumer exists for every identifier, and move last_seen forward (throttled)."""
+    wanted = sorted(set(identifiers))
+    missing = [i for i in wanted if pending.consumer((app_id, i)) is None]
+    if missing:
+        rows = [
+            {"app_id": app_id, "identifier": i, "first_seen": seen_at, "last_seen": seen_at} for i in missing
+        ]
+        insert_ignore(conn, consumers, rows, ["app_id", "identifier"])
+        for chunk in _chunks(missing):
+            query = sa.select(consumers.c.id, consumers.c.identifier, consumers.c.last_seen).where(
+                consumers.c.app_id == app_id, consumers.c.identifier.in_(chunk)
+            )
+            for row in conn.execute(query):
+                pending.consumers[(app_id, row.identifier)] = row.id
+                pending.last_seen[row.id] = max(row.last_seen, pending.seen(row.id))
+    stale = sorted(
+        cid
+        for i in wanted
+        if (cid := pending.consumer((app_id, i))) is not None
+        and seen_at > pending.seen(cid) + LAST_SEEN_RESOLUTION
+    )
+    if stale:
+        conn.execute(
+            consumers.update()
+            .where(consumers.c.id == sa.bindparam("cid"), consumers.c.last_seen < sa.bindparam("seen"))
+            .values(last_seen=sa.bindparam("seen")),
+            [{"cid": cid, "seen": seen_at} for cid in stale],
+        )
+        for cid in stale:
+            pending.last_seen[cid] = seen_at
+
+
+def consumer_id(pending: Pending, app_id: int, identifier: str | None) -> int:
+    """The id of a resolved consumer; NO_ID for requests without one (missing or empty identifier)."""
+    if not identifier:
+        return NO_ID
+    cid = pending.consumer((app_id, identifier))
+    assert cid is not None, "resolve_consumers must run first"
+    return cid
+
+
+def name_consumers(
+    conn: sa.Connection, pending: Pending, app_id: int, names: Mapping[str, tuple[str | None, str | None]]
+) -> None:
+    """Apply names and groups sent by a client; a value set by a person is kept, null changes nothing."""
+    rows = [
+        {"cid": consumer_id(pending, app_id, ident), "name": name, "group": group}
+        for ident, (name, group) in sorted(names.items())
+        if name or group
+    ]
+    if not rows:
+        return
+    new_name = sa.func.coalesce(sa.bindparam("name", type_=sa.String), consumers.c.name)
+    new_group = sa.func.coalesce(sa.bindparam("group", type_=sa.String), consumers.c.group_name)
+    conn.execute(
+        consumers.update()
+        .where(consumers.c.id == sa.bindparam("cid"))
+        .values(
+            name=sa.case((consumers.c.name_set_by_user, consumers.c.name), else_=new_name),
+            group_name=sa.case((consumers.c.group_set_by_user, consumers.c.group_name), else_=new_group),
+        ),
+        rows,
+    )
+
+
+def upsert_instance(conn: sa.Connection, env_id: int, instance_uuid: str, values: dict[str, Any]) -> None:
+    """Create or update an instance row; None values in `values` keep what is stored."""
+    stmt = insert_for(conn, instances).values(env_id=env_id, instance_uuid=instance_uuid, **values)
+    update = {
+        name: sa.func.coalesce(stmt.excluded[name], instances.c[name])
+        for name in values
+        if name != "first_seen"
+    }
+    conn.execute(stmt.on_conflict_do_update(index_elements=["env_id", "instance_uuid"], set_=update))
