@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed
 OFFICIAL := .venv-official
 OFFICIAL_STAMP := $(OFFICIAL)/.installed
 export TALLYHUB_OFFICIAL_PYTHON := $(abspath $(OFFICIAL))/bin/python
+# The official npm client (pinned in package-lock.json) on Express, for the e2e tests; needs node and npm.
+NODE_E2E := tests/e2e/node
+NODE_STAMP := $(NODE_E2E)/node_modules/.installed
 
-.PHONY: setup run test lint format bench demo clean
+.PHONY: setup e2e-node run test lint format bench demo clean
 
 $(STAMP): hub/pyproject.toml client/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +26,13 @@ $(OFFICIAL_STAMP):
 	$(OFFICIAL)/bin/pip install -q "apitally[flask]==0.25.1"
 	touch $@
 
+$(NODE_STAMP): $(NODE_E2E)/package.json $(NODE_E2E)/package-lock.json
+	npm ci --prefix $(NODE_E2E) --no-audit --no-fund --loglevel=error
+	touch $@
+
 setup: $(STAMP) $(OFFICIAL_STAMP)
+
+e2e-node: $(NODE_STAMP)
 
 run: $(STAMP)
 	$(BIN)/tallyhub serve
@@ -37,11 +46,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup lint
+test: setup e2e-node lint
 	$(BIN)/pytest
 
 bench: setup  ## BENCH=name1,name2 runs only those
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(OFFICIAL) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OFFICIAL) $(NODE_E2E)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ import httpx
 
 from conftest import HubProcess
 from tests.e2e.model import Expected, api_stats
+from tests.e2e.processes import AppProcess
 
 
 def tail(text: str, lines: int = 60) -> str:
@@ -37,6 +38,11 @@ def wait_for(
         time.sleep(0.25)
 
 
+def logs(hub: HubProcess, app: AppProcess) -> Callable[[], str]:
+    """The tails of both logs, for failure messages."""
+    return lambda: f"--- hub log:\n{hub_log(hub)}\n--- app log:\n{tail(app.log())}"
+
+
 class HubView:
     """The read API of one app over a fixed time range."""
 
@@ -53,6 +59,21 @@ class HubView:
 
     def instances(self) -> list[dict[str, Any]]:
         return list(self.hub.api(f"/apps/{self.app_id}/instances", env=self.params["env"]))  # type: ignore[arg-type]
+
+
+def start_instrumented(
+    hub: HubProcess, start_app: Callable[[str, str, str], AppProcess], env: str, hub_url: str = ""
+) -> tuple[AppProcess, HubView]:
+    """Create an app on the hub, start the instrumented API, and wait until the hub has its startup.
+
+    `hub_url` is where the client sends its data (default: the hub itself).
+    """
+    now = time.time()
+    created = hub.create_app("Shop", env)
+    app = start_app(hub_url or hub.url, str(created["client_id"]), env)
+    view = HubView(hub, int(str(created["id"])), env, now - 120, now + 600)
+    wait_for(lambda: len(view.instances()) == 1, 20, "the hub recorded no startup of the app", logs(hub, app))
+    return app, view
 
 
 def assert_reports(view: HubView, expected: Expected, routes: Iterable[tuple[str, str]]) -> None:
@@ -80,4 +101,8 @@ def assert_reports(view: HubView, expected: Expected, routes: Iterable[tuple[str
         for e in errors["server_errors"]
     }
     assert server_errors == expected.server_error_rows(), "server errors"
-    assert errors["validation_errors"] == [], "validation errors (the client sends none for this app)"
+    validation_errors = {
+        (e["method"].upper(), e["path"], tuple(e["loc"]), e["msg"], e["type"]): e["count"]
+        for e in errors["validation_errors"]
+    }
+    assert validation_errors == dict(expected.validation_errors), "validation errors"

@@ -8,26 +8,22 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
-from tests.e2e.processes import APPS, AppProcess, official_python
+from tests.e2e.processes import APPS, AppProcess, node_app, official_python
 
-StartApp = Callable[..., AppProcess]
+StartApp = Callable[[str, str, str], AppProcess]
 
 
-@pytest.fixture
-def official_flask_app(tmp_path: Path) -> Iterator[StartApp]:
-    """Start apps/official_flask.py (official apitally 0.25.1) with the official client's Python.
-
-    Call it with hub_url, client_id and env; the process is killed at teardown if the test left it up.
-    """
+def _app_starter(argv: list[str], tmp_path: Path) -> Iterator[StartApp]:
+    """Start instrumented apps with hub_url, client_id and env; kill at teardown what is still up."""
     started: list[AppProcess] = []
 
     def start(hub_url: str, client_id: str, env: str) -> AppProcess:
         port = free_port()
         app = AppProcess(
-            argv=[official_python(), str(APPS / "official_flask.py")],
+            argv=argv,
             env={
                 "APITALLY_HUB_BASE_URL": hub_url,
-                "APITALLY_DEBUG": "1",  # the client logs each sync and retry: the app log tells the story
+                "APITALLY_DEBUG": "1",  # the clients log each sync and retry: the app log tells the story
                 "E2E_CLIENT_ID": client_id,
                 "E2E_ENV": env,
                 "E2E_PORT": str(port),
@@ -45,3 +41,15 @@ def official_flask_app(tmp_path: Path) -> Iterator[StartApp]:
     yield start
     for app in started:
         app.kill()
+
+
+@pytest.fixture
+def official_flask_app(tmp_path: Path) -> Iterator[StartApp]:
+    """apps/official_flask.py (official apitally[flask] 0.25.1), run by the official client's Python."""
+    yield from _app_starter([official_python(), str(APPS / "official_flask.py")], tmp_path)
+
+
+@pytest.fixture
+def official_express_app(tmp_path: Path) -> Iterator[StartApp]:
+    """node/app.mjs (official npm apitally 0.25.8 on Express), run by node."""
+    yield from _app_starter(["node", str(node_app())], tmp_path)

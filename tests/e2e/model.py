@@ -85,6 +85,7 @@ class Expected:
         self.consumer_info: dict[str, Consumer] = {}
         self.statuses: dict[int, int] = defaultdict(int)
         self.server_errors: dict[tuple[str, str, str, str], list[str | None]] = defaultdict(list)
+        self.validation_errors: dict[tuple[str, str, tuple[str, ...], str, str], int] = defaultdict(int)
         for s in self.sent:
             call = s.call
             assert call.route is not None
@@ -97,6 +98,9 @@ class Expected:
             if call.error is not None:
                 key = (call.method, call.route, call.error.type, call.error.msg)
                 self.server_errors[key].append(call.consumer.identifier if call.consumer else None)
+            if call.validation is not None:
+                v = call.validation
+                self.validation_errors[(call.method, call.route, v.loc, v.msg, v.type)] += 1
 
     def endpoint_stats(self, routes: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Stats per endpoint: every route the app declares, with zeros for those never called."""

@@ -14,6 +14,7 @@ from typing import IO
 
 REPO = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "apps"
+NODE = Path(__file__).resolve().parent / "node"
 
 
 def official_python() -> str:
@@ -22,6 +23,13 @@ def official_python() -> str:
     if not Path(python).exists():
         raise RuntimeError(f"{python} does not exist: run `make setup` to build .venv-official")
     return python
+
+
+def node_app() -> Path:
+    """The Express app, once `make e2e-node` has installed its pinned packages."""
+    if not (NODE / "node_modules" / "apitally" / "package.json").exists():
+        raise RuntimeError(f"{NODE}/node_modules is missing: run `make e2e-node` (make test does)")
+    return NODE / "app.mjs"
 
 
 def port_open(port: int) -> bool:

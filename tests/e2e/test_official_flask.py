@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
 from conftest import HubProcess
-from tests.e2e.checks import HubView, assert_reports, hub_log, tail, wait_for
+from tests.e2e.checks import assert_reports, logs, start_instrumented, wait_for
 from tests.e2e.conftest import StartApp
-from tests.e2e.flask_traffic import BOB, CAROL, ROUTES, phase
+from tests.e2e.mix import BOB, CAROL, FLASK, phase
 from tests.e2e.model import Expected, api_stats
-from tests.e2e.processes import AppProcess
 from tests.e2e.proxy import LossyProxy
 from tests.e2e.traffic import send
 
@@ -22,38 +18,21 @@ ENV = "prod"
 GIVE_UP = "Giving up _send_sync_data"  # what backoff logs when a sync failed three times
 
 
-def _context(hub: HubProcess, app: AppProcess) -> Callable[[], str]:
-    return lambda: f"--- hub log:\n{hub_log(hub)}\n--- app log:\n{tail(app.log())}"
-
-
-def _start(hub: HubProcess, official_flask_app: StartApp) -> tuple[AppProcess, HubView]:
-    """Create an app on the hub, start the instrumented API, and wait until the hub has its startup."""
-    now = time.time()
-    created = hub.create_app("Shop", ENV)
-    app = official_flask_app(hub.url, str(created["client_id"]), ENV)
-    view = HubView(hub, int(str(created["id"])), ENV, now - 120, now + 600)
-    wait_for(
-        lambda: len(view.instances()) == 1, 20, "the hub recorded no startup of the app", _context(hub, app)
-    )
-    return app, view
-
-
 def test_counts_sizes_consumers_endpoints_and_errors_equal_what_was_sent(
     hub: HubProcess, official_flask_app: StartApp
 ) -> None:
-    app, view = _start(hub, official_flask_app)
-    sent = Expected(send(app.url, [*phase(1), *phase(2)]))
-    assert app.stop() == 0, (
-        f"the app did not exit cleanly:\n{app.log()}"
-    )  # its atexit hook sends the last sync
+    app, view = start_instrumented(hub, official_flask_app, ENV)
+    sent = Expected(send(app.url, [*phase(FLASK, 1), *phase(FLASK, 2)]))
+    # A graceful stop: the client's atexit hook sends the last sync.
+    assert app.stop() == 0, f"the app did not exit cleanly:\n{app.log()}"
 
     wait_for(
         lambda: view.total_requests() == sent.totals.requests,
         15,
         f"the hub did not report the {sent.totals.requests} requests sent",
-        _context(hub, app),
+        logs(hub, app),
     )
-    assert_reports(view, sent, ROUTES)
+    assert_reports(view, sent, FLASK.routes())
 
     (instance,) = view.instances()
     assert instance["client"] == "python:flask"
@@ -70,7 +49,7 @@ def test_counts_sizes_consumers_endpoints_and_errors_equal_what_was_sent(
     assert partners == {BOB.identifier, CAROL.identifier}
     # A route template in another framework's syntax selects the same endpoint.
     put = view.get("traffic", method="put", path="/items/{item_id}")["totals"]
-    assert api_stats(put) == api_stats(sent.endpoints[("PUT", "/items/<int:item_id>")].as_api())
+    assert api_stats(put) == api_stats(sent.endpoints[("PUT", FLASK.item)].as_api())
     bob_errors = view.get("errors", consumer=BOB.identifier)["server_errors"]
     assert {(e["type"], e["count"]) for e in bob_errors} == {("__main__.PaymentDeclinedError", 2)}
     for error in view.get("errors")["server_errors"]:
@@ -85,10 +64,10 @@ def test_counts_sizes_consumers_endpoints_and_errors_equal_what_was_sent(
 def test_hub_killed_and_restarted_mid_run_loses_nothing_and_counts_nothing_twice(
     hub: HubProcess, official_flask_app: StartApp
 ) -> None:
-    app, view = _start(hub, official_flask_app)
-    context = _context(hub, app)
+    app, view = start_instrumented(hub, official_flask_app, ENV)
+    context = logs(hub, app)
 
-    first = send(app.url, phase(1))
+    first = send(app.url, phase(FLASK, 1))
     acknowledged = Expected(first).totals.requests
     wait_for(
         lambda: view.total_requests() == acknowledged,
@@ -98,7 +77,7 @@ def test_hub_killed_and_restarted_mid_run_loses_nothing_and_counts_nothing_twice
     )
 
     hub.kill()  # SIGKILL, while the app keeps serving
-    second = send(app.url, phase(2))
+    second = send(app.url, phase(FLASK, 2))
     failed_before = app.log().count(GIVE_UP)
     wait_for(
         lambda: app.log().count(GIVE_UP) > failed_before,
@@ -111,10 +90,9 @@ def test_hub_killed_and_restarted_mid_run_loses_nothing_and_counts_nothing_twice
     after_restart = view.total_requests()
     assert after_restart >= acknowledged, "requests the hub had acknowledged before SIGKILL were lost"
 
-    third = send(app.url, phase(3))
-    assert app.stop() == 0, (
-        f"the app did not exit cleanly:\n{app.log()}"
-    )  # sends the queued syncs and the last
+    third = send(app.url, phase(FLASK, 3))
+    # The client's atexit hook sends the syncs queued during the outage, then the last one.
+    assert app.stop() == 0, f"the app did not exit cleanly:\n{app.log()}"
     everything = Expected([*first, *second, *third])
     wait_for(
         lambda: view.total_requests() >= everything.totals.requests,
@@ -122,20 +100,16 @@ def test_hub_killed_and_restarted_mid_run_loses_nothing_and_counts_nothing_twice
         f"the hub did not report all {everything.totals.requests} requests sent",
         context,
     )
-    assert_reports(view, everything, ROUTES)
+    assert_reports(view, everything, FLASK.routes())
 
 
 def test_a_sync_whose_answer_is_lost_is_retried_and_counted_once(
     hub: HubProcess, official_flask_app: StartApp
 ) -> None:
     with LossyProxy(hub.url, drop=1) as proxy:
-        now = time.time()
-        created = hub.create_app("Shop", ENV)
-        app = official_flask_app(proxy.url, str(created["client_id"]), ENV)
-        view = HubView(hub, int(str(created["id"])), ENV, now - 120, now + 600)
-        context = _context(hub, app)
-        wait_for(lambda: len(view.instances()) == 1, 20, "the hub recorded no startup of the app", context)
-        sent = Expected(send(app.url, phase(1)))
+        app, view = start_instrumented(hub, official_flask_app, ENV, hub_url=proxy.url)
+        context = logs(hub, app)
+        sent = Expected(send(app.url, phase(FLASK, 1)))
         assert app.stop() == 0, f"the app did not exit cleanly:\n{app.log()}"
 
     (lost,) = [f for f in proxy.forwarded if f.dropped]
@@ -150,4 +124,4 @@ def test_a_sync_whose_answer_is_lost_is_retried_and_counted_once(
         f"the hub did not report the {sent.totals.requests} requests sent",
         context,
     )
-    assert_reports(view, sent, ROUTES)
+    assert_reports(view, sent, FLASK.routes())

@@ -30,11 +30,19 @@ class ServerError:
 
 
 @dataclasses.dataclass(frozen=True)
+class ValidationError:
+    loc: tuple[str, ...]
+    msg: str
+    type: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Call:
     """One request, with what the app is built to do with it.
 
     `route` is the route template the client should record (None: the URL matches no route, so the
-    client does not count it); `error` is the unhandled exception the view raises.
+    client does not count it); `error` is the unhandled exception the view raises; `validation` the
+    validation error the client reads from the response.
     """
 
     method: str
@@ -45,6 +53,7 @@ class Call:
     body: bytes | None = None
     content_type: str = "application/json"
     error: ServerError | None = None
+    validation: ValidationError | None = None
 
 
 @dataclasses.dataclass(frozen=True)
