@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from conftest import HubProcess
 from tests.e2e.model import Expected, api_stats
 from tests.e2e.processes import AppProcess
+
+if TYPE_CHECKING:
+    # Only for annotations: the root conftest is not importable once pytest loads another conftest.py.
+    from conftest import HubProcess
 
 
 def tail(text: str, lines: int = 60) -> str:
@@ -52,13 +55,24 @@ class HubView:
         self.params: dict[str, Any] = {"env": env, "start": int(start), "end": int(end) + 1}
 
     def get(self, what: str, **params: Any) -> Any:
-        return self.hub.api(f"/apps/{self.app_id}/{what}", **{**self.params, **params})
+        """GET /api/v1/apps/{id}/{what} (not through hub.api, whose own argument is named `path`)."""
+        if not self.hub.token:
+            self.hub.api("/apps")  # creates the hub's read-API token
+        query = {k: v for k, v in {**self.params, **params}.items() if v is not None}
+        response = httpx.get(
+            f"{self.hub.url}/api/v1/apps/{self.app_id}/{what}",
+            params=query,
+            headers={"Authorization": f"Bearer {self.hub.token}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, f"GET {response.url}: {response.status_code} {response.text}"
+        return response.json()
 
     def total_requests(self) -> int:
         return int(self.get("traffic")["totals"]["requests"])
 
     def instances(self) -> list[dict[str, Any]]:
-        return list(self.hub.api(f"/apps/{self.app_id}/instances", env=self.params["env"]))  # type: ignore[arg-type]
+        return list(self.get("instances", start=None, end=None))
 
 
 def start_instrumented(

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
-from tests.e2e.processes import APPS, AppProcess, node_app, official_python
+from tests.e2e.processes import APPS, AppProcess, free_port, node_app, official_python
 
 StartApp = Callable[[str, str, str], AppProcess]
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from conftest import HubProcess
 from tests.e2e.checks import assert_reports, logs, start_instrumented, wait_for
 from tests.e2e.conftest import StartApp
 from tests.e2e.mix import EXPRESS, phase
 from tests.e2e.model import Expected
 from tests.e2e.traffic import send
+
+if TYPE_CHECKING:
+    # Only for annotations: the root conftest is not importable once pytest loads another conftest.py.
+    from conftest import HubProcess
 
 pytestmark = pytest.mark.e2e
 
