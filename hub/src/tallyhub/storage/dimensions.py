@@ -28,8 +28,11 @@ ConsumerKey = tuple[int, str]  # app_id, identifier
 ErrorGroupKey = tuple[int, str, int, str]  # env_id, kind, endpoint_id, fingerprint
 Labels = tuple[str | None, str | None]  # name, group as a client sent them
 
-# Every sync names the same few hundred route templates: remember their keys (a regex substitution).
-_path_key = functools.lru_cache(maxsize=65536)(path_key)
+
+@functools.lru_cache(maxsize=65536)
+def _path_key(path: str) -> str:
+    # Every sync names the same few hundred route templates: remember their keys (a regex substitution).
+    return path_key(path)[:1000]  # the column's bound; a key can be longer than its path ("/*")
 
 
 @dataclasses.dataclass

@@ -199,7 +199,7 @@ class Writer:
                         "env_id": env_id,
                         "uuid": ln.uuid,
                         "timestamp": req.timestamp,
-                        "method": req.method,
+                        "method": req.method.upper(),
                         "path": req.path,
                         "endpoint_id": pending.endpoint(endpoint_key(env_id, req.method, req.path))
                         if req.path
