@@ -157,7 +157,11 @@ def list_consumers(
         return consumers.list_consumers(conn, app_id, resolved, tr, apdex_t or settings.apdex_threshold_ms)
 
 
-@router.patch("/apps/{app_id}/consumers/{identifier:path}", response_model=models.Consumer)
+@router.patch(
+    "/apps/{app_id}/consumers/{identifier:path}",
+    response_model=models.Consumer,
+    responses={400: {"model": models.Problem, "description": "The body is not valid JSON."}},
+)
 def patch_consumer(
     app_id: AppId,
     identifier: Annotated[str, PathParam(min_length=1, max_length=128, description="Consumer identifier.")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zlib
 
 from fastapi import Request
@@ -62,3 +63,14 @@ def gunzip(data: bytes, limit: int) -> bytes:
         if rest and not rest.strip(b"\x00"):
             break
     return b"".join(out)
+
+
+# A JSON \u0000 escape preceded by an even number of backslashes (so it is an escape, not text).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def without_nul(json_text: bytes) -> bytes:
+    """JSON text with every NUL character replaced by U+FFFD: PostgreSQL text cannot hold NUL."""
+    if b"\\u0000" not in json_text:
+        return json_text
+    return _NUL_ESCAPE.sub(rb"\1\\ufffd", json_text)

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from tallyhub.identifiers import is_valid_env, normalise_client_id
-from tallyhub.ingest.body import BodyTooLarge, CorruptGzip, gunzip, read_body
+from tallyhub.ingest.body import BodyTooLarge, CorruptGzip, gunzip, read_body, without_nul
 from tallyhub.ingest.models import Startup, Sync, canonical_uuid
 from tallyhub.ingest.request_log import RequestLogLine
 from tallyhub.settings import Settings
@@ -87,7 +87,7 @@ async def _body(request: Request) -> bytes:
 
 def _parse(model: type[M], body: bytes) -> M:
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(without_nul(body))
     except ValidationError as exc:
         raise Rejected(422, _errors(exc, ("body",))) from None
 
@@ -156,7 +156,7 @@ def _store_log(writer: Writer, app_id: int, env: str, file_uuid: str, body: byte
         if not raw.strip():
             continue
         try:
-            lines.append(RequestLogLine.model_validate_json(raw))
+            lines.append(RequestLogLine.model_validate_json(without_nul(raw)))
         except ValidationError as exc:
             raise Rejected(422, _errors(exc, ("body", f"line {number}"))) from None
     return writer.store_request_logs(app_id, env, file_uuid, lines)

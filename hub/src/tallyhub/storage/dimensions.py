@@ -8,14 +8,16 @@ transaction are only cached once it commits (`Pending.commit`), since a rollback
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tallyhub.paths import path_key
 from tallyhub.storage.tables import NO_ID, consumers, endpoints, instances
-from tallyhub.storage.upsert import insert_for, insert_ignore
+from tallyhub.storage.upsert import insert_ignore
 
 # A consumer's last_seen is rewritten at most this often per process: it is a hot row on every sync.
 LAST_SEEN_RESOLUTION = 60.0
@@ -23,6 +25,14 @@ _CHUNK = 500  # keys per IN (...) lookup: far below both engines' bound-paramete
 
 EndpointKey = tuple[int, str, str]  # env_id, METHOD, path_key
 ConsumerKey = tuple[int, str]  # app_id, identifier
+ErrorGroupKey = tuple[int, str, int, str]  # env_id, kind, endpoint_id, fingerprint
+Labels = tuple[str | None, str | None]  # name, group as a client sent them
+
+
+@functools.lru_cache(maxsize=65536)
+def _path_key(path: str) -> str:
+    # Every sync names the same few hundred route templates: remember their keys (a regex substitution).
+    return path_key(path)[:1000]  # the column's bound; a key can be longer than its path ("/*")
 
 
 @dataclasses.dataclass
@@ -32,11 +42,13 @@ class IdCache:
     endpoints: dict[EndpointKey, int] = dataclasses.field(default_factory=dict)
     consumers: dict[ConsumerKey, int] = dataclasses.field(default_factory=dict)
     last_seen: dict[int, float] = dataclasses.field(default_factory=dict)
+    labels: dict[int, Labels] = dataclasses.field(default_factory=dict)
+    error_groups: dict[ErrorGroupKey, int] = dataclasses.field(default_factory=dict)
+    error_seen: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def clear(self) -> None:
-        self.endpoints.clear()
-        self.consumers.clear()
-        self.last_seen.clear()
+        for field in dataclasses.fields(self):
+            getattr(self, field.name).clear()
 
 
 @dataclasses.dataclass
@@ -47,6 +59,9 @@ class Pending:
     endpoints: dict[EndpointKey, int] = dataclasses.field(default_factory=dict)
     consumers: dict[ConsumerKey, int] = dataclasses.field(default_factory=dict)
     last_seen: dict[int, float] = dataclasses.field(default_factory=dict)
+    labels: dict[int, Labels] = dataclasses.field(default_factory=dict)
+    error_groups: dict[ErrorGroupKey, int] = dataclasses.field(default_factory=dict)
+    error_seen: dict[int, float] = dataclasses.field(default_factory=dict)
 
     def endpoint(self, key: EndpointKey) -> int | None:
         return self.endpoints.get(key) or self.cache.endpoints.get(key)
@@ -57,12 +72,19 @@ class Pending:
     def seen(self, consumer_id: int) -> float:
         return self.last_seen.get(consumer_id) or self.cache.last_seen.get(consumer_id, 0.0)
 
+    def error_group(self, key: ErrorGroupKey) -> int | None:
+        return self.error_groups.get(key) or self.cache.error_groups.get(key)
+
     def commit(self) -> None:
-        self.cache.endpoints.update(self.endpoints)
-        self.cache.consumers.update(self.consumers)
-        for cid, seen in self.last_seen.items():
-            if seen > self.cache.last_seen.get(cid, 0.0):
-                self.cache.last_seen[cid] = seen
+        cache = self.cache
+        cache.endpoints.update(self.endpoints)
+        cache.consumers.update(self.consumers)
+        cache.labels.update(self.labels)
+        cache.error_groups.update(self.error_groups)
+        for mine, theirs in ((self.last_seen, cache.last_seen), (self.error_seen, cache.error_seen)):
+            for row_id, seen in mine.items():
+                if seen > theirs.get(row_id, 0.0):
+                    theirs[row_id] = seen
 
 
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
@@ -71,7 +93,12 @@ def _chunks(items: list[Any]) -> Iterable[list[Any]]:
 
 
 def endpoint_key(env_id: int, method: str, path: str) -> EndpointKey:
-    return (env_id, method.upper(), path_key(path))
+    return (env_id, method.upper(), _path_key(path))
+
+
+def natural_endpoint(method: str, path: str) -> tuple[str, str]:
+    """(METHOD, path_key): what identifies an endpoint within an env."""
+    return (method.upper(), _path_key(path))
 
 
 def resolve_endpoints(
@@ -167,15 +194,16 @@ def consumer_id(pending: Pending, app_id: int, identifier: str | None) -> int:
     return cid
 
 
-def name_consumers(
-    conn: sa.Connection, pending: Pending, app_id: int, names: Mapping[str, tuple[str | None, str | None]]
-) -> None:
+def name_consumers(conn: sa.Connection, pending: Pending, app_id: int, names: Mapping[str, Labels]) -> None:
     """Apply names and groups sent by a client; a value set by a person is kept, null changes nothing."""
-    rows = [
-        {"cid": consumer_id(pending, app_id, ident), "name": name, "group": group}
-        for ident, (name, group) in sorted(names.items())
-        if name or group
-    ]
+    rows = []
+    for ident, labels in sorted(names.items()):
+        cid = consumer_id(pending, app_id, ident)
+        # Clients re-send names after every restart: the same values need no write (a person's edit
+        # wins over client values anyway, so skipping a repeat cannot undo it).
+        if (labels[0] or labels[1]) and pending.cache.labels.get(cid) != labels:
+            rows.append({"cid": cid, "name": labels[0], "group": labels[1]})
+            pending.labels[cid] = labels
     if not rows:
         return
     new_name = sa.func.coalesce(sa.bindparam("name", type_=sa.String), consumers.c.name)
@@ -193,10 +221,23 @@ def name_consumers(
 
 def upsert_instance(conn: sa.Connection, env_id: int, instance_uuid: str, values: dict[str, Any]) -> None:
     """Create or update an instance row; None values in `values` keep what is stored."""
-    stmt = insert_for(conn, instances).values(env_id=env_id, instance_uuid=instance_uuid, **values)
+    stmt = _instance_upsert(conn.dialect.name, tuple(values))
+    conn.execute(stmt, {"env_id": env_id, "instance_uuid": instance_uuid, **values})
+
+
+@functools.cache
+def _instance_upsert(dialect: str, names: tuple[str, ...]) -> Any:
+    # Built once per shape: constructing an upsert costs more than running it.
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(instances).values(
+        {
+            name: sa.bindparam(name, type_=instances.c[name].type)
+            for name in ("env_id", "instance_uuid", *names)
+        }
+    )
     update = {
         name: sa.func.coalesce(stmt.excluded[name], instances.c[name])
-        for name in values
+        for name in names
         if name != "first_seen"
     }
-    conn.execute(stmt.on_conflict_do_update(index_elements=["env_id", "instance_uuid"], set_=update))
+    return stmt.on_conflict_do_update(index_elements=["env_id", "instance_uuid"], set_=update)

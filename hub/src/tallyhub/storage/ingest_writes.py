@@ -17,11 +17,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tallyhub.ingest.models import RequestEntry, ServerErrorEntry, Startup, Sync, ValidationErrorEntry
 from tallyhub.ingest.request_log import RequestLogLine
-from tallyhub.storage import dimensions, error_groups
+from tallyhub.storage import bulk, dimensions, error_groups
 from tallyhub.storage.apps import app_id_for_client_id, ensure_env
 from tallyhub.storage.database import Database
-from tallyhub.storage.dimensions import EndpointKey, IdCache, Pending, endpoint_key
-from tallyhub.storage.metric_rows import LevelAggregates
+from tallyhub.storage.dimensions import EndpointKey, IdCache, Pending, endpoint_key, natural_endpoint
+from tallyhub.storage.metric_rows import COLUMNS, LevelAggregates
 from tallyhub.storage.tables import MINUTE, NO_ID, metrics, received_messages, request_logs
 from tallyhub.storage.upsert import insert_ignore
 
@@ -90,17 +90,54 @@ class Writer:
         now = self.clock()
         at = payload.timestamp if payload.timestamp is not None else now
         bucket = int(at // MINUTE) * MINUTE
+        # Everything that needs no database happens before the write transaction (on SQLite, before
+        # taking the one write lock): summing the three levels and serialising histograms.
+        entries: list[RequestEntry | ValidationErrorEntry | ServerErrorEntry] = [
+            *payload.requests,
+            *payload.validation_errors,
+            *payload.server_errors,
+        ]
+        paths = {natural_endpoint(e.method, e.path): e.path for e in entries if e.path}
+        identifiers = {e.consumer for e in entries if e.consumer}
+        identifiers.update(c.identifier for c in payload.consumers if c.identifier)
+        levels: LevelAggregates[tuple[str, str], str] = LevelAggregates()
+        for r in payload.requests:
+            levels.add(
+                natural_endpoint(r.method, r.path) if r.path else None,
+                r.consumer or None,
+                r.status_code,
+                r.request_count,
+                r.request_size_sum,
+                r.response_size_sum,
+                r.response_times,
+                r.request_sizes,
+                r.response_sizes,
+            )
+        metric_values = levels.serialised()
+        errors = [
+            (
+                error_groups.SERVER,
+                e,
+                error_groups.ErrorFields(e.type, e.msg, e.traceback, None),
+                e.sentry_event_id,
+            )
+            for e in payload.server_errors
+        ] + [
+            (error_groups.VALIDATION, e, error_groups.ErrorFields(e.type, e.msg, None, tuple(e.loc)), None)
+            for e in payload.validation_errors
+        ]
+        resources = payload.resources
+        instance = {
+            "first_seen": now,
+            "last_sync_at": now,
+            "cpu_percent": resources.cpu_percent if resources else None,
+            "memory_rss": resources.memory_rss if resources else None,
+        }
 
         def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
-            entries: list[RequestEntry | ValidationErrorEntry | ServerErrorEntry] = [
-                *payload.requests,
-                *payload.validation_errors,
-                *payload.server_errors,
-            ]
-            paths = {endpoint_key(env_id, e.method, e.path): e.path for e in entries if e.path}
-            dimensions.resolve_endpoints(conn, pending, env_id, paths, now)
-            identifiers = {e.consumer for e in entries if e.consumer}
-            identifiers.update(c.identifier for c in payload.consumers if c.identifier)
+            dimensions.resolve_endpoints(
+                conn, pending, env_id, {(env_id, *k): path for k, path in paths.items()}, now
+            )
             dimensions.resolve_consumers(conn, pending, app_id, identifiers, at)
             dimensions.name_consumers(
                 conn,
@@ -108,64 +145,31 @@ class Writer:
                 app_id,
                 {c.identifier: (c.name, c.group) for c in payload.consumers if c.identifier},
             )
-            resources = payload.resources
-            dimensions.upsert_instance(
-                conn,
-                env_id,
-                payload.instance_uuid,
-                {
-                    "first_seen": now,
-                    "last_sync_at": now,
-                    "cpu_percent": resources.cpu_percent if resources else None,
-                    "memory_rss": resources.memory_rss if resources else None,
-                },
-            )
+            dimensions.upsert_instance(conn, env_id, payload.instance_uuid, instance)
 
-            def endpoint_id(method: str, path: str) -> int:
-                return pending.endpoint(endpoint_key(env_id, method, path)) or NO_ID if path else NO_ID
+            def endpoint_id(endpoint: tuple[str, str] | None) -> int:
+                return (pending.endpoint((env_id, *endpoint)) or NO_ID) if endpoint else NO_ID
 
-            levels = LevelAggregates()
-            for r in payload.requests:
-                levels.add(
-                    endpoint_id(r.method, r.path),
-                    dimensions.consumer_id(pending, app_id, r.consumer),
-                    r.status_code,
-                    request_count=r.request_count,
-                    request_size_sum=r.request_size_sum,
-                    response_size_sum=r.response_size_sum,
-                    response_times=r.response_times,
-                    request_sizes=r.request_sizes,
-                    response_sizes=r.response_sizes,
-                )
-            rows = levels.row_dicts(env_id, MINUTE, bucket)
-            if rows:
-                conn.execute(metrics.insert(), rows)
+            def consumer_id(identifier: str | None) -> int:
+                return dimensions.consumer_id(pending, app_id, identifier)
+
+            rows = [
+                (env_id, MINUTE, bucket, level, endpoint_id(ep), consumer_id(cons), status, *values)
+                for level, ep, cons, status, values in metric_values
+            ]
+            bulk.append(conn, metrics, COLUMNS, rows)
             counts = [
                 error_groups.ErrorCount(
                     error_groups.ErrorKey(
-                        error_groups.SERVER, endpoint_id(e.method, e.path), e.type, e.msg, e.traceback, None
+                        kind, endpoint_id(natural_endpoint(e.method, e.path) if e.path else None), fields
                     ),
-                    dimensions.consumer_id(pending, app_id, e.consumer),
+                    consumer_id(e.consumer),
                     e.error_count,
-                    e.sentry_event_id,
+                    sentry,
                 )
-                for e in payload.server_errors
-            ] + [
-                error_groups.ErrorCount(
-                    error_groups.ErrorKey(
-                        error_groups.VALIDATION,
-                        endpoint_id(e.method, e.path),
-                        e.type,
-                        e.msg,
-                        None,
-                        tuple(e.loc),
-                    ),
-                    dimensions.consumer_id(pending, app_id, e.consumer),
-                    e.error_count,
-                )
-                for e in payload.validation_errors
+                for kind, e, fields, sentry in errors
             ]
-            error_groups.store(conn, env_id, bucket, at, counts)
+            error_groups.store(conn, pending, env_id, bucket, at, counts)
 
         return self._once(app_id, env, "sync", payload.message_uuid, now, write)
 
@@ -195,7 +199,7 @@ class Writer:
                         "env_id": env_id,
                         "uuid": ln.uuid,
                         "timestamp": req.timestamp,
-                        "method": req.method,
+                        "method": req.method.upper(),
                         "path": req.path,
                         "endpoint_id": pending.endpoint(endpoint_key(env_id, req.method, req.path))
                         if req.path

@@ -7,11 +7,11 @@ an `Aggregate` adds counts, size sums and histograms, and renders one `metrics` 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Hashable, Mapping
+from typing import Any, Generic, TypeVar
 
 from tallyhub import histograms
-from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_ENDPOINT, LEVEL_TOTAL, NO_ID
+from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_ENDPOINT, LEVEL_TOTAL
 
 # (level, endpoint_id, consumer_id, status_code): what a row is about, within an env, granularity and bucket.
 RowKey = tuple[int, int, int, int]
@@ -68,35 +68,105 @@ def _nonzero(hist: dict[int, int]) -> dict[int, int]:
     return {k: v for k, v in hist.items() if v}
 
 
-class LevelAggregates:
-    """Adds one (endpoint, consumer, status) aggregate to all three levels at once."""
+COLUMNS = (
+    "env_id",
+    "granularity",
+    "bucket",
+    "level",
+    "endpoint_id",
+    "consumer_id",
+    "status_code",
+    "request_count",
+    "request_size_sum",
+    "response_size_sum",
+    "response_times",
+    "request_sizes",
+    "response_sizes",
+    "rolled",
+)
+
+E = TypeVar("E", bound=Hashable)
+C = TypeVar("C", bound=Hashable)
+
+
+class LevelAggregates(Generic[E, C]):
+    """Adds (endpoint, consumer, status) aggregates to all three levels; the hot path of every sync.
+
+    Endpoints and consumers are whatever keys the caller has (natural keys, so that this work happens
+    before the write transaction starts); None stands for "no endpoint/consumer" (NO_ID in the table).
+    """
 
     def __init__(self) -> None:
-        self.rows: dict[RowKey, Aggregate] = {}
+        self.rows: dict[tuple[int, E | None, C | None, int], Aggregate] = {}
 
-    def add(self, endpoint_id: int, consumer_id: int, status_code: int, **values: Any) -> None:
-        for key in (
-            (LEVEL_TOTAL, NO_ID, NO_ID, status_code),
-            (LEVEL_ENDPOINT, endpoint_id, NO_ID, status_code),
-            (LEVEL_CONSUMER, endpoint_id, consumer_id, status_code),
-        ):
-            aggregate = self.rows.get(key)
+    def add(
+        self,
+        endpoint: E | None,
+        consumer: C | None,
+        status_code: int,
+        request_count: int,
+        request_size_sum: int,
+        response_size_sum: int,
+        response_times: Mapping[int, int],
+        request_sizes: Mapping[int, int],
+        response_sizes: Mapping[int, int],
+    ) -> None:
+        rows = self.rows
+        # Entries of one sync rarely share a level-2 key (they are distinct per consumer, method, path
+        # and status), so a new one starts as a copy rather than a merge.
+        key: tuple[int, E | None, C | None, int] = (LEVEL_CONSUMER, endpoint, consumer, status_code)
+        aggregate = rows.get(key)
+        if aggregate is None:
+            rows[key] = Aggregate(
+                request_count,
+                request_size_sum,
+                response_size_sum,
+                dict(response_times),
+                dict(request_sizes),
+                dict(response_sizes),
+            )
+        else:
+            aggregate.add(
+                request_count,
+                request_size_sum,
+                response_size_sum,
+                response_times,
+                request_sizes,
+                response_sizes,
+            )
+        for key in ((LEVEL_TOTAL, None, None, status_code), (LEVEL_ENDPOINT, endpoint, None, status_code)):
+            aggregate = rows.get(key)
             if aggregate is None:
-                aggregate = self.rows[key] = Aggregate()
-            aggregate.add(**values)
+                aggregate = rows[key] = Aggregate()
+            aggregate.request_count += request_count
+            aggregate.request_size_sum += request_size_sum
+            aggregate.response_size_sum += response_size_sum
+            for source, target in (
+                (response_times, aggregate.response_times),
+                (request_sizes, aggregate.request_sizes),
+                (response_sizes, aggregate.response_sizes),
+            ):
+                for bin_, count in source.items():
+                    target[bin_] = target.get(bin_, 0) + count
 
-    def row_dicts(self, env_id: int, granularity: int, bucket: int) -> list[dict[str, Any]]:
+    def serialised(self) -> list[tuple[int, E | None, C | None, int, tuple[Any, ...]]]:
+        """(level, endpoint, consumer, status, values in COLUMNS order from request_count to the end)."""
+        dumps = histograms.dumps
         return [
-            {
-                "env_id": env_id,
-                "granularity": granularity,
-                "bucket": bucket,
-                "level": level,
-                "endpoint_id": endpoint_id,
-                "consumer_id": consumer_id,
-                "status_code": status_code,
-                "rolled": False,
-                **aggregate.columns(),
-            }
-            for (level, endpoint_id, consumer_id, status_code), aggregate in self.rows.items()
+            (
+                level,
+                endpoint,
+                consumer,
+                status_code,
+                (
+                    a.request_count,
+                    a.request_size_sum,
+                    a.response_size_sum,
+                    dumps(a.response_times),
+                    dumps(a.request_sizes),
+                    dumps(a.response_sizes),
+                    False,
+                ),
+            )
+            for (level, endpoint, consumer, status_code), a in self.rows.items()
         ]
