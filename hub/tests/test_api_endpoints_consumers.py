@@ -6,20 +6,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-
 from tallyhub.storage.tables import consumers
+
+from conftest import Req, assert_stats
 
 T0 = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
 RANGE = {"start": T0, "end": T0 + 3600}
 
 
-def seed(api: Any, helpers: Any) -> list[Any]:
+def seed(api: Any) -> list[Any]:
     api.writer.endpoint("prod", "get", "/items/{item_id}", in_startup=True, summary="Get an item")
     api.writer.endpoint("prod", "GET", "/never-called", in_startup=True)
     api.writer.consumer("alice", name="Alice", group="admins")
     api.writer.consumer("bob", group="admins")
     api.writer.consumer("carol", name="Carol")
-    Req = helpers.Req
     reqs = [
         Req(T0 + 10, "GET", "/items/<int:item_id>", 200, "alice", 30, 100, 2500),
         Req(T0 + 70, "GET", "/items/<int:item_id>", 404, "bob", 5, None, 300, env="dev"),
@@ -31,8 +31,8 @@ def seed(api: Any, helpers: Any) -> list[Any]:
     return reqs
 
 
-def test_endpoints_include_uncalled_ones_and_merge_envs(api: Any, helpers: Any) -> None:
-    reqs = seed(api, helpers)
+def test_endpoints_include_uncalled_ones_and_merge_envs(api: Any) -> None:
+    reqs = seed(api)
     listed = api.get("/endpoints", **RANGE)
     assert [(e["method"], e["path_key"]) for e in listed] == [
         ("POST", "/items"),
@@ -43,8 +43,8 @@ def test_endpoints_include_uncalled_ones_and_merge_envs(api: Any, helpers: Any) 
     assert get_item["path"] == "/items/{item_id}"  # the first spelling seen
     assert sorted(get_item["envs"]) == ["dev", "prod"]
     assert get_item["in_startup"] is True and get_item["summary"] == "Get an item"
-    helpers.assert_stats(get_item, [r for r in reqs[:3]])
-    helpers.assert_stats(items, [reqs[3]])
+    assert_stats(get_item, [r for r in reqs[:3]])
+    assert_stats(items, [reqs[3]])
     assert never["envs"] == ["prod"] and never["requests"] == 0 and never["p50"] is None
     assert items["in_startup"] is False
     # Filters: env, method (any case), path (any syntax).
@@ -55,21 +55,21 @@ def test_endpoints_include_uncalled_ones_and_merge_envs(api: Any, helpers: Any) 
     assert api.get("/endpoints", path="/nowhere", **RANGE) == []
 
 
-def test_consumers_with_stats_and_group_filter(api: Any, helpers: Any) -> None:
-    reqs = seed(api, helpers)
+def test_consumers_with_stats_and_group_filter(api: Any) -> None:
+    reqs = seed(api)
     listed = api.get("/consumers", **RANGE)
     assert [c["identifier"] for c in listed] == ["alice", "bob", "carol"]  # busiest first
     alice, bob, carol = listed
     assert (alice["name"], alice["group"]) == ("Alice", "admins")
-    helpers.assert_stats(alice, [reqs[0], reqs[3]])
-    helpers.assert_stats(bob, [reqs[1]])
+    assert_stats(alice, [reqs[0], reqs[3]])
+    assert_stats(bob, [reqs[1]])
     assert carol["requests"] == 0
     admins = api.get("/consumers", group="admins", env="dev", **RANGE)
     assert [(c["identifier"], c["requests"]) for c in admins] == [("bob", 1), ("alice", 0)]
     assert api.get("/consumers", group="nobody", **RANGE) == []
 
 
-def test_patch_consumer_sets_and_clears_as_a_person(api: Any, helpers: Any, db: Any) -> None:
+def test_patch_consumer_sets_and_clears_as_a_person(api: Any, db: Any) -> None:
     api.writer.consumer("user/42", name="Client name", group="free")
     url = f"/api/v1/apps/{api.app_id}/consumers/user/42"
     response = api.client.patch(url, json={"name": "Ann"})

@@ -10,14 +10,16 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode, checks
 
+from conftest import Req
+
 T0 = int(datetime(2026, 11, 26, tzinfo=UTC).timestamp())
 
 
-def test_read_api_never_fails(api: Any, helpers: Any) -> None:
+def test_read_api_never_fails(api: Any) -> None:
     api.writer.consumer("alice", name="Alice", group="admins")
     api.writer.write(
         [
-            helpers.Req(T0 + 30 * i, "GET", "/items/{id}", 200 + (i % 4) * 100, "alice" if i % 2 else None, i * 7, i)
+            Req(T0 + 30 * i, "GET", "/items/{id}", 200 + (i % 4) * 100, "alice" if i % 2 else None, i * 7, i)
             for i in range(40)
         ]
     )

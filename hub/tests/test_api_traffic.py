@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from conftest import MetricWriter, Req, assert_stats
+
 T0 = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())  # a Friday, 00:00 UTC
 ROUTES = [
     ("GET", "/items/<int:item_id>"),
@@ -23,13 +25,13 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_requests(helpers: Any, n: int, start: int, span: int, seed: int = 1) -> list[Any]:
+def make_requests(n: int, start: int, span: int, seed: int = 1) -> list[Any]:
     rnd = random.Random(seed)
     reqs = []
     for _ in range(n):
         method, path = rnd.choice(ROUTES)
         reqs.append(
-            helpers.Req(
+            Req(
                 time=start + rnd.random() * span,
                 method=method,
                 path=path,
@@ -49,9 +51,9 @@ def register_consumers(writer: Any) -> None:
         writer.consumer(identifier, group=group)
 
 
-def test_totals_and_minute_series_equal_the_requests(api: Any, helpers: Any) -> None:
+def test_totals_and_minute_series_equal_the_requests(api: Any) -> None:
     register_consumers(api.writer)
-    reqs = make_requests(helpers, 400, T0 + 600, 3600)
+    reqs = make_requests(400, T0 + 600, 3600)
     api.writer.write(reqs, copies=2)
     body = api.get("/traffic", start=iso(T0), end=iso(T0 + 2 * 3600), interval="minute")
     assert (body["start"], body["end"], body["interval"], body["env"]) == (
@@ -60,12 +62,12 @@ def test_totals_and_minute_series_equal_the_requests(api: Any, helpers: Any) -> 
         "minute",
         None,
     )
-    helpers.assert_stats(body["totals"], reqs)
+    assert_stats(body["totals"], reqs)
     assert len(body["series"]) == 120
     for i, point in enumerate(body["series"]):
         bucket = T0 + 60 * i
         assert point["time"] == iso(bucket)
-        helpers.assert_stats(point, [r for r in reqs if bucket <= r.time < bucket + 60])
+        assert_stats(point, [r for r in reqs if bucket <= r.time < bucket + 60])
     assert body["series"][0]["requests"] == 0 and body["series"][0]["p50"] is None  # zero-filled
 
 
@@ -92,28 +94,24 @@ FILTERS: list[tuple[dict[str, str], Any]] = [
 ]
 
 
-def test_every_filter(api: Any, helpers: Any) -> None:
+def test_every_filter(api: Any) -> None:
     register_consumers(api.writer)
-    reqs = make_requests(helpers, 500, T0, 3 * 3600, seed=2)
+    reqs = make_requests(500, T0, 3 * 3600, seed=2)
     api.writer.write(reqs)
     for params, keep in FILTERS:
         body = api.get("/traffic", start=T0, end=T0 + 3 * 3600, interval="hour", **params)
         expected = [r for r in reqs if keep(r)]
-        helpers.assert_stats(body["totals"], expected)
+        assert_stats(body["totals"], expected)
         for i, point in enumerate(body["series"]):
-            helpers.assert_stats(
-                point, [r for r in expected if T0 + 3600 * i <= r.time < T0 + 3600 * (i + 1)]
-            )
+            assert_stats(point, [r for r in expected if T0 + 3600 * i <= r.time < T0 + 3600 * (i + 1)])
 
 
 @pytest.mark.parametrize("interval", ["hour", "day"])
-def test_hour_and_day_are_exact_whether_minutes_are_rolled_or_not(
-    api: Any, helpers: Any, db: Any, interval: str
-) -> None:
+def test_hour_and_day_are_exact_whether_minutes_are_rolled_or_not(api: Any, db: Any, interval: str) -> None:
     """One app holds unrolled minutes, one rolled minutes + hour/day rows, one a mix; all answer alike."""
-    reqs = make_requests(helpers, 600, T0 + 1800, 3 * 86400, seed=3)
-    rolled_app = helpers.MetricWriter(db, _new_app(db, "Rolled"))
-    mixed_app = helpers.MetricWriter(db, _new_app(db, "Mixed"))
+    reqs = make_requests(600, T0 + 1800, 3 * 86400, seed=3)
+    rolled_app = MetricWriter(db, _new_app(db, "Rolled"))
+    mixed_app = MetricWriter(db, _new_app(db, "Mixed"))
     for writer in (api.writer, rolled_app, mixed_app):
         register_consumers(writer)
     api.writer.write(reqs)
@@ -128,12 +126,12 @@ def test_hour_and_day_are_exact_whether_minutes_are_rolled_or_not(
     ]
     assert answers[0] == answers[1] == answers[2]
     body = answers[0]
-    helpers.assert_stats(body["totals"], reqs, apdex_t=200)
+    assert_stats(body["totals"], reqs, apdex_t=200)
     assert len(body["series"]) == 4 * 86400 // step
     for i, point in enumerate(body["series"]):
         bucket = T0 + step * i
         assert point["time"] == iso(bucket)
-        helpers.assert_stats(point, [r for r in reqs if bucket <= r.time < bucket + step], apdex_t=200)
+        assert_stats(point, [r for r in reqs if bucket <= r.time < bucket + step], apdex_t=200)
     # Filtered queries read level 1/2 hour/day rows plus unrolled minutes just the same.
     filtered = [
         api.client.get(
@@ -143,7 +141,7 @@ def test_hour_and_day_are_exact_whether_minutes_are_rolled_or_not(
     ]
     assert filtered[0] == filtered[1] == filtered[2]
     admins_items = [r for r in reqs if r.consumer in ("alice", "bob") and r.path.startswith("/items/<")]
-    helpers.assert_stats(filtered[0], admins_items, apdex_t=200)
+    assert_stats(filtered[0], admins_items, apdex_t=200)
 
 
 def _new_app(db: Any, name: str) -> int:
@@ -152,8 +150,8 @@ def _new_app(db: Any, name: str) -> int:
     return app_store.create_app(db, name, ("prod", "dev")).id
 
 
-def test_range_is_widened_to_whole_buckets_and_defaults_apply(api: Any, helpers: Any) -> None:
-    reqs = [helpers.Req(T0 + 3600 + 5, "GET", "/a", 200, response_time_ms=12)]
+def test_range_is_widened_to_whole_buckets_and_defaults_apply(api: Any) -> None:
+    reqs = [Req(T0 + 3600 + 5, "GET", "/a", 200, response_time_ms=12)]
     api.writer.write(reqs)
     body = api.get("/traffic", start=iso(T0 + 3600 + 30), end=T0 + 3 * 3600 - 1, interval="hour")
     assert (body["start"], body["end"]) == (iso(T0 + 3600), iso(T0 + 3 * 3600))
@@ -168,13 +166,10 @@ def test_range_is_widened_to_whole_buckets_and_defaults_apply(api: Any, helpers:
     assert default["totals"]["requests"] == 0 and default["totals"]["error_rate"] == 0.0
 
 
-def test_apdex_threshold_parameter(api: Any, helpers: Any) -> None:
-    reqs = [
-        helpers.Req(T0 + i, "GET", "/a", 200, response_time_ms=ms)
-        for i, ms in enumerate([5, 95, 150, 400, 900])
-    ]
+def test_apdex_threshold_parameter(api: Any) -> None:
+    reqs = [Req(T0 + i, "GET", "/a", 200, response_time_ms=ms) for i, ms in enumerate([5, 95, 150, 400, 900])]
     api.writer.write(reqs)
     for t in (100, 500, 50):
         body = api.get("/traffic", start=T0, end=T0 + 60, apdex_t=t)
-        helpers.assert_stats(body["totals"], reqs, apdex_t=t)
+        assert_stats(body["totals"], reqs, apdex_t=t)
     assert api.get("/traffic", start=T0, end=T0 + 60, apdex_t=100)["totals"]["apdex"] == pytest.approx(0.5)

@@ -23,7 +23,7 @@ from tallyhub.storage.database import Database
 from tallyhub.storage.dimensions import EndpointKey, IdCache, Pending, endpoint_key, natural_endpoint
 from tallyhub.storage.metric_rows import COLUMNS, LevelAggregates
 from tallyhub.storage.tables import MINUTE, NO_ID, metrics, received_messages, request_logs
-from tallyhub.storage.upsert import insert_ignore
+from tallyhub.storage.upsert import insert_for, insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +232,7 @@ class Writer:
             pending = Pending(self.cache)
             try:
                 with self.db.write() as conn:
-                    received = {"app_id": app_id, "kind": kind, "uuid": message_uuid, "received_at": now}
-                    if not insert_ignore(conn, received_messages, received, ["app_id", "kind", "uuid"]):
+                    if not _first_receipt(conn, app_id, kind, message_uuid, now):
                         return False
                     env_id = self._env_id(conn, app_id, env)
                     write(conn, pending, env_id)
@@ -252,6 +251,21 @@ class Writer:
 
     def _env_id(self, conn: sa.Connection, app_id: int, env: str) -> int:
         return self._envs.get((app_id, env)) or ensure_env(conn, app_id, env)
+
+
+def _first_receipt(conn: sa.Connection, app_id: int, kind: str, message_uuid: str, now: float) -> bool:
+    """Record a message as received; False when it was (a concurrent duplicate waits for the first).
+
+    RETURNING tells whether the row was inserted: the driver's rowcount is not reliable for
+    INSERT ... ON CONFLICT DO NOTHING on PostgreSQL (psycopg reports -1).
+    """
+    stmt = (
+        insert_for(conn, received_messages)
+        .values(app_id=app_id, kind=kind, uuid=message_uuid, received_at=now)
+        .on_conflict_do_nothing(index_elements=["app_id", "kind", "uuid"])
+        .returning(received_messages.c.uuid)
+    )
+    return conn.execute(stmt).first() is not None
 
 
 def _retryable(exc: DBAPIError) -> bool:
