@@ -1,4 +1,5 @@
-# Every target sets up what it needs: a fresh clone needs only Python 3.11, git and make.
+# Every target sets up what it needs: a fresh clone needs only Python 3.11, git and make (and, for
+# `make test`, Node.js 20 with npm: the official npm client's end-to-end test).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
