@@ -1,8 +1,9 @@
 """An HTTP proxy between a client and the hub that can lose the hub's answer to a sync.
 
-It forwards each POST to the hub; for the first `drop` syncs that carry request counts, it closes
-the connection instead of passing the hub's answer back. The client then sees a connection error
-for a payload the hub has stored, and retries it with the same message_uuid.
+It forwards each POST to the hub; for the first `drop` syncs that carry request counts, it calls
+`on_drop` (e.g. to SIGKILL the hub) and closes the connection instead of passing the hub's answer
+back. The client then sees a connection error for a payload the hub has stored, and retries it with
+the same message_uuid.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -24,9 +26,10 @@ class Forwarded:
 
 
 class LossyProxy:
-    def __init__(self, hub_url: str, drop: int = 1) -> None:
+    def __init__(self, hub_url: str, drop: int = 1, on_drop: Callable[[], None] = lambda: None) -> None:
         self.hub_url = hub_url
         self.drop = drop
+        self.on_drop = on_drop
         self.forwarded: list[Forwarded] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -71,6 +74,7 @@ class LossyProxy:
                 with proxy._lock:
                     proxy.forwarded.append(Forwarded(self.path, message_uuid, answer.status_code, drop))
                 if drop:
+                    proxy.on_drop()
                     self.close_connection = True
                     return
                 self.send_response(answer.status_code)

@@ -85,9 +85,9 @@ def test_hub_killed_and_restarted_mid_run_loses_nothing_and_counts_nothing_twice
         context,
     )
 
+    failed_before = app.log().count(GIVE_UP)
     hub.kill()  # SIGKILL, while the app keeps serving
     second = send(app.url, phase(FLASK, 2))
-    failed_before = app.log().count(GIVE_UP)
     wait_for(
         lambda: app.log().count(GIVE_UP) > failed_before,
         30,
@@ -134,3 +134,37 @@ def test_a_sync_whose_answer_is_lost_is_retried_and_counted_once(
         context,
     )
     assert_reports(view, sent, FLASK.routes())
+
+
+def test_hub_killed_after_storing_a_sync_before_answering_counts_it_once(
+    hub: HubProcess, official_flask_app: StartApp
+) -> None:
+    with LossyProxy(hub.url, drop=1, on_drop=hub.kill) as proxy:
+        app, view = start_instrumented(hub, official_flask_app, ENV, hub_url=proxy.url)
+        context = logs(hub, app)
+        # After the first (empty) sync, so that the next periodic sync carries all of the first phase.
+        wait_for(lambda: any(f.path.endswith("/sync") for f in proxy.forwarded), 10, "no first sync", context)
+        first = Expected(send(app.url, phase(FLASK, 1)))
+        # The hub stores that sync and is SIGKILLed before its answer leaves; the client retries in vain.
+        wait_for(lambda: GIVE_UP in app.log(), 30, "the client never failed a sync", context)
+
+        hub.start()  # same port, same database
+        assert view.total_requests() == first.totals.requests, "the sync stored before SIGKILL was lost"
+        second = send(app.url, phase(FLASK, 2))
+        # The client's atexit hook sends the queued sync again (same message_uuid), then the last one.
+        assert app.stop() == 0, f"the app did not exit cleanly:\n{app.log()}"
+
+    (lost,) = [f for f in proxy.forwarded if f.dropped]
+    assert lost.hub_status < 300, f"the hub refused the sync it was killed after: {lost}"
+    again = [f for f in proxy.forwarded if f.message_uuid == lost.message_uuid and not f.dropped]
+    assert again and all(f.hub_status < 300 for f in again), (
+        f"the client did not send the sync again after the restart, or the hub refused it: {again}"
+    )
+    everything = Expected([*first.sent, *second])
+    wait_for(
+        lambda: view.total_requests() >= everything.totals.requests,
+        15,
+        f"the hub did not report all {everything.totals.requests} requests sent",
+        context,
+    )
+    assert_reports(view, everything, FLASK.routes())
