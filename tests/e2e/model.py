@@ -15,9 +15,11 @@ STAT_KEYS = (
     "requests_5xx",
     "bytes_received",
     "bytes_sent",
+    "error_rate",
     "mean_request_size",
     "mean_response_size",
 )
+FLOAT_KEYS = ("error_rate", "mean_request_size", "mean_response_size")
 
 
 @dataclasses.dataclass
@@ -51,26 +53,24 @@ class Stats:
             "requests_5xx": self.requests_5xx,
             "bytes_received": self.bytes_received,
             "bytes_sent": self.bytes_sent,
-            "mean_request_size": (
-                self.bytes_received / self.known_request_sizes if self.known_request_sizes else None
-            ),
-            "mean_response_size": self.bytes_sent / self.known_response_sizes
-            if self.known_response_sizes
-            else None,
+            "error_rate": (self.requests_4xx + self.requests_5xx) / self.requests if self.requests else 0.0,
+            # Means divide by the requests whose size was known (PROTOCOL.md §7.8), not by all requests.
+            "mean_request_size": _mean(self.bytes_received, self.known_request_sizes),
+            "mean_response_size": _mean(self.bytes_sent, self.known_response_sizes),
         }
 
 
+def _mean(total: int, count: int) -> float | None:
+    return total / count if count else None
+
+
 def api_stats(obj: dict[str, Any]) -> dict[str, Any]:
-    """The Stats keys of a read-API object, means rounded so that float noise does not matter."""
+    """The Stats keys of a read-API object (or of `Stats.as_api`), floats rounded past their noise."""
     picked = {key: obj.get(key, "<missing>") for key in STAT_KEYS}
-    for key in ("mean_request_size", "mean_response_size"):
+    for key in FLOAT_KEYS:
         if isinstance(picked[key], float | int):
             picked[key] = round(float(picked[key]), 6)
     return picked
-
-
-def rounded(stats: dict[str, Any]) -> dict[str, Any]:
-    return {k: round(float(v), 6) if k.startswith("mean_") and v is not None else v for k, v in stats.items()}
 
 
 class Expected:
@@ -104,14 +104,14 @@ class Expected:
 
     def endpoint_stats(self, routes: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Stats per endpoint: every route the app declares, with zeros for those never called."""
-        return {route: rounded(self.endpoints.get(route, Stats()).as_api()) for route in routes}
+        return {route: api_stats(self.endpoints.get(route, Stats()).as_api()) for route in routes}
 
     def consumer_rows(self) -> dict[str, dict[str, Any]]:
         return {
             identifier: {
                 "name": self.consumer_info[identifier].name,
                 "group": self.consumer_info[identifier].group,
-                **rounded(stats.as_api()),
+                **api_stats(stats.as_api()),
             }
             for identifier, stats in self.consumers.items()
         }
