@@ -85,8 +85,11 @@ def _merged(text: str | None) -> histograms.Histogram:
 
 
 def _rows(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy) -> Iterator[sa.Row]:
-    for granularity, unrolled in _sources(tr):
-        yield from conn.execute(_query(resolved, tr, group_by, granularity, unrolled))
+    # One statement, so one snapshot even under READ COMMITTED: a rollup committing between two
+    # statements would otherwise make its minutes vanish from both (or count in both).
+    queries = [_query(resolved, tr, group_by, g, unrolled) for g, unrolled in _sources(tr)]
+    statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
+    yield from conn.execute(statement)
 
 
 def tallies(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy) -> dict[int, Tally]:
