@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import metrics, request_logs
 
-from conftest import HubProcess, free_port
+from tests.support.hub_process import HubProcess, free_port
 
 DATA = Path(__file__).parent / "data"
 

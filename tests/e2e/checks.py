@@ -13,7 +13,7 @@ from tests.e2e.processes import AppProcess
 
 if TYPE_CHECKING:
     # Only for annotations: the root conftest is not importable once pytest loads another conftest.py.
-    from conftest import HubProcess
+    from tests.support.hub_process import HubProcess
 
 
 def tail(text: str, lines: int = 60) -> str:

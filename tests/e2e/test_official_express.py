@@ -14,7 +14,7 @@ from tests.e2e.traffic import send
 
 if TYPE_CHECKING:
     # Only for annotations: the root conftest is not importable once pytest loads another conftest.py.
-    from conftest import HubProcess
+    from tests.support.hub_process import HubProcess
 
 pytestmark = pytest.mark.e2e
 
