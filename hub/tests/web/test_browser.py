@@ -5,18 +5,18 @@ Screenshots of each page go to test-output/dashboard/.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-import sqlalchemy as sa
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import apps, envs, instances
 
-from conftest import REPO, HubProcess
+from tests.support.hub_process import HubProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SHOTS = REPO / "test-output" / "dashboard"
+SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "dashboard"
 FIRST_LOAD_LIMIT = 300_000  # bytes over the wire for a page with everything it loads
 
 
@@ -45,32 +45,34 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
-def _first_sync(database_url: str, app_name: str) -> None:
-    """Record a first sync as ingestion does: an instance row with last_sync_at.
-
-    Ingestion lives on another branch; until it is merged, the row is written directly.
-    """
-    db = Database(database_url)
-    now = time.time()
-    try:
-        with db.write() as conn:
-            env_id = conn.execute(
-                sa.select(envs.c.id)
-                .join(apps, apps.c.id == envs.c.app_id)
-                .where(apps.c.name == app_name)
-                .limit(1)
-            ).scalar_one()
-            conn.execute(
-                instances.insert().values(
-                    env_id=env_id,
-                    instance_uuid=str(uuid.uuid4()),
-                    first_seen=now,
-                    last_startup_at=now,
-                    last_sync_at=now,
-                )
-            )
-    finally:
-        db.dispose()
+def _first_sync(hub_url: str, client_id: str) -> None:
+    """Send a real Hub v2 sync (JSON, as the clients send it) with one request to the hub."""
+    body = {
+        "instance_uuid": str(uuid.uuid4()),
+        "message_uuid": str(uuid.uuid4()),
+        "timestamp": time.time(),
+        "requests": [
+            {
+                "consumer": None,
+                "method": "GET",
+                "path": "/items/<int:item_id>",
+                "status_code": 200,
+                "request_count": 1,
+                "request_size_sum": 0,
+                "response_size_sum": 120,
+                "response_times": {"10": 1},
+                "request_sizes": {},
+                "response_sizes": {"0": 1},
+            }
+        ],
+    }
+    response = httpx.post(
+        f"{hub_url}/v2/{client_id}/dev/sync",
+        content=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
 
 
 def test_sign_in_create_app_and_see_first_data(browser, hub: HubProcess, database_url: str) -> None:
@@ -141,7 +143,7 @@ def test_sign_in_create_app_and_see_first_data(browser, hub: HubProcess, databas
 
     # The first sync turns the status into "receiving data" without a reload.
     page.evaluate("window.__same_document = true")
-    _first_sync(database_url, "Shop")
+    _first_sync(hub.url, client_id)
     page.wait_for_selector("#data-status.receiving", timeout=15_000)
     assert status.inner_text() == "Receiving data"
     assert page.evaluate("window.__same_document") is True

@@ -12,7 +12,7 @@ import httpx
 from tallyhub.storage import teams, users
 from tallyhub.storage.database import Database
 
-from conftest import HubProcess, free_port, tallyhub_cli
+from tests.support.hub_process import HubProcess, free_port, tallyhub_cli
 
 
 def _users_create(

@@ -1,0 +1,136 @@
+"""Read-API query times on >= 10 million requests over 30 days (50 endpoints, 100 consumers).
+
+Target (issue #2): the 30-day traffic query (totals + hourly series + percentiles) and the 24-hour
+one (minute series) each answer in under 300 ms. Prints the median of 5 runs after one warm-up, and
+its ratio to that 300 ms budget, for SQLite and (when TALLYHUB_TEST_DATABASE_URL is set) PostgreSQL.
+
+Environment: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set.
+The data set is written by bench._dataset.load; swap LOADER for a loader that goes through ingestion.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from tallyhub.app import create_app
+from tallyhub.settings import load_settings
+from tallyhub.storage import apps as app_store
+from tallyhub.storage.database import Database
+from tallyhub.storage.migrate import upgrade
+from tallyhub.storage.tokens import create_token
+
+from bench import _dataset
+
+BUDGET_MS = 300.0
+LOADER: Callable[[Database, int, _dataset.Spec, float], _dataset.Loaded] = _dataset.load
+
+
+def databases() -> Iterator[tuple[str, str]]:
+    """A fresh SQLite file, then a fresh PostgreSQL database when one is configured (each removed after)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        yield "sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+    pg = os.environ.get("TALLYHUB_TEST_DATABASE_URL", "")
+    if not pg:
+        return
+    name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield "postgres", sa.make_url(pg).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def timed(client: TestClient, url: str, params: dict[str, object]) -> tuple[float, list[float], Any]:
+    first = time.perf_counter()
+    response = client.get(url, params=params)
+    cold = (time.perf_counter() - first) * 1000
+    assert response.status_code == 200, response.text
+    runs = []
+    for _ in range(5):
+        began = time.perf_counter()
+        response = client.get(url, params=params)
+        runs.append((time.perf_counter() - began) * 1000)
+    return cold, runs, response.json()
+
+
+def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
+    db = Database(url)
+    upgrade(db)
+    app = app_store.create_app(db, "Bench", ())
+    token = create_token(db, "bench")
+    now = time.time()
+    loaded = LOADER(db, app.id, spec, now)
+    print(
+        f"[{engine}] loaded {loaded.requests:,} requests as {loaded.rows:,} metric rows "
+        f"in {loaded.seconds:.0f} s",
+        flush=True,
+    )
+    if engine == "postgres":
+        with db.write() as conn:
+            conn.exec_driver_sql("ANALYZE metrics")  # what autovacuum does after a bulk load
+    settings = load_settings({"database_url": url}, environ={})
+    ok = True
+    base = f"/api/v1/apps/{app.id}"
+    day, month = now - 86400, now - 30 * 86400
+    cases: list[tuple[str, str, dict[str, object], bool]] = [
+        ("traffic 30 d, hourly series", "/traffic", {"start": month, "end": now, "interval": "hour"}, True),
+        ("traffic 24 h, minute series", "/traffic", {"start": day, "end": now, "interval": "minute"}, True),
+        (
+            "traffic 30 d, daily, path filter (level 1)",
+            "/traffic",
+            {"start": month, "path": "/resource3"},
+            False,
+        ),
+        (
+            "traffic 24 h, hourly, consumer (level 2)",
+            "/traffic",
+            {"start": day, "consumer": "consumer-7"},
+            False,
+        ),
+        ("endpoints 24 h", "/endpoints", {"start": day}, False),
+        ("consumers 24 h", "/consumers", {"start": day}, False),
+    ]
+    with TestClient(create_app(settings, db, run_maintenance=False)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        for label, route, params, targeted in cases:
+            cold, runs, body = timed(client, base + route, params)
+            median = statistics.median(runs)
+            verdict = ""
+            if targeted:
+                verdict = "OK" if median < BUDGET_MS else "OVER BUDGET"
+                ok &= median < BUDGET_MS
+            requests = body["totals"]["requests"] if isinstance(body, dict) else len(body)
+            print(
+                f"[{engine}] {label:45s} median {median:7.1f} ms  max {max(runs):7.1f}  cold {cold:7.1f}"
+                f"  ratio to {BUDGET_MS:.0f} ms budget {median / BUDGET_MS:5.2f}  {verdict}"
+                f"  ({requests:,} {'requests' if isinstance(body, dict) else 'items'})",
+                flush=True,
+            )
+    db.dispose()
+    return ok
+
+
+def main() -> int:
+    spec = _dataset.Spec(requests=int(os.environ.get("BENCH_QUERIES_REQUESTS", "10000000")))
+    ok = True
+    for engine, url in databases():
+        ok &= bench(engine, url, spec)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

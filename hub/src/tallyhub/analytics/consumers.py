@@ -1,0 +1,75 @@
+"""Consumers of an app with their statistics, and the edits a person makes to their name and group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from tallyhub.analytics import metrics
+from tallyhub.analytics.filters import Resolved
+from tallyhub.analytics.stats import Tally
+from tallyhub.analytics.timerange import TimeRange, iso
+from tallyhub.storage.database import Database
+from tallyhub.storage.tables import consumers
+
+_COLUMNS = (
+    consumers.c.id,
+    consumers.c.identifier,
+    consumers.c.name,
+    consumers.c.group_name,
+    consumers.c.first_seen,
+    consumers.c.last_seen,
+)
+
+
+def _describe(row: sa.Row) -> dict[str, Any]:
+    return {
+        "identifier": row.identifier,
+        "name": row.name,
+        "group": row.group_name,
+        "first_seen": iso(row.first_seen),
+        "last_seen": iso(row.last_seen),
+    }
+
+
+def list_consumers(
+    conn: sa.Connection, app_id: int, resolved: Resolved, tr: TimeRange, apdex_t: int
+) -> list[dict[str, Any]]:
+    """Every consumer of the app (in the group, if filtered), busiest first, then by identifier."""
+    query = sa.select(*_COLUMNS).where(consumers.c.app_id == app_id)
+    if resolved.consumer_ids is not None:
+        query = query.where(consumers.c.id.in_(resolved.consumer_ids))
+    rows = conn.execute(query).all()
+    per_consumer = metrics.tallies(conn, resolved, tr, "consumer") if rows else {}
+    listed = [{**_describe(row), **per_consumer.get(row.id, Tally()).stats(apdex_t)} for row in rows]
+    listed.sort(key=lambda c: (-c["requests"], c["identifier"]))
+    return listed
+
+
+def get_consumer(conn: sa.Connection, app_id: int, identifier: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        sa.select(*_COLUMNS).where(consumers.c.app_id == app_id, consumers.c.identifier == identifier)
+    ).first()
+    return _describe(row) if row is not None else None
+
+
+def update_consumer(
+    db: Database, app_id: int, identifier: str, changes: dict[str, str | None]
+) -> dict[str, Any] | None:
+    """Set name and/or group as a person chose them ("" or None clears); None if there is no such consumer.
+
+    The *_set_by_user flags make ingestion keep these values over what clients send.
+    """
+    values: dict[str, Any] = {}
+    if "name" in changes:
+        values["name"] = changes["name"] or None
+        values["name_set_by_user"] = True
+    if "group" in changes:
+        values["group_name"] = changes["group"] or None
+        values["group_set_by_user"] = True
+    where = (consumers.c.app_id == app_id, consumers.c.identifier == identifier)
+    with db.write() as conn:
+        if values:
+            conn.execute(consumers.update().where(*where).values(**values))
+        return get_consumer(conn, app_id, identifier)

@@ -1,0 +1,64 @@
+"""Endpoints of an app with their statistics, including endpoints never called (known from startup)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from tallyhub.analytics import metrics
+from tallyhub.analytics.filters import Resolved
+from tallyhub.analytics.stats import Tally
+from tallyhub.analytics.timerange import TimeRange
+from tallyhub.storage.tables import endpoints
+
+
+def list_endpoints(
+    conn: sa.Connection, resolved: Resolved, tr: TimeRange, apdex_t: int
+) -> list[dict[str, Any]]:
+    """One entry per (method, path_key) across the selected envs, ordered by path_key then method."""
+    if not resolved.env_ids or resolved.endpoint_ids == ():
+        return []
+    query = sa.select(
+        endpoints.c.id,
+        endpoints.c.env_id,
+        endpoints.c.method,
+        endpoints.c.path,
+        endpoints.c.path_key,
+        endpoints.c.summary,
+        endpoints.c.description,
+        endpoints.c.in_startup,
+    ).where(endpoints.c.env_id.in_(resolved.env_ids))
+    if resolved.endpoint_ids is not None:
+        query = query.where(endpoints.c.id.in_(resolved.endpoint_ids))
+    rows = conn.execute(query.order_by(endpoints.c.id)).all()
+    per_endpoint = metrics.tallies(conn, resolved, tr, "endpoint")
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    tallies: dict[tuple[str, str], Tally] = {}
+    for row in rows:
+        key = (row.method, row.path_key)
+        entry = merged.get(key)
+        if entry is None:
+            # The first spelling seen names the endpoint; envs may spell it differently.
+            entry = merged[key] = {
+                "method": row.method,
+                "path": row.path,
+                "path_key": row.path_key,
+                "envs": [],
+                "in_startup": False,
+                "summary": row.summary,
+                "description": row.description,
+            }
+            tallies[key] = Tally()
+        env = resolved.env_names[row.env_id]
+        if env not in entry["envs"]:
+            entry["envs"].append(env)
+        entry["in_startup"] = entry["in_startup"] or bool(row.in_startup)
+        entry["summary"] = entry["summary"] or row.summary
+        entry["description"] = entry["description"] or row.description
+        found = per_endpoint.get(row.id)
+        if found is not None:
+            tallies[key].add(found)
+    return [
+        {**merged[key], **tallies[key].stats(apdex_t)} for key in sorted(merged, key=lambda k: (k[1], k[0]))
+    ]

@@ -1,0 +1,84 @@
+"""Server and validation errors of an app, counted over a range (error counts are per minute)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from tallyhub.analytics.filters import Resolved
+from tallyhub.analytics.timerange import iso
+from tallyhub.storage.tables import NO_ID, consumers, endpoints, error_counts, error_groups
+
+
+def list_errors(
+    conn: sa.Connection, resolved: Resolved, start: int, end: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Error groups with a count in the minute buckets [start, end), most frequent first, split by kind."""
+    result: dict[str, list[dict[str, Any]]] = {"server_errors": [], "validation_errors": []}
+    if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
+        return result
+    in_range = sa.and_(
+        error_counts.c.bucket >= start,
+        error_counts.c.bucket < end,
+        error_groups.c.env_id.in_(resolved.env_ids),
+    )
+    if resolved.endpoint_ids is not None:
+        in_range = sa.and_(in_range, error_groups.c.endpoint_id.in_(resolved.endpoint_ids))
+    if resolved.consumer_ids is not None:
+        in_range = sa.and_(in_range, error_counts.c.consumer_id.in_(resolved.consumer_ids))
+    joined = error_counts.join(error_groups, error_groups.c.id == error_counts.c.group_id)
+    per_consumer = conn.execute(
+        sa.select(error_counts.c.group_id, error_counts.c.consumer_id, sa.func.sum(error_counts.c.count))
+        .select_from(joined)
+        .where(in_range)
+        .group_by(error_counts.c.group_id, error_counts.c.consumer_id)
+    ).all()
+    counts: dict[int, int] = {}
+    consumer_ids: dict[int, set[int]] = {}
+    for group_id, consumer_id, count in per_consumer:
+        counts[group_id] = counts.get(group_id, 0) + int(count or 0)
+        if consumer_id != NO_ID:
+            consumer_ids.setdefault(group_id, set()).add(int(consumer_id))
+    if not counts:
+        return result
+    groups = conn.execute(
+        sa.select(error_groups, endpoints.c.method, endpoints.c.path)
+        .select_from(error_groups.outerjoin(endpoints, endpoints.c.id == error_groups.c.endpoint_id))
+        .where(error_groups.c.id.in_(list(counts)))
+    ).all()
+    wanted = {i for ids in consumer_ids.values() for i in ids}
+    identifiers = (
+        dict(
+            conn.execute(
+                sa.select(consumers.c.id, consumers.c.identifier).where(consumers.c.id.in_(wanted))
+            ).all()
+        )
+        if wanted
+        else {}
+    )
+    for group in groups:
+        entry: dict[str, Any] = {
+            "id": group.id,
+            "env": resolved.env_names[group.env_id],
+            "method": group.method,
+            "path": group.path,
+        }
+        common = {
+            "count": counts[group.id],
+            "first_seen": iso(group.first_seen),
+            "last_seen": iso(group.last_seen),
+        }
+        if group.kind == "server":
+            entry |= {"type": group.type, "msg": group.msg, "traceback": group.traceback, **common}
+            entry["consumers"] = sorted(
+                identifiers[i] for i in consumer_ids.get(group.id, ()) if i in identifiers
+            )
+            result["server_errors"].append(entry)
+        else:
+            loc = group.loc if isinstance(group.loc, list) else []
+            entry |= {"loc": [str(part) for part in loc], "msg": group.msg, "type": group.type, **common}
+            result["validation_errors"].append(entry)
+    for entries in result.values():
+        entries.sort(key=lambda e: (-e["count"], e["id"]))
+    return result

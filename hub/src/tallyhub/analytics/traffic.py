@@ -1,0 +1,23 @@
+"""Traffic of an app: totals over a range and a zero-filled series of buckets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from tallyhub.analytics import metrics
+from tallyhub.analytics.filters import Resolved
+from tallyhub.analytics.stats import Tally
+from tallyhub.analytics.timerange import TimeRange, iso
+
+
+def traffic(conn: sa.Connection, resolved: Resolved, tr: TimeRange, apdex_t: int) -> dict[str, Any]:
+    """{"totals": Stats, "series": [{"time", ...Stats}]} with one series entry per bucket of the range."""
+    per_bucket = metrics.tallies(conn, resolved, tr, "bucket")
+    empty = Tally().stats(apdex_t)
+    series = []
+    for bucket in tr.buckets():
+        tally = per_bucket.get(bucket)
+        series.append({"time": iso(bucket), **(tally.stats(apdex_t) if tally is not None else empty)})
+    return {"totals": metrics.total(per_bucket).stats(apdex_t), "series": series}

@@ -1,0 +1,28 @@
+"""Token authentication of the read API: `Authorization: Bearer <token>`, else 401 with a JSON detail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from tallyhub.deps import get_db
+from tallyhub.storage.database import Database
+from tallyhub.storage.tokens import token_id
+
+bearer = HTTPBearer(auto_error=False, description="A token from `tallyhub tokens create NAME`.")
+
+
+def require_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    db: Annotated[Database, Depends(get_db)],
+) -> int:
+    """The id of the caller's token; 401 when it is missing or unknown."""
+    if credentials is None:
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    with db.read() as conn:
+        found = token_id(conn, credentials.credentials)
+    if found is None:
+        raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+    return found

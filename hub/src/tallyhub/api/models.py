@@ -1,0 +1,164 @@
+"""Response and request bodies of the read API; they document its shapes in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Stats(BaseModel):
+    requests: int
+    requests_4xx: int
+    requests_5xx: int
+    error_rate: float = Field(description="(requests_4xx + requests_5xx) / requests; 0 without requests.")
+    bytes_received: int = Field(description="Sum of request sizes (bytes).")
+    bytes_sent: int = Field(description="Sum of response sizes (bytes).")
+    mean_request_size: float | None = Field(description="Bytes per request whose size was known.")
+    mean_response_size: float | None = Field(description="Bytes per response whose size was known.")
+    p50: float | None = Field(description="Milliseconds: the middle of the 10 ms bin of the percentile.")
+    p75: float | None
+    p95: float | None
+    p99: float | None
+    apdex: float | None
+
+
+class SeriesPoint(Stats):
+    time: str = Field(description="Start of the bucket, ISO 8601 UTC.")
+
+
+class Traffic(BaseModel):
+    app_id: int
+    env: str | None
+    start: str = Field(description="Start of the first bucket (the requested start, aligned down).")
+    end: str = Field(description="End of the last bucket (the requested end, aligned up).")
+    interval: Literal["minute", "hour", "day"]
+    totals: Stats
+    series: list[SeriesPoint]
+
+
+class AppInfo(BaseModel):
+    id: int
+    name: str
+    client_id: str
+    envs: list[str]
+    created_at: str
+
+
+class Endpoint(Stats):
+    method: str
+    path: str = Field(description="The route as the framework spells it (first spelling seen).")
+    path_key: str
+    envs: list[str]
+    in_startup: bool
+    summary: str | None
+    description: str | None
+
+
+class Consumer(BaseModel):
+    identifier: str
+    name: str | None
+    group: str | None
+    first_seen: str
+    last_seen: str
+
+
+class ConsumerWithStats(Stats, Consumer):
+    pass
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+class ConsumerPatch(BaseModel):
+    """Keys present are set (null or "" clears); keys absent are left as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=64)
+    group: str | None = Field(None, max_length=64)
+
+    _check_name = field_validator("name", "group")(_no_nul)
+
+
+class ServerError(BaseModel):
+    id: int
+    env: str
+    method: str | None
+    path: str | None
+    type: str
+    msg: str
+    traceback: str | None
+    count: int
+    first_seen: str
+    last_seen: str
+    consumers: list[str]
+
+
+class ValidationError(BaseModel):
+    id: int
+    env: str
+    method: str | None
+    path: str | None
+    loc: list[str]
+    msg: str
+    type: str
+    count: int
+    first_seen: str
+    last_seen: str
+
+
+class Errors(BaseModel):
+    server_errors: list[ServerError]
+    validation_errors: list[ValidationError]
+
+
+class Instance(BaseModel):
+    instance_uuid: str
+    env: str
+    client: str | None
+    versions: dict[str, Any]
+    app_version: str | None
+    first_seen: str
+    last_startup_at: str | None
+    last_sync_at: str | None
+    cpu_percent: float | None
+    memory_rss: int | None
+
+
+class RequestLogDetails(BaseModel):
+    request_headers: Any = None
+    request_body: Any = None
+    response_headers: Any = None
+    response_body: Any = None
+    exception: Any = None
+    logs: Any = None
+    spans: Any = None
+
+
+class RequestLog(BaseModel):
+    id: int
+    uuid: str
+    env: str
+    timestamp: str
+    method: str
+    path: str | None
+    url: str
+    status_code: int
+    response_time: float = Field(description="Seconds.")
+    consumer: str | None
+    request_size: int | None
+    response_size: int | None
+    trace_id: str | None
+    details: RequestLogDetails
+
+
+class RequestLogPage(BaseModel):
+    items: list[RequestLog]
+    next_before: int | None = Field(description="Pass as `before` to get the next (older) page.")
+
+
+class Problem(BaseModel):
+    detail: str
