@@ -37,6 +37,9 @@ ENTRIES = 200
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 SENDERS = int(os.environ.get("BENCH_SENDERS", "8"))
 ENGINES = os.environ.get("BENCH_ENGINES", "sqlite,postgres").split(",")
+PG_WORKERS = int(
+    os.environ.get("BENCH_PG_WORKERS", "2")
+)  # hub processes: PostgreSQL takes writers in parallel
 PG_ADMIN_URL = os.environ.get(
     "TALLYHUB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -113,15 +116,31 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 class Hub:
     """`tallyhub serve` as a child process."""
 
-    def __init__(self, database_url: str, log_path: Path) -> None:
+    def __init__(self, database_url: str, log_path: Path, workers: int = 1) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_path.open("wb")
         env = {**os.environ, "TALLYHUB_LOG_LEVEL": "warning", "TALLYHUB_MAINTENANCE_INTERVAL_SECONDS": "3600"}
-        command = [sys.executable, "-m", "tallyhub", "serve", "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "tallyhub",
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
         self.process = subprocess.Popen(
             [*command, "--database-url", database_url], stdout=self.log, stderr=subprocess.STDOUT, env=env
         )
@@ -135,9 +154,12 @@ class Hub:
         raise RuntimeError(f"hub did not start, see {log_path}")
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the hub process has used so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of the hub and its worker processes so far (Linux /proc)."""
+        total = 0
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -182,11 +204,11 @@ async def _baseline(url: str, seconds: float) -> float:
     return count / seconds
 
 
-def bench_engine(engine: str, database_url: str, workdir: Path) -> None:
+def bench_engine(engine: str, database_url: str, workdir: Path, workers: int = 1) -> None:
     db = Database(database_url)
     upgrade(db)
     app = apps.create_app(db, "bench", ("prod",))
-    hub = Hub(database_url, workdir / f"hub-{engine}.log")
+    hub = Hub(database_url, workdir / f"hub-{engine}.log", workers)
     try:
         rng = random.Random(7)
         instances = [str(uuid.uuid4()) for _ in range(SENDERS)]
@@ -245,7 +267,8 @@ def bench_engine(engine: str, database_url: str, workdir: Path) -> None:
         f"latency p50 {latencies[len(latencies) // 2] * 1000:6.1f} ms  p95 "
         f"{latencies[int(len(latencies) * 0.95)] * 1000:6.1f} ms   "
         f"baseline GET /healthz {healthz:7.1f}/s   ratio {syncs / healthz:.3f}   "
-        f"({sent} syncs in {elapsed:.1f} s, {SENDERS} senders, level-0 rows stored {stored})",
+        f"({sent} syncs in {elapsed:.1f} s, {SENDERS} senders, {workers} hub process(es), "
+        f"level-0 rows {stored})",
         flush=True,
     )
     if stored < sent:
@@ -268,7 +291,7 @@ def main() -> None:
                 return
             try:
                 url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-                bench_engine("postgres", url, workdir)
+                bench_engine("postgres", url, workdir, PG_WORKERS)
             finally:
                 with admin.connect() as conn:
                     conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -42,6 +42,11 @@ class Writer:
         self._envs: dict[tuple[int, str], int] = {}
         self._apps: dict[str, tuple[int, float]] = {}
 
+    def cached_app_id(self, client_id: str) -> int | None:
+        """The app of a canonical client ID if this process looked it up lately (no I/O), else None."""
+        hit = self._apps.get(client_id)
+        return hit[0] if hit is not None and hit[1] > self.clock() else None
+
     def app_id(self, client_id: str) -> int | None:
         """The app of a canonical client ID, or None when there is none."""
         hit = self._apps.get(client_id)
