@@ -37,6 +37,7 @@ ENTRIES = 200
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 SENDERS = int(os.environ.get("BENCH_SENDERS", "8"))
 ENGINES = os.environ.get("BENCH_ENGINES", "sqlite,postgres").split(",")
+SQLITE_WORKERS = int(os.environ.get("BENCH_SQLITE_WORKERS", "1"))
 PG_WORKERS = int(
     os.environ.get("BENCH_PG_WORKERS", "2")
 )  # hub processes: PostgreSQL takes writers in parallel
@@ -318,7 +319,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tallyhub-bench-") as tmp:
         workdir = Path(tmp)
         if "sqlite" in ENGINES:
-            bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir)
+            bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir, SQLITE_WORKERS)
         if "postgres" in ENGINES:
             name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
             admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
