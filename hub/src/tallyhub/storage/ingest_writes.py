@@ -158,8 +158,13 @@ class Writer:
             def consumer_id(identifier: str | None) -> int:
                 return dimensions.consumer_id(pending, app_id, identifier)
 
+            # Ids by natural key, looked up once per key rather than once per row.
+            endpoint_ids: dict[tuple[str, str] | None, int] = {k: endpoint_id(k) for k in paths}
+            endpoint_ids[None] = NO_ID
+            consumer_ids: dict[str | None, int] = {i: consumer_id(i) for i in identifiers}
+            consumer_ids[None] = NO_ID
             rows = [
-                (env_id, MINUTE, bucket, level, endpoint_id(ep), consumer_id(cons), status, *values)
+                (env_id, MINUTE, bucket, level, endpoint_ids[ep], consumer_ids[cons], status, *values)
                 for level, ep, cons, status, values in metric_values
             ]
             bulk.append(conn, metrics, COLUMNS, rows)
