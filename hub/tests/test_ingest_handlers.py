@@ -527,3 +527,29 @@ def test_error_groups_are_shared_and_counted_per_minute(asgi: Hub) -> None:
     assert (group.first_seen, group.last_seen) == (base, base + 61)  # +5 is within the 60 s resolution
     counts = asgi.rows(error_counts)
     assert sorted((c.bucket, c.count) for c in counts) == [(1795715100, 1), (1795715100, 1), (1795715160, 1)]
+
+
+def test_a_dead_pooled_connection_costs_no_payload(db: Database) -> None:
+    """Connections are not pinged before use: one that died (server restart) is replaced on the spot."""
+    app = apps.create_app(db, "Shop", ("prod",))
+    writer = Writer(db)
+    assert writer.store_sync(app.id, "prod", Sync.model_validate(payload("python_flask_sync.json")))
+    if db.is_sqlite:
+        with db.engine.connect() as conn:  # closed under the pool's feet
+            conn.connection.dbapi_connection.close()  # type: ignore[union-attr]
+    else:
+        admin = sa.create_engine(db.url, poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:  # as a server restart would: every pooled connection dies
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        admin.dispose()
+    assert writer.store_sync(app.id, "prod", Sync.model_validate(payload("python_flask_sync.json")))
+    with db.read() as conn:
+        total = conn.execute(
+            sa.select(sa.func.sum(metrics.c.request_count)).where(metrics.c.level == LEVEL_TOTAL)
+        ).scalar_one()
+    assert total == 14

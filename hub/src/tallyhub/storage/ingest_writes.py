@@ -279,7 +279,7 @@ def _first_receipt(conn: sa.Connection, app_id: int, kind: str, message_uuid: st
 
 
 def _retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
+    if isinstance(exc, IntegrityError) or exc.connection_invalidated:
+        return True  # a lost race, or a pooled connection that died (the pool is renewed): run again
     code = getattr(exc.orig, "sqlstate", None)
     return code in {"40001", "40P01"}  # serialization failure, deadlock detected
