@@ -7,7 +7,12 @@ ceiling of the stack, so the ratio shows what storing costs). PostgreSQL runs wh
 TALLYHUB_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres) is
 reachable; a fresh database is created and dropped there.
 
-    python -m bench.ingest        BENCH_SECONDS=10 BENCH_SENDERS=8 BENCH_ENGINES=sqlite,postgres
+    python -m bench.ingest
+    (BENCH_SECONDS=10 BENCH_SENDERS=8 BENCH_ENGINES=sqlite,postgres BENCH_SQLITE_WORKERS=1
+     BENCH_PG_WORKERS=2; BENCH_PROFILE=/tmp/spy records the hub with py-spy, if installed)
+
+"CPU/sync" is the CPU time the hub processes (and the senders) used per sync: unlike syncs/s it hardly
+depends on what else the machine is running.
 """
 
 from __future__ import annotations
