@@ -83,7 +83,7 @@ class Writer:
                     "first_seen": now,
                     "client": payload.client,
                     "versions": versions,
-                    "app_version": (versions.get("app") or "")[:100] or None,
+                    "app_version": str(versions.get("app") or "")[:100] or None,
                     "last_startup_at": now,
                 },
             )
