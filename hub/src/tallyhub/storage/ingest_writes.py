@@ -42,6 +42,11 @@ class Writer:
         self._envs: dict[tuple[int, str], int] = {}
         self._apps: dict[str, tuple[int, float]] = {}
 
+    def cached_app_id(self, client_id: str) -> int | None:
+        """The app of a canonical client ID if this process looked it up lately (no I/O), else None."""
+        hit = self._apps.get(client_id)
+        return hit[0] if hit is not None and hit[1] > self.clock() else None
+
     def app_id(self, client_id: str) -> int | None:
         """The app of a canonical client ID, or None when there is none."""
         hit = self._apps.get(client_id)
@@ -78,7 +83,7 @@ class Writer:
                     "first_seen": now,
                     "client": payload.client,
                     "versions": versions,
-                    "app_version": (versions.get("app") or "")[:100] or None,
+                    "app_version": str(versions.get("app") or "")[:100] or None,
                     "last_startup_at": now,
                 },
             )
@@ -153,8 +158,13 @@ class Writer:
             def consumer_id(identifier: str | None) -> int:
                 return dimensions.consumer_id(pending, app_id, identifier)
 
+            # Ids by natural key, looked up once per key rather than once per row.
+            endpoint_ids: dict[tuple[str, str] | None, int] = {k: endpoint_id(k) for k in paths}
+            endpoint_ids[None] = NO_ID
+            consumer_ids: dict[str | None, int] = {i: consumer_id(i) for i in identifiers}
+            consumer_ids[None] = NO_ID
             rows = [
-                (env_id, MINUTE, bucket, level, endpoint_id(ep), consumer_id(cons), status, *values)
+                (env_id, MINUTE, bucket, level, endpoint_ids[ep], consumer_ids[cons], status, *values)
                 for level, ep, cons, status, values in metric_values
             ]
             bulk.append(conn, metrics, COLUMNS, rows)
@@ -269,7 +279,7 @@ def _first_receipt(conn: sa.Connection, app_id: int, kind: str, message_uuid: st
 
 
 def _retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
+    if isinstance(exc, IntegrityError) or exc.connection_invalidated:
+        return True  # a lost race, or a pooled connection that died (the pool is renewed): run again
     code = getattr(exc.orig, "sqlstate", None)
     return code in {"40001", "40P01"}  # serialization failure, deadlock detected
