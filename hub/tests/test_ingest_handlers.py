@@ -33,6 +33,9 @@ from tallyhub.storage.tables import (
     received_messages,
     request_logs,
 )
+from tallyhub.storage.tables import (
+    apps as app_table,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -553,3 +556,12 @@ def test_a_dead_pooled_connection_costs_no_payload(db: Database) -> None:
             sa.select(sa.func.sum(metrics.c.request_count)).where(metrics.c.level == LEVEL_TOTAL)
         ).scalar_one()
     assert total == 14
+
+
+def test_an_app_deleted_while_cached_gets_404_not_500(asgi: Hub) -> None:
+    assert_stored(asgi.post("sync", json=payload("python_flask_sync.json")))  # the client ID is cached now
+    with asgi.db.write() as conn:
+        conn.execute(sa.delete(app_table))
+    response = asgi.post("sync", json=payload("python_flask_sync.json"))
+    assert response.status_code == 404
+    assert response.json() == {"detail": "unknown client ID"}

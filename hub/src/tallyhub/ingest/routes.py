@@ -26,7 +26,7 @@ from tallyhub.ingest.models import Startup, Sync, canonical_uuid
 from tallyhub.ingest.request_log import RequestLogLine
 from tallyhub.settings import Settings
 from tallyhub.storage.database import Database
-from tallyhub.storage.ingest_writes import Writer
+from tallyhub.storage.ingest_writes import UnknownApp, Writer
 
 router = APIRouter(include_in_schema=False)
 
@@ -117,6 +117,8 @@ async def _handle(handler: Callable[[], Any]) -> Response:
         result = await handler()
     except Rejected as exc:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+    except UnknownApp:
+        return JSONResponse({"detail": "unknown client ID"}, status_code=404)
     return JSONResponse({"status": "ok" if result else "duplicate"}, status_code=202)
 
 

@@ -22,7 +22,7 @@ from tallyhub.storage.apps import app_id_for_client_id, ensure_env
 from tallyhub.storage.database import Database
 from tallyhub.storage.dimensions import EndpointKey, IdCache, Pending, endpoint_key, natural_endpoint
 from tallyhub.storage.metric_rows import COLUMNS, LevelAggregates
-from tallyhub.storage.tables import MINUTE, NO_ID, metrics, received_messages, request_logs
+from tallyhub.storage.tables import MINUTE, NO_ID, apps, metrics, received_messages, request_logs
 from tallyhub.storage.upsert import insert_for, insert_ignore
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ATTEMPTS = 3  # PostgreSQL may pick a payload's transaction as a deadlock victim; run it again
 APP_CACHE_SECONDS = 30.0  # client IDs are looked up on every request; an app's deletion shows within this
+
+
+class UnknownApp(Exception):
+    """The app a payload was addressed to no longer exists."""
 
 
 class Writer:
@@ -247,6 +251,10 @@ class Writer:
                     env_id = self._env_id(conn, app_id, env)
                     write(conn, pending, env_id)
             except (IntegrityError, DBAPIError) as exc:
+                if isinstance(exc, IntegrityError) and not self._app_exists(app_id):
+                    # Deleted (or its client ID rotated) while this process still had it cached.
+                    self._apps = {k: v for k, v in self._apps.items() if v[0] != app_id}
+                    raise UnknownApp(app_id) from None
                 if attempt == ATTEMPTS or not _retryable(exc):
                     raise
                 # A stale cached id (a row deleted meanwhile) or a lost race: start from the database.
@@ -258,6 +266,10 @@ class Writer:
             self._envs[(app_id, env)] = env_id
             return True
         raise AssertionError("unreachable")
+
+    def _app_exists(self, app_id: int) -> bool:
+        with self.db.read() as conn:
+            return conn.execute(sa.select(apps.c.id).where(apps.c.id == app_id)).first() is not None
 
     def _env_id(self, conn: sa.Connection, app_id: int, env: str) -> int:
         return self._envs.get((app_id, env)) or ensure_env(conn, app_id, env)
