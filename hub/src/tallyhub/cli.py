@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from tallyhub.settings import SETTINGS, Settings, load_settings
+from tallyhub.settings import SETTINGS, Settings, load_settings, settings_markdown
 from tallyhub.storage import apps as app_store
 from tallyhub.storage import tokens as token_store
 from tallyhub.storage.database import Database
@@ -94,6 +94,12 @@ def serve(**overrides: Any) -> None:
         log_level=level,
         access_log=False,
     )
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """Print every setting with its env var, default and meaning (Markdown)."""
+    click.echo(settings_markdown())
 
 
 @main.command()

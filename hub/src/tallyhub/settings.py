@@ -118,3 +118,12 @@ def load_settings(
         if value is not None:
             values[name] = value
     return Settings(**values)
+
+
+def settings_markdown() -> str:
+    """The settings table as Markdown, as the README shows it (a test keeps the two equal)."""
+    lines = ["| setting | env var | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default != "" else "(empty)"
+        lines.append(f"| `--{s.name.replace('_', '-')}` | `{s.env_var}` | {default} | {s.help} |")
+    return "\n".join(lines)
