@@ -1,4 +1,5 @@
-# Every target sets up what it needs: a fresh clone needs only Python 3.11, git and make.
+# Every target sets up what it needs: a fresh clone needs only Python 3.11, git and make (and, for
+# `make test`, Node.js 20 with npm: the official npm client's end-to-end test).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,8 +9,11 @@ STAMP := $(VENV)/.installed
 OFFICIAL := .venv-official
 OFFICIAL_STAMP := $(OFFICIAL)/.installed
 export TALLYHUB_OFFICIAL_PYTHON := $(abspath $(OFFICIAL))/bin/python
+# The official npm client (pinned in package-lock.json) on Express, for the e2e tests; needs node and npm.
+NODE_E2E := tests/e2e/node
+NODE_STAMP := $(NODE_E2E)/node_modules/.installed
 
-.PHONY: setup run test lint format bench demo clean
+.PHONY: setup e2e-node run test lint format bench demo clean vendor chromium
 
 $(STAMP): hub/pyproject.toml client/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +27,32 @@ $(OFFICIAL_STAMP):
 	$(OFFICIAL)/bin/pip install -q "apitally[flask]==0.25.1"
 	touch $@
 
-setup: $(STAMP) $(OFFICIAL_STAMP)
+# The dashboard's front-end libraries, pinned in hub/frontend/package-lock.json, copied into the
+# package's static folder (gitignored; the wheel includes them as hatch artifacts).
+VENDOR := hub/src/tallyhub/web/static/vendor
+UPLOT := hub/frontend/node_modules/uplot
+$(VENDOR)/.installed: hub/frontend/package.json hub/frontend/package-lock.json
+	cd hub/frontend && npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp $(UPLOT)/dist/uPlot.iife.min.js $(UPLOT)/dist/uPlot.min.css $(VENDOR)/
+	cp $(UPLOT)/LICENSE $(VENDOR)/uPlot.LICENSE
+	touch $@
 
-run: $(STAMP)
+vendor: $(VENDOR)/.installed
+
+# Browser tests drive Debian's chromium (Playwright cannot download browsers here).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+$(NODE_STAMP): $(NODE_E2E)/package.json $(NODE_E2E)/package-lock.json
+	npm ci --prefix $(NODE_E2E) --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(STAMP) $(OFFICIAL_STAMP) vendor chromium
+
+e2e-node: $(NODE_STAMP)
+
+run: $(STAMP) vendor
 	$(BIN)/tallyhub serve
 
 lint: $(STAMP)
@@ -37,11 +64,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: setup lint
+test: setup e2e-node lint
 	$(BIN)/pytest
 
 bench: setup  ## BENCH=name1,name2 runs only those
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(OFFICIAL) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OFFICIAL) $(NODE_E2E)/node_modules .pytest_cache .mypy_cache .ruff_cache

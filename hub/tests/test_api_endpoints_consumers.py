@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from tallyhub.storage.tables import consumers
 
-from conftest import Req, assert_stats
+from tests.support.metric_rows import Req, assert_stats
 
 T0 = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
 RANGE = {"start": T0, "end": T0 + 3600}

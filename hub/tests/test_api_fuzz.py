@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode, checks
 
-from conftest import Req
+from tests.support.metric_rows import Req
 
 T0 = int(datetime(2026, 11, 26, tzinfo=UTC).timestamp())
 

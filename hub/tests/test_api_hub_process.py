@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 from tallyhub.storage.database import Database
 
-from conftest import HubProcess, MetricWriter, Req, assert_stats
+from tests.support.hub_process import HubProcess
+from tests.support.metric_rows import MetricWriter, Req, assert_stats
 
 T0 = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
 

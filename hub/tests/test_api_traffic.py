@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import MetricWriter, Req, assert_stats
+from tests.support.metric_rows import MetricWriter, Req, assert_stats
 
 T0 = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())  # a Friday, 00:00 UTC
 ROUTES = [

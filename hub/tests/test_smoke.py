@@ -1,6 +1,6 @@
 import httpx
 
-from conftest import HubProcess
+from tests.support.hub_process import HubProcess
 
 
 def test_hub_serves_health_and_openapi(hub: HubProcess) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from tallyhub.settings import SETTINGS, Settings, load_settings
+from tallyhub.settings import SETTINGS, Settings, load_settings, settings_markdown
 from tallyhub.storage import apps as app_store
 from tallyhub.storage import tokens as token_store
 from tallyhub.storage.database import Database
@@ -65,16 +66,40 @@ def serve(**overrides: Any) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     db = _open_database(settings)
-    app = create_app(settings, db)
+    _print_setup_link(db, settings)
     log.info(
-        "Tallyhub listening on http://%s:%d (database: %s)",
+        "Tallyhub listening on http://%s:%d (database: %s, %d worker process%s)",
         settings.host,
         settings.port,
         db.url.render_as_string(),
+        settings.workers,
+        "" if settings.workers == 1 else "es",
     )
+    level = settings.log_level.lower()
+    if settings.workers == 1:
+        app = create_app(settings, db)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=level, access_log=False)
+        return
+    db.dispose()
+    # Worker processes build their own app from the environment: hand them this command's options.
+    for setting in SETTINGS:
+        if overrides.get(setting.name) is not None:
+            os.environ[setting.env_var] = str(overrides[setting.name])
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False
+        "tallyhub.app:create_app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=level,
+        access_log=False,
     )
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """Print every setting with its env var, default and meaning (Markdown)."""
+    click.echo(settings_markdown())
 
 
 @main.command()
@@ -94,15 +119,28 @@ def apps() -> None:
 @click.argument("name")
 @click.option("--env", "envs", multiple=True, help="An environment (repeatable; default: prod and dev).")
 @click.option("--json", "as_json", is_flag=True, help="Print the app as JSON.")
+@click.option("--team", default=None, help="The team owning the app (created if missing; default: Default).")
 @settings_options(DB_OPTIONS)
-def apps_create(name: str, envs: tuple[str, ...], as_json: bool, **overrides: Any) -> None:
+def apps_create(
+    name: str, envs: tuple[str, ...], as_json: bool, team: str | None = None, **overrides: Any
+) -> None:
     """Create an app and print its client ID."""
     from tallyhub.identifiers import is_valid_env
 
     bad = [e for e in envs if not is_valid_env(e)]
     if bad:
         raise click.BadParameter(f"{bad[0]!r}: 1-32 letters, digits, '_' or '-'", param_hint="--env")
-    app = app_store.create_app(_open_database(_settings(**overrides)), name, envs or ("prod", "dev"))
+    db = _open_database(_settings(**overrides))
+    team_id = None
+    if team is not None:
+        from tallyhub.storage.teams import ensure_team
+
+        try:
+            with db.write() as conn:
+                team_id = ensure_team(conn, team).id
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--team") from exc
+    app = app_store.create_app(db, name, envs or ("prod", "dev"), team_id=team_id)
     if as_json:
         click.echo(
             json.dumps({"id": app.id, "name": app.name, "client_id": app.client_id, "envs": list(app.envs)})
@@ -142,3 +180,66 @@ def tokens_create(name: str, **overrides: Any) -> None:
     """Create a read-API token and print it (it is shown only once)."""
     token = token_store.create_token(_open_database(_settings(**overrides)), name)
     click.echo(token)
+
+
+def _print_setup_link(db: Database, settings: Settings) -> None:
+    """While no user exists, print a fresh one-time link that creates the first admin."""
+    import time
+
+    from tallyhub.storage import invites
+    from tallyhub.storage.users import count_users
+
+    with db.read() as conn:
+        if count_users(conn):
+            return
+    secret = invites.create_setup_link(db, time.time())
+    base = settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
+    click.echo(f"No user exists yet. Create the first admin at: {base}/setup/{secret}", err=True)
+
+
+@main.group()
+def users() -> None:
+    """Manage dashboard users."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="Make the user an admin of the team.")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "member", "admin"]),
+    default="member",
+    show_default=True,
+    help="The user's role in the team (--admin means admin).",
+)
+@click.option("--team", default="Default", show_default=True, help="The team (created if missing).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@settings_options(DB_OPTIONS)
+def users_create(
+    email: str, admin: bool, role: str, team: str, password_stdin: bool, **overrides: Any
+) -> None:
+    """Create a user who signs in with EMAIL and a password (asked for, or read from stdin)."""
+    import sys
+
+    from tallyhub.storage import teams as team_store
+    from tallyhub.storage import users as user_store
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user_store.normalise_email(email)
+        team_store.check_team_name(team)
+        password_hash = user_store.hash_password(password)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    db = _open_database(_settings(**overrides))
+    try:
+        with db.write() as conn:
+            user = user_store.create_user(conn, email, password_hash)
+            found = team_store.ensure_team(conn, team)
+            team_store.set_role(conn, user.id, found.id, "admin" if admin else role)
+    except user_store.UserError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"Created user {user.email} ({'admin' if admin else role} of team {found.name!r})")

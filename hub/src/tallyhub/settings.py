@@ -24,6 +24,12 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "Address the hub listens on."),
     Setting("port", int, 8000, "Port the hub listens on."),
+    Setting(
+        "workers",
+        int,
+        1,
+        "Hub processes serving requests. More than one pays off with PostgreSQL; SQLite has one writer.",
+    ),
     Setting("data_dir", str, "./tallyhub-data", "Folder for the embedded SQLite database."),
     Setting(
         "database_url",
@@ -47,6 +53,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retention_errors_days", int, 90, "Days to keep server and validation error counts."),
     Setting("retention_request_logs_days", int, 15, "Days to keep request logs."),
     Setting("log_level", str, "info", "Log level: debug, info, warning or error."),
+    Setting(
+        "public_url",
+        str,
+        "",
+        "The hub's URL as clients and browsers reach it, e.g. https://hub.example.com (shown in setup "
+        "snippets and links). Empty: taken from each request, or http://HOST:PORT on the command line.",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -58,6 +71,7 @@ class Settings:
 
     host: str
     port: int
+    workers: int
     data_dir: str
     database_url: str
     max_body_bytes: int
@@ -70,6 +84,7 @@ class Settings:
     retention_errors_days: int
     retention_request_logs_days: int
     log_level: str
+    public_url: str
 
     @property
     def resolved_database_url(self) -> str:
@@ -103,3 +118,12 @@ def load_settings(
         if value is not None:
             values[name] = value
     return Settings(**values)
+
+
+def settings_markdown() -> str:
+    """The settings table as Markdown, as the README shows it (a test keeps the two equal)."""
+    lines = ["| setting | env var | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default != "" else "(empty)"
+        lines.append(f"| `--{s.name.replace('_', '-')}` | `{s.env_var}` | {default} | {s.help} |")
+    return "\n".join(lines)

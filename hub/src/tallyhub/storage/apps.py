@@ -22,13 +22,21 @@ class App:
     envs: tuple[str, ...]
 
 
-def create_app(db: Database, name: str, env_names: tuple[str, ...] = ("prod", "dev")) -> App:
-    """Create an app with a fresh client ID and the given environments."""
+def create_app(
+    db: Database, name: str, env_names: tuple[str, ...] = ("prod", "dev"), team_id: int | None = None
+) -> App:
+    """Create an app with a fresh client ID and the given environments, in a team (default: "Default")."""
+    from tallyhub.storage.teams import DEFAULT_TEAM, ensure_team
+
     now = time.time()
     client_id = str(uuid.uuid4())
     with db.write() as conn:
+        if team_id is None:
+            team_id = ensure_team(conn, DEFAULT_TEAM).id
         app_id = conn.execute(
-            apps.insert().values(name=name, client_id=client_id, created_at=now).returning(apps.c.id)
+            apps.insert()
+            .values(name=name, client_id=client_id, created_at=now, team_id=team_id)
+            .returning(apps.c.id)
         ).scalar_one()
         for env in dict.fromkeys(env_names):
             conn.execute(envs.insert().values(app_id=app_id, name=env, created_at=now))

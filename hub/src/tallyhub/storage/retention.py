@@ -1,8 +1,70 @@
-"""Deletion of rows older than the retention settings (placeholder until ingestion lands)."""
+"""Retention: rows older than their setting are deleted, in bounded batches so ingestion is not held up.
+
+Minute rows are only deleted once rolled (their requests live on in hour and day rows). Idempotency keys
+are kept for RECEIVED_KEEP_SECONDS: clients retry a payload for up to an hour (PROTOCOL.md §1A).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
 
 from tallyhub.settings import Settings
 from tallyhub.storage.database import Database
+from tallyhub.storage.tables import (
+    DAY,
+    HOUR,
+    MINUTE,
+    error_counts,
+    error_groups,
+    metrics,
+    received_messages,
+    request_logs,
+)
+
+RECEIVED_KEEP_SECONDS = 2 * 3600
+BATCH_ROWS = 10_000
 
 
-def run(db: Database, settings: Settings, now: float) -> None:
-    """Delete rows past their retention."""
+def run(db: Database, settings: Settings, now: float) -> int:
+    """Delete every row past its retention; returns how many rows were deleted."""
+    days = 86400
+    deleted = 0
+    for granularity, keep_days in (
+        (MINUTE, settings.retention_minute_days),
+        (HOUR, settings.retention_hour_days),
+        (DAY, settings.retention_day_days),
+    ):
+        condition = sa.and_(metrics.c.granularity == granularity, metrics.c.bucket < now - keep_days * days)
+        if granularity == MINUTE:
+            condition = sa.and_(condition, metrics.c.rolled.is_(True))
+        deleted += _delete_batched(db, metrics, condition)
+    errors_cutoff = now - settings.retention_errors_days * days
+    deleted += _delete_batched(db, error_counts, error_counts.c.bucket < errors_cutoff)
+    # A group with no count left and not seen since the cutoff describes nothing in range any more.
+    deleted += _delete_batched(
+        db,
+        error_groups,
+        sa.and_(
+            error_groups.c.last_seen < errors_cutoff,
+            ~sa.exists().where(error_counts.c.group_id == error_groups.c.id),
+        ),
+    )
+    logs_cutoff = now - settings.retention_request_logs_days * days
+    deleted += _delete_batched(db, request_logs, request_logs.c.timestamp < logs_cutoff)
+    with db.write() as conn:
+        result = conn.execute(
+            received_messages.delete().where(received_messages.c.received_at < now - RECEIVED_KEEP_SECONDS)
+        )
+        deleted += result.rowcount
+    return deleted
+
+
+def _delete_batched(db: Database, table: sa.Table, condition: sa.ColumnElement[bool]) -> int:
+    deleted = 0
+    while True:
+        with db.write() as conn:
+            ids = sa.select(table.c.id).where(condition).limit(BATCH_ROWS)
+            count = conn.execute(table.delete().where(table.c.id.in_(ids))).rowcount
+        deleted += count
+        if count < BATCH_ROWS:
+            return deleted

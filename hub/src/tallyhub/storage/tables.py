@@ -44,6 +44,9 @@ apps = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("client_id", sa.String(36), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Nullable only because SQLite cannot add a NOT NULL foreign key without rebuilding the table;
+    # every app created since migration 0010 has a team (storage.apps puts it in the default team).
+    sa.Column("team_id", sa.Integer, sa.ForeignKey("teams.id"), index=True),
 )
 
 envs = sa.Table(
@@ -216,6 +219,8 @@ api_tokens = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # sha256 hex of the token
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("last_used_at", sa.Float),
+    # The team whose apps the token may read; NULL = every app (tokens made with the CLI).
+    sa.Column("team_id", sa.Integer, _cascade("teams.id"), index=True),
 )
 
 leases = sa.Table(
@@ -224,4 +229,70 @@ leases = sa.Table(
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("holder", sa.String(100), nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+# --- Users, teams and sign-in (migration 0010) ---
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # stored lower-cased
+    sa.Column("password_hash", sa.String(200), nullable=False),  # argon2id, PHC string
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("user_id", sa.Integer, _cascade("users.id"), primary_key=True),
+    sa.Column("team_id", sa.Integer, _cascade("teams.id"), primary_key=True),
+    sa.Column("role", sa.String(10), nullable=False),  # "admin", "member" or "viewer"
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index(None, "team_id"),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # sha256 hex of the cookie value
+    sa.Column("user_id", sa.Integer, _cascade("users.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("ip", sa.String(64), nullable=False),
+    sa.Column("attempted_at", sa.Float, nullable=False),
+    sa.Column("succeeded", sa.Boolean, nullable=False),
+    sa.Index(None, "email", "attempted_at"),
+    sa.Index(None, "ip", "attempted_at"),
+)
+
+# One-time links: the first admin's setup link and invitations to a team. Used once, then kept as used.
+invites = sa.Table(
+    "invites",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(10), nullable=False),  # "setup" or "invite"
+    sa.Column("email", sa.String(320)),
+    sa.Column("team_id", sa.Integer, _cascade("teams.id")),
+    sa.Column("role", sa.String(10)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float),
 )

@@ -20,8 +20,11 @@ def insert_ignore(
     table: sa.Table,
     rows: Sequence[Mapping[str, Any]] | Mapping[str, Any],
     conflict: Sequence[str],
-) -> int:
-    """Insert rows, skipping those that collide on `conflict`; returns how many were inserted."""
+) -> None:
+    """Insert rows, skipping those that collide on `conflict`.
+
+    It tells nothing of what was inserted: rowcount is -1 for executemany on PostgreSQL. Callers
+    that need to know use RETURNING on a single row.
+    """
     stmt = insert_for(conn, table).on_conflict_do_nothing(index_elements=list(conflict))
-    result = conn.execute(stmt, rows)
-    return result.rowcount
+    conn.execute(stmt, rows)

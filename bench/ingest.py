@@ -1,0 +1,347 @@
+"""Ingestion throughput: concurrent senders POST realistic /sync payloads to a real `tallyhub serve`.
+
+Each payload has 200 request entries (20 endpoints x 5 consumers x 2 statuses), consumer names and a
+few server and validation errors, like a busy app's 10-second sync. Prints syncs/s and entries/s per
+engine, and the ratio to a baseline measured on the same server: GET /healthz requests/s (the HTTP
+ceiling of the stack, so the ratio shows what storing costs). PostgreSQL runs when
+TALLYHUB_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres) is
+reachable; a fresh database is created and dropped there.
+
+    python -m bench.ingest
+    (BENCH_SECONDS=10 BENCH_SENDERS=8 BENCH_ENGINES=sqlite,postgres BENCH_SQLITE_WORKERS=1
+     BENCH_PG_WORKERS=2; BENCH_PROFILE=/tmp/spy records the hub with py-spy, if installed)
+
+"CPU/sync" is the CPU time the hub processes (and the senders) used per sync: unlike syncs/s it hardly
+depends on what else the machine is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import sqlalchemy as sa
+from tallyhub.storage import apps
+from tallyhub.storage.database import Database
+from tallyhub.storage.migrate import upgrade
+from tallyhub.storage.tables import LEVEL_TOTAL, MINUTE, metrics
+
+ENTRIES = 200
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+SENDERS = int(os.environ.get("BENCH_SENDERS", "8"))
+ENGINES = os.environ.get("BENCH_ENGINES", "sqlite,postgres").split(",")
+SQLITE_WORKERS = int(os.environ.get("BENCH_SQLITE_WORKERS", "1"))
+PG_WORKERS = int(
+    os.environ.get("BENCH_PG_WORKERS", "2")
+)  # hub processes: PostgreSQL takes writers in parallel
+PG_ADMIN_URL = os.environ.get(
+    "TALLYHUB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def sync_payload(rng: random.Random, instance: str) -> dict[str, object]:
+    """One sync as a busy Flask app sends it (PROTOCOL.md §2A.3), with a fresh message_uuid."""
+    requests = []
+    for e in range(20):
+        for c in range(5):
+            for status in (200, 404 if e % 3 else 500):
+                count = rng.randint(1, 50)
+                times = {
+                    str(b * 10): n for b, n in enumerate(_split(rng, count, 6), start=rng.randint(0, 20)) if n
+                }
+                requests.append(
+                    {
+                        "consumer": f"customer-{c}",
+                        "method": "GET" if e % 2 else "POST",
+                        "path": f"/api/v1/resource{e}/<int:item_id>",
+                        "status_code": status,
+                        "request_count": count,
+                        "request_size_sum": count * 120,
+                        "response_size_sum": count * 2300,
+                        "response_times": times,
+                        "request_sizes": {"0": count},
+                        "response_sizes": {"2": count},
+                    }
+                )
+    return {
+        "instance_uuid": instance,
+        "message_uuid": str(uuid.uuid4()),
+        "timestamp": time.time(),
+        "requests": requests,
+        "validation_errors": [
+            {
+                "consumer": "customer-1",
+                "method": "POST",
+                "path": "/api/v1/resource0/<int:item_id>",
+                "loc": ["body", "name"],
+                "msg": "Field required",
+                "type": "missing",
+                "error_count": 3,
+            }
+        ],
+        "server_errors": [
+            {
+                "consumer": f"customer-{i}",
+                "method": "GET",
+                "path": f"/api/v1/resource{i}/<int:item_id>",
+                "type": "builtins.ValueError",
+                "msg": f"bad value {i}",
+                "traceback": 'Traceback (most recent call last):\n  File "app.py", line 10\nValueError: bad',
+                "sentry_event_id": None,
+                "error_count": 1,
+            }
+            for i in range(3)
+        ],
+        "consumers": [
+            {"identifier": f"customer-{c}", "name": f"Customer {c}", "group": "Paying"} for c in range(5)
+        ],
+        "resources": {"cpu_percent": 12.5, "memory_rss": 80_000_000},
+    }
+
+
+def _split(rng: random.Random, total: int, parts: int) -> list[int]:
+    cuts = sorted(rng.randint(0, total) for _ in range(parts - 1))
+    return [b - a for a, b in zip([0, *cuts], [*cuts, total], strict=True)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+class Hub:
+    """`tallyhub serve` as a child process."""
+
+    def __init__(self, database_url: str, log_path: Path, workers: int = 1) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log_path.open("wb")
+        env = {**os.environ, "TALLYHUB_LOG_LEVEL": "warning", "TALLYHUB_MAINTENANCE_INTERVAL_SECONDS": "3600"}
+        command = [
+            sys.executable,
+            "-m",
+            "tallyhub",
+            "serve",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
+        self.process = subprocess.Popen(
+            [*command, "--database-url", database_url], stdout=self.log, stderr=subprocess.STDOUT, env=env
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"hub did not start, see {log_path}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the hub and its worker processes so far (Linux /proc)."""
+        total = 0
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+class Connection:
+    """A keep-alive HTTP/1.1 connection that POSTs JSON: a sender costing far less CPU than httpx.
+
+    The senders share the machine with the hub, so the cheaper they are, the more the figures say
+    about the hub (real clients send from other machines).
+    """
+
+    def __init__(self, url: str) -> None:
+        parsed = httpx.URL(url)
+        self.host, self.port, self.target = parsed.host, parsed.port or 80, parsed.raw_path.decode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            f"POST {self.target} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        await self.writer.drain()
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def _drive(url: str, bodies: Iterator[bytes], seconds: float) -> tuple[int, list[float]]:
+    """Send bodies from SENDERS concurrent connections for `seconds`; returns (sent, latencies)."""
+    latencies: list[float] = []
+    stop_at = time.monotonic() + seconds
+
+    async def sender() -> None:
+        connection = Connection(url)
+        try:
+            while time.monotonic() < stop_at:
+                body = next(bodies, None)
+                if body is None:
+                    return
+                start = time.perf_counter()
+                status, answer = await connection.post(body)
+                if status >= 300:
+                    raise RuntimeError(f"{status}: {answer[:500]!r}")
+                latencies.append(time.perf_counter() - start)
+        finally:
+            connection.close()
+
+    await asyncio.gather(*(sender() for _ in range(SENDERS)))
+    return len(latencies), latencies
+
+
+async def _baseline(url: str, seconds: float) -> float:
+    count = 0
+    stop_at = time.monotonic() + seconds
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        nonlocal count
+        while time.monotonic() < stop_at:
+            (await client.get(url)).raise_for_status()
+            count += 1
+
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=SENDERS), timeout=60) as client:
+        await asyncio.gather(*(sender(client) for _ in range(SENDERS)))
+    return count / seconds
+
+
+def bench_engine(engine: str, database_url: str, workdir: Path, workers: int = 1) -> None:
+    db = Database(database_url)
+    upgrade(db)
+    app = apps.create_app(db, "bench", ("prod",))
+    hub = Hub(database_url, workdir / f"hub-{engine}.log", workers)
+    try:
+        rng = random.Random(7)
+        instances = [str(uuid.uuid4()) for _ in range(SENDERS)]
+        placeholder = "00000000-0000-4000-8000-000000000000"
+        templates = []
+        for i in range(16):
+            payload = sync_payload(rng, instances[i % SENDERS])
+            payload["message_uuid"] = placeholder
+            templates.append(orjson.dumps(payload))
+        # Every body is a distinct message (a retry would be acknowledged without being stored).
+        bodies = (
+            templates[i % len(templates)].replace(placeholder.encode(), str(uuid.uuid4()).encode())
+            for i in range(10**9)
+        )
+        url = f"{hub.url}/v2/{app.client_id}/prod/sync"
+        asyncio.run(
+            _drive(url, itertools.islice(bodies, 40), 60)
+        )  # warm-up: caches, connections, endpoints/consumers created
+        if os.environ.get("BENCH_PROFILE"):
+            subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "-d",
+                    str(int(SECONDS)),
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "-p",
+                    str(hub.process.pid),
+                    "-o",
+                    os.environ["BENCH_PROFILE"] + f".{engine}",
+                ]
+            )
+        cpu_before, sender_before = hub.cpu_seconds(), time.process_time()
+        started = time.perf_counter()
+        sent, latencies = asyncio.run(_drive(url, bodies, SECONDS))
+        elapsed = time.perf_counter() - started
+        cpu_per_sync = (hub.cpu_seconds() - cpu_before) / max(sent, 1)
+        sender_per_sync = (time.process_time() - sender_before) / max(sent, 1)
+        healthz = asyncio.run(_baseline(f"{hub.url}/healthz", min(SECONDS, 5)))
+        with db.read() as conn:
+            stored = conn.execute(
+                sa.select(sa.func.count())
+                .where(metrics.c.granularity == MINUTE, metrics.c.level == LEVEL_TOTAL)
+                .select_from(metrics)
+            ).scalar_one()
+    finally:
+        hub.stop()
+        db.dispose()
+    latencies.sort()
+    syncs = sent / elapsed
+    print(
+        f"{engine:9} syncs/s {syncs:7.1f}   entries/s {syncs * ENTRIES:9.0f}   "
+        f"CPU/sync: hub {cpu_per_sync * 1000:4.1f} ms, senders {sender_per_sync * 1000:4.1f} ms   "
+        f"latency p50 {latencies[len(latencies) // 2] * 1000:6.1f} ms  p95 "
+        f"{latencies[int(len(latencies) * 0.95)] * 1000:6.1f} ms   "
+        f"baseline GET /healthz {healthz:7.1f}/s   ratio {syncs / healthz:.3f}   "
+        f"({sent} syncs in {elapsed:.1f} s, {SENDERS} senders, {workers} hub process(es), "
+        f"level-0 rows {stored})",
+        flush=True,
+    )
+    if stored < sent:
+        raise SystemExit(f"{engine}: only {stored} level-0 rows for {sent} syncs")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="tallyhub-bench-") as tmp:
+        workdir = Path(tmp)
+        if "sqlite" in ENGINES:
+            bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir, SQLITE_WORKERS)
+        if "postgres" in ENGINES:
+            name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
+            admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+            try:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f"CREATE DATABASE {name}")
+            except sa.exc.OperationalError as exc:
+                print(f"postgres  skipped: {PG_ADMIN_URL} unreachable ({exc.orig})")
+                return
+            try:
+                url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+                bench_engine("postgres", url, workdir, PG_WORKERS)
+            finally:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""Endpoints, consumers and instances: looked up or created by their natural keys, ids cached per process.
+
+Rows are inserted with ON CONFLICT DO NOTHING and then read back, in key order so that concurrent writers
+on PostgreSQL lock the same rows in the same order (no deadlock). Ids found or created inside a
+transaction are only cached once it commits (`Pending.commit`), since a rollback takes new rows with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tallyhub.paths import path_key
+from tallyhub.storage.tables import NO_ID, consumers, endpoints, instances
+from tallyhub.storage.upsert import insert_ignore
+
+# A consumer's last_seen is rewritten at most this often per process: it is a hot row on every sync.
+LAST_SEEN_RESOLUTION = 60.0
+_CHUNK = 500  # keys per IN (...) lookup: far below both engines' bound-parameter limits
+
+EndpointKey = tuple[int, str, str]  # env_id, METHOD, path_key
+ConsumerKey = tuple[int, str]  # app_id, identifier
+ErrorGroupKey = tuple[int, str, int, str]  # env_id, kind, endpoint_id, fingerprint
+Labels = tuple[str | None, str | None]  # name, group as a client sent them
+
+
+@functools.lru_cache(maxsize=65536)
+def _path_key(path: str) -> str:
+    # Every sync names the same few hundred route templates: remember their keys (a regex substitution).
+    return path_key(path)[:1000]  # the column's bound; a key can be longer than its path ("/*")
+
+
+@dataclasses.dataclass
+class IdCache:
+    """Ids by natural key, and the last_seen this process last wrote per consumer id."""
+
+    endpoints: dict[EndpointKey, int] = dataclasses.field(default_factory=dict)
+    consumers: dict[ConsumerKey, int] = dataclasses.field(default_factory=dict)
+    last_seen: dict[int, float] = dataclasses.field(default_factory=dict)
+    labels: dict[int, Labels] = dataclasses.field(default_factory=dict)
+    error_groups: dict[ErrorGroupKey, int] = dataclasses.field(default_factory=dict)
+    error_seen: dict[int, float] = dataclasses.field(default_factory=dict)
+
+    def clear(self) -> None:
+        for field in dataclasses.fields(self):
+            getattr(self, field.name).clear()
+
+
+@dataclasses.dataclass
+class Pending:
+    """What one transaction learnt; merged into the cache only after it commits."""
+
+    cache: IdCache
+    endpoints: dict[EndpointKey, int] = dataclasses.field(default_factory=dict)
+    consumers: dict[ConsumerKey, int] = dataclasses.field(default_factory=dict)
+    last_seen: dict[int, float] = dataclasses.field(default_factory=dict)
+    labels: dict[int, Labels] = dataclasses.field(default_factory=dict)
+    error_groups: dict[ErrorGroupKey, int] = dataclasses.field(default_factory=dict)
+    error_seen: dict[int, float] = dataclasses.field(default_factory=dict)
+
+    def endpoint(self, key: EndpointKey) -> int | None:
+        return self.endpoints.get(key) or self.cache.endpoints.get(key)
+
+    def consumer(self, key: ConsumerKey) -> int | None:
+        return self.consumers.get(key) or self.cache.consumers.get(key)
+
+    def seen(self, consumer_id: int) -> float:
+        return self.last_seen.get(consumer_id) or self.cache.last_seen.get(consumer_id, 0.0)
+
+    def error_group(self, key: ErrorGroupKey) -> int | None:
+        return self.error_groups.get(key) or self.cache.error_groups.get(key)
+
+    def commit(self) -> None:
+        cache = self.cache
+        cache.endpoints.update(self.endpoints)
+        cache.consumers.update(self.consumers)
+        cache.labels.update(self.labels)
+        cache.error_groups.update(self.error_groups)
+        for mine, theirs in ((self.last_seen, cache.last_seen), (self.error_seen, cache.error_seen)):
+            for row_id, seen in mine.items():
+                if seen > theirs.get(row_id, 0.0):
+                    theirs[row_id] = seen
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def endpoint_key(env_id: int, method: str, path: str) -> EndpointKey:
+    return (env_id, method.upper(), _path_key(path))
+
+
+def natural_endpoint(method: str, path: str) -> tuple[str, str]:
+    """(METHOD, path_key): what identifies an endpoint within an env."""
+    return (method.upper(), _path_key(path))
+
+
+def resolve_endpoints(
+    conn: sa.Connection,
+    pending: Pending,
+    env_id: int,
+    paths: Mapping[EndpointKey, str],
+    now: float,
+) -> None:
+    """Make sure an endpoint exists for every key (value: the path as spelt) and record its id."""
+    missing = sorted(k for k in paths if pending.endpoint(k) is None)
+    if not missing:
+        return
+    rows = [
+        {"env_id": env_id, "method": m, "path": paths[(e, m, k)], "path_key": k, "first_seen": now}
+        for (e, m, k) in missing
+    ]
+    insert_ignore(conn, endpoints, rows, ["env_id", "method", "path_key"])
+    wanted = set(missing)
+    for chunk in _chunks(sorted({k for (_e, _m, k) in missing})):
+        query = sa.select(endpoints.c.id, endpoints.c.method, endpoints.c.path_key).where(
+            endpoints.c.env_id == env_id, endpoints.c.path_key.in_(chunk)
+        )
+        for row in conn.execute(query):
+            key = (env_id, row.method, row.path_key)
+            if key in wanted:
+                pending.endpoints[key] = row.id
+
+
+def mark_startup_endpoints(
+    conn: sa.Connection, pending: Pending, described: Mapping[EndpointKey, tuple[str | None, str | None]]
+) -> None:
+    """Flag endpoints as listed by a startup payload, taking the summary/description it gives."""
+    rows = [
+        {"eid": pending.endpoint(key), "summary": summary, "description": description}
+        for key, (summary, description) in sorted(described.items())
+    ]
+    if not rows:
+        return
+    conn.execute(
+        endpoints.update()
+        .where(endpoints.c.id == sa.bindparam("eid"))
+        .values(
+            in_startup=True,
+            summary=sa.func.coalesce(sa.bindparam("summary", type_=sa.Text), endpoints.c.summary),
+            description=sa.func.coalesce(sa.bindparam("description", type_=sa.Text), endpoints.c.description),
+        ),
+        rows,
+    )
+
+
+def resolve_consumers(
+    conn: sa.Connection, pending: Pending, app_id: int, identifiers: Iterable[str], seen_at: float
+) -> None:
+    """Make sure a consumer exists for every identifier, and move last_seen forward (throttled)."""
+    wanted = sorted(set(identifiers))
+    missing = [i for i in wanted if pending.consumer((app_id, i)) is None]
+    if missing:
+        rows = [
+            {"app_id": app_id, "identifier": i, "first_seen": seen_at, "last_seen": seen_at} for i in missing
+        ]
+        insert_ignore(conn, consumers, rows, ["app_id", "identifier"])
+        for chunk in _chunks(missing):
+            query = sa.select(consumers.c.id, consumers.c.identifier, consumers.c.last_seen).where(
+                consumers.c.app_id == app_id, consumers.c.identifier.in_(chunk)
+            )
+            for row in conn.execute(query):
+                pending.consumers[(app_id, row.identifier)] = row.id
+                pending.last_seen[row.id] = max(row.last_seen, pending.seen(row.id))
+    stale = sorted(
+        cid
+        for i in wanted
+        if (cid := pending.consumer((app_id, i))) is not None
+        and seen_at > pending.seen(cid) + LAST_SEEN_RESOLUTION
+    )
+    if stale:
+        conn.execute(
+            consumers.update()
+            .where(consumers.c.id == sa.bindparam("cid"), consumers.c.last_seen < sa.bindparam("seen"))
+            .values(last_seen=sa.bindparam("seen")),
+            [{"cid": cid, "seen": seen_at} for cid in stale],
+        )
+        for cid in stale:
+            pending.last_seen[cid] = seen_at
+
+
+def consumer_id(pending: Pending, app_id: int, identifier: str | None) -> int:
+    """The id of a resolved consumer; NO_ID for requests without one (missing or empty identifier)."""
+    if not identifier:
+        return NO_ID
+    cid = pending.consumer((app_id, identifier))
+    assert cid is not None, "resolve_consumers must run first"
+    return cid
+
+
+def name_consumers(conn: sa.Connection, pending: Pending, app_id: int, names: Mapping[str, Labels]) -> None:
+    """Apply names and groups sent by a client; a value set by a person is kept, null changes nothing."""
+    rows = []
+    for ident, labels in sorted(names.items()):
+        cid = consumer_id(pending, app_id, ident)
+        # Clients re-send names after every restart: the same values need no write (a person's edit
+        # wins over client values anyway, so skipping a repeat cannot undo it).
+        if (labels[0] or labels[1]) and pending.cache.labels.get(cid) != labels:
+            rows.append({"cid": cid, "name": labels[0], "group": labels[1]})
+            pending.labels[cid] = labels
+    if not rows:
+        return
+    new_name = sa.func.coalesce(sa.bindparam("name", type_=sa.String), consumers.c.name)
+    new_group = sa.func.coalesce(sa.bindparam("group", type_=sa.String), consumers.c.group_name)
+    conn.execute(
+        consumers.update()
+        .where(consumers.c.id == sa.bindparam("cid"))
+        .values(
+            name=sa.case((consumers.c.name_set_by_user, consumers.c.name), else_=new_name),
+            group_name=sa.case((consumers.c.group_set_by_user, consumers.c.group_name), else_=new_group),
+        ),
+        rows,
+    )
+
+
+def upsert_instance(conn: sa.Connection, env_id: int, instance_uuid: str, values: dict[str, Any]) -> None:
+    """Create or update an instance row; None values in `values` keep what is stored."""
+    stmt = _instance_upsert(conn.dialect.name, tuple(values))
+    conn.execute(stmt, {"env_id": env_id, "instance_uuid": instance_uuid, **values})
+
+
+@functools.cache
+def _instance_upsert(dialect: str, names: tuple[str, ...]) -> Any:
+    # Built once per shape: constructing an upsert costs more than running it.
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(instances).values(
+        {
+            name: sa.bindparam(name, type_=instances.c[name].type)
+            for name in ("env_id", "instance_uuid", *names)
+        }
+    )
+    update = {
+        name: sa.func.coalesce(stmt.excluded[name], instances.c[name])
+        for name in names
+        if name != "first_seen"
+    }
+    return stmt.on_conflict_do_update(index_elements=["env_id", "instance_uuid"], set_=update)

@@ -1,0 +1,188 @@
+"""Metric rows at the three levels of detail (tables.py), summed from per-request aggregates.
+
+Used by ingestion (sync entries into minute rows) and by the rollup (minute rows into hour/day rows):
+an `Aggregate` adds counts, size sums and histograms, and renders one `metrics` row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable, Mapping
+from typing import Any, Generic, TypeVar
+
+from tallyhub import histograms
+from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_ENDPOINT, LEVEL_TOTAL
+
+# (level, endpoint_id, consumer_id, status_code): what a row is about, within an env, granularity and bucket.
+RowKey = tuple[int, int, int, int]
+
+
+@dataclasses.dataclass
+class Aggregate:
+    request_count: int = 0
+    request_size_sum: int = 0
+    response_size_sum: int = 0
+    response_times: dict[int, int] = dataclasses.field(default_factory=dict)
+    request_sizes: dict[int, int] = dataclasses.field(default_factory=dict)
+    response_sizes: dict[int, int] = dataclasses.field(default_factory=dict)
+
+    def add(
+        self,
+        request_count: int,
+        request_size_sum: int,
+        response_size_sum: int,
+        response_times: Mapping[int, int],
+        request_sizes: Mapping[int, int],
+        response_sizes: Mapping[int, int],
+    ) -> None:
+        self.request_count += request_count
+        self.request_size_sum += request_size_sum
+        self.response_size_sum += response_size_sum
+        histograms.merge_into(self.response_times, response_times)
+        histograms.merge_into(self.request_sizes, request_sizes)
+        histograms.merge_into(self.response_sizes, response_sizes)
+
+    def add_row(self, row: Any) -> None:
+        """Add a stored `metrics` row (histograms serialised)."""
+        self.add(
+            row.request_count,
+            row.request_size_sum,
+            row.response_size_sum,
+            histograms.loads(row.response_times),
+            histograms.loads(row.request_sizes),
+            histograms.loads(row.response_sizes),
+        )
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "request_count": self.request_count,
+            "request_size_sum": self.request_size_sum,
+            "response_size_sum": self.response_size_sum,
+            "response_times": histograms.dumps(_nonzero(self.response_times)),
+            "request_sizes": histograms.dumps(_nonzero(self.request_sizes)),
+            "response_sizes": histograms.dumps(_nonzero(self.response_sizes)),
+        }
+
+
+def _nonzero(hist: dict[int, int]) -> dict[int, int]:
+    return {k: v for k, v in hist.items() if v}
+
+
+COLUMNS = (
+    "env_id",
+    "granularity",
+    "bucket",
+    "level",
+    "endpoint_id",
+    "consumer_id",
+    "status_code",
+    "request_count",
+    "request_size_sum",
+    "response_size_sum",
+    "response_times",
+    "request_sizes",
+    "response_sizes",
+    "rolled",
+)
+
+E = TypeVar("E", bound=Hashable)
+C = TypeVar("C", bound=Hashable)
+
+
+class LevelAggregates(Generic[E, C]):
+    """Adds (endpoint, consumer, status) aggregates to all three levels; the hot path of every sync.
+
+    Endpoints and consumers are whatever keys the caller has (natural keys, so that this work happens
+    before the write transaction starts); None stands for "no endpoint/consumer" (NO_ID in the table).
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[int, E | None, C | None, int], Aggregate] = {}
+
+    def add(
+        self,
+        endpoint: E | None,
+        consumer: C | None,
+        status_code: int,
+        request_count: int,
+        request_size_sum: int,
+        response_size_sum: int,
+        response_times: Mapping[int, int],
+        request_sizes: Mapping[int, int],
+        response_sizes: Mapping[int, int],
+    ) -> None:
+        rows = self.rows
+        # Entries of one sync rarely share a level-2 key (they are distinct per consumer, method, path
+        # and status), so a new one starts as a copy rather than a merge.
+        key: tuple[int, E | None, C | None, int] = (LEVEL_CONSUMER, endpoint, consumer, status_code)
+        aggregate = rows.get(key)
+        if aggregate is None:
+            rows[key] = Aggregate(
+                request_count,
+                request_size_sum,
+                response_size_sum,
+                dict(response_times),
+                dict(request_sizes),
+                dict(response_sizes),
+            )
+        else:
+            aggregate.add(
+                request_count,
+                request_size_sum,
+                response_size_sum,
+                response_times,
+                request_sizes,
+                response_sizes,
+            )
+        # Level 0 is summed from level 1 in `serialised` (fewer rows to merge than entries).
+        for key in ((LEVEL_ENDPOINT, endpoint, None, status_code),):
+            aggregate = rows.get(key)
+            if aggregate is None:
+                aggregate = rows[key] = Aggregate()
+            aggregate.request_count += request_count
+            aggregate.request_size_sum += request_size_sum
+            aggregate.response_size_sum += response_size_sum
+            for source, target in (
+                (response_times, aggregate.response_times),
+                (request_sizes, aggregate.request_sizes),
+                (response_sizes, aggregate.response_sizes),
+            ):
+                for bin_, count in source.items():
+                    target[bin_] = target.get(bin_, 0) + count
+
+    def serialised(self) -> list[tuple[int, E | None, C | None, int, tuple[Any, ...]]]:
+        """(level, endpoint, consumer, status, values in COLUMNS order from request_count to the end)."""
+        dumps = histograms.dumps
+        totals: dict[tuple[int, E | None, C | None, int], Aggregate] = {}
+        for (level, _endpoint, _consumer, status_code), a in self.rows.items():
+            if level == LEVEL_ENDPOINT:
+                key: tuple[int, E | None, C | None, int] = (LEVEL_TOTAL, None, None, status_code)
+                total = totals.get(key)
+                if total is None:
+                    total = totals[key] = Aggregate()
+                total.add(
+                    a.request_count,
+                    a.request_size_sum,
+                    a.response_size_sum,
+                    a.response_times,
+                    a.request_sizes,
+                    a.response_sizes,
+                )
+        return [
+            (
+                level,
+                endpoint,
+                consumer,
+                status_code,
+                (
+                    a.request_count,
+                    a.request_size_sum,
+                    a.response_size_sum,
+                    dumps(a.response_times),
+                    dumps(a.request_sizes),
+                    dumps(a.response_sizes),
+                    False,
+                ),
+            )
+            for (level, endpoint, consumer, status_code), a in (*self.rows.items(), *totals.items())
+        ]

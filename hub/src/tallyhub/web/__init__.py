@@ -1,0 +1,77 @@
+"""The dashboard: server-rendered pages under /, static files under /static; `install` wires it in."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from tallyhub.web.access import LoginRequired, WebError
+from tallyhub.web.filters import FilterError
+from tallyhub.web.routes import app_settings, apps, auth, pages, teams
+from tallyhub.web.security import CsrfError, check_csrf
+from tallyhub.web.templating import render
+
+STATIC = Path(__file__).parent / "static"
+VENDOR_FILES = ("uPlot.iife.min.js", "uPlot.min.css")
+log = logging.getLogger("tallyhub.web")
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.endswith(".json") or "application/json" in request.headers.get("accept", "")
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    return render(request, "error.html", status_code=status, status=status, message=message)
+
+
+async def _login_required(request: Request, _exc: Exception) -> Response:
+    if request.method != "GET" or _wants_json(request):
+        return _error(request, 401, "Sign in first.")
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+async def _web_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, WebError)
+    return _error(request, exc.status, exc.message)
+
+
+async def _filter_error(request: Request, exc: Exception) -> Response:
+    return _error(request, 400, f"Invalid filter {exc}.")
+
+
+async def _csrf_error(request: Request, _exc: Exception) -> Response:
+    return _error(
+        request,
+        403,
+        "The form has expired or came from another site (CSRF check failed). Reload the page and try again.",
+    )
+
+
+def router() -> APIRouter:
+    """Every dashboard route, behind the CSRF check (which lets GET, HEAD and OPTIONS through)."""
+    web = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
+    for module in (auth, apps, pages, app_settings, teams):
+        web.include_router(module.router)
+    return web
+
+
+def install(app: FastAPI) -> None:
+    """Add the dashboard's routes, static files and error pages to the hub."""
+    missing = [name for name in VENDOR_FILES if not (STATIC / "vendor" / name).is_file()]
+    if missing:
+        # The wheel ships them; a source checkout gets them from `make vendor` (npm ci).
+        log.warning("dashboard front-end libraries missing (%s): run `make vendor`", ", ".join(missing))
+    app.include_router(router())
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(WebError, _web_error)
+    app.add_exception_handler(FilterError, _filter_error)
+    app.add_exception_handler(CsrfError, _csrf_error)

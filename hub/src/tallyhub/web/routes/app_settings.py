@@ -1,0 +1,121 @@
+"""App settings (team admins): rename, environments, client-ID rotation, deletion with its data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from tallyhub.identifiers import is_valid_env
+from tallyhub.storage import app_admin
+from tallyhub.storage.database import Database
+from tallyhub.web.access import Viewer, WebError, require_app, require_viewer
+from tallyhub.web.filters import Filters
+from tallyhub.web.templating import render
+
+router = APIRouter()
+FormStr = Annotated[str, Form()]
+SignedIn = Annotated[Viewer, Depends(require_viewer)]
+NOTICES = {
+    "renamed": "The app was renamed.",
+    "env-added": "The environment was added.",
+    "env-removed": "The environment was deleted with its data.",
+}
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _back(app_id: int, notice: str) -> Response:
+    return RedirectResponse(f"/apps/{app_id}/settings?notice={notice}", status_code=303)
+
+
+@router.get("/apps/{app_id}/settings")
+def settings_page(request: Request, viewer: SignedIn, app_id: int, notice: str = "") -> Response:
+    app = require_app(request, viewer, app_id, "admin")
+    return render(
+        request,
+        "app_settings.html",
+        app=app,
+        role="admin",
+        filters=Filters.from_query(request.query_params),
+        nav="settings",
+        notice=NOTICES.get(notice),
+        new_client_id=None,
+        error=None,
+    )
+
+
+@router.post("/apps/{app_id}/settings/name")
+def rename(request: Request, viewer: SignedIn, app_id: int, name: FormStr = "") -> Response:
+    app = require_app(request, viewer, app_id, "admin")
+    try:
+        with _db(request).write() as conn:
+            app_admin.rename(conn, app.id, name)
+    except ValueError as exc:
+        raise WebError(400, str(exc)) from exc
+    return _back(app.id, "renamed")
+
+
+@router.post("/apps/{app_id}/settings/envs")
+def add_env(request: Request, viewer: SignedIn, app_id: int, name: FormStr = "") -> Response:
+    app = require_app(request, viewer, app_id, "admin")
+    env = name.strip()
+    if not is_valid_env(env):
+        raise WebError(400, f"{env!r} is not an environment name (1-32 letters, digits, '_' or '-')")
+    with _db(request).write() as conn:
+        app_admin.add_env(conn, app.id, env)
+    return _back(app.id, "env-added")
+
+
+@router.post("/apps/{app_id}/settings/envs/delete")
+def remove_env(request: Request, viewer: SignedIn, app_id: int, name: FormStr = "") -> Response:
+    app = require_app(request, viewer, app_id, "admin")
+    if name not in app.envs:
+        raise WebError(404, f"The app has no environment {name!r}.")
+    with _db(request).write() as conn:
+        app_admin.remove_env(conn, app.id, name)
+    return _back(app.id, "env-removed")
+
+
+@router.post("/apps/{app_id}/settings/client-id")
+def rotate_client_id(request: Request, viewer: SignedIn, app_id: int) -> Response:
+    app = require_app(request, viewer, app_id, "admin")
+    with _db(request).write() as conn:
+        client_id = app_admin.rotate_client_id(conn, app.id)
+    fresh = require_app(request, viewer, app_id, "admin")
+    return render(
+        request,
+        "app_settings.html",
+        app=fresh,
+        role="admin",
+        filters=Filters(),
+        nav="settings",
+        notice="The client ID was rotated: deploy the new one, the old one is no longer accepted.",
+        new_client_id=client_id,
+        error=None,
+    )
+
+
+@router.post("/apps/{app_id}/delete")
+def delete_app(request: Request, viewer: SignedIn, app_id: int, confirm: FormStr = "") -> Response:
+    app = require_app(request, viewer, app_id, "admin")
+    if confirm != app.name:
+        return render(
+            request,
+            "app_settings.html",
+            status_code=400,
+            app=app,
+            role="admin",
+            filters=Filters(),
+            nav="settings",
+            notice=None,
+            new_client_id=None,
+            error="To delete the app, type its name exactly.",
+        )
+    with _db(request).write() as conn:
+        app_admin.delete_app(conn, app.id)
+    return RedirectResponse("/apps", status_code=303)

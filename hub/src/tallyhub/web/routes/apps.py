@@ -1,0 +1,164 @@
+"""The apps overview, creating apps and teams, the setup page and its "receiving data" status."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from tallyhub.identifiers import is_valid_env
+from tallyhub.storage import app_admin
+from tallyhub.storage import apps as app_store
+from tallyhub.storage import teams as team_store
+from tallyhub.storage.database import Database
+from tallyhub.web import snippets
+from tallyhub.web.access import Viewer, WebError, require_app, require_team, require_viewer
+from tallyhub.web.filters import Filters, format_time
+from tallyhub.web.slots import overview_stats
+from tallyhub.web.templating import hub_url, render
+
+router = APIRouter()
+FormStr = Annotated[str, Form()]
+SignedIn = Annotated[Viewer, Depends(require_viewer)]
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def parse_envs(raw: str) -> tuple[str, ...]:
+    """Environment names from a comma- or space-separated field; ValueError names a bad one."""
+    names = tuple(dict.fromkeys(n for n in raw.replace(",", " ").split() if n))
+    for name in names:
+        if not is_valid_env(name):
+            raise ValueError(f"{name!r} is not an environment name (1-32 letters, digits, '_' or '-')")
+    if not names:
+        raise ValueError("an app needs at least one environment")
+    return names
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/apps", status_code=303)
+
+
+@router.get("/apps")
+def overview(request: Request, viewer: SignedIn) -> Response:
+    filters = Filters.from_query(request.query_params)
+    with _db(request).read() as conn:
+        apps = app_admin.apps_of_teams(conn, viewer.team_ids)
+    stats = overview_stats(_db(request), apps, filters, time.time())
+    teams = [m.team for m in viewer.memberships]
+    return render(
+        request,
+        "apps.html",
+        filters=filters,
+        apps=apps,
+        stats=stats,
+        teams=teams,
+        admin_teams=viewer.teams_with("admin"),
+        envs=sorted({env for app in apps for env in app.envs}),
+    )
+
+
+@router.post("/teams")
+def create_team(request: Request, viewer: SignedIn, name: FormStr = "") -> Response:
+    try:
+        with _db(request).write() as conn:
+            if team_store.team_by_name(conn, name) is not None:
+                raise ValueError(f"a team called {name.strip()!r} exists already")
+            team = team_store.ensure_team(conn, name)
+            team_store.set_role(conn, viewer.user.id, team.id, "admin")
+    except ValueError as exc:
+        raise WebError(400, str(exc)) from exc
+    return RedirectResponse(f"/teams/{team.id}", status_code=303)
+
+
+def _new_app_page(request: Request, viewer: Viewer, status_code: int = 200, **values: object) -> Response:
+    teams = viewer.teams_with("admin")
+    if not teams:
+        raise WebError(403, "Creating an app needs the admin role in a team.")
+    values.setdefault("error", None)
+    values.setdefault("name", "")
+    values.setdefault("framework", snippets.DEFAULT)
+    values.setdefault("envs", "prod, dev")
+    values.setdefault("team_id", teams[0].id)
+    return render(
+        request,
+        "app_new.html",
+        status_code=status_code,
+        teams=teams,
+        frameworks=snippets.FRAMEWORKS,
+        **values,
+    )
+
+
+@router.get("/apps/new")
+def new_app_page(request: Request, viewer: SignedIn) -> Response:
+    return _new_app_page(request, viewer)
+
+
+@router.post("/apps/new")
+def create_app(
+    request: Request,
+    viewer: SignedIn,
+    team_id: FormStr = "",
+    name: FormStr = "",
+    framework: FormStr = "",
+    envs: FormStr = "",
+) -> Response:
+    values = {"name": name, "framework": framework, "envs": envs}
+    try:
+        team = require_team(viewer, int(team_id) if team_id.isdigit() else 0, "admin")
+        app_name = app_admin.check_app_name(name)
+        env_names = parse_envs(envs)
+        if framework not in snippets.BY_KEY:
+            raise ValueError("choose a framework from the list")
+    except ValueError as exc:
+        return _new_app_page(request, viewer, status_code=400, error=str(exc), **values)
+    app = app_store.create_app(_db(request), app_name, env_names, team_id=team.id)
+    return RedirectResponse(f"/apps/{app.id}/setup?framework={framework}", status_code=303)
+
+
+@router.get("/apps/{app_id}")
+def app_home(request: Request, viewer: SignedIn, app_id: int) -> Response:
+    require_app(request, viewer, app_id)
+    filters = Filters.from_query(request.query_params)
+    return RedirectResponse(filters.href(f"/apps/{app_id}/traffic"), status_code=303)
+
+
+@router.get("/apps/{app_id}/setup")
+def setup_page(
+    request: Request, viewer: SignedIn, app_id: int, framework: str = snippets.DEFAULT
+) -> Response:
+    app = require_app(request, viewer, app_id)
+    if framework not in snippets.BY_KEY:
+        raise WebError(400, f"framework: one of {', '.join(snippets.BY_KEY)}")
+    with _db(request).read() as conn:
+        last = app_admin.last_data_at(conn, app.id)
+    return render(
+        request,
+        "app_setup.html",
+        app=app,
+        role=viewer.role_in(app.team_id),
+        filters=Filters.from_query(request.query_params),
+        frameworks=snippets.FRAMEWORKS,
+        snippet=snippets.snippet(framework, app.client_id, hub_url(request)),
+        last_data_at=last,
+        nav="setup",
+    )
+
+
+@router.get("/apps/{app_id}/status.json")
+def app_status(request: Request, viewer: SignedIn, app_id: int) -> Response:
+    """Whether the app has sent data yet; the setup page polls it to switch without a reload."""
+    app = require_app(request, viewer, app_id)
+    with _db(request).read() as conn:
+        last = app_admin.last_data_at(conn, app.id)
+    return JSONResponse(
+        {"receiving": last is not None, "last_data_at": format_time(last) if last is not None else None},
+        headers={"Cache-Control": "no-store"},
+    )

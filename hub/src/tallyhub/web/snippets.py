@@ -1,0 +1,139 @@
+"""Setup instructions per framework: install command, hub URL and code, with the app's client ID.
+
+The Flask code is the one of the Apitally Flask setup guide, word for word; the hub URL reaches the
+client through APITALLY_HUB_BASE_URL (read when `apitally` is imported, so set it in the environment).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Framework:
+    key: str
+    label: str
+    install: str
+    language: str  # "python" or "javascript"
+    code: str  # with the placeholder {client_id}
+
+
+FRAMEWORKS: tuple[Framework, ...] = (
+    Framework(
+        "flask",
+        "Flask",
+        'pip install "apitally[flask]>=0.25,<1"',
+        "python",
+        """from flask import Flask
+from apitally.flask import ApitallyMiddleware
+
+app = Flask(__name__)
+app.wsgi_app = ApitallyMiddleware(
+    app,
+    client_id="{client_id}",
+    env="dev",  # or "prod" etc.
+)""",
+    ),
+    Framework(
+        "fastapi",
+        "FastAPI",
+        'pip install "apitally[fastapi]>=0.25,<1"',
+        "python",
+        """from fastapi import FastAPI
+from apitally.fastapi import ApitallyMiddleware
+
+app = FastAPI()
+app.add_middleware(
+    ApitallyMiddleware,
+    client_id="{client_id}",
+    env="dev",  # or "prod" etc.
+)""",
+    ),
+    Framework(
+        "starlette",
+        "Starlette",
+        'pip install "apitally[starlette]>=0.25,<1"',
+        "python",
+        """from starlette.applications import Starlette
+from apitally.starlette import ApitallyMiddleware
+
+app = Starlette(routes=[...])
+app.add_middleware(
+    ApitallyMiddleware,
+    client_id="{client_id}",
+    env="dev",  # or "prod" etc.
+)""",
+    ),
+    Framework(
+        "django",
+        "Django",
+        'pip install "apitally[django_rest_framework]>=0.25,<1"  # or apitally[django_ninja]',
+        "python",
+        """# settings.py
+MIDDLEWARE = [
+    "apitally.django.ApitallyMiddleware",
+    # Other middleware ...
+]
+
+APITALLY_MIDDLEWARE = {
+    "client_id": "{client_id}",
+    "env": "dev",  # or "prod" etc.
+}""",
+    ),
+    Framework(
+        "litestar",
+        "Litestar",
+        'pip install "apitally[litestar]>=0.25,<1"',
+        "python",
+        """from litestar import Litestar
+from apitally.litestar import ApitallyPlugin
+
+app = Litestar(
+    route_handlers=[...],
+    plugins=[
+        ApitallyPlugin(
+            client_id="{client_id}",
+            env="dev",  # or "prod" etc.
+        )
+    ],
+)""",
+    ),
+    Framework(
+        "express",
+        "Express",
+        "npm install apitally@0.25",
+        "javascript",
+        """const express = require("express");
+const { useApitally } = require("apitally/express");
+
+const app = express();
+app.use(express.json());
+
+useApitally(app, {
+  clientId: "{client_id}",
+  env: "dev", // or "prod" etc.
+});""",
+    ),
+)
+
+BY_KEY = {f.key: f for f in FRAMEWORKS}
+DEFAULT = "flask"
+
+
+@dataclasses.dataclass(frozen=True)
+class Snippet:
+    framework: Framework
+    install: str
+    environment: str
+    code: str
+
+
+def snippet(framework: str, client_id: str, hub_url: str) -> Snippet:
+    """The instructions for `framework` (a key of BY_KEY) with the client ID and hub URL filled in."""
+    chosen = BY_KEY[framework]
+    return Snippet(
+        chosen,
+        chosen.install,
+        f'export APITALLY_HUB_BASE_URL="{hub_url}"',
+        chosen.code.replace("{client_id}", client_id),
+    )

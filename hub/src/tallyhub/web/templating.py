@@ -1,0 +1,52 @@
+"""Jinja2 rendering for the dashboard: every page gets the viewer, CSRF token, filters and hub URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+from tallyhub.web import security
+from tallyhub.web.access import optional_viewer
+from tallyhub.web.filters import METHODS, PERIOD_LABELS, format_time
+
+# Scripts only from the hub itself, no framing (clickjacking), no Referer leaving the hub (setup and
+# invitation URLs carry secrets). Inline styles stay allowed: uPlot positions its elements with them.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.globals.update(period_labels=PERIOD_LABELS, methods=METHODS, format_time=format_time)
+
+
+def hub_url(request: Request) -> str:
+    """The hub's public base URL: the public_url setting, else the URL this request came to."""
+    configured = str(request.app.state.settings.public_url).rstrip("/")
+    return configured or str(request.base_url).rstrip("/")
+
+
+def render(request: Request, template: str, /, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page with the common context and any cookie the CSRF token needed."""
+    context.setdefault("viewer", optional_viewer(request))
+    context.setdefault("filters", None)
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {"csrf_token": security.csrf_token(request), "hub_url": hub_url(request), **context},
+        status_code=status_code,
+    )
+    # Pages show per-user data: never from a shared cache, never from the back button after logout.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(SECURITY_HEADERS)
+    security.set_pending_cookies(request, response)
+    return response

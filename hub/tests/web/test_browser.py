@@ -1,0 +1,292 @@
+"""The dashboard in a real browser: Playwright driving Debian's chromium against `tallyhub serve`.
+
+Screenshots of each page go to test-output/dashboard/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tallyhub.storage.database import Database
+
+from tests.support.hub_process import HubProcess
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "dashboard"
+FIRST_LOAD_LIMIT = 300_000  # bytes over the wire for a page with everything it loads
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+def _first_sync(hub_url: str, client_id: str) -> None:
+    """Send a real Hub v2 sync (JSON, as the clients send it) with one request to the hub."""
+    body = {
+        "instance_uuid": str(uuid.uuid4()),
+        "message_uuid": str(uuid.uuid4()),
+        "timestamp": time.time(),
+        "requests": [
+            {
+                "consumer": None,
+                "method": "GET",
+                "path": "/items/<int:item_id>",
+                "status_code": 200,
+                "request_count": 1,
+                "request_size_sum": 0,
+                "response_size_sum": 120,
+                "response_times": {"10": 1},
+                "request_sizes": {},
+                "response_sizes": {"0": 1},
+            }
+        ],
+    }
+    response = httpx.post(
+        f"{hub_url}/v2/{client_id}/dev/sync",
+        content=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+
+
+def test_sign_in_create_app_and_see_first_data(browser, hub: HubProcess, database_url: str) -> None:
+    engine = "sqlite" if database_url.startswith("sqlite") else "postgres"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    found = re.search(r"Create the first admin at: (\S+)", hub.log_path.read_text())
+    assert found, hub.log_path.read_text()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None,
+    )
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(SHOTS / f"{engine}-{name}.png"), full_page=True)
+
+    # The one-time setup link creates the first admin and signs them in.
+    page.goto(found.group(1))
+    shot("setup-admin")
+    page.fill('input[name="email"]', "root@example.com")
+    page.fill('input[name="password"]', "a long password")
+    page.fill('input[name="password2"]', "a long password")
+    page.fill('input[name="team"]', "Ops")
+    page.click('main button[type="submit"]')
+    page.wait_for_url(f"{hub.url}/apps")
+    assert "Ops" in page.inner_text("main")
+
+    # Sign out, fail once, sign in.
+    page.click("text=Sign out")
+    page.wait_for_url(f"{hub.url}/login")
+    page.fill('input[name="email"]', "root@example.com")
+    page.fill('input[name="password"]', "not the password")
+    page.click('main button[type="submit"]')
+    assert "Wrong e-mail or password." in page.inner_text("main")
+    shot("login")
+    page.fill('input[name="password"]', "a long password")
+    page.click('main button[type="submit"]')
+    page.wait_for_url(f"{hub.url}/apps")
+    shot("apps-empty")
+
+    # Create an app; the setup page shows the Flask snippet with this hub's URL.
+    page.click("text=Create app")
+    page.fill('input[name="name"]', "Shop")
+    page.select_option('select[name="framework"]', "flask")
+    page.fill('input[name="envs"]', "prod, dev")
+    shot("create-app")
+    page.click('main button[type="submit"]')
+    page.wait_for_url(re.compile(r".*/apps/\d+/setup\?framework=flask$"))
+    client_id = page.inner_text("#client-id")
+    assert page.inner_text("#snippet") == (
+        "from flask import Flask\n"
+        "from apitally.flask import ApitallyMiddleware\n\n"
+        "app = Flask(__name__)\n"
+        "app.wsgi_app = ApitallyMiddleware(\n"
+        "    app,\n"
+        f'    client_id="{client_id}",\n'
+        '    env="dev",  # or "prod" etc.\n'
+        ")"
+    )
+    assert page.inner_text("#hub-env") == f'export APITALLY_HUB_BASE_URL="{hub.url}"'
+    status = page.locator("#data-status")
+    assert "Waiting for first data" in status.inner_text()
+    shot("setup-waiting")
+
+    # The first sync turns the status into "receiving data" without a reload.
+    page.evaluate("window.__same_document = true")
+    _first_sync(hub.url, client_id)
+    page.wait_for_selector("#data-status.receiving", timeout=15_000)
+    assert status.inner_text() == "Receiving data"
+    assert page.evaluate("window.__same_document") is True
+    shot("setup-receiving")
+
+    # Filters chosen on one page carry over through the navigation to every other page.
+    app_path = page.url.split("/setup")[0].removeprefix(hub.url)
+    page.goto(f"{hub.url}{app_path}/traffic")
+    page.click("a.period:text('7 d')")
+    page.select_option('select[name="env"]', "prod")
+    page.fill('input[name="status"]', "5xx")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url(re.compile(r".*status=5xx.*"))
+    query = page.url.split("?", 1)[1]
+    assert "env=prod" in query and "period=7d" in query and "consumer=" not in query
+    for label, slug in [
+        ("Errors", "errors"),
+        ("Performance", "performance"),
+        ("Data transferred", "data-transferred"),
+        ("Endpoints", "endpoints"),
+        ("Consumers", "consumers"),
+        ("Instances", "instances"),
+        ("Settings", "settings"),
+        ("Traffic", "traffic"),
+    ]:
+        page.click(f".appnav >> text='{label}'")
+        page.wait_for_url(f"{hub.url}{app_path}/{slug}?{query}")
+        shot(slug)
+
+    # Custom range: picking dates switches the range to custom.
+    page.fill('input[name="start"]', "2026-11-01T00:00")
+    page.fill('input[name="end"]', "2026-11-02T00:00")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url(re.compile(r".*period=custom&start=2026-11-01T00%3A00&end=2026-11-02T00%3A00.*"))
+    assert page.input_value('select[name="period"]') == "custom"
+    assert "period=custom&start=2026-11-01T00%3A00%3A00Z&end=2026-11-02T00%3A00%3A00Z" in page.get_attribute(
+        ".appnav a:text('Errors')", "href"
+    )
+
+    # Overview and the team page.
+    page.click(".brand")
+    page.wait_for_selector("text=Shop")
+    shot("apps")
+    page.click("text=Team Ops")
+    page.fill('form[action$="/tokens"] input[name="name"]', "grafana")
+    page.click('form[action$="/tokens"] button')
+    assert page.inner_text("#new-token").startswith("th_")
+    shot("team")
+
+    # Delete the app with typed confirmation (a wrong name is refused by the browser).
+    page.goto(f"{hub.url}{app_path}/settings")
+    page.fill('input[name="confirm"]', "shop")
+    page.click("button:text('Delete app')")
+    assert page.url.endswith("/settings")
+    page.fill('input[name="confirm"]', "Shop")
+    page.click("button:text('Delete app')")
+    page.wait_for_url(f"{hub.url}/apps")
+    assert "Shop" not in page.inner_text("main")
+
+    assert problems == []
+    context.close()
+
+
+def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
+    from tallyhub.storage import teams, users
+
+    db = Database(hub.database_url)
+    try:
+        with db.write() as conn:
+            user = users.create_user(conn, "root@example.com", users.hash_password("a long password"))
+            teams.set_role(conn, user.id, teams.ensure_team(conn, teams.DEFAULT_TEAM).id, "admin")
+    finally:
+        db.dispose()
+    hub.create_app("Shop")
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(f"{hub.url}/login")
+    page.fill('input[name="email"]', "root@example.com")
+    page.fill('input[name="password"]', "a long password")
+    page.click('main button[type="submit"]')
+    page.wait_for_url(f"{hub.url}/apps")
+    for path in ["/apps", "/apps/1/traffic?period=7d", "/apps/1/setup", "/apps/1/settings", "/teams/1"]:
+        started = time.monotonic()
+        response = page.goto(f"{hub.url}{path}", wait_until="load")
+        assert response is not None and response.status == 200, path
+        total = page.evaluate(
+            """() => performance.getEntriesByType('navigation')
+                       .concat(performance.getEntriesByType('resource'))
+                       .reduce((sum, e) => sum + (e.transferSize || e.encodedBodySize || 0), 0)"""
+        )
+        server = page.evaluate("performance.getEntriesByType('navigation')[0].responseStart")
+        assert 0 < total < FIRST_LOAD_LIMIT, (path, total)
+        assert server < 300, (path, server)  # ms from navigation start to the first byte
+        assert time.monotonic() - started < 5
+    context.close()
+
+
+def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) -> None:
+    """charts.js, which the data pages draw with: uPlot loads offline, tooltips show, a drag zooms."""
+    from tallyhub.storage import teams, users
+
+    db = Database(hub.database_url)
+    try:
+        with db.write() as conn:
+            user = users.create_user(conn, "root@example.com", users.hash_password("a long password"))
+            teams.set_role(conn, user.id, teams.ensure_team(conn, teams.DEFAULT_TEAM).id, "admin")
+    finally:
+        db.dispose()
+    app_id = hub.create_app("Shop")["id"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.goto(f"{hub.url}/login")
+    page.fill('input[name="email"]', "root@example.com")
+    page.fill('input[name="password"]', "a long password")
+    page.click('main button[type="submit"]')
+    page.wait_for_url(f"{hub.url}/apps")
+    page.goto(f"{hub.url}/apps/{app_id}/traffic?env=prod&period=7d")
+    page.evaluate(
+        """() => {
+            const slot = document.querySelector('[data-slot]');
+            slot.innerHTML = '<div id="chart"></div>';
+            const start = 1_800_000_000, times = [], values = [];
+            for (let i = 0; i < 60; i++) { times.push(start + i * 3600); values.push(i % 7); }
+            window.tallyhub.chart(document.getElementById('chart'),
+                {times, series: [{label: 'Requests', values}]}, {unit: 'req'});
+        }"""
+    )
+    box = page.locator("#chart .u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tip = page.locator(".chart-tooltip")
+    assert tip.is_visible() and "Requests:" in tip.inner_text() and "UTC" in tip.inner_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "chart-tooltip.png"))
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.75, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    page.wait_for_url(re.compile(r".*period=custom.*"))
+    url = page.url
+    assert "env=prod" in url and "start=2027-01-" in url and "end=2027-01-" in url
+    assert page.input_value('select[name="period"]') == "custom"
+    assert problems == []
+    context.close()

@@ -1,0 +1,1 @@
+"""Repository-level tests (a package, so that pytest gives its modules unique names)."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the test folders (importable, unlike conftest.py)."""

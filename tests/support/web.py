@@ -1,0 +1,80 @@
+"""Dashboard (tallyhub.web) view-test helpers: users in teams and clients signed in through the form."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+WEB_PASSWORD = "correct horse battery"
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in a rendered dashboard page."""
+    import re
+
+    found = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+@dataclasses.dataclass
+class Web:
+    """The hub's ASGI app (create_app, no maintenance) over one database, with users and sign-in."""
+
+    db: Any
+    password: str = WEB_PASSWORD
+
+    def client(self, base_url: str = "http://testserver", **overrides: Any) -> Any:
+        """A TestClient on a fresh app instance (two clients = two hub processes over one database)."""
+        import warnings
+
+        from tallyhub.app import create_app
+        from tallyhub.settings import load_settings
+
+        with warnings.catch_warnings():
+            # Starlette's TestClient warns that it prefers another HTTP package; it works with httpx.
+            warnings.simplefilter("ignore")
+            from fastapi.testclient import TestClient
+
+        url = self.db.url.render_as_string(hide_password=False)
+        app = create_app(load_settings({"database_url": url, **overrides}), self.db, run_maintenance=False)
+        return TestClient(app, base_url=base_url, follow_redirects=False)
+
+    def user(self, email: str, team: str = "Acme", role: str = "admin") -> int:
+        """Make (or reuse) a user with WEB_PASSWORD and give them `role` in `team`; returns the id."""
+        from tallyhub.storage import teams, users
+
+        with self.db.write() as conn:
+            user = users.user_by_email(conn, email) or users.create_user(
+                conn, email, users.hash_password(self.password)
+            )
+            teams.set_role(conn, user.id, teams.ensure_team(conn, team).id, role)
+        return int(user.id)
+
+    def team_id(self, name: str) -> int:
+        from tallyhub.storage import teams
+
+        with self.db.read() as conn:
+            found = teams.team_by_name(conn, name)
+        assert found is not None
+        return found.id
+
+    def signed_in(self, email: str, base_url: str = "http://testserver") -> Any:
+        """A client signed in through the login form."""
+        client = self.client(base_url)
+        page = client.get("/login")
+        response = client.post(
+            "/login", data={"email": email, "password": self.password, "csrf_token": csrf_of(page.text)}
+        )
+        assert response.status_code == 303, response.text
+        return client
+
+    @staticmethod
+    def csrf(html: str) -> str:
+        return csrf_of(html)
+
+    @staticmethod
+    def post(client: Any, path: str, data: dict[str, str] | None = None, page: str = "/apps") -> Any:
+        """POST a form the way a browser does: with the CSRF token of a page it just loaded."""
+        token = csrf_of(client.get(page).text)
+        return client.post(path, data={"csrf_token": token, **(data or {})})
