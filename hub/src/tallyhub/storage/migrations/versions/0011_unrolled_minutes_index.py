@@ -1,14 +1,14 @@
 """partial index on minute metrics not yet rolled up (read by every hour/day query)
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0011
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
