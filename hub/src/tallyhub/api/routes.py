@@ -21,7 +21,7 @@ from tallyhub.analytics import (
 )
 from tallyhub.analytics.filters import Filters
 from tallyhub.api import models
-from tallyhub.api.auth import require_token
+from tallyhub.api.auth import Caller, require_token
 from tallyhub.api.params import (
     ApdexT,
     AppId,
@@ -42,6 +42,7 @@ from tallyhub.deps import get_db, get_settings
 from tallyhub.settings import Settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
+from tallyhub.storage.tables import apps
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": models.Problem, "description": "Missing or unknown token."},
@@ -52,19 +53,30 @@ router = APIRouter(
 )
 
 Db = Annotated[Database, Depends(get_db)]
+Who = Annotated[Caller, Depends(require_token)]
 Config = Annotated[Settings, Depends(get_settings)]
 
 
-def _require_app(conn: sa.Connection, app_id: int) -> None:
-    if app_store.get_app(conn, app_id) is None:
+def _readable(conn: sa.Connection, caller: Caller) -> set[int] | None:
+    """Ids of the apps a team token may read; None for a token that reads every app."""
+    if caller.team_id is None:
+        return None
+    return set(conn.execute(sa.select(apps.c.id).where(apps.c.team_id == caller.team_id)).scalars())
+
+
+def _require_app(conn: sa.Connection, app_id: int, caller: Caller) -> None:
+    """404 for an unknown app, and for another team's app (its existence is not revealed)."""
+    readable = _readable(conn, caller)
+    if app_store.get_app(conn, app_id) is None or (readable is not None and app_id not in readable):
         raise HTTPException(404, f"app {app_id} not found")
 
 
 @router.get("/apps", response_model=list[models.AppInfo])
-def list_apps(db: Db) -> list[dict[str, Any]]:
-    """Every app with its client ID and environments."""
+def list_apps(db: Db, caller: Who) -> list[dict[str, Any]]:
+    """Every app the token may read, with its client ID and environments."""
     with db.read() as conn:
-        found = app_store.list_apps(conn)
+        readable = _readable(conn, caller)
+        found = [a for a in app_store.list_apps(conn) if readable is None or a.id in readable]
     return [
         {
             "id": a.id,
@@ -80,6 +92,7 @@ def list_apps(db: Db) -> list[dict[str, Any]]:
 @router.get("/apps/{app_id}/traffic", response_model=models.Traffic)
 def get_traffic(
     app_id: AppId,
+    caller: Who,
     db: Db,
     settings: Config,
     env: Env = None,
@@ -99,7 +112,7 @@ def get_traffic(
         filters.validate(wanted)
         tr = timerange.resolve(start, end, interval, time.time())
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         resolved = filters.resolve(conn, app_id, wanted)
         result = traffic.traffic(conn, resolved, tr, apdex_t or settings.apdex_threshold_ms)
     return {
@@ -115,6 +128,7 @@ def get_traffic(
 @router.get("/apps/{app_id}/endpoints", response_model=list[models.Endpoint])
 def list_endpoints(
     app_id: AppId,
+    caller: Who,
     db: Db,
     settings: Config,
     env: Env = None,
@@ -130,7 +144,7 @@ def list_endpoints(
         filters.validate(wanted)
         tr = timerange.resolve(start, end, None, time.time(), max_buckets=None)
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         resolved = filters.resolve(conn, app_id, wanted)
         return endpoints.list_endpoints(conn, resolved, tr, apdex_t or settings.apdex_threshold_ms)
 
@@ -138,6 +152,7 @@ def list_endpoints(
 @router.get("/apps/{app_id}/consumers", response_model=list[models.ConsumerWithStats])
 def list_consumers(
     app_id: AppId,
+    caller: Who,
     db: Db,
     settings: Config,
     env: Env = None,
@@ -152,7 +167,7 @@ def list_consumers(
         filters.validate(wanted)
         tr = timerange.resolve(start, end, None, time.time(), max_buckets=None)
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         resolved = filters.resolve(conn, app_id, wanted)
         return consumers.list_consumers(conn, app_id, resolved, tr, apdex_t or settings.apdex_threshold_ms)
 
@@ -164,6 +179,7 @@ def list_consumers(
 )
 def patch_consumer(
     app_id: AppId,
+    caller: Who,
     identifier: Annotated[str, PathParam(min_length=1, max_length=128, description="Consumer identifier.")],
     body: models.ConsumerPatch,
     db: Db,
@@ -172,7 +188,7 @@ def patch_consumer(
     with as_422("path"):
         filters.check_text("identifier", identifier, 128)
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
     changes = body.model_dump(include=body.model_fields_set)
     updated = consumers.update_consumer(db, app_id, identifier, changes)
     if updated is None:
@@ -183,6 +199,7 @@ def patch_consumer(
 @router.get("/apps/{app_id}/errors", response_model=models.Errors)
 def list_errors(
     app_id: AppId,
+    caller: Who,
     db: Db,
     env: Env = None,
     start: Start = None,
@@ -197,25 +214,26 @@ def list_errors(
         filters.validate(wanted)
         tr = timerange.resolve(start, end, "minute", time.time(), max_buckets=None)
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         resolved = filters.resolve(conn, app_id, wanted)
         return errors.list_errors(conn, resolved, tr.start, tr.end)
 
 
 @router.get("/apps/{app_id}/instances", response_model=list[models.Instance])
-def list_instances(app_id: AppId, db: Db, env: Env = None) -> list[dict[str, Any]]:
+def list_instances(app_id: AppId, caller: Who, db: Db, env: Env = None) -> list[dict[str, Any]]:
     """Instances of the app's environments, most recently synced first."""
     wanted = Filters(env=env)
     with as_422():
         filters.validate(wanted)
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         return instances.list_instances(conn, filters.resolve(conn, app_id, wanted))
 
 
 @router.get("/apps/{app_id}/request-logs", response_model=models.RequestLogPage)
 def list_request_logs(
     app_id: AppId,
+    caller: Who,
     db: Db,
     env: Env = None,
     start: Start = None,
@@ -234,6 +252,6 @@ def list_request_logs(
         filters.check_text("method", method, 16)
         start_s, end_s = timerange.parse_range(start, end, time.time())
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         resolved = filters.resolve(conn, app_id, wanted)
         return request_logs.list_request_logs(conn, resolved, start_s, end_s, limit, before, method=method)
