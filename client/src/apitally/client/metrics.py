@@ -1,0 +1,78 @@
+"""Request metrics per (consumer, method, route template, status): counts, size sums and histograms."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+MAX_KEYS = 50_000  # distinct (consumer, method, path, status) per sync window
+
+_Key = tuple[str | None, str, str, int]
+
+
+class RequestCounter:
+    """Aggregates requests between syncs; `add` is the hot path: one dict entry updated under one lock."""
+
+    def __init__(self) -> None:
+        # entry: [count, request_size_sum, response_size_sum, time_bins, request_kb_bins, response_kb_bins]
+        self._entries: dict[_Key, list[Any]] = {}
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def add(
+        self,
+        consumer: str | None,
+        method: str,
+        path: str,
+        status: int,
+        seconds: float,
+        request_size: int | None,
+        response_size: int | None,
+    ) -> None:
+        """Count one request; sizes are bytes (None when unknown), the time is in seconds."""
+        key = (consumer, method, path, status)
+        time_bin = int(seconds * 100) * 10 if seconds > 0 else 0  # 10 ms bins, keyed in ms
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                if len(self._entries) >= MAX_KEYS:
+                    self.dropped += 1
+                    return
+                entry = self._entries[key] = [0, 0, 0, {}, {}, {}]
+            entry[0] += 1
+            bins = entry[3]
+            bins[time_bin] = bins.get(time_bin, 0) + 1
+            if request_size is not None:
+                entry[1] += request_size
+                bins = entry[4]
+                kb = request_size // 1000
+                bins[kb] = bins.get(kb, 0) + 1
+            if response_size is not None:
+                entry[2] += response_size
+                bins = entry[5]
+                kb = response_size // 1000
+                bins[kb] = bins.get(kb, 0) + 1
+
+    def take(self) -> list[dict[str, Any]]:
+        """The aggregates since the last call, as `requests[]` items of the sync payload; resets them."""
+        with self._lock:
+            entries, self._entries = self._entries, {}
+        return [
+            {
+                "consumer": consumer,
+                "method": method,
+                "path": path,
+                "status_code": status,
+                "request_count": e[0],
+                "request_size_sum": e[1],
+                "response_size_sum": e[2],
+                "response_times": e[3],
+                "request_sizes": e[4],
+                "response_sizes": e[5],
+            }
+            for (consumer, method, path, status), e in entries.items()
+        ]
+
+    def reset(self) -> None:
+        self._lock = threading.Lock()
+        self._entries = {}

@@ -1,0 +1,140 @@
+"""Request logging: a byte-bounded buffer filled on the request path, spooled to gzip files by the worker."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+from apitally.client.logging_config import RequestLoggingConfig
+from apitally.client.masking import Masker, is_https
+from apitally.client.spool import LogFile, temp_dir_writable
+
+logger = logging.getLogger("apitally")
+
+MAX_PENDING_BYTES = 16 * 1024 * 1024  # captured but not yet written; the oldest go first
+MAX_FILE_SIZE = 1_000_000  # compressed bytes before a file is closed for upload
+MAX_FILES = 50  # closed files waiting for upload; the oldest go first
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(type(value).__name__)
+
+
+def _without_empty(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if not (v is None or (isinstance(v, str | bytes | list) and not v))}
+
+
+class RequestLogger:
+    """Holds captured requests until the worker masks, serialises and writes them to a file."""
+
+    def __init__(self, config: RequestLoggingConfig) -> None:
+        self.config = config
+        self.masker = Masker(config)
+        self.enabled = config.enabled and temp_dir_writable()
+        if config.enabled and not self.enabled:
+            logger.error("Apitally: request logging disabled, the temp folder is not writable")
+        self.suspend_until: float | None = None
+        self.dropped = 0
+        self.files: deque[LogFile] = deque()
+        self._pending: deque[tuple[dict[str, Any], int]] = deque()
+        self._pending_bytes = 0
+        self._file: LogFile | None = None
+        self._lock = threading.Lock()
+        self._file_lock = threading.Lock()
+
+    def add(self, item: dict[str, Any], size: int) -> None:
+        """Keep one captured request (about `size` bytes); the oldest are dropped past the byte bound."""
+        if self.suspend_until is not None:
+            return
+        with self._lock:
+            self._pending.append((item, size))
+            self._pending_bytes += size
+            while self._pending_bytes > MAX_PENDING_BYTES and self._pending:
+                self._pending_bytes -= self._pending.popleft()[1]
+                self.dropped += 1
+
+    def spool(self) -> None:
+        """Write every captured request that passes the exclusions, masked, to the current file."""
+        with self._lock:
+            pending, self._pending = self._pending, deque()
+            self._pending_bytes = 0
+        if not pending:
+            return
+        with self._file_lock:
+            for item, _ in pending:
+                line = self._serialise(item)
+                if line is None:
+                    continue
+                if self._file is None:
+                    self._file = LogFile()
+                self._file.write(line)
+                if self._file.size > MAX_FILE_SIZE:
+                    self._close_file()
+
+    def rotate(self) -> None:
+        """Close the current file so that it can be uploaded."""
+        with self._file_lock:
+            self._close_file()
+
+    def _close_file(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        if self._file.lines:
+            self.files.append(self._file)
+        else:
+            self._file.delete()
+        self._file = None
+        while len(self.files) > MAX_FILES:
+            oldest = self.files.popleft()
+            self.dropped += oldest.lines
+            oldest.delete()
+
+    def _serialise(self, item: dict[str, Any]) -> bytes | None:
+        request, response = item["request"], item["response"]
+        if request["url"].startswith("http:") and is_https(request["headers"]):
+            request["url"] = "https:" + request["url"][5:]
+        if self.masker.excluded(request, response):
+            return None
+        self.masker.apply(request, response)
+        line = {"uuid": str(uuid.uuid4()), **item}
+        line["request"] = _without_empty(request)
+        line["response"] = _without_empty(response)
+        return json.dumps(line, separators=(",", ":"), default=_json_default).encode()
+
+    def suspend(self, seconds: int) -> None:
+        """Stop logging for `seconds` (the hub said 402) and delete everything buffered."""
+        self.suspend_until = time.time() + seconds
+        self.clear()
+
+    def resume_if_due(self) -> None:
+        if self.suspend_until is not None and self.suspend_until <= time.time():
+            self.suspend_until = None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._pending_bytes = 0
+        with self._file_lock:
+            if self._file is not None:
+                self._file.delete()
+                self._file = None
+            while self.files:
+                self.files.popleft().delete()
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: start empty; the parent's buffer and files are the parent's to send."""
+        self._lock = threading.Lock()
+        self._file_lock = threading.Lock()
+        self._pending = deque()
+        self._pending_bytes = 0
+        self._file = None
+        self.files = deque()
