@@ -14,9 +14,9 @@ from io import BytesIO
 from time import perf_counter, time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from flask import Flask, g, request
+from flask import Flask, g
+from flask.globals import _cv_app, _cv_request
 
 from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer, consumer_identifier
@@ -32,21 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["ApitallyConsumer", "ApitallyMiddleware", "RequestLoggingConfig", "set_consumer"]
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
-
-
-class _RequestState:
-    """What one request tells the middleware: status and headers, then rule, consumer and exception."""
-
-    __slots__ = ("consumer", "exc", "headers", "length", "request_body", "rule", "status")
-
-    def __init__(self) -> None:
-        self.status: str | None = None
-        self.headers: list[tuple[str, str]] | None = None
-        self.rule: str | None = None
-        self.consumer: object = None
-        self.exc: BaseException | None = None
-        self.length: str | None = None
-        self.request_body: bytes | None = None
+_LEGACY = "consumer_identifier"
 
 
 class ApitallyMiddleware:
@@ -82,12 +68,13 @@ class ApitallyMiddleware:
         logging_config = request_logging_config or RequestLoggingConfig.from_kwargs(kwargs)
         config = ClientConfig.build(client_id, env, hub_url, proxy)
         self.client = ApitallyClient(config, logging_config, self._startup_data)
+        self._count = self.client.requests.add
         logger = self.client.request_logger
         self._logging = logger.enabled
         self._log_request_body = logger.enabled and logging_config.log_request_body
         self._log_response_body = logger.enabled and logging_config.log_response_body
         if config.enabled:
-            app.teardown_request(self._teardown)
+            self._wrap_handle_exception()
             self.client.start()
 
     # -- request path ---------------------------------------------------------------------------
@@ -95,122 +82,37 @@ class ApitallyMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if not self.client.enabled or environ.get("REQUEST_METHOD") == "OPTIONS":
             return self.wsgi_app(environ, start_response)
-        state = _RequestState()
-        environ[self._key] = state
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None) -> Any:
-            state.status = status
-            state.headers = headers
-            return start_response(status, headers, exc_info)
-
-        if self._log_request_body:
-            self._read_request_body(environ, state)
-        timestamp = time() if self._logging else 0.0
-        start = perf_counter()
+        exchange = _Exchange(self, environ, start_response)
+        environ[self._key] = exchange
+        if self._logging:
+            exchange.timestamp = time()
+            if self._log_request_body:
+                exchange.read_request_body()
+        exchange.start = perf_counter()
         try:
-            body = self.wsgi_app(environ, capture)
+            exchange.body = self.wsgi_app(environ, exchange.start_response)
         except BaseException as exc:  # propagated by Flask (debug/testing): still a server error
-            if state.status is None:
-                state.status = "500 INTERNAL SERVER ERROR"
-            state.exc = state.exc or exc
-            self._record(environ, state, perf_counter() - start, None, None, timestamp)
+            exchange.propagated(exc)
             raise
-        return _ResponseBody(body, self, environ, state, start, timestamp)
+        return exchange
 
-    def _teardown(self, exc: BaseException | None) -> None:
-        try:
-            req = request._get_current_object()  # type: ignore[attr-defined]
-            state = req.environ.get(self._key)
-            if state is not None:
-                rule = req.url_rule
-                state.rule = rule.rule if rule is not None else None
-                state.consumer = g.get("apitally_consumer") or _legacy_consumer()
-                state.exc = exc
-        except Exception as fault:
-            client_fault(fault, "flask teardown")
+    def _wrap_handle_exception(self) -> None:
+        # Flask calls handle_exception only for unhandled exceptions: the exception is noted there,
+        # at no cost to requests that succeed.
+        handle_exception = self.app.handle_exception
+        key = self._key
 
-    def _record(
-        self,
-        environ: WSGIEnvironment,
-        state: _RequestState,
-        seconds: float,
-        sent: int | None,
-        response_body: bytes | None,
-        timestamp: float,
-    ) -> None:
-        """Count the finished request (and log it if enabled); faults here never reach the app."""
-        try:
-            client = self.client
-            status = int(state.status[:3]) if state.status else 0
-            consumer = state.consumer
-            identifier = consumer_identifier(consumer) if consumer else None
-            if isinstance(consumer, ApitallyConsumer):
-                client.consumers.add(consumer)
-            method = environ["REQUEST_METHOD"].upper()
-            request_size = _size(environ.get("CONTENT_LENGTH"))
-            response_size = _size(state.length) if state.length is not None else sent
-            path = state.rule
-            if path is not None:
-                client.requests.add(identifier, method, path, status, seconds, request_size, response_size)
-                if status == 500 and state.exc is not None:
-                    client.server_errors.add(identifier, method, path, state.exc)
-            if self._logging:
-                self._log(environ, state, status, method, identifier, seconds, timestamp, response_body)
-        except Exception as fault:
-            client_fault(fault, "flask record")
+        def note_and_handle(e: Exception) -> Any:
+            try:
+                exchange = _cv_request.get().request.environ.get(key)
+                if exchange is not None:
+                    exchange.exc = e
+                    exchange.note_route_and_consumer()
+            except Exception as fault:
+                client_fault(fault, "flask handle_exception")
+            return handle_exception(e)
 
-    def _log(
-        self,
-        environ: WSGIEnvironment,
-        state: _RequestState,
-        status: int,
-        method: str,
-        identifier: str | None,
-        seconds: float,
-        timestamp: float,
-        response_body: bytes | None,
-    ) -> None:
-        headers = _request_headers(environ)
-        response_headers = list(state.headers or ())
-        request_body = state.request_body
-        item: dict[str, Any] = {
-            "request": {
-                "timestamp": timestamp,
-                "method": method,
-                "path": state.rule,
-                "url": _url(environ),
-                "headers": headers,
-                "size": _size(environ.get("CONTENT_LENGTH")),
-                "consumer": identifier,
-                "body": request_body,
-            },
-            "response": {
-                "status_code": status,
-                "response_time": seconds,
-                "headers": response_headers,
-                "size": _size(state.length),
-                "body": response_body,
-            },
-        }
-        if state.exc is not None and self.client.request_logger.config.log_exception:
-            type_, message, traceback = self.client.server_errors.describe(state.exc)
-            item["exception"] = {"type": type_, "message": message, "traceback": traceback}
-        size = 512 + len(request_body or b"") + len(response_body or b"")
-        size += 64 * (len(headers) + len(response_headers))
-        self.client.request_logger.add(item, size)
-
-    def _read_request_body(self, environ: WSGIEnvironment, state: _RequestState) -> None:
-        if not is_allowed_content_type(environ.get("CONTENT_TYPE")):
-            return
-        length = _size(environ.get("CONTENT_LENGTH"))
-        if length is None:
-            return
-        if length > MAX_BODY_SIZE:
-            state.request_body = BODY_TOO_LARGE
-            return
-        body = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = BytesIO(body)
-        state.request_body = body
+        self.app.handle_exception = note_and_handle  # type: ignore[method-assign]
 
     # -- startup --------------------------------------------------------------------------------
 
@@ -242,53 +144,100 @@ class ApitallyMiddleware:
         return response.get_data(as_text=True)
 
 
-class _ResponseBody:
-    """The response iterable, wrapped: it counts what is sent and records the request on `close()`."""
+class _Exchange:
+    """One request: the wrapped `start_response`, then the response iterable handed to the server.
 
-    __slots__ = ("_body", "_chunks", "_closed", "_environ", "_mw", "_sent", "_start", "_state", "_timestamp")
+    `start_response` runs inside Flask's contexts, so the matched rule and `g.apitally_consumer` are
+    read there (no second routing). The request is recorded on `close()`, once the body was sent.
+    """
+
+    # Class-level defaults: a request sets only what it learns (cheaper than a full __init__).
+    body: Iterable[bytes] | None = None
+    status: str | None = None
+    headers: list[tuple[str, str]] | None = None
+    length: str | None = None
+    rule: Any = None
+    consumer: object = None
+    exc: BaseException | None = None
+    chunks: list[bytes] | None = None
+    request_body: bytes | None = None
+    timestamp = 0.0
+    start = 0.0
+    _sent = 0
 
     def __init__(
-        self,
-        body: Iterable[bytes],
-        mw: ApitallyMiddleware,
-        environ: WSGIEnvironment,
-        state: _RequestState,
-        start: float,
-        timestamp: float,
+        self, mw: ApitallyMiddleware, environ: WSGIEnvironment, start_response: StartResponse
     ) -> None:
-        self._body = body
         self._mw = mw
         self._environ = environ
-        self._state = state
-        self._start = start
-        self._timestamp = timestamp
-        self._sent = 0
-        self._chunks: list[bytes] | None = None
-        self._closed = False
+        self._start_response = start_response
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None
+    ) -> Any:
+        self.status = status
+        self.headers = headers
+        try:
+            for name, value in headers:
+                if name == "Content-Length" or name.lower() == "content-length":
+                    self.length = value
+            if self.rule is None:
+                self.note_route_and_consumer()
+        except Exception as fault:
+            client_fault(fault, "flask start_response")
+        return self._start_response(status, headers, exc_info)
+
+    def note_route_and_consumer(self) -> None:
+        """Read the matched rule and the consumer; only valid inside Flask's request context."""
+        ctx = _cv_request.get(None)
+        if ctx is None:
+            return
+        self.rule = ctx.request.url_rule
+        values = _cv_app.get().g.__dict__
+        self.consumer = values.get("apitally_consumer") or (values.get(_LEGACY) and _legacy_consumer(values))
+
+    def propagated(self, exc: BaseException) -> None:
+        self.exc = self.exc or exc
+        if self.status is None:
+            self.status = "500 INTERNAL SERVER ERROR"
+        self.record(perf_counter() - self.start)
+
+    def read_request_body(self) -> None:
+        environ = self._environ
+        if not is_allowed_content_type(environ.get("CONTENT_TYPE")):
+            return
+        length = _size(environ.get("CONTENT_LENGTH"))
+        if length is None:
+            return
+        if length > MAX_BODY_SIZE:
+            self.request_body = BODY_TOO_LARGE
+            return
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = BytesIO(body)
+        self.request_body = body
 
     def __iter__(self) -> Iterator[bytes]:
-        state = self._state
-        capture = False
-        if state.headers is not None:
-            for name, value in state.headers:
-                lowered = name.lower()
-                if lowered == "content-length":
-                    state.length = value
-                elif lowered == "content-type" and self._mw._log_response_body:
-                    capture = is_allowed_content_type(value)
-        if capture:
-            if state.length is not None and (_size(state.length) or 0) > MAX_BODY_SIZE:
-                self._chunks = [BODY_TOO_LARGE]
-            else:
-                self._chunks = []
-                return self._counting(self._chunks)
-        if state.length is not None:
-            return iter(self._body)
+        assert self.body is not None
+        if self._mw._log_response_body and self._capture_response_body():
+            return self._counting(self.chunks)
+        if self.length is not None:
+            return iter(self.body)
         return self._counting(None)
 
+    def _capture_response_body(self) -> bool:
+        content_type = next((v for k, v in self.headers or () if k.lower() == "content-type"), None)
+        if not is_allowed_content_type(content_type):
+            return False
+        if (_size(self.length) or 0) > MAX_BODY_SIZE:
+            self.chunks = [BODY_TOO_LARGE]
+            return False
+        self.chunks = []
+        return True
+
     def _counting(self, chunks: list[bytes] | None) -> Iterator[bytes]:
+        assert self.body is not None
         captured = 0
-        for chunk in self._body:
+        for chunk in self.body:
             self._sent += len(chunk)
             if chunks is not None and captured <= MAX_BODY_SIZE:
                 captured += len(chunk)
@@ -296,23 +245,95 @@ class _ResponseBody:
             yield chunk
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        body, self.body = self.body, None
+        if body is None:
+            return  # closed already
+        self._environ.pop(self._mw._key, None)  # no cycle: this object can go with its last reference
         try:
-            close = getattr(self._body, "close", None)
+            close = getattr(body, "close", None)
             if close is not None:
                 close()
         finally:
-            seconds = perf_counter() - self._start
-            chunks = self._chunks
-            body = None
-            if chunks is not None:
-                body = b"".join(chunks)
-                if len(body) > MAX_BODY_SIZE:
-                    body = BODY_TOO_LARGE
-            sent = self._sent if self._state.length is None else None
-            self._mw._record(self._environ, self._state, seconds, sent, body, self._timestamp)
+            self.record(perf_counter() - self.start)
+
+    def record(self, seconds: float) -> None:
+        """Count the finished request (and log it if enabled); faults here never reach the app."""
+        try:
+            environ = self._environ
+            rule = self.rule
+            if rule is None:
+                rule = self.rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
+            mw = self._mw
+            consumer = self.consumer
+            identifier = None
+            if consumer:
+                if type(consumer) is str:
+                    identifier = consumer.strip()[:128] or None
+                else:
+                    identifier = consumer_identifier(consumer)
+                    if isinstance(consumer, ApitallyConsumer):
+                        mw.client.consumers.add(consumer)
+            status = int(self.status[:3]) if self.status else 0
+            request_size = environ.get("CONTENT_LENGTH") or None
+            if request_size is not None:
+                request_size = _size(request_size)
+            response_size = self._sent if self.length is None else _size(self.length)
+            if rule is not None:
+                method = environ["REQUEST_METHOD"]
+                path = rule.rule
+                mw._count(identifier, method, path, status, seconds, request_size, response_size)
+                if status == 500 and self.exc is not None:
+                    mw.client.server_errors.add(identifier, method, path, self.exc)
+            if mw._logging:
+                self._log(status, identifier, seconds, request_size, response_size)
+        except Exception as fault:
+            client_fault(fault, "flask record")
+
+    def _log(
+        self, status: int, identifier: str | None, seconds: float, request_size: int | None, size: int | None
+    ) -> None:
+        environ = self._environ
+        request_body = self.request_body
+        response_body = None
+        if self.chunks is not None:
+            response_body = b"".join(self.chunks)
+            if len(response_body) > MAX_BODY_SIZE:
+                response_body = BODY_TOO_LARGE
+        headers = [(k, v) for k, v in environ.items() if k[:5] == "HTTP_"]
+        if environ.get("CONTENT_TYPE"):
+            headers.append(("CONTENT_TYPE", environ["CONTENT_TYPE"]))
+        if environ.get("CONTENT_LENGTH"):
+            headers.append(("CONTENT_LENGTH", environ["CONTENT_LENGTH"]))
+        response_headers = self.headers or []
+        item: dict[str, Any] = {
+            "request": {
+                "timestamp": self.timestamp,
+                "method": environ["REQUEST_METHOD"],
+                "path": self.rule.rule if self.rule is not None else None,
+                "url": (
+                    environ.get("wsgi.url_scheme", "http"),
+                    environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}",
+                    environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+                    environ.get("QUERY_STRING", ""),
+                ),  # made into a string by the worker
+                "headers": headers,
+                "size": request_size,
+                "consumer": identifier,
+                "body": request_body,
+            },
+            "response": {
+                "status_code": status,
+                "response_time": seconds,
+                "headers": response_headers,
+                "size": size,
+                "body": response_body,
+            },
+        }
+        if self.exc is not None and self._mw.client.request_logger.config.log_exception:
+            type_, message, traceback = self._mw.client.server_errors.describe(self.exc)
+            item["exception"] = {"type": type_, "message": message, "traceback": traceback}
+        weight = 512 + len(request_body or b"") + len(response_body or b"")
+        self._mw.client.request_logger.add(item, weight + 64 * (len(headers) + len(response_headers)))
 
 
 def set_consumer(identifier: str, name: str | None = None, group: str | None = None) -> None:
@@ -320,8 +341,8 @@ def set_consumer(identifier: str, name: str | None = None, group: str | None = N
     g.apitally_consumer = ApitallyConsumer(identifier, name=name, group=group)
 
 
-def _legacy_consumer() -> object:
-    value = g.get("consumer_identifier")
+def _legacy_consumer(values: dict[str, Any]) -> object:
+    value = values.get(_LEGACY)
     if value:
         warnings.warn(
             "g.consumer_identifier is deprecated, set g.apitally_consumer instead",
@@ -339,21 +360,3 @@ def _size(value: object) -> int | None:
     except (TypeError, ValueError):
         return None
     return size if size >= 0 else None
-
-
-def _request_headers(environ: WSGIEnvironment) -> list[tuple[str, str]]:
-    headers = [(k[5:].replace("_", "-").title(), v) for k, v in environ.items() if k.startswith("HTTP_")]
-    if environ.get("CONTENT_TYPE"):
-        headers.append(("Content-Type", environ["CONTENT_TYPE"]))
-    if environ.get("CONTENT_LENGTH"):
-        headers.append(("Content-Length", environ["CONTENT_LENGTH"]))
-    return headers
-
-
-def _url(environ: WSGIEnvironment) -> str:
-    scheme = environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
-    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    path = quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~%")
-    query = environ.get("QUERY_STRING")
-    return f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"

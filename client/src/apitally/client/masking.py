@@ -95,6 +95,13 @@ class Masker:
         self.mask_param = _matcher(config.mask_query_params, MASK_QUERY_PARAMS)
         self.mask_header = _matcher(config.mask_headers, MASK_HEADERS)
         self.mask_field = _matcher(config.mask_body_fields, MASK_BODY_FIELDS)
+        # A field can only match if its name appears in the raw JSON text (unless escaped): bodies
+        # without any hit are kept as they are, without a parse and re-serialisation.
+        try:
+            hint = "|".join(f"(?:{p})" for p in [*config.mask_body_fields, *MASK_BODY_FIELDS])
+            self._field_hint: re.Pattern[bytes] | None = re.compile(hint.encode(), re.IGNORECASE)
+        except (re.error, UnicodeEncodeError):
+            self._field_hint = None
 
     def excluded(self, request: dict[str, Any], response: dict[str, Any]) -> bool:
         """True for health checks and the like (by route, URL path or user agent) and user exclusions."""
@@ -138,7 +145,10 @@ class Masker:
         if len(body) > MAX_BODY_SIZE:
             data["body"] = BODY_TOO_LARGE
             return
-        if content_type is None or re.search(r"\bjson\b", content_type.lower()):
+        hint = self._field_hint
+        if hint is not None and b"\\u" not in body and hint.search(body) is None:
+            pass  # nothing to mask
+        elif content_type is None or re.search(r"\bjson\b", content_type.lower()):
             with contextlib.suppress(ValueError, TypeError, RecursionError):
                 body = json.dumps(self._mask_fields(json.loads(body)), separators=(",", ":")).encode()
         data["body"] = body

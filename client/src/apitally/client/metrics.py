@@ -31,7 +31,7 @@ class RequestCounter:
     ) -> None:
         """Count one request; sizes are bytes (None when unknown), the time is in seconds."""
         key = (consumer, method, path, status)
-        time_bin = int(seconds * 100) * 10 if seconds > 0 else 0  # 10 ms bins, keyed in ms
+        time_bin = int(seconds / 0.01) * 10 if seconds > 0 else 0  # 10 ms bins, keyed in ms
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections import deque
 from typing import Any
+from urllib.parse import quote
 
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.masking import Masker, is_https
@@ -26,6 +27,18 @@ def _json_default(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
     raise TypeError(type(value).__name__)
+
+
+def _url(scheme: str, host: str, path: str, query: str) -> str:
+    """The request URL from its WSGI pieces (`path` is the latin-1 WSGI string of the raw bytes)."""
+    path = quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~%")
+    return f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+
+
+def _header_name(environ_key: str) -> str:
+    """`HTTP_USER_AGENT` → `User-Agent`, as Flask spells header names."""
+    name = environ_key[5:] if environ_key.startswith("HTTP_") else environ_key
+    return name.replace("_", "-").title()
 
 
 def _without_empty(data: dict[str, Any]) -> dict[str, Any]:
@@ -100,11 +113,17 @@ class RequestLogger:
 
     def _serialise(self, item: dict[str, Any]) -> bytes | None:
         request, response = item["request"], item["response"]
+        request["headers"] = [(_header_name(k), v) for k, v in request["headers"]]
+        if isinstance(request["url"], tuple):
+            request["url"] = _url(*request["url"])
         if request["url"].startswith("http:") and is_https(request["headers"]):
             request["url"] = "https:" + request["url"][5:]
         if self.masker.excluded(request, response):
             return None
         self.masker.apply(request, response)
+        for part in (request, response):
+            if part["body"] is not None:
+                part["body"] = base64.b64encode(part["body"]).decode()
         line = {"uuid": str(uuid.uuid4()), **item}
         line["request"] = _without_empty(request)
         line["response"] = _without_empty(response)

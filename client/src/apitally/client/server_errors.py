@@ -54,7 +54,7 @@ def _signature(exc: BaseException) -> tuple[Any, ...]:
         parts.append(type(cur))
         parts.append(str(cur))
         while tb is not None:
-            parts.append(tb.tb_frame.f_code)
+            parts.append(id(tb.tb_frame.f_code))  # hashing a code object itself is slow
             parts.append(tb.tb_lineno)
             tb = tb.tb_next
         cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
