@@ -75,7 +75,8 @@ def main() -> None:
     print(f"\n{REQUESTS} mixed requests per run, {REPETITIONS} interleaved repetitions, medians.")
     print("wall = elapsed time; cpu = CPU time of the process (less disturbed by other load on the machine)")
     print(
-        f"{'variant':32} {'wall µs/req':>11} {'overhead':>9} {'cpu µs/req':>11} {'overhead':>9} {'RSS MiB':>8}"
+        f"{'variant':32} {'wall µs/req':>11} {'overhead':>9} {'cpu µs/req':>11} {'overhead':>9}"
+        f" {'RSS MiB':>8}"
     )
     med = {
         m: {name: statistics.median(r[m] for r in runs) for name, runs in results.items()}
@@ -83,10 +84,8 @@ def main() -> None:
     }
     for name in variants:
         wall, cpu = med["us"][name], med["cpu_us"][name]
-        print(
-            f"{name:32} {wall:11.1f} {wall - med['us'][bare]:9.1f} {cpu:11.1f} {cpu - med['cpu_us'][bare]:9.1f}"
-            f" {med['rss'][name] / 2**20:8.1f}"
-        )
+        wall_over, cpu_over, mib = wall - med["us"][bare], cpu - med["cpu_us"][bare], med["rss"][name] / 2**20
+        print(f"{name:32} {wall:11.1f} {wall_over:9.1f} {cpu:11.1f} {cpu_over:9.1f} {mib:8.1f}")
 
     def ratio(metric: str, ours: str, theirs: str) -> float:
         base = med[metric][bare]
