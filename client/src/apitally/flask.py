@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Iterator
 from io import BytesIO
+from os import getpid
 from time import perf_counter, time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -80,8 +81,11 @@ class ApitallyMiddleware:
     # -- request path ---------------------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if not self.client.enabled or environ.get("REQUEST_METHOD") == "OPTIONS":
+        client = self.client
+        if not client.enabled or environ.get("REQUEST_METHOD") == "OPTIONS":
             return self.wsgi_app(environ, start_response)
+        if client.pid != getpid():
+            client.check_process()
         exchange = _Exchange(self, environ, start_response)
         environ[self._key] = exchange
         if self._logging:

@@ -66,6 +66,7 @@ class ApitallyClient:
         _clients.add(self)
 
     def _fresh_process(self) -> None:
+        self.pid = os.getpid()
         self.instance_uuid = str(uuid.uuid4())
         self._startup: bytes | None = None  # built on the first cycle, kept until accepted
         self._startup_sent = False
@@ -92,6 +93,11 @@ class ApitallyClient:
             thread.join(max(0.0, deadline - time.monotonic()) + 1.0)  # the worker flushes itself
         elif self.enabled:
             self._flush(deadline)
+
+    def check_process(self) -> None:
+        """Adopt a fork that ran no at-fork hooks (uWSGI forks its workers from C)."""
+        if self.pid != os.getpid():
+            self._after_fork_in_child()
 
     def _after_fork_in_child(self) -> None:
         # The parent's aggregates, logs and queue are the parent's to send; the child starts empty
