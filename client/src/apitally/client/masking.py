@@ -85,6 +85,21 @@ def is_https(headers: list[tuple[str, str]]) -> bool:
     return False
 
 
+def _raw_hint(patterns: list[str]) -> re.Pattern[bytes] | None:
+    """A regex that finds every field name the patterns could match, in the raw JSON text.
+
+    A name matched by `re.search(pattern, name)` appears in the body as it is (bodies with escapes
+    are always parsed), so a body without a hit has nothing to mask and is kept without a parse.
+    Only plain patterns qualify: anchors, lookarounds and escapes such as \\w mean no hint.
+    """
+    if any(not p.isascii() or re.search(r"[\^$]|\(\?|\\[A-Za-z]", p) for p in patterns):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns).encode(), re.IGNORECASE)
+    except re.error:
+        return None
+
+
 class Masker:
     """Decides what of a captured request is logged, and masks what is logged."""
 
@@ -95,13 +110,7 @@ class Masker:
         self.mask_param = _matcher(config.mask_query_params, MASK_QUERY_PARAMS)
         self.mask_header = _matcher(config.mask_headers, MASK_HEADERS)
         self.mask_field = _matcher(config.mask_body_fields, MASK_BODY_FIELDS)
-        # A field can only match if its name appears in the raw JSON text (unless escaped): bodies
-        # without any hit are kept as they are, without a parse and re-serialisation.
-        try:
-            hint = "|".join(f"(?:{p})" for p in [*config.mask_body_fields, *MASK_BODY_FIELDS])
-            self._field_hint: re.Pattern[bytes] | None = re.compile(hint.encode(), re.IGNORECASE)
-        except (re.error, UnicodeEncodeError):
-            self._field_hint = None
+        self._field_hint = _raw_hint([*config.mask_body_fields, *MASK_BODY_FIELDS])
 
     def excluded(self, request: dict[str, Any], response: dict[str, Any]) -> bool:
         """True for health checks and the like (by route, URL path or user agent) and user exclusions."""
@@ -146,7 +155,7 @@ class Masker:
             data["body"] = BODY_TOO_LARGE
             return
         hint = self._field_hint
-        if hint is not None and b"\\u" not in body and hint.search(body) is None:
+        if hint is not None and b"\\" not in body and hint.search(body) is None:
             pass  # nothing to mask
         elif content_type is None or re.search(r"\bjson\b", content_type.lower()):
             with contextlib.suppress(ValueError, TypeError, RecursionError):
