@@ -83,14 +83,21 @@ def compare(official: Any, ours: Any) -> None:
 
     # sync: keys and types of every payload, then the aggregates
     theirs_syncs, ours_syncs = official.bodies("sync"), ours.bodies("sync")
-    assert {
-        repr(shape({k: v for k, v in s.items() if k != "resources"})) for s in ours_syncs if s["requests"]
-    } == {
-        repr(shape({k: v for k, v in s.items() if k != "resources"})) for s in theirs_syncs if s["requests"]
-    }
+
+    def shapes(syncs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Key sets, scalar types and item shapes over all syncs (traffic may split across syncs)."""
+        out: dict[str, Any] = {"keys": {repr(sorted(s)) for s in syncs}}
+        for key in ("instance_uuid", "message_uuid", "timestamp"):
+            out[key] = {type(s[key]).__name__ for s in syncs}
+        for key in ("requests", "validation_errors", "server_errors", "consumers"):
+            out[key] = set().union(*(shape(s[key]) for s in syncs))
+        return out
+
+    assert shapes(ours_syncs) == shapes(theirs_syncs)
     for syncs in (theirs_syncs, ours_syncs):
         assert all(set(s["resources"]) == {"cpu_percent", "memory_rss"} for s in syncs if s["resources"])
     assert merged_requests(ours) == merged_requests(official)
+    assert len(merged_requests(ours)) == 5  # items (alice, none), echo, boom, text; not the 404
 
     def errors(hub: Any) -> list[tuple[Any, ...]]:
         return sorted(
