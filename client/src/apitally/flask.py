@@ -69,7 +69,7 @@ class ApitallyMiddleware:
         logging_config = request_logging_config or RequestLoggingConfig.from_kwargs(kwargs)
         config = ClientConfig.build(client_id, env, hub_url, proxy)
         self.client = ApitallyClient(config, logging_config, self._startup_data)
-        self._record = self.client.recorder.record
+        self._count = self.client.requests.add
         logger = self.client.request_logger
         self._logging = logger.enabled
         self._log_request_body = logger.enabled and logging_config.log_request_body
@@ -261,39 +261,42 @@ class _Exchange:
             self.record(perf_counter() - self.start)
 
     def record(self, seconds: float) -> None:
-        """Record the finished request (and log it if enabled); faults here never reach the app."""
+        """Count the finished request (and log it if enabled); faults here never reach the app."""
         try:
             environ = self._environ
             rule = self.rule
             if rule is None:
                 rule = self.rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
             mw = self._mw
-            if rule is not None:  # requests that matched no route are not counted
-                mw._record(
-                    (
-                        rule.rule,
-                        environ["REQUEST_METHOD"],
-                        self.status,
-                        self.consumer,
-                        environ.get("CONTENT_LENGTH"),
-                        self.length,
-                        self._sent,
-                        seconds,
-                        self.exc,
-                    )
-                )
+            consumer = self.consumer
+            identifier = None
+            if consumer:
+                if type(consumer) is str:
+                    identifier = consumer.strip()[:128] or None
+                else:
+                    identifier = consumer_identifier(consumer)
+                    if isinstance(consumer, ApitallyConsumer):
+                        mw.client.consumers.add(consumer)
+            status = int(self.status[:3]) if self.status else 0
+            request_size = environ.get("CONTENT_LENGTH") or None
+            if request_size is not None:
+                request_size = _size(request_size)
+            response_size = self._sent if self.length is None else _size(self.length)
+            if rule is not None:
+                method = environ["REQUEST_METHOD"]
+                path = rule.rule
+                mw._count(identifier, method, path, status, seconds, request_size, response_size)
+                if status == 500 and self.exc is not None:
+                    mw.client.server_errors.add(identifier, method, path, self.exc)
             if mw._logging:
-                self._log(seconds)
+                self._log(status, identifier, seconds, request_size, response_size)
         except Exception as fault:
             client_fault(fault, "flask record")
 
-    def _log(self, seconds: float) -> None:
+    def _log(
+        self, status: int, identifier: str | None, seconds: float, request_size: int | None, size: int | None
+    ) -> None:
         environ = self._environ
-        consumer = self.consumer
-        identifier = consumer_identifier(consumer) if consumer else None
-        request_size = _size(environ.get("CONTENT_LENGTH"))
-        size = self._sent if self.length is None else _size(self.length)
-        status = int(self.status[:3]) if self.status else 0
         request_body = self.request_body
         response_body = None
         if self.chunks is not None:

@@ -11,7 +11,7 @@ _Key = tuple[str | None, str, str, int]
 
 
 class RequestCounter:
-    """Aggregates requests between syncs: one entry per key, counters and histogram bins."""
+    """Aggregates requests between syncs; `add` is the hot path: one dict entry updated under one lock."""
 
     def __init__(self) -> None:
         # entry: [count, request_size_sum, response_size_sum, time_bins, request_kb_bins, response_kb_bins]
@@ -30,34 +30,28 @@ class RequestCounter:
         response_size: int | None,
     ) -> None:
         """Count one request; sizes are bytes (None when unknown), the time is in seconds."""
-        self.add_many([(consumer, method, path, status, seconds, request_size, response_size)])
-
-    def add_many(self, rows: list[tuple[str | None, str, str, int, float, int | None, int | None]]) -> None:
-        """Count requests given as (consumer, method, path, status, seconds, request size, response size)."""
+        key = (consumer, method, path, status)
+        time_bin = int(seconds / 0.01) * 10 if seconds > 0 else 0  # 10 ms bins, keyed in ms
         with self._lock:
-            entries = self._entries
-            for consumer, method, path, status, seconds, request_size, response_size in rows:
-                key = (consumer, method, path, status)
-                entry = entries.get(key)
-                if entry is None:
-                    if len(entries) >= MAX_KEYS:
-                        self.dropped += 1
-                        continue
-                    entry = entries[key] = [0, 0, 0, {}, {}, {}]
-                entry[0] += 1
-                bins = entry[3]
-                time_bin = int(seconds / 0.01) * 10 if seconds > 0 else 0  # 10 ms bins, keyed in ms
-                bins[time_bin] = bins.get(time_bin, 0) + 1
-                if request_size is not None:
-                    entry[1] += request_size
-                    bins = entry[4]
-                    kb = request_size // 1000
-                    bins[kb] = bins.get(kb, 0) + 1
-                if response_size is not None:
-                    entry[2] += response_size
-                    bins = entry[5]
-                    kb = response_size // 1000
-                    bins[kb] = bins.get(kb, 0) + 1
+            entry = self._entries.get(key)
+            if entry is None:
+                if len(self._entries) >= MAX_KEYS:
+                    self.dropped += 1
+                    return
+                entry = self._entries[key] = [0, 0, 0, {}, {}, {}]
+            entry[0] += 1
+            bins = entry[3]
+            bins[time_bin] = bins.get(time_bin, 0) + 1
+            if request_size is not None:
+                entry[1] += request_size
+                bins = entry[4]
+                kb = request_size // 1000
+                bins[kb] = bins.get(kb, 0) + 1
+            if response_size is not None:
+                entry[2] += response_size
+                bins = entry[5]
+                kb = response_size // 1000
+                bins[kb] = bins.get(kb, 0) + 1
 
     def take(self) -> list[dict[str, Any]]:
         """The aggregates since the last call, as `requests[]` items of the sync payload; resets them."""

@@ -26,7 +26,6 @@ from apitally.client.delivery import Hub, Outcome, Payload, PayloadQueue, classi
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.metrics import RequestCounter
-from apitally.client.recorder import Recorder
 from apitally.client.request_log import RequestLogger
 from apitally.client.resources import ResourceSampler
 from apitally.client.server_errors import ServerErrorCounter
@@ -56,7 +55,6 @@ class ApitallyClient:
         self.requests = RequestCounter()
         self.server_errors = ServerErrorCounter()
         self.consumers = ConsumerRegistry()
-        self.recorder = Recorder(self.requests, self.consumers, self.server_errors)
         self.request_logger = RequestLogger(logging_config)
         self.hub = Hub(config.prefix, Transport(config.proxy))
         self.queue = PayloadQueue()
@@ -106,7 +104,6 @@ class ApitallyClient:
         # under an instance UUID of its own, and restarts the worker if the parent had one.
         had_worker = self._thread is not None
         self._thread = None
-        self.recorder.reset()
         self.requests.reset()
         self.server_errors.reset()
         self.consumers.reset()
@@ -131,7 +128,6 @@ class ApitallyClient:
                     self._step(self._cycle)
                     next_sync = time.monotonic() + self.sync_interval
                 else:
-                    self._step(self.recorder.fold)
                     self._step(self.request_logger.spool)
                 stop.wait(max(0.0, min(1.0, next_sync - time.monotonic())))
         finally:
@@ -186,7 +182,6 @@ class ApitallyClient:
 
     def sync_payload(self) -> dict[str, Any]:
         """Take the aggregates since the last sync as a `/sync` payload."""
-        self.recorder.fold()
         return {
             "instance_uuid": self.instance_uuid,
             "message_uuid": str(uuid.uuid4()),
