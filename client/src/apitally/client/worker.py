@@ -71,6 +71,7 @@ class ApitallyClient:
         self._startup: bytes | None = None  # built on the first cycle, kept until accepted
         self._startup_sent = False
         self._stop = threading.Event()
+        self._finished = False
         self._send_lock = threading.Lock()
         self._resources.reset()
 
@@ -88,11 +89,14 @@ class ApitallyClient:
         self._finish(time.monotonic() + timeout)
 
     def _finish(self, deadline: float) -> None:
+        if self._finished:
+            return
+        self._finished = True
         thread, self._thread = self._thread, None
         if thread is not None and thread.is_alive():
             thread.join(max(0.0, deadline - time.monotonic()) + 1.0)  # the worker flushes itself
         elif self.enabled:
-            self._flush(deadline)
+            self._step(lambda: self._flush(deadline))
 
     def check_process(self) -> None:
         """Adopt a fork that ran no at-fork hooks (uWSGI forks its workers from C)."""
