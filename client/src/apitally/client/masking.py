@@ -85,19 +85,38 @@ def is_https(headers: list[tuple[str, str]]) -> bool:
     return False
 
 
-def _raw_hint(patterns: list[str]) -> re.Pattern[bytes] | None:
-    """A regex that finds every field name the patterns could match, in the raw JSON text.
+class _RawHint:
+    """Finds, in raw JSON text, every field name that the masking patterns could match.
 
     A name matched by `re.search(pattern, name)` appears in the body as it is (bodies with escapes
     are always parsed), so a body without a hit has nothing to mask and is kept without a parse.
-    Only plain patterns qualify: anchors, lookarounds and escapes such as \\w mean no hint.
+    Plain words are looked up as substrings of the lower-cased body, other patterns one by one
+    (an alternation of all of them would be scanned far more slowly by `re`).
     """
-    if any(not p.isascii() or re.search(r"[\^$]|\(\?|\\[A-Za-z]", p) for p in patterns):
-        return None
-    try:
-        return re.compile("|".join(f"(?:{p})" for p in patterns).encode(), re.IGNORECASE)
-    except re.error:
-        return None
+
+    def __init__(self, words: list[bytes], patterns: list[re.Pattern[bytes]]) -> None:
+        self.words = words
+        self.patterns = patterns
+
+    @classmethod
+    def build(cls, patterns: list[str]) -> _RawHint | None:
+        """None when a pattern is not plain (anchors, lookarounds, escapes such as \\w, non-ASCII)."""
+        if any(not p.isascii() or re.search(r"[\^$]|\(\?|\\[A-Za-z]", p) for p in patterns):
+            return None
+        words, regexes = [], []
+        try:
+            for p in patterns:
+                if re.fullmatch(r"[A-Za-z0-9_]+", p):
+                    words.append(p.lower().encode())
+                else:
+                    regexes.append(re.compile(p.lower().encode()))
+        except re.error:
+            return None
+        return cls(words, regexes)
+
+    def found_in(self, body: bytes) -> bool:
+        text = body.lower()
+        return any(w in text for w in self.words) or any(r.search(text) for r in self.patterns)
 
 
 class Masker:
@@ -110,7 +129,7 @@ class Masker:
         self.mask_param = _matcher(config.mask_query_params, MASK_QUERY_PARAMS)
         self.mask_header = _matcher(config.mask_headers, MASK_HEADERS)
         self.mask_field = _matcher(config.mask_body_fields, MASK_BODY_FIELDS)
-        self._field_hint = _raw_hint([*config.mask_body_fields, *MASK_BODY_FIELDS])
+        self._field_hint = _RawHint.build([*config.mask_body_fields, *MASK_BODY_FIELDS])
 
     def excluded(self, request: dict[str, Any], response: dict[str, Any]) -> bool:
         """True for health checks and the like (by route, URL path or user agent) and user exclusions."""
@@ -155,7 +174,7 @@ class Masker:
             data["body"] = BODY_TOO_LARGE
             return
         hint = self._field_hint
-        if hint is not None and b"\\" not in body and hint.search(body) is None:
+        if hint is not None and b"\\" not in body and not hint.found_in(body):
             pass  # nothing to mask
         elif content_type is None or re.search(r"\bjson\b", content_type.lower()):
             with contextlib.suppress(ValueError, TypeError, RecursionError):

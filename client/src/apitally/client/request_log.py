@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -35,6 +36,7 @@ def _url(scheme: str, host: str, path: str, query: str) -> str:
     return f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
 
 
+@lru_cache(maxsize=1024)
 def _header_name(environ_key: str) -> str:
     """`HTTP_USER_AGENT` → `User-Agent`, as Flask spells header names."""
     name = environ_key[5:] if environ_key.startswith("HTTP_") else environ_key

@@ -17,7 +17,7 @@ class LogFile:
         fd, self.path = tempfile.mkstemp(prefix="apitally-", suffix=".gz")
         self._raw = os.fdopen(fd, "wb")
         self._gzip: gzip.GzipFile | None = gzip.GzipFile(
-            filename=os.path.basename(self.path)[:-3], mode="wb", fileobj=self._raw, compresslevel=5
+            filename=os.path.basename(self.path)[:-3], mode="wb", fileobj=self._raw, compresslevel=1
         )
         self.lines = 0
 
