@@ -90,33 +90,25 @@ class _RawHint:
 
     A name matched by `re.search(pattern, name)` appears in the body as it is (bodies with escapes
     are always parsed), so a body without a hit has nothing to mask and is kept without a parse.
-    Plain words are looked up as substrings of the lower-cased body, other patterns one by one
-    (an alternation of all of them would be scanned far more slowly by `re`).
+    The patterns are searched in the lower-cased body without IGNORECASE, which lets `re` skip
+    ahead by first characters (with IGNORECASE the same search is about ten times slower).
     """
 
-    def __init__(self, words: list[bytes], patterns: list[re.Pattern[bytes]]) -> None:
-        self.words = words
-        self.patterns = patterns
+    def __init__(self, regex: re.Pattern[bytes]) -> None:
+        self.regex = regex
 
     @classmethod
     def build(cls, patterns: list[str]) -> _RawHint | None:
         """None when a pattern is not plain (anchors, lookarounds, escapes such as \\w, non-ASCII)."""
         if any(not p.isascii() or re.search(r"[\^$]|\(\?|\\[A-Za-z]", p) for p in patterns):
             return None
-        words, regexes = [], []
         try:
-            for p in patterns:
-                if re.fullmatch(r"[A-Za-z0-9_]+", p):
-                    words.append(p.lower().encode())
-                else:
-                    regexes.append(re.compile(p.lower().encode()))
+            return cls(re.compile("|".join(f"(?:{p.lower()})" for p in patterns).encode()))
         except re.error:
             return None
-        return cls(words, regexes)
 
     def found_in(self, body: bytes) -> bool:
-        text = body.lower()
-        return any(w in text for w in self.words) or any(r.search(text) for r in self.patterns)
+        return self.regex.search(body.lower()) is not None
 
 
 class Masker:
@@ -149,9 +141,10 @@ class Masker:
         )
         request["headers"] = self._mask_headers(request["headers"]) if config.log_request_headers else []
         response["headers"] = self._mask_headers(response["headers"]) if config.log_response_headers else []
-        parts = urlsplit(request["url"])
-        query = self._mask_query(parts.query) if config.log_query_params else ""
-        request["url"] = urlunsplit(parts._replace(query=query))
+        if "?" in request["url"]:
+            parts = urlsplit(request["url"])
+            query = self._mask_query(parts.query) if config.log_query_params else ""
+            request["url"] = urlunsplit(parts._replace(query=query))
 
     def _mask_body(self, data: dict[str, Any], callback: Any, args: tuple[Any, ...], enabled: bool) -> None:
         body = data.get("body")
