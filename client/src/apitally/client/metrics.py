@@ -14,7 +14,9 @@ class RequestCounter:
     """Aggregates requests between syncs; `add` is the hot path: one dict entry updated under one lock."""
 
     def __init__(self) -> None:
-        # entry: [count, request_size_sum, response_size_sum, time_bins, request_kb_bins, response_kb_bins]
+        # entry: [count, request_size_sum, response_size_sum, bins]; one dict holds all three
+        # histograms (fewer objects per key): a time bin in ms as is (>= 0), a request size bin
+        # as -1 - 2 * KB, a response size bin as -2 - 2 * KB.
         self._entries: dict[_Key, list[Any]] = {}
         self._lock = threading.Lock()
         self.dropped = 0
@@ -38,40 +40,50 @@ class RequestCounter:
                 if len(self._entries) >= MAX_KEYS:
                     self.dropped += 1
                     return
-                entry = self._entries[key] = [0, 0, 0, {}, {}, {}]
+                entry = self._entries[key] = [0, 0, 0, {}]
             entry[0] += 1
             bins = entry[3]
             bins[time_bin] = bins.get(time_bin, 0) + 1
             if request_size is not None:
                 entry[1] += request_size
-                bins = entry[4]
-                kb = request_size // 1000
-                bins[kb] = bins.get(kb, 0) + 1
+                code = -1 - 2 * (request_size // 1000)
+                bins[code] = bins.get(code, 0) + 1
             if response_size is not None:
                 entry[2] += response_size
-                bins = entry[5]
-                kb = response_size // 1000
-                bins[kb] = bins.get(kb, 0) + 1
+                code = -2 - 2 * (response_size // 1000)
+                bins[code] = bins.get(code, 0) + 1
 
     def take(self) -> list[dict[str, Any]]:
         """The aggregates since the last call, as `requests[]` items of the sync payload; resets them."""
         with self._lock:
             entries, self._entries = self._entries, {}
-        return [
-            {
-                "consumer": consumer,
-                "method": method,
-                "path": path,
-                "status_code": status,
-                "request_count": e[0],
-                "request_size_sum": e[1],
-                "response_size_sum": e[2],
-                "response_times": e[3],
-                "request_sizes": e[4],
-                "response_sizes": e[5],
-            }
-            for (consumer, method, path, status), e in entries.items()
-        ]
+        rows = []
+        for (consumer, method, path, status), (count, request_sum, response_sum, bins) in entries.items():
+            times: dict[int, int] = {}
+            request_sizes: dict[int, int] = {}
+            response_sizes: dict[int, int] = {}
+            for code, n in bins.items():
+                if code >= 0:
+                    times[code] = n
+                elif code % 2:
+                    request_sizes[(-1 - code) // 2] = n
+                else:
+                    response_sizes[(-2 - code) // 2] = n
+            rows.append(
+                {
+                    "consumer": consumer,
+                    "method": method,
+                    "path": path,
+                    "status_code": status,
+                    "request_count": count,
+                    "request_size_sum": request_sum,
+                    "response_size_sum": response_sum,
+                    "response_times": times,
+                    "request_sizes": request_sizes,
+                    "response_sizes": response_sizes,
+                }
+            )
+        return rows
 
     def reset(self) -> None:
         self._lock = threading.Lock()
