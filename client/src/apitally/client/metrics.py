@@ -14,10 +14,10 @@ class RequestCounter:
     """Aggregates requests between syncs; `add` is the hot path: one dict entry updated under one lock."""
 
     def __init__(self) -> None:
-        # entry: [count, request_size_sum, response_size_sum, bins]; one dict holds all three
-        # histograms (fewer objects per key): a time bin in ms as is (>= 0), a request size bin
-        # as -1 - 2 * KB, a response size bin as -2 - 2 * KB.
-        self._entries: dict[_Key, list[Any]] = {}
+        # One flat dict of ints per key, which the garbage collector stops tracking: "n" is the
+        # count, "q" and "r" the request and response size sums; a time bin is keyed by its ms
+        # (>= 0), a request size bin by -1 - 2 * KB, a response size bin by -2 - 2 * KB.
+        self._entries: dict[_Key, dict[Any, int]] = {}
         self._lock = threading.Lock()
         self.dropped = 0
 
@@ -40,29 +40,30 @@ class RequestCounter:
                 if len(self._entries) >= MAX_KEYS:
                     self.dropped += 1
                     return
-                entry = self._entries[key] = [0, 0, 0, {}]
-            entry[0] += 1
-            bins = entry[3]
-            bins[time_bin] = bins.get(time_bin, 0) + 1
+                entry = self._entries[key] = {"n": 0, "q": 0, "r": 0}
+            entry["n"] += 1
+            entry[time_bin] = entry.get(time_bin, 0) + 1
             if request_size is not None:
-                entry[1] += request_size
+                entry["q"] += request_size
                 code = -1 - 2 * (request_size // 1000)
-                bins[code] = bins.get(code, 0) + 1
+                entry[code] = entry.get(code, 0) + 1
             if response_size is not None:
-                entry[2] += response_size
+                entry["r"] += response_size
                 code = -2 - 2 * (response_size // 1000)
-                bins[code] = bins.get(code, 0) + 1
+                entry[code] = entry.get(code, 0) + 1
 
     def take(self) -> list[dict[str, Any]]:
         """The aggregates since the last call, as `requests[]` items of the sync payload; resets them."""
         with self._lock:
             entries, self._entries = self._entries, {}
         rows = []
-        for (consumer, method, path, status), (count, request_sum, response_sum, bins) in entries.items():
+        for (consumer, method, path, status), entry in entries.items():
             times: dict[int, int] = {}
             request_sizes: dict[int, int] = {}
             response_sizes: dict[int, int] = {}
-            for code, n in bins.items():
+            for code, n in entry.items():
+                if isinstance(code, str):
+                    continue
                 if code >= 0:
                     times[code] = n
                 elif code % 2:
@@ -75,9 +76,9 @@ class RequestCounter:
                     "method": method,
                     "path": path,
                     "status_code": status,
-                    "request_count": count,
-                    "request_size_sum": request_sum,
-                    "response_size_sum": response_sum,
+                    "request_count": entry["n"],
+                    "request_size_sum": entry["q"],
+                    "response_size_sum": entry["r"],
                     "response_times": times,
                     "request_sizes": request_sizes,
                     "response_sizes": response_sizes,
