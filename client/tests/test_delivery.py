@@ -186,11 +186,13 @@ def test_fork_gives_the_child_a_fresh_instance(hub: Any) -> None:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: report what the at-fork hook left, then leave without atexit
+        before_request = client._thread is not None
+        client.check_process()  # what the middleware calls on the child's first request
         state = {
             "uuid": client.instance_uuid,
             "queued": len(client.queue),
             "counted": len(client.requests.take()),
-            "worker": client._thread is not None and client._thread.is_alive(),
+            "worker": (not before_request) and client._thread is not None and client._thread.is_alive(),
         }
         os.write(write, json.dumps(state).encode())
         os._exit(0)

@@ -1,9 +1,10 @@
 """Flask integration: `app.wsgi_app = ApitallyMiddleware(app, client_id=..., env="dev")`.
 
-Flask itself hands the middleware what it already knows: a teardown function stores the matched
-rule, `g.apitally_consumer` and any unhandled exception in a small object in the WSGI environ, so
-there is no second URL routing. The response body is wrapped so that the time runs until the
-server has sent it (`close()`), and its bytes are counted when there is no Content-Length.
+Flask itself hands the middleware what it already knows: its `start_response` call runs inside
+the request context, where the matched rule and `g.apitally_consumer` are read (no second URL
+routing), and its `handle_exception` hands over an unhandled exception. The response iterable is
+wrapped so that the time runs until the server has sent the body (`close()`), and the bytes sent
+are counted when there is no Content-Length.
 """
 
 from __future__ import annotations
@@ -84,14 +85,18 @@ class ApitallyMiddleware:
         client = self.client
         if not client.enabled or environ.get("REQUEST_METHOD") == "OPTIONS":
             return self.wsgi_app(environ, start_response)
-        if client.pid != getpid():
-            client.check_process()
-        exchange = _Exchange(self, environ, start_response)
-        environ[self._key] = exchange
-        if self._logging:
-            exchange.timestamp = time()
-            if self._log_request_body:
-                exchange.read_request_body()
+        try:
+            if client.pid != getpid():
+                client.check_process()
+            exchange = _Exchange(self, environ, start_response)
+            environ[self._key] = exchange
+            if self._logging:
+                exchange.timestamp = time()
+                if self._log_request_body:
+                    exchange.read_request_body()
+        except Exception as fault:
+            client_fault(fault, "flask request")
+            return self.wsgi_app(environ, start_response)
         exchange.start = perf_counter()
         try:
             exchange.body = self.wsgi_app(environ, exchange.start_response)

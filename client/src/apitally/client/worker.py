@@ -34,6 +34,7 @@ from apitally.client.transport import Transport
 logger = logging.getLogger("apitally")
 
 MAX_LOG_FILES_PER_SYNC = 10
+_FORKED = -1  # `pid` of a client in a forked child until its first request
 _clients: weakref.WeakSet[ApitallyClient] = weakref.WeakSet()
 
 
@@ -62,6 +63,7 @@ class ApitallyClient:
         self._resources = ResourceSampler()
         self._started_at = time.monotonic()
         self._thread: threading.Thread | None = None
+        self._worker_wanted = False
         self._fresh_process()
         _clients.add(self)
 
@@ -99,14 +101,22 @@ class ApitallyClient:
             self._step(lambda: self._flush(deadline))
 
     def check_process(self) -> None:
-        """Adopt a fork that ran no at-fork hooks (uWSGI forks its workers from C)."""
-        if self.pid != os.getpid():
+        """On a forked process's first request: adopt the fork if no at-fork hook ran (uWSGI forks
+        its workers from C), and start this process's worker thread if the parent had one."""
+        if self.pid == _FORKED:
+            self.pid = os.getpid()
+        elif self.pid != os.getpid():
             self._after_fork_in_child()
+            self.pid = os.getpid()
+        if self._worker_wanted:
+            self._worker_wanted = False
+            self.start()
 
     def _after_fork_in_child(self) -> None:
         # The parent's aggregates, logs and queue are the parent's to send; the child starts empty
-        # under an instance UUID of its own, and restarts the worker if the parent had one.
-        had_worker = self._thread is not None
+        # under an instance UUID of its own. Its worker thread starts with its first request, so
+        # forks that serve no requests (a multiprocessing pool, a subprocess) start no thread.
+        self._worker_wanted = self._thread is not None
         self._thread = None
         self.requests.reset()
         self.server_errors.reset()
@@ -114,8 +124,7 @@ class ApitallyClient:
         self.request_logger.forget_after_fork()
         self.queue = PayloadQueue()
         self._fresh_process()
-        if had_worker:
-            self.start()
+        self.pid = _FORKED  # the request path calls check_process()
 
     @property
     def sync_interval(self) -> float:
