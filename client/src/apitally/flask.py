@@ -25,6 +25,7 @@ from apitally.client.consumers import ApitallyConsumer, consumer_identifier
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.masking import BODY_TOO_LARGE, MAX_BODY_SIZE, is_allowed_content_type
+from apitally.client.request_log import Captured
 from apitally.client.version import package_versions
 from apitally.client.worker import ApitallyClient
 
@@ -313,34 +314,31 @@ class _Exchange:
             headers.append(("CONTENT_TYPE", environ["CONTENT_TYPE"]))
         if environ.get("CONTENT_LENGTH"):
             headers.append(("CONTENT_LENGTH", environ["CONTENT_LENGTH"]))
-        response_headers = self.headers or []
-        item: dict[str, Any] = {
-            "request": {
-                "timestamp": self.timestamp,
-                "method": environ["REQUEST_METHOD"],
-                "path": self.rule.rule if self.rule is not None else None,
-                "url": (
-                    environ.get("wsgi.url_scheme", "http"),
-                    environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}",
-                    environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
-                    environ.get("QUERY_STRING", ""),
-                ),  # made into a string by the worker
-                "headers": headers,
-                "size": request_size,
-                "consumer": identifier,
-                "body": request_body,
-            },
-            "response": {
-                "status_code": status,
-                "response_time": seconds,
-                "headers": response_headers,
-                "size": size,
-                "body": response_body,
-            },
-        }
+        response_headers = tuple(self.headers or ())
+        exception = None
         if self.exc is not None and self._mw.client.request_logger.config.log_exception:
-            type_, message, traceback = self._mw.client.server_errors.describe(self.exc)
-            item["exception"] = {"type": type_, "message": message, "traceback": traceback}
+            exception = self._mw.client.server_errors.describe(self.exc)
+        item: Captured = (
+            self.timestamp,
+            environ["REQUEST_METHOD"],
+            self.rule.rule if self.rule is not None else None,
+            (
+                environ.get("wsgi.url_scheme", "http"),
+                environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}",
+                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+                environ.get("QUERY_STRING", ""),
+            ),
+            tuple(headers),
+            request_size,
+            identifier,
+            request_body,
+            status,
+            seconds,
+            response_headers,
+            size,
+            response_body,
+            exception,
+        )
         weight = 512 + len(request_body or b"") + len(response_body or b"")
         self._mw.client.request_logger.add(item, weight + 64 * (len(headers) + len(response_headers)))
 

@@ -24,6 +24,28 @@ MAX_FILE_SIZE = 1_000_000  # compressed bytes before a file is closed for upload
 MAX_FILES = 50  # closed files waiting for upload; the oldest go first
 
 
+# A captured request as the request path hands it over: a flat tuple of strings, numbers and bytes
+# (which the garbage collector stops tracking while it waits), made into the log line by the worker:
+# (timestamp, method, path, (scheme, host, path, query), headers, size, consumer, body,
+#  status, response time, response headers, response size, response body, (type, message, traceback))
+Captured = tuple[
+    float,
+    str,
+    "str | None",
+    tuple[str, str, str, str],
+    tuple[tuple[str, str], ...],
+    "int | None",
+    "str | None",
+    "bytes | None",
+    int,
+    float,
+    tuple[tuple[str, str], ...],
+    "int | None",
+    "bytes | None",
+    "tuple[str, str, str] | None",
+]
+
+
 def _json_default(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
@@ -66,13 +88,13 @@ class RequestLogger:
         self.suspend_until: float | None = None
         self.dropped = 0
         self.files: deque[LogFile] = deque()
-        self._pending: deque[tuple[dict[str, Any], int]] = deque()
+        self._pending: deque[tuple[Captured, int]] = deque()
         self._pending_bytes = 0
         self._file: LogFile | None = None
         self._lock = threading.Lock()
         self._file_lock = threading.Lock()
 
-    def add(self, item: dict[str, Any], size: int) -> None:
+    def add(self, item: Captured, size: int) -> None:
         """Keep one captured request (about `size` bytes); the oldest are dropped past the byte bound."""
         if self.suspend_until is not None:
             return
@@ -120,11 +142,26 @@ class RequestLogger:
             self.dropped += oldest.lines
             oldest.delete()
 
-    def _serialise(self, item: dict[str, Any]) -> bytes | None:
-        request, response = item["request"], item["response"]
-        request["headers"] = [(_header_name(k), v) for k, v in request["headers"]]
-        if isinstance(request["url"], tuple):
-            request["url"] = _url(*request["url"])
+    def _serialise(self, item: Captured) -> bytes | None:
+        (timestamp, method, path, url, headers, size, consumer, body) = item[:8]
+        (status, seconds, response_headers, response_size, response_body, exception) = item[8:]
+        request: dict[str, Any] = {
+            "timestamp": timestamp,
+            "method": method,
+            "path": path,
+            "url": _url(*url),
+            "headers": [(_header_name(k), v) for k, v in headers],
+            "size": size,
+            "consumer": consumer,
+            "body": body,
+        }
+        response: dict[str, Any] = {
+            "status_code": status,
+            "response_time": seconds,
+            "headers": list(response_headers),
+            "size": response_size,
+            "body": response_body,
+        }
         if request["url"].startswith("http:") and is_https(request["headers"]):
             request["url"] = "https:" + request["url"][5:]
         if self.masker.excluded(request, response):
@@ -133,9 +170,13 @@ class RequestLogger:
         for part in (request, response):
             if part["body"] is not None:
                 part["body"] = base64.b64encode(part["body"]).decode()
-        line = {"uuid": _uuid4(), **item}
-        line["request"] = _without_empty(request)
-        line["response"] = _without_empty(response)
+        line: dict[str, Any] = {
+            "uuid": _uuid4(),
+            "request": _without_empty(request),
+            "response": _without_empty(response),
+        }
+        if exception is not None:
+            line["exception"] = {"type": exception[0], "message": exception[1], "traceback": exception[2]}
         return json.dumps(line, separators=(",", ":"), default=_json_default).encode()
 
     def suspend(self, seconds: int) -> None:
