@@ -65,6 +65,9 @@ def _uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)  # built once, not per line
+
+
 @lru_cache(maxsize=1024)
 def _header_name(environ_key: str) -> str:
     """`HTTP_USER_AGENT` → `User-Agent`, as Flask spells header names."""
@@ -177,7 +180,7 @@ class RequestLogger:
         }
         if exception is not None:
             line["exception"] = {"type": exception[0], "message": exception[1], "traceback": exception[2]}
-        return json.dumps(line, separators=(",", ":"), default=_json_default).encode()
+        return _ENCODER.encode(line).encode()
 
     def suspend(self, seconds: int) -> None:
         """Stop logging for `seconds` (the hub said 402) and delete everything buffered."""
