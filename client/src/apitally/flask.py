@@ -90,7 +90,6 @@ class ApitallyMiddleware:
             if client.pid != getpid():
                 client.check_process()
             exchange = _Exchange(self, environ, start_response)
-            environ[self._key] = exchange
             if self._logging:
                 exchange.timestamp = time()
                 if self._log_request_body:
@@ -107,17 +106,18 @@ class ApitallyMiddleware:
         return exchange
 
     def _wrap_handle_exception(self) -> None:
-        # Flask calls handle_exception only for unhandled exceptions: the exception is noted there,
-        # at no cost to requests that succeed.
+        # Flask calls handle_exception only for unhandled exceptions: the exception (with the rule
+        # and consumer, for when Flask re-raises it) is noted in the environ there, at no cost to
+        # requests that succeed.
         handle_exception = self.app.handle_exception
         key = self._key
 
         def note_and_handle(e: Exception) -> Any:
             try:
-                exchange = _cv_request.get().request.environ.get(key)
-                if exchange is not None:
-                    exchange.exc = e
-                    exchange.note_route_and_consumer()
+                ctx = _cv_request.get(None)
+                if ctx is not None:
+                    consumer = _consumer(_cv_app.get().g.__dict__)
+                    ctx.request.environ[key] = (e, ctx.request.url_rule, consumer)
             except Exception as fault:
                 client_fault(fault, "flask handle_exception")
             return handle_exception(e)
@@ -192,22 +192,16 @@ class _Exchange:
                 if name == "Content-Length" or name.lower() == "content-length":
                     self.length = value
             if self.rule is None:
-                self.note_route_and_consumer()
+                ctx = _cv_request.get(None)
+                if ctx is not None:  # Flask calls this inside its request context
+                    self.rule = ctx.request.url_rule
+                    self.consumer = _consumer(_cv_app.get().g.__dict__)
         except Exception as fault:
             client_fault(fault, "flask start_response")
         return self._start_response(status, headers, exc_info)
 
-    def note_route_and_consumer(self) -> None:
-        """Read the matched rule and the consumer; only valid inside Flask's request context."""
-        ctx = _cv_request.get(None)
-        if ctx is None:
-            return
-        self.rule = ctx.request.url_rule
-        values = _cv_app.get().g.__dict__
-        self.consumer = values.get("apitally_consumer") or (values.get(_LEGACY) and _legacy_consumer(values))
-
     def propagated(self, exc: BaseException) -> None:
-        self.exc = self.exc or exc
+        self.exc = exc
         if self.status is None:
             self.status = "500 INTERNAL SERVER ERROR"
         self.record(perf_counter() - self.start)
@@ -258,7 +252,6 @@ class _Exchange:
         body, self.body = self.body, None
         if body is None:
             return  # closed already
-        self._environ.pop(self._mw._key, None)  # no cycle: this object can go with its last reference
         try:
             close = getattr(body, "close", None)
             if close is not None:
@@ -270,10 +263,17 @@ class _Exchange:
         """Count the finished request (and log it if enabled); faults here never reach the app."""
         try:
             environ = self._environ
+            mw = self._mw
+            status = int(self.status[:3]) if self.status else 0
+            if status == 500:  # an unhandled exception was noted by handle_exception
+                noted = environ.get(mw._key)
+                if noted is not None:
+                    self.exc = self.exc or noted[0]
+                    self.rule = self.rule or noted[1]
+                    self.consumer = self.consumer or noted[2]
             rule = self.rule
             if rule is None:
                 rule = self.rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
-            mw = self._mw
             consumer = self.consumer
             identifier = None
             if consumer:
@@ -283,7 +283,6 @@ class _Exchange:
                     identifier = consumer_identifier(consumer)
                     if isinstance(consumer, ApitallyConsumer):
                         mw.client.consumers.add(consumer)
-            status = int(self.status[:3]) if self.status else 0
             request_size = environ.get("CONTENT_LENGTH") or None
             if request_size is not None:
                 request_size = _size(request_size)
@@ -346,6 +345,11 @@ class _Exchange:
 def set_consumer(identifier: str, name: str | None = None, group: str | None = None) -> None:
     """Set the consumer of the current request (same as `g.apitally_consumer = ApitallyConsumer(...)`)."""
     g.apitally_consumer = ApitallyConsumer(identifier, name=name, group=group)
+
+
+def _consumer(values: dict[str, Any]) -> object:
+    """The consumer set on `g` (its attribute dict), if any."""
+    return values.get("apitally_consumer") or (values.get(_LEGACY) and _legacy_consumer(values))
 
 
 def _legacy_consumer(values: dict[str, Any]) -> object:
