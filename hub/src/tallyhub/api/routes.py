@@ -21,7 +21,7 @@ from tallyhub.analytics import (
 )
 from tallyhub.analytics.filters import Filters
 from tallyhub.api import models
-from tallyhub.api.auth import require_token
+from tallyhub.api.auth import Caller, readable_app, require_token
 from tallyhub.api.params import (
     ApdexT,
     AppId,
@@ -53,18 +53,21 @@ router = APIRouter(
 
 Db = Annotated[Database, Depends(get_db)]
 Config = Annotated[Settings, Depends(get_settings)]
+# FastAPI caches dependencies per request: this is the router's require_token call, not a second one.
+Token = Annotated[Caller, Depends(require_token)]
 
 
-def _require_app(conn: sa.Connection, app_id: int) -> None:
-    if app_store.get_app(conn, app_id) is None:
+def _require_app(conn: sa.Connection, app_id: int, caller: Caller) -> None:
+    # Another team's app answers exactly as a missing one: its existence is not revealed.
+    if not readable_app(conn, caller, app_id):
         raise HTTPException(404, f"app {app_id} not found")
 
 
 @router.get("/apps", response_model=list[models.AppInfo])
-def list_apps(db: Db) -> list[dict[str, Any]]:
-    """Every app with its client ID and environments."""
+def list_apps(db: Db, caller: Token) -> list[dict[str, Any]]:
+    """Every app the token may read, with its client ID and environments."""
     with db.read() as conn:
-        found = app_store.list_apps(conn)
+        found = [a for a in app_store.list_apps(conn) if readable_app(conn, caller, a.id)]
     return [
         {
             "id": a.id,
@@ -81,6 +84,7 @@ def list_apps(db: Db) -> list[dict[str, Any]]:
 def get_traffic(
     app_id: AppId,
     db: Db,
+    caller: Token,
     settings: Config,
     env: Env = None,
     start: Start = None,
@@ -99,7 +103,7 @@ def get_traffic(
         filters.validate(wanted)
         tr = timerange.resolve(start, end, interval, time.time())
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         resolved = filters.resolve(conn, app_id, wanted)
         result = traffic.traffic(conn, resolved, tr, apdex_t or settings.apdex_threshold_ms)
     return {
@@ -116,6 +120,7 @@ def get_traffic(
 def list_endpoints(
     app_id: AppId,
     db: Db,
+    caller: Token,
     settings: Config,
     env: Env = None,
     start: Start = None,
@@ -130,7 +135,7 @@ def list_endpoints(
         filters.validate(wanted)
         tr = timerange.resolve(start, end, None, time.time(), max_buckets=None)
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         resolved = filters.resolve(conn, app_id, wanted)
         return endpoints.list_endpoints(conn, resolved, tr, apdex_t or settings.apdex_threshold_ms)
 
@@ -139,6 +144,7 @@ def list_endpoints(
 def list_consumers(
     app_id: AppId,
     db: Db,
+    caller: Token,
     settings: Config,
     env: Env = None,
     start: Start = None,
@@ -152,7 +158,7 @@ def list_consumers(
         filters.validate(wanted)
         tr = timerange.resolve(start, end, None, time.time(), max_buckets=None)
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         resolved = filters.resolve(conn, app_id, wanted)
         return consumers.list_consumers(conn, app_id, resolved, tr, apdex_t or settings.apdex_threshold_ms)
 
@@ -167,12 +173,13 @@ def patch_consumer(
     identifier: Annotated[str, PathParam(min_length=1, max_length=128, description="Consumer identifier.")],
     body: models.ConsumerPatch,
     db: Db,
+    caller: Token,
 ) -> dict[str, Any]:
     """Set a consumer's name and/or group as a person chose them; clients can no longer overwrite them."""
     with as_422("path"):
         filters.check_text("identifier", identifier, 128)
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
     changes = body.model_dump(include=body.model_fields_set)
     updated = consumers.update_consumer(db, app_id, identifier, changes)
     if updated is None:
@@ -184,6 +191,7 @@ def patch_consumer(
 def list_errors(
     app_id: AppId,
     db: Db,
+    caller: Token,
     env: Env = None,
     start: Start = None,
     end: End = None,
@@ -197,19 +205,19 @@ def list_errors(
         filters.validate(wanted)
         tr = timerange.resolve(start, end, "minute", time.time(), max_buckets=None)
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         resolved = filters.resolve(conn, app_id, wanted)
         return errors.list_errors(conn, resolved, tr.start, tr.end)
 
 
 @router.get("/apps/{app_id}/instances", response_model=list[models.Instance])
-def list_instances(app_id: AppId, db: Db, env: Env = None) -> list[dict[str, Any]]:
+def list_instances(app_id: AppId, db: Db, caller: Token, env: Env = None) -> list[dict[str, Any]]:
     """Instances of the app's environments, most recently synced first."""
     wanted = Filters(env=env)
     with as_422():
         filters.validate(wanted)
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         return instances.list_instances(conn, filters.resolve(conn, app_id, wanted))
 
 
@@ -217,6 +225,7 @@ def list_instances(app_id: AppId, db: Db, env: Env = None) -> list[dict[str, Any
 def list_request_logs(
     app_id: AppId,
     db: Db,
+    caller: Token,
     env: Env = None,
     start: Start = None,
     end: End = None,
@@ -234,6 +243,6 @@ def list_request_logs(
         filters.check_text("method", method, 16)
         start_s, end_s = timerange.parse_range(start, end, time.time())
     with db.read() as conn:
-        _require_app(conn, app_id)
+        _require_app(conn, app_id, caller)
         resolved = filters.resolve(conn, app_id, wanted)
         return request_logs.list_request_logs(conn, resolved, start_s, end_s, limit, before, method=method)
