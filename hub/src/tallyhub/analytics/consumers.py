@@ -73,3 +73,55 @@ def update_consumer(
         if values:
             conn.execute(consumers.update().where(*where).values(**values))
         return get_consumer(conn, app_id, identifier)
+
+
+def activity(conn: sa.Connection, resolved: Resolved, tr: TimeRange) -> list[dict[str, Any]]:
+    """Per bucket of the range: consumers with requests, split into new and returning.
+
+    A consumer is new in its earliest bucket with requests in the range when it was first seen no
+    earlier than that bucket's start; in every other bucket where it has requests it is returning.
+    """
+    counts = metrics.consumer_counts(conn, resolved, tr)
+    first_seen: dict[int, float] = {}
+    if counts:
+        rows = conn.execute(
+            sa.select(consumers.c.id, consumers.c.first_seen).where(consumers.c.id.in_(list(counts)))
+        )
+        first_seen = {int(i): float(seen) for i, seen in rows}
+    new: dict[int, int] = {}
+    returning: dict[int, int] = {}
+    for consumer_id, per_bucket in counts.items():
+        if consumer_id not in first_seen:  # requests without a consumer (NO_ID)
+            continue
+        earliest = min(per_bucket)
+        for bucket in per_bucket:
+            is_new = bucket == earliest and first_seen[consumer_id] >= bucket
+            target = new if is_new else returning
+            target[bucket] = target.get(bucket, 0) + 1
+    return [{"time": iso(b), "new": new.get(b, 0), "returning": returning.get(b, 0)} for b in tr.buckets()]
+
+
+def sparklines(conn: sa.Connection, app_id: int, resolved: Resolved, tr: TimeRange) -> dict[str, list[int]]:
+    """Requests per bucket of the range (oldest first) for each consumer identifier with requests."""
+    counts = metrics.consumer_counts(conn, resolved, tr)
+    if not counts:
+        return {}
+    names = dict(
+        conn.execute(
+            sa.select(consumers.c.id, consumers.c.identifier).where(
+                consumers.c.app_id == app_id, consumers.c.id.in_(list(counts))
+            )
+        ).all()
+    )
+    buckets = tr.buckets()
+    return {names[cid]: [per.get(b, 0) for b in buckets] for cid, per in counts.items() if cid in names}
+
+
+def group_names(conn: sa.Connection, app_id: int) -> list[str]:
+    """The distinct group names of the app's consumers, sorted."""
+    rows = conn.execute(
+        sa.select(consumers.c.group_name)
+        .where(consumers.c.app_id == app_id, consumers.c.group_name.is_not(None))
+        .distinct()
+    ).scalars()
+    return sorted(rows)

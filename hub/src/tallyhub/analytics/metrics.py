@@ -62,10 +62,17 @@ def _query(
         sa.func.aggregate_strings(metrics.c.response_times, _SEP),
         sa.func.aggregate_strings(metrics.c.request_sizes, _SEP),
         sa.func.aggregate_strings(metrics.c.response_sizes, _SEP),
-    ).where(
+    )
+    return _narrowed(query, resolved, tr, _NEEDED_LEVEL[group_by], granularity, unrolled).group_by(key)
+
+
+def _narrowed(
+    query: sa.Select, resolved: Resolved, tr: TimeRange, level: int, granularity: int, unrolled: bool
+) -> sa.Select:
+    query = query.where(
         metrics.c.env_id.in_(resolved.env_ids),
         metrics.c.granularity == granularity,
-        metrics.c.level == max(resolved.level, _NEEDED_LEVEL[group_by]),
+        metrics.c.level == max(resolved.level, level),
         metrics.c.bucket >= tr.start,
         metrics.c.bucket < tr.end,
     )
@@ -77,7 +84,7 @@ def _query(
         query = query.where(metrics.c.consumer_id.in_(resolved.consumer_ids))
     if resolved.status_range is not None:
         query = query.where(metrics.c.status_code.between(*resolved.status_range))
-    return query.group_by(key)
+    return query
 
 
 def _merged(text: str | None) -> histograms.Histogram:
@@ -123,3 +130,21 @@ def total(tallied: dict[int, Tally]) -> Tally:
     for tally in tallied.values():
         combined.add(tally)
     return combined
+
+
+def consumer_counts(conn: sa.Connection, resolved: Resolved, tr: TimeRange) -> dict[int, dict[int, int]]:
+    """Requests per consumer id and bucket start (buckets without requests left out); no histograms."""
+    result: dict[int, dict[int, int]] = {}
+    if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
+        return result
+    queries = []
+    for granularity, unrolled in _sources(tr):
+        key = _key("bucket", granularity, tr.step).label("k")
+        query = sa.select(key, metrics.c.consumer_id, sa.func.sum(metrics.c.request_count))
+        query = _narrowed(query, resolved, tr, LEVEL_CONSUMER, granularity, unrolled)
+        queries.append(query.group_by(key, metrics.c.consumer_id))
+    statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
+    for bucket, consumer_id, count in conn.execute(statement):
+        per_bucket = result.setdefault(int(consumer_id), {})
+        per_bucket[int(bucket)] = per_bucket.get(int(bucket), 0) + int(count or 0)
+    return result
