@@ -49,9 +49,12 @@ def _class_sum(low: int) -> sa.ColumnElement[int]:
 
 
 def _query(
-    resolved: Resolved, tr: TimeRange, group_by: GroupBy, granularity: int, unrolled: bool
+    resolved: Resolved, tr: TimeRange, group_by: GroupBy, granularity: int, unrolled: bool, hists: bool
 ) -> sa.Select:
     key = _key(group_by, granularity, tr.step).label("k")
+    columns = (metrics.c.response_times, metrics.c.request_sizes, metrics.c.response_sizes)
+    # Merging histograms is most of a query's cost; counts-only callers skip it.
+    merged = [sa.func.aggregate_strings(c, _SEP) if hists else sa.null() for c in columns]
     query = sa.select(
         key,
         sa.func.sum(metrics.c.request_count),
@@ -59,9 +62,7 @@ def _query(
         _class_sum(500),
         sa.func.sum(metrics.c.request_size_sum),
         sa.func.sum(metrics.c.response_size_sum),
-        sa.func.aggregate_strings(metrics.c.response_times, _SEP),
-        sa.func.aggregate_strings(metrics.c.request_sizes, _SEP),
-        sa.func.aggregate_strings(metrics.c.response_sizes, _SEP),
+        *merged,
     )
     return _narrowed(query, resolved, tr, _NEEDED_LEVEL[group_by], granularity, unrolled).group_by(key)
 
@@ -91,21 +92,28 @@ def _merged(text: str | None) -> histograms.Histogram:
     return histograms.merged(text.split(_SEP)) if text else {}
 
 
-def _rows(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy) -> Iterator[sa.Row]:
+def _rows(
+    conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy, hists: bool
+) -> Iterator[sa.Row]:
     # One statement, so one snapshot even under READ COMMITTED: a rollup committing between two
     # statements would otherwise make its minutes vanish from both (or count in both).
-    queries = [_query(resolved, tr, group_by, g, unrolled) for g, unrolled in _sources(tr)]
+    queries = [_query(resolved, tr, group_by, g, unrolled, hists) for g, unrolled in _sources(tr)]
     statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
     yield from conn.execute(statement)
 
 
-def tallies(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy) -> dict[int, Tally]:
-    """One Tally per bucket start, endpoint id or consumer id (or key 0 for "all") that has rows."""
+def tallies(
+    conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy, with_histograms: bool = True
+) -> dict[int, Tally]:
+    """One Tally per bucket start, endpoint id or consumer id (or key 0 for "all") that has rows.
+
+    With with_histograms=False the tallies' histograms stay empty (counts and bytes only; much cheaper).
+    """
     result: dict[int, Tally] = {}
     if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
         return result
     for key, count, c4xx, c5xx, req_bytes, resp_bytes, times, req_sizes, resp_sizes in _rows(
-        conn, resolved, tr, group_by
+        conn, resolved, tr, group_by, with_histograms
     ):
         tally = Tally(
             int(count or 0),

@@ -13,7 +13,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.analytics import consumers, distributions, endpoints, errors, instances, timerange, traffic
+from tallyhub.analytics import (
+    consumers,
+    distributions,
+    endpoints,
+    errors,
+    instances,
+    metrics,
+    timerange,
+    traffic,
+)
 from tallyhub.analytics import filters as analytics_filters
 from tallyhub.analytics.invalid import InvalidParameter
 from tallyhub.storage.database import Database
@@ -184,17 +193,37 @@ def endpoint_detail_data(scope: Scope) -> dict[str, Any]:
     }
 
 
+SPARKLINE_POINTS = 42
+
+
+def downsample(values: list[int], points: int = SPARKLINE_POINTS) -> list[int]:
+    """At most `points` values, each the sum of a run of adjacent ones (a sparkline needs no more)."""
+    if len(values) <= points:
+        return values
+    size = -(-len(values) // points)
+    return [sum(values[i : i + size]) for i in range(0, len(values), size)]
+
+
 def consumers_data(scope: Scope) -> dict[str, Any]:
-    listed = consumers.list_consumers(scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t)
-    lines = consumers.sparklines(scope.conn, scope.app_id, scope.resolved, scope.tr)
+    listed = consumers.list_consumers(
+        scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t, with_histograms=False
+    )
+    counts = metrics.consumer_counts(scope.conn, scope.resolved, scope.tr)
+    lines = consumers.sparklines(scope.conn, scope.app_id, scope.resolved, scope.tr, counts)
     for consumer in listed:
-        consumer["sparkline"] = lines.get(consumer["identifier"], [])
-    activity = consumers.activity(scope.conn, scope.resolved, scope.tr)
+        consumer["sparkline"] = downsample(lines.get(consumer["identifier"], []))
+    activity = consumers.activity(scope.conn, scope.resolved, scope.tr, counts)
     return {
         "consumers": listed,
         "activity_chart": chart(activity, [("New", "new", OK_COLOR), ("Returning", "returning", "#2563eb")]),
-        "groups": _groups(listed),
     }
+
+
+def groups_data(scope: Scope) -> dict[str, Any]:
+    listed = consumers.list_consumers(
+        scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t, with_histograms=False
+    )
+    return {"groups": _groups(listed)}
 
 
 def _groups(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:

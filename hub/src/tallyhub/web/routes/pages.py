@@ -132,7 +132,7 @@ def consumer_groups(request: Request, viewer: SignedIn, app_id: int) -> Response
         "consumer_groups.html",
         "consumers",
         "Consumer groups",
-        pagedata.consumers_data,
+        pagedata.groups_data,
     )
 
 
