@@ -117,8 +117,13 @@ def traffic_data(scope: Scope) -> dict[str, Any]:
         "requests_chart": chart(series, STATUS_LINES),
         "error_chart": chart(series, [("Error rate", "error_percent", ERROR_COLOR)]),
         "bytes_chart": chart(series, BYTES_LINES),
-        "endpoints": [e for e in listed if e["requests"]],
+        "endpoints": _busiest(listed),
     }
+
+
+def _busiest(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Endpoints with requests, busiest first."""
+    return sorted((e for e in listed if e["requests"]), key=lambda e: (-e["requests"], e["path_key"]))
 
 
 def errors_data(scope: Scope) -> dict[str, Any]:
@@ -252,7 +257,7 @@ def consumer_detail_data(scope: Scope, identifier: str) -> dict[str, Any] | None
         "group_names": consumers.group_names(scope.conn, scope.app_id),
         "totals": result["totals"],
         "requests_chart": chart(_with_classes(result["series"]), STATUS_LINES),
-        "endpoints": [e for e in listed if e["requests"]],
+        "endpoints": _busiest(listed),
         "server_errors": errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)["server_errors"],
     }
 
