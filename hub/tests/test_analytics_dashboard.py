@@ -118,3 +118,31 @@ def test_sparklines_read_rolled_hours_and_unrolled_minutes_once(api: Any) -> Non
         assert consumers.group_names(conn, api.app_id) == []
     finally:
         cm.__exit__(None, None, None)
+
+
+def test_totals_over_days_read_day_rows_and_edge_hours_exactly_once(api: Any) -> None:
+    """An hourly range over several days: whole days from day rows, edge hours from hour rows."""
+    start, end = T0 + 5 * HOUR, T0 + 3 * 24 * HOUR + 7 * HOUR
+    inside = [T0 + 6 * HOUR, T0 + 30 * HOUR, T0 + 50 * HOUR, T0 + 3 * 24 * HOUR + 6 * HOUR]
+    outside = [
+        T0 + HOUR,
+        T0 + 4 * HOUR + 59 * 60,
+        T0 + 3 * 24 * HOUR + 7 * HOUR,
+        T0 + 3 * 24 * HOUR + 20 * HOUR,
+    ]
+    api.writer.write([Req(t, "GET", "/a", 200, consumer="alice") for t in inside + outside], rolled=True)
+    late = T0 + 3 * 24 * HOUR + 6 * HOUR + 1800  # not rolled yet
+    api.writer.write([Req(late, "GET", "/a", 500, consumer="alice"), Req(late, "GET", "/b", 200)])
+    params = {"start": str(start), "end": str(end)}
+    [a, b] = api.get("/endpoints", **params)
+    assert (a["path"], a["requests"], a["requests_5xx"], b["requests"]) == ("/a", 5, 1, 1)
+    [alice] = api.get("/consumers", **params)
+    assert (alice["requests"], alice["requests_5xx"]) == (5, 1)
+    assert api.get("/traffic", **params)["totals"]["requests"] == 6
+    cm, conn, (resolved, tr) = _scope(api, start, end, "hour")
+    try:
+        assert tr.interval == "hour"
+        assert sum(metrics.tallies(conn, resolved, tr, "all")[0].response_times.values()) == 6
+        assert metrics.total(metrics.tallies(conn, resolved, tr, "bucket")).requests == 6
+    finally:
+        cm.__exit__(None, None, None)

@@ -17,18 +17,38 @@ from tallyhub import histograms
 from tallyhub.analytics.filters import Resolved
 from tallyhub.analytics.stats import Tally
 from tallyhub.analytics.timerange import TimeRange
-from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_ENDPOINT, MINUTE, metrics
+from tallyhub.storage.tables import DAY, HOUR, LEVEL_CONSUMER, LEVEL_ENDPOINT, MINUTE, metrics
 
 GroupBy = Literal["bucket", "endpoint", "consumer", "all"]
 _SEP = "\n"  # compact JSON never contains a newline
 _NEEDED_LEVEL = {"bucket": 0, "all": 0, "endpoint": LEVEL_ENDPOINT, "consumer": LEVEL_CONSUMER}
 
 
-def _sources(tr: TimeRange) -> list[tuple[int, bool]]:
-    """(granularity, only unrolled) pairs whose rows together cover the range exactly once."""
+Part = tuple[int, bool, int, int]  # (granularity, only unrolled rows, first bucket, end)
+
+
+def _sources(tr: TimeRange, group_by: GroupBy = "bucket") -> list[Part]:
+    """Row sets that together hold every request of [tr.start, tr.end) exactly once.
+
+    Minute rows roll into hour and day rows alike, so rolled rows come from one granularity per
+    stretch of time and unrolled minutes from the minute rows. A series reads rows of its step; a
+    single total per key (endpoint, consumer, all) reads whole days from day rows and only the
+    hours at the range's edges from hour rows: several times fewer rows for a 7-day range.
+    """
     if tr.step == MINUTE:
-        return [(MINUTE, False)]
-    return [(tr.step, False), (MINUTE, True)]
+        return [(MINUTE, False, tr.start, tr.end)]
+    unrolled = (MINUTE, True, tr.start, tr.end)
+    if group_by == "bucket" or tr.step == DAY:
+        return [(tr.step, False, tr.start, tr.end), unrolled]
+    first_day, last_day = -(-tr.start // DAY) * DAY, tr.end // DAY * DAY
+    if first_day >= last_day:
+        return [(HOUR, False, tr.start, tr.end), unrolled]
+    parts: list[Part] = [(DAY, False, first_day, last_day), unrolled]
+    if tr.start < first_day:
+        parts.append((HOUR, False, tr.start, first_day))
+    if last_day < tr.end:
+        parts.append((HOUR, False, last_day, tr.end))
+    return parts
 
 
 def _key(group_by: GroupBy, granularity: int, step: int) -> sa.ColumnElement[int]:
@@ -48,9 +68,8 @@ def _class_sum(low: int) -> sa.ColumnElement[int]:
     return sa.func.sum(sa.case((in_class, metrics.c.request_count), else_=0))
 
 
-def _query(
-    resolved: Resolved, tr: TimeRange, group_by: GroupBy, granularity: int, unrolled: bool, hists: bool
-) -> sa.Select:
+def _query(resolved: Resolved, tr: TimeRange, group_by: GroupBy, part: Part, hists: bool) -> sa.Select:
+    granularity = part[0]
     key = _key(group_by, granularity, tr.step).label("k")
     columns = (metrics.c.response_times, metrics.c.request_sizes, metrics.c.response_sizes)
     # Merging histograms is most of a query's cost; counts-only callers skip it.
@@ -64,18 +83,17 @@ def _query(
         sa.func.sum(metrics.c.response_size_sum),
         *merged,
     )
-    return _narrowed(query, resolved, tr, _NEEDED_LEVEL[group_by], granularity, unrolled).group_by(key)
+    return _narrowed(query, resolved, _NEEDED_LEVEL[group_by], part).group_by(key)
 
 
-def _narrowed(
-    query: sa.Select, resolved: Resolved, tr: TimeRange, level: int, granularity: int, unrolled: bool
-) -> sa.Select:
+def _narrowed(query: sa.Select, resolved: Resolved, level: int, part: Part) -> sa.Select:
+    granularity, unrolled, first, end = part
     query = query.where(
         metrics.c.env_id.in_(resolved.env_ids),
         metrics.c.granularity == granularity,
         metrics.c.level == max(resolved.level, level),
-        metrics.c.bucket >= tr.start,
-        metrics.c.bucket < tr.end,
+        metrics.c.bucket >= first,
+        metrics.c.bucket < end,
     )
     if unrolled:
         query = query.where(metrics.c.rolled == sa.false())
@@ -97,7 +115,7 @@ def _rows(
 ) -> Iterator[sa.Row]:
     # One statement, so one snapshot even under READ COMMITTED: a rollup committing between two
     # statements would otherwise make its minutes vanish from both (or count in both).
-    queries = [_query(resolved, tr, group_by, g, unrolled, hists) for g, unrolled in _sources(tr)]
+    queries = [_query(resolved, tr, group_by, part, hists) for part in _sources(tr, group_by)]
     statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
     yield from conn.execute(statement)
 
@@ -146,10 +164,10 @@ def consumer_counts(conn: sa.Connection, resolved: Resolved, tr: TimeRange) -> d
     if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
         return result
     queries = []
-    for granularity, unrolled in _sources(tr):
-        key = _key("bucket", granularity, tr.step).label("k")
+    for part in _sources(tr):
+        key = _key("bucket", part[0], tr.step).label("k")
         query = sa.select(key, metrics.c.consumer_id, sa.func.sum(metrics.c.request_count))
-        query = _narrowed(query, resolved, tr, LEVEL_CONSUMER, granularity, unrolled)
+        query = _narrowed(query, resolved, LEVEL_CONSUMER, part)
         queries.append(query.group_by(key, metrics.c.consumer_id))
     statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
     for bucket, consumer_id, count in conn.execute(statement):
