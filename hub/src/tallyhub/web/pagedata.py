@@ -26,7 +26,7 @@ from tallyhub.analytics import (
 from tallyhub.analytics import filters as analytics_filters
 from tallyhub.analytics.invalid import InvalidParameter
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import MINUTE
+from tallyhub.storage.tables import DAY, MINUTE
 from tallyhub.web.filters import FilterError, Filters
 
 OK_COLOR, WARN_COLOR, ERROR_COLOR = "#16a34a", "#d97706", "#dc2626"
@@ -213,11 +213,15 @@ def consumers_data(scope: Scope) -> dict[str, Any]:
     listed = consumers.list_consumers(
         scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t, with_histograms=False
     )
-    counts = metrics.consumer_counts(scope.conn, scope.resolved, scope.tr)
-    lines = consumers.sparklines(scope.conn, scope.app_id, scope.resolved, scope.tr, counts)
+    # Per-consumer series read the biggest rows (per endpoint, consumer and status): by day beyond 24 h.
+    daily = scope.tr
+    if scope.end - scope.start > DAY:
+        daily = timerange.resolve(str(scope.start), str(scope.end), "day", scope.end, max_buckets=None)
+    counts = metrics.consumer_counts(scope.conn, scope.resolved, daily)
+    lines = consumers.sparklines(scope.conn, scope.app_id, scope.resolved, daily, counts)
     for consumer in listed:
         consumer["sparkline"] = downsample(lines.get(consumer["identifier"], []))
-    activity = consumers.activity(scope.conn, scope.resolved, scope.tr, counts)
+    activity = consumers.activity(scope.conn, scope.resolved, daily, counts)
     return {
         "consumers": listed,
         "activity_chart": chart(activity, [("New", "new", OK_COLOR), ("Returning", "returning", "#2563eb")]),
