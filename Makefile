@@ -67,6 +67,10 @@ format: $(STAMP)
 test: setup e2e-node lint
 	$(BIN)/pytest
 
+# A hub with a demo login, a Flask API instrumented with apitally.flask and traffic; Ctrl-C stops it.
+demo: $(STAMP) $(OFFICIAL_STAMP) vendor
+	$(BIN)/tallyhub demo
+
 bench: setup  ## BENCH=name1,name2 runs only those
 	$(BIN)/python -m bench
 

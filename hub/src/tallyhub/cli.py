@@ -1,4 +1,4 @@
-"""The `tallyhub` command: serve, migrate, apps, tokens."""
+"""The `tallyhub` command: serve, migrate, apps, tokens, users, demo."""
 
 from __future__ import annotations
 
@@ -243,3 +243,13 @@ def users_create(
     except user_store.UserError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"Created user {user.email} ({'admin' if admin else role} of team {found.name!r})")
+
+
+@main.command()
+@click.option("--port", type=int, default=8000, show_default=True, help="Port of the demo hub.")
+@click.option("--data-dir", default=None, help="Keep the demo's data here (default: a temporary folder).")
+def demo(port: int, data_dir: str | None) -> None:
+    """Run a hub with a demo login, an instrumented Flask API and its traffic, until Ctrl-C."""
+    from tallyhub.demo import runner
+
+    runner.run(port, data_dir)

@@ -10,13 +10,17 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
 from tallyhub.storage.database import Database
 
 from tests.support.hub_process import HubProcess
+from tests.support.syncs import request_entry, startup_body, sync_body
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +33,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+INSTANCE = str(uuid.uuid4())
 SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "dashboard"
 FIRST_LOAD_LIMIT = 300_000  # bytes over the wire for a page with everything it loads
 
@@ -72,6 +77,12 @@ def _first_sync(hub_url: str, client_id: str) -> None:
         headers={"Content-Type": "application/json"},
         timeout=10,
     )
+    assert response.status_code == 202, response.text
+
+
+def _post(hub_url: str, client_id: str, env: str, kind: str, body: dict[str, Any]) -> None:
+    """Send a Hub v2 startup or sync as the clients do (JSON over HTTP)."""
+    response = httpx.post(f"{hub_url}/v2/{client_id}/{env}/{kind}", json=body, timeout=10)
     assert response.status_code == 202, response.text
 
 
@@ -225,7 +236,14 @@ def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
     page.fill('input[name="password"]', "a long password")
     page.click('main button[type="submit"]')
     page.wait_for_url(f"{hub.url}/apps")
-    for path in ["/apps", "/apps/1/traffic?period=7d", "/apps/1/setup", "/apps/1/settings", "/teams/1"]:
+    pages = ["traffic", "errors", "performance", "data-transferred", "endpoints", "consumers", "instances"]
+    for path in [
+        "/apps",
+        *(f"/apps/1/{p}?period=7d" for p in pages),
+        "/apps/1/setup",
+        "/apps/1/settings",
+        "/teams/1",
+    ]:
         started = time.monotonic()
         response = page.goto(f"{hub.url}{path}", wait_until="load")
         assert response is not None and response.status == 200, path
@@ -252,7 +270,19 @@ def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) ->
             teams.set_role(conn, user.id, teams.ensure_team(conn, teams.DEFAULT_TEAM).id, "admin")
     finally:
         db.dispose()
-    app_id = hub.create_app("Shop")["id"]
+    created = hub.create_app("Shop")
+    app_id = created["id"]
+    now = time.time()
+    for hours_ago in (60, 30, 2):  # traffic spread over the 7-day range
+        _post(
+            hub.url,
+            created["client_id"],
+            "prod",
+            "sync",
+            sync_body(
+                INSTANCE, now - hours_ago * 3600, requests=[request_entry("GET", "/items", 200, 5, 30)]
+            ),
+        )
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
     problems: list[str] = []
@@ -264,21 +294,12 @@ def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) ->
     page.click('main button[type="submit"]')
     page.wait_for_url(f"{hub.url}/apps")
     page.goto(f"{hub.url}/apps/{app_id}/traffic?env=prod&period=7d")
-    page.evaluate(
-        """() => {
-            const slot = document.querySelector('[data-slot]');
-            slot.innerHTML = '<div id="chart"></div>';
-            const start = 1_800_000_000, times = [], values = [];
-            for (let i = 0; i < 60; i++) { times.push(start + i * 3600); values.push(i % 7); }
-            window.tallyhub.chart(document.getElementById('chart'),
-                {times, series: [{label: 'Requests', values}]}, {unit: 'req'});
-        }"""
-    )
-    box = page.locator("#chart .u-over").bounding_box()
+    page.wait_for_selector("#chart-requests[data-drawn] .u-over")
+    box = page.locator("#chart-requests .u-over").bounding_box()
     assert box is not None
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    tip = page.locator(".chart-tooltip")
-    assert tip.is_visible() and "Requests:" in tip.inner_text() and "UTC" in tip.inner_text()
+    tip = page.locator("#chart-requests .chart-tooltip")
+    assert tip.is_visible() and "2xx/3xx:" in tip.inner_text() and "UTC" in tip.inner_text()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "chart-tooltip.png"))
     page.mouse.down()
@@ -286,7 +307,146 @@ def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) ->
     page.mouse.up()
     page.wait_for_url(re.compile(r".*period=custom.*"))
     url = page.url
-    assert "env=prod" in url and "start=2027-01-" in url and "end=2027-01-" in url
+    zoomed = [re.search(rf"{name}=([^&]+)", url) for name in ("start", "end")]
+    assert "env=prod" in url and all(zoomed)
+    start, end = (datetime.fromisoformat(unquote(m.group(1))).timestamp() for m in zoomed if m)
+    assert now - 7 * 86400 < start < end < now + 3600  # a part of the 7 days that were shown
     assert page.input_value('select[name="period"]') == "custom"
+    assert problems == []
+    context.close()
+
+
+def test_data_pages_filter_and_edit_consumers(browser, hub: HubProcess, database_url: str) -> None:
+    """Every data page draws its charts from real syncs; filter by consumer; rename and group one."""
+    from tallyhub.storage import teams, users
+
+    engine = "sqlite" if database_url.startswith("sqlite") else "postgres"
+    db = Database(hub.database_url)
+    try:
+        with db.write() as conn:
+            user = users.create_user(conn, "root@example.com", users.hash_password("a long password"))
+            teams.set_role(conn, user.id, teams.ensure_team(conn, teams.DEFAULT_TEAM).id, "member")
+    finally:
+        db.dispose()
+    created = hub.create_app("Shop", "prod")
+    app_id, client_id = created["id"], created["client_id"]
+    paths = [("GET", "/items"), ("POST", "/pay"), ("GET", "/reports/<name>"), ("DELETE", "/items/<int:id>")]
+    _post(hub.url, client_id, "prod", "startup", startup_body(INSTANCE, paths))
+    now = time.time()
+    for minutes_ago in (50, 35, 20, 5):
+        body = sync_body(
+            INSTANCE,
+            now - minutes_ago * 60,
+            requests=[
+                request_entry("GET", "/items", 200, 40, 20, "acme", response_size=3000),
+                request_entry("GET", "/items", 200, 15, 30, "globex", response_size=3000),
+                request_entry("GET", "/reports/<name>", 200, 3, 900, "globex", response_size=90_000),
+                request_entry("POST", "/pay", 500, 2, 150, "acme", request_size=400),
+                request_entry("GET", "/items", 404, 4, 10),
+            ],
+            server_errors=[
+                {
+                    "consumer": "acme",
+                    "method": "POST",
+                    "path": "/pay",
+                    "type": "shop.PaymentDeclinedError",
+                    "msg": "card declined",
+                    "traceback": "Traceback (most recent call last):\nPaymentDeclinedError: card declined",
+                    "sentry_event_id": None,
+                    "error_count": 2,
+                }
+            ],
+            consumers=[{"identifier": "acme", "name": "Acme", "group": "Partners"}],
+            resources={"cpu_percent": 7.5, "memory_rss": 61_000_000},
+        )
+        _post(hub.url, client_id, "prod", "sync", body)
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{hub.url}/login")
+    page.fill('input[name="email"]', "root@example.com")
+    page.fill('input[name="password"]', "a long password")
+    page.click('main button[type="submit"]')
+    page.wait_for_url(f"{hub.url}/apps")
+
+    def stat(label: str) -> str:
+        return str(page.locator(f".stat:has(.label:text-is('{label}')) .value").inner_text())
+
+    def charts_drawn() -> int:
+        charts = page.locator("[data-chart]")
+        count = charts.count()
+        for i in range(count):
+            chart = charts.nth(i)
+            chart.locator("canvas").wait_for()
+            assert chart.get_attribute("data-drawn") == "true"
+            data = json.loads(chart.get_attribute("data-chart") or "{}")
+            assert any(v for s in data["series"] for v in s["values"]), "a chart without data"
+        return int(count)
+
+    page.goto(f"{hub.url}/apps?period=1h")
+    assert page.locator("tr:has-text('Shop') svg.sparkline polyline").count() == 1
+    page.screenshot(path=str(SHOTS / f"{engine}-overview.png"), full_page=True)
+    expected_charts = {
+        "traffic": 3,
+        "errors": 1,
+        "performance": 2,
+        "data-transferred": 1,
+        "endpoints": 0,
+        "consumers": 1,
+        "instances": 0,
+    }
+    for slug, charts in expected_charts.items():
+        page.goto(f"{hub.url}/apps/{app_id}/{slug}?period=1h")
+        assert charts_drawn() == charts, slug
+        page.screenshot(path=str(SHOTS / f"{engine}-data-{slug}.png"), full_page=True)
+    page.goto(f"{hub.url}/apps/{app_id}/traffic?period=1h")
+    assert stat("Requests") == "256"
+
+    # Sort and search the endpoints table.
+    table = page.locator("#endpoints-table")
+    rows = table.locator("tbody tr td:first-child").all_inner_texts()
+    assert rows == ["GET /items", "GET /reports/<name>", "POST /pay"]  # busiest first
+    table.locator("th:text('p95')").click()
+    assert "GET /reports/<name>" in table.locator("tbody tr").first.inner_text()
+    page.fill("input[data-search='endpoints-table']", "pay")
+    assert table.locator("tbody tr:visible").count() == 1
+
+    # Filter by consumer: the figures narrow, and the filter carries to the next page.
+    page.fill('input[name="consumer"]', "globex")
+    page.click(".filters button[type=submit]")
+    page.wait_for_url(re.compile(r".*consumer=globex.*"))
+    assert stat("Requests") == "72"  # 4 syncs x (15 + 3)
+    page.click(".appnav >> text='Performance'")
+    page.wait_for_url(re.compile(r".*/performance\?.*consumer=globex.*"))
+    assert stat("p99") == "905 ms"
+    page.screenshot(path=str(SHOTS / f"{engine}-filtered-by-consumer.png"), full_page=True)
+
+    # Rename a consumer and put it in a new group, from its page.
+    page.goto(f"{hub.url}/apps/{app_id}/consumers?period=1h")
+    page.click("#consumers-table >> text='globex'")
+    page.wait_for_url(re.compile(r".*/consumers/detail\?.*consumer=globex.*"))
+    charts_drawn()
+    page.fill(".edit-consumer input[name='name']", "Globex Corporation")
+    page.fill(".edit-consumer input[name='new_group']", "Enterprise")
+    page.click(".edit-consumer button[type=submit]")
+    page.wait_for_url(re.compile(r".*/consumers/detail\?.*consumer=globex.*"))
+    assert page.inner_text("#consumer-name") == "Globex Corporation"
+    assert page.inner_text("#consumer-group") == "Enterprise"
+    page.screenshot(path=str(SHOTS / f"{engine}-consumer-detail.png"), full_page=True)
+    # Assign an existing group to the other consumer with the group picker.
+    page.goto(f"{hub.url}/apps/{app_id}/consumers/detail?period=1h&consumer=acme")
+    page.select_option(".edit-consumer select[name='group']", "Enterprise")
+    page.click(".edit-consumer button[type=submit]")
+    page.wait_for_url(re.compile(r".*consumer=acme.*"))
+    assert page.inner_text("#consumer-group") == "Enterprise"
+    page.goto(f"{hub.url}/apps/{app_id}/consumers/groups?period=1h")
+    assert "Enterprise" in page.inner_text("#groups-table") and "Partners" not in page.inner_text("main")
+    page.screenshot(path=str(SHOTS / f"{engine}-groups.png"), full_page=True)
+
     assert problems == []
     context.close()

@@ -57,8 +57,10 @@ def test_overview_shows_only_the_users_teams(web, world) -> None:
     assert "Shop" in ann.text and "Rival" not in ann.text
     eve = web.signed_in("eve@example.com").get("/apps")
     assert "Rival" in eve.text and "Shop" not in eve.text
-    # The numbers are a marked slot for the analytics module, not invented figures.
-    assert 'data-slot="overview-stats"' in ann.text
+    # No traffic yet: zero requests, no p95, no sparkline (figures from tallyhub.analytics).
+    assert 'data-slot="overview-stats"' not in ann.text
+    row = ann.text.split(">Shop</a>")[1].split("</tr>")[0]
+    assert [html.unescape(c) for c in re.findall(r'<td class="num">([^<]*)</td>', row)] == ["0", "0.0 %", "–"]
 
 
 @pytest.mark.parametrize("email", ["ann@example.com", "mia@example.com", "vic@example.com"])

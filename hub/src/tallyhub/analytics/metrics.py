@@ -18,18 +18,46 @@ from tallyhub import histograms
 from tallyhub.analytics.filters import Resolved
 from tallyhub.analytics.stats import Tally
 from tallyhub.analytics.timerange import TimeRange
-from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_ENDPOINT, MINUTE, UNROLLED_MINUTES, metrics
+from tallyhub.storage.tables import (
+    DAY,
+    HOUR,
+    LEVEL_CONSUMER,
+    LEVEL_ENDPOINT,
+    MINUTE,
+    UNROLLED_MINUTES,
+    metrics,
+)
 
 GroupBy = Literal["bucket", "endpoint", "consumer"]
 _SEP = "\n"  # compact JSON never contains a newline
 _NEEDED_LEVEL = {"bucket": 0, "endpoint": LEVEL_ENDPOINT, "consumer": LEVEL_CONSUMER}
 
 
-def _sources(tr: TimeRange) -> list[tuple[int, bool]]:
-    """(granularity, only unrolled) pairs whose rows together cover the range exactly once."""
+Part = tuple[int, bool, int, int]  # (granularity, only unrolled rows, first bucket, end)
+
+
+def _sources(tr: TimeRange, group_by: GroupBy = "bucket") -> list[Part]:
+    """Row sets that together hold every request of [tr.start, tr.end) exactly once.
+
+    Minute rows roll into hour and day rows alike, so rolled rows come from one granularity per
+    stretch of time and unrolled minutes from the minute rows. A series reads rows of its step; a
+    single total per key (endpoint, consumer, all) reads whole days from day rows and only the
+    hours at the range's edges from hour rows: several times fewer rows for a 7-day range.
+    """
     if tr.step == MINUTE:
-        return [(MINUTE, False)]
-    return [(tr.step, False), (MINUTE, True)]
+        return [(MINUTE, False, tr.start, tr.end)]
+    unrolled = (MINUTE, True, tr.start, tr.end)
+    if group_by == "bucket" or tr.step == DAY:
+        return [(tr.step, False, tr.start, tr.end), unrolled]
+    first_day, last_day = -(-tr.start // DAY) * DAY, tr.end // DAY * DAY
+    if first_day >= last_day:
+        return [(HOUR, False, tr.start, tr.end), unrolled]
+    parts: list[Part] = [(DAY, False, first_day, last_day), unrolled]
+    if tr.start < first_day:
+        parts.append((HOUR, False, tr.start, first_day))
+    if last_day < tr.end:
+        parts.append((HOUR, False, last_day, tr.end))
+    return parts
 
 
 def _key(group_by: GroupBy, granularity: int, step: int) -> sa.ColumnElement[int]:
@@ -47,10 +75,12 @@ def _class_sum(low: int) -> sa.ColumnElement[int]:
     return sa.func.sum(sa.case((in_class, metrics.c.request_count), else_=0))
 
 
-def _query(
-    resolved: Resolved, tr: TimeRange, group_by: GroupBy, granularity: int, unrolled: bool
-) -> sa.Select:
+def _query(resolved: Resolved, tr: TimeRange, group_by: GroupBy, part: Part, hists: bool) -> sa.Select:
+    granularity = part[0]
     key = _key(group_by, granularity, tr.step).label("k")
+    columns = (metrics.c.response_times, metrics.c.request_sizes, metrics.c.response_sizes)
+    # Merging histograms is most of a query's cost; counts-only callers skip it.
+    merged = [sa.func.aggregate_strings(c, _SEP) if hists else sa.null() for c in columns]
     query = sa.select(
         key,
         sa.func.sum(metrics.c.request_count),
@@ -58,15 +88,19 @@ def _query(
         _class_sum(500),
         sa.func.sum(metrics.c.request_size_sum),
         sa.func.sum(metrics.c.response_size_sum),
-        sa.func.aggregate_strings(metrics.c.response_times, _SEP),
-        sa.func.aggregate_strings(metrics.c.request_sizes, _SEP),
-        sa.func.aggregate_strings(metrics.c.response_sizes, _SEP),
-    ).where(
+        *merged,
+    )
+    return _narrowed(query, resolved, _NEEDED_LEVEL[group_by], part).group_by(key)
+
+
+def _narrowed(query: sa.Select, resolved: Resolved, level: int, part: Part) -> sa.Select:
+    granularity, unrolled, first, end = part
+    query = query.where(
         metrics.c.env_id.in_(resolved.env_ids),
         metrics.c.granularity == granularity,
-        metrics.c.level == max(resolved.level, _NEEDED_LEVEL[group_by]),
-        metrics.c.bucket >= tr.start,
-        metrics.c.bucket < tr.end,
+        metrics.c.level == max(resolved.level, level),
+        metrics.c.bucket >= first,
+        metrics.c.bucket < end,
     )
     if unrolled:
         # Spelled as the partial index's predicate, with literals, so the planners use that index.
@@ -81,7 +115,7 @@ def _query(
         query = query.where(consumer_id.in_(resolved.consumer_ids))
     if resolved.status_range is not None:
         query = query.where(metrics.c.status_code.between(*resolved.status_range))
-    return query.group_by(key)
+    return query
 
 
 def _parsed(text: str | None) -> list[dict[str, int]]:
@@ -105,21 +139,34 @@ def _count(text: str | None) -> int:
     return sum(map(sum, map(dict.values, _parsed(text))))
 
 
-def _rows(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy) -> Iterator[sa.Row]:
+def _rows(
+    conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy, hists: bool
+) -> Iterator[sa.Row]:
     # One statement, so one snapshot even under READ COMMITTED: a rollup committing between two
     # statements would otherwise make its minutes vanish from both (or count in both).
-    queries = [_query(resolved, tr, group_by, g, unrolled) for g, unrolled in _sources(tr)]
+    queries = [_query(resolved, tr, group_by, part, hists) for part in _sources(tr, group_by)]
     statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
     yield from conn.execute(statement)
 
 
-def tallies(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: GroupBy) -> dict[int, Tally]:
-    """One Tally per bucket start, endpoint id or consumer id that has rows."""
+def tallies(
+    conn: sa.Connection,
+    resolved: Resolved,
+    tr: TimeRange,
+    group_by: GroupBy,
+    with_histograms: bool = True,
+    size_histograms: bool = False,
+) -> dict[int, Tally]:
+    """One Tally per bucket start, endpoint id or consumer id that has rows.
+
+    With with_histograms=False the tallies' histograms stay empty (counts and bytes only; much cheaper);
+    with size_histograms=True the request and response size histograms are merged too.
+    """
     result: dict[int, Tally] = {}
     if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
         return result
     for key, count, c4xx, c5xx, req_bytes, resp_bytes, times, req_sizes, resp_sizes in _rows(
-        conn, resolved, tr, group_by
+        conn, resolved, tr, group_by, with_histograms
     ):
         tally = Tally(
             int(count or 0),
@@ -130,6 +177,8 @@ def tallies(conn: sa.Connection, resolved: Resolved, tr: TimeRange, group_by: Gr
             _merged(times),
             _count(req_sizes),
             _count(resp_sizes),
+            _merged(req_sizes) if size_histograms else {},
+            _merged(resp_sizes) if size_histograms else {},
         )
         existing = result.get(int(key))
         if existing is None:
@@ -144,3 +193,21 @@ def total(tallied: dict[int, Tally]) -> Tally:
     for tally in tallied.values():
         combined.add(tally)
     return combined
+
+
+def consumer_counts(conn: sa.Connection, resolved: Resolved, tr: TimeRange) -> dict[int, dict[int, int]]:
+    """Requests per consumer id and bucket start (buckets without requests left out); no histograms."""
+    result: dict[int, dict[int, int]] = {}
+    if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
+        return result
+    queries = []
+    for part in _sources(tr):
+        key = _key("bucket", part[0], tr.step).label("k")
+        query = sa.select(key, metrics.c.consumer_id, sa.func.sum(metrics.c.request_count))
+        query = _narrowed(query, resolved, LEVEL_CONSUMER, part)
+        queries.append(query.group_by(key, metrics.c.consumer_id))
+    statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
+    for bucket, consumer_id, count in conn.execute(statement):
+        per_bucket = result.setdefault(int(consumer_id), {})
+        per_bucket[int(bucket)] = per_bucket.get(int(bucket), 0) + int(count or 0)
+    return result

@@ -21,9 +21,12 @@ class Tally:
     bytes_received: int = 0
     bytes_sent: int = 0
     response_times: Histogram = dataclasses.field(default_factory=dict)
-    # Only the counts of the size histograms matter: they are the requests whose size was known.
+    # The counts of the size histograms are the requests whose size was known (for mean sizes); the
+    # histograms themselves are merged only for callers that show them (they cost a query time).
     known_request_sizes: int = 0
     known_response_sizes: int = 0
+    request_sizes: Histogram = dataclasses.field(default_factory=dict)
+    response_sizes: Histogram = dataclasses.field(default_factory=dict)
 
     def add(self, other: Tally) -> Tally:
         self.requests += other.requests
@@ -34,6 +37,8 @@ class Tally:
         histograms.merge_into(self.response_times, other.response_times)
         self.known_request_sizes += other.known_request_sizes
         self.known_response_sizes += other.known_response_sizes
+        histograms.merge_into(self.request_sizes, other.request_sizes)
+        histograms.merge_into(self.response_sizes, other.response_sizes)
         return self
 
     def stats(self, apdex_t: int) -> dict[str, Any]:

@@ -14,10 +14,18 @@ from tallyhub.analytics.timerange import TimeRange, iso
 
 def traffic(conn: sa.Connection, resolved: Resolved, tr: TimeRange, apdex_t: int) -> dict[str, Any]:
     """{"totals": Stats, "series": [{"time", ...Stats}]} with one series entry per bucket of the range."""
-    per_bucket = metrics.tallies(conn, resolved, tr, "bucket")
+    return traffic_and_total(conn, resolved, tr, apdex_t)[0]
+
+
+def traffic_and_total(
+    conn: sa.Connection, resolved: Resolved, tr: TimeRange, apdex_t: int, size_histograms: bool = False
+) -> tuple[dict[str, Any], Tally]:
+    """traffic() and the merged Tally of the whole range (for its histograms), from one query."""
+    per_bucket = metrics.tallies(conn, resolved, tr, "bucket", size_histograms=size_histograms)
     empty = Tally().stats(apdex_t)
     series = []
     for bucket in tr.buckets():
         tally = per_bucket.get(bucket)
         series.append({"time": iso(bucket), **(tally.stats(apdex_t) if tally is not None else empty)})
-    return {"totals": metrics.total(per_bucket).stats(apdex_t), "series": series}
+    total = metrics.total(per_bucket)
+    return {"totals": total.stats(apdex_t), "series": series}, total

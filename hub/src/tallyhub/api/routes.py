@@ -21,7 +21,7 @@ from tallyhub.analytics import (
 )
 from tallyhub.analytics.filters import Filters
 from tallyhub.api import models
-from tallyhub.api.auth import Caller, require_token
+from tallyhub.api.auth import Caller, readable_app, require_token
 from tallyhub.api.params import (
     ApdexT,
     AppId,
@@ -42,7 +42,6 @@ from tallyhub.deps import get_db, get_settings
 from tallyhub.settings import Settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import apps
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": models.Problem, "description": "Missing or unknown token."},
@@ -53,30 +52,22 @@ router = APIRouter(
 )
 
 Db = Annotated[Database, Depends(get_db)]
-Who = Annotated[Caller, Depends(require_token)]
 Config = Annotated[Settings, Depends(get_settings)]
-
-
-def _readable(conn: sa.Connection, caller: Caller) -> set[int] | None:
-    """Ids of the apps a team token may read; None for a token that reads every app."""
-    if caller.team_id is None:
-        return None
-    return set(conn.execute(sa.select(apps.c.id).where(apps.c.team_id == caller.team_id)).scalars())
+# FastAPI caches dependencies per request: this is the router's require_token call, not a second one.
+Token = Annotated[Caller, Depends(require_token)]
 
 
 def _require_app(conn: sa.Connection, app_id: int, caller: Caller) -> None:
-    """404 for an unknown app, and for another team's app (its existence is not revealed)."""
-    readable = _readable(conn, caller)
-    if app_store.get_app(conn, app_id) is None or (readable is not None and app_id not in readable):
+    # Another team's app answers exactly as a missing one: its existence is not revealed.
+    if not readable_app(conn, caller, app_id):
         raise HTTPException(404, f"app {app_id} not found")
 
 
 @router.get("/apps", response_model=list[models.AppInfo])
-def list_apps(db: Db, caller: Who) -> list[dict[str, Any]]:
+def list_apps(db: Db, caller: Token) -> list[dict[str, Any]]:
     """Every app the token may read, with its client ID and environments."""
     with db.read() as conn:
-        readable = _readable(conn, caller)
-        found = [a for a in app_store.list_apps(conn) if readable is None or a.id in readable]
+        found = [a for a in app_store.list_apps(conn) if readable_app(conn, caller, a.id)]
     return [
         {
             "id": a.id,
@@ -92,8 +83,8 @@ def list_apps(db: Db, caller: Who) -> list[dict[str, Any]]:
 @router.get("/apps/{app_id}/traffic", response_model=models.Traffic)
 def get_traffic(
     app_id: AppId,
-    caller: Who,
     db: Db,
+    caller: Token,
     settings: Config,
     env: Env = None,
     start: Start = None,
@@ -128,8 +119,8 @@ def get_traffic(
 @router.get("/apps/{app_id}/endpoints", response_model=list[models.Endpoint])
 def list_endpoints(
     app_id: AppId,
-    caller: Who,
     db: Db,
+    caller: Token,
     settings: Config,
     env: Env = None,
     start: Start = None,
@@ -152,8 +143,8 @@ def list_endpoints(
 @router.get("/apps/{app_id}/consumers", response_model=list[models.ConsumerWithStats])
 def list_consumers(
     app_id: AppId,
-    caller: Who,
     db: Db,
+    caller: Token,
     settings: Config,
     env: Env = None,
     start: Start = None,
@@ -179,10 +170,10 @@ def list_consumers(
 )
 def patch_consumer(
     app_id: AppId,
-    caller: Who,
     identifier: Annotated[str, PathParam(min_length=1, max_length=128, description="Consumer identifier.")],
     body: models.ConsumerPatch,
     db: Db,
+    caller: Token,
 ) -> dict[str, Any]:
     """Set a consumer's name and/or group as a person chose them; clients can no longer overwrite them."""
     with as_422("path"):
@@ -199,8 +190,8 @@ def patch_consumer(
 @router.get("/apps/{app_id}/errors", response_model=models.Errors)
 def list_errors(
     app_id: AppId,
-    caller: Who,
     db: Db,
+    caller: Token,
     env: Env = None,
     start: Start = None,
     end: End = None,
@@ -220,7 +211,7 @@ def list_errors(
 
 
 @router.get("/apps/{app_id}/instances", response_model=list[models.Instance])
-def list_instances(app_id: AppId, caller: Who, db: Db, env: Env = None) -> list[dict[str, Any]]:
+def list_instances(app_id: AppId, db: Db, caller: Token, env: Env = None) -> list[dict[str, Any]]:
     """Instances of the app's environments, most recently synced first."""
     wanted = Filters(env=env)
     with as_422():
@@ -233,8 +224,8 @@ def list_instances(app_id: AppId, caller: Who, db: Db, env: Env = None) -> list[
 @router.get("/apps/{app_id}/request-logs", response_model=models.RequestLogPage)
 def list_request_logs(
     app_id: AppId,
-    caller: Who,
     db: Db,
+    caller: Token,
     env: Env = None,
     start: Start = None,
     end: End = None,

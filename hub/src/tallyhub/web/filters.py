@@ -144,9 +144,10 @@ class Filters:
         params = self.params()
         return "?" + urlencode(params) if params else ""
 
-    def href(self, path: str, **changes: Any) -> str:
-        """`path` with these filters (changed by `changes`, None clears one) in its query string."""
-        return path + (self.replace(**changes) if changes else self).query_string()
+    def href(self, target: str, /, **changes: Any) -> str:
+        """`target` with these filters (changed by `changes`, None clears one) in its query string."""
+        # Positional-only: `path` is also a filter that `changes` may set.
+        return target + (self.replace(**changes) if changes else self).query_string()
 
     def replace(self, **changes: Any) -> Filters:
         if "period" in changes and changes["period"] != CUSTOM:

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
-from tallyhub.web import security
+from tallyhub.web import formatting, security
 from tallyhub.web.access import optional_viewer
 from tallyhub.web.filters import METHODS, PERIOD_LABELS, format_time
 
@@ -27,6 +27,7 @@ SECURITY_HEADERS = {
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.globals.update(period_labels=PERIOD_LABELS, methods=METHODS, format_time=format_time)
+TEMPLATES.env.filters.update(formatting.FILTERS)
 
 
 def hub_url(request: Request) -> str:

@@ -5,6 +5,9 @@
 "use strict";
 window.tallyhub = window.tallyhub || {};
 (function (ns) {
+  var compactFormat = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
+  function compact(value) { return value == null ? "" : compactFormat.format(value); }
+
   function iso(epoch) { return new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"); }
 
   function tooltip(unit) {
@@ -41,6 +44,8 @@ window.tallyhub = window.tallyhub || {};
       height: options.height || 220,
       cursor: { drag: { x: true, y: false, setScale: false } },
       legend: { show: false },
+      // Compact y labels (1.2K, 3.4M) so that large byte counts fit the axis.
+      axes: [{}, { size: 56, values: function (u, ticks) { return ticks.map(compact); } }],
       // Axes in UTC, like the tooltips and the filter bar's custom range.
       tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       plugins: [tooltip(options.unit)],

@@ -1,0 +1,98 @@
+"""Dashboard page server times on the 30-day benchmark data set (bench/queries.py's, >= 10M requests).
+
+Target (issue #4): every page renders in under 300 ms. Each page is fetched as a signed-in user over
+the ASGI app (the full route: access check, filters, analytics, template) for the 24 h, 7 d and 30 d
+presets; prints the median of 5 runs after one warm-up, its ratio to the budget, and the HTML size.
+SQLite, then PostgreSQL when TALLYHUB_TEST_DATABASE_URL is set.
+
+Environment: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set, as for bench.queries.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+
+from fastapi.testclient import TestClient
+from tallyhub.app import create_app
+from tallyhub.settings import load_settings
+from tallyhub.storage import apps as app_store
+from tallyhub.storage import teams, users
+from tallyhub.storage.database import Database
+from tallyhub.storage.migrate import upgrade
+from tallyhub.storage.sessions import create_session
+from tallyhub.web.security import SESSION_COOKIE
+
+from bench import _dataset
+from bench.queries import BUDGET_MS, LOADER, databases
+
+PAGES = (
+    "/apps",
+    "/apps/{id}/traffic",
+    "/apps/{id}/errors",
+    "/apps/{id}/performance",
+    "/apps/{id}/data-transferred",
+    "/apps/{id}/endpoints",
+    "/apps/{id}/endpoints/detail?path=/resource3",
+    "/apps/{id}/consumers",
+    "/apps/{id}/consumers/groups",
+    "/apps/{id}/consumers/detail?consumer=consumer-7",
+    "/apps/{id}/instances",
+)
+PERIODS = ("24h", "7d", "30d")
+
+
+def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
+    db = Database(url)
+    upgrade(db)
+    with db.write() as conn:
+        team = teams.ensure_team(conn, "Bench")
+        user = users.create_user(conn, "bench@example.com", users.hash_password("bench password 1"))
+        teams.set_role(conn, user.id, team.id, "viewer")
+    app = app_store.create_app(db, "Bench", (), team_id=team.id)
+    now = time.time()
+    loaded = LOADER(db, app.id, spec, now)
+    print(f"[{engine}] loaded {loaded.requests:,} requests as {loaded.rows:,} metric rows", flush=True)
+    if engine == "postgres":
+        with db.write() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    settings = load_settings({"database_url": url}, environ={})
+    ok = True
+    with TestClient(create_app(settings, db, run_maintenance=False)) as client:
+        client.cookies.set(SESSION_COOKIE, create_session(db, user.id, time.time()))
+        for page in PAGES:
+            for period in PERIODS:
+                path = page.format(id=app.id)
+                target = f"{path}{'&' if '?' in path else '?'}period={period}"
+                response = client.get(target)
+                assert response.status_code == 200, (target, response.text[:300])
+                runs = []
+                for _ in range(5):
+                    began = time.perf_counter()
+                    response = client.get(target)
+                    runs.append((time.perf_counter() - began) * 1000)
+                median = statistics.median(runs)
+                ok &= median < BUDGET_MS
+                verdict = "OK" if median < BUDGET_MS else "OVER BUDGET"
+                print(
+                    f"[{engine}] {target:60s} median {median:7.1f} ms  max {max(runs):7.1f}"
+                    f"  ratio to {BUDGET_MS:.0f} ms budget {median / BUDGET_MS:5.2f}"
+                    f"  {verdict}  html {len(response.content) / 1000:.0f} KB",
+                    flush=True,
+                )
+    db.dispose()
+    return ok
+
+
+def main() -> int:
+    spec = _dataset.Spec(requests=int(os.environ.get("BENCH_QUERIES_REQUESTS", "10000000")))
+    ok = True
+    for engine, url in databases():
+        ok &= bench(engine, url, spec)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Number and time formats of the dashboard's templates (registered as Jinja filters)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_UNITS = ("B", "KB", "MB", "GB", "TB")
+
+
+def count(value: int | float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f} ms"
+
+
+def percent(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio * 100:.1f} %"
+
+
+def size(value: float | None) -> str:
+    """Bytes in decimal units (1 KB = 1000 B, as the size histograms bin them)."""
+    if value is None:
+        return "–"
+    amount = float(value)
+    for unit in _UNITS:
+        if abs(amount) < 1000 or unit == _UNITS[-1]:
+            return f"{amount:,.0f} {unit}" if unit == "B" else f"{amount:,.1f} {unit}"
+        amount /= 1000
+    raise AssertionError("unreachable")
+
+
+def when(iso_time: str | None) -> str:
+    """'2026-11-26T10:00:00Z' -> '2026-11-26 10:00 UTC'."""
+    return "–" if not iso_time else iso_time[:16].replace("T", " ") + " UTC"
+
+
+def apdex(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+FILTERS: dict[str, Any] = {
+    "count": count,
+    "ms": ms,
+    "percent": percent,
+    "size": size,
+    "when": when,
+    "apdex": apdex,
+}

@@ -1,0 +1,272 @@
+"""What each data page shows, computed by tallyhub.analytics (the read API's functions) for the URL filters.
+
+`Scope.open(db, app_id, filters, now, apdex_t)` resolves the filters once; each `*_data` function
+returns the template context of one page. Charts are {times, series: [{label, values}]} for charts.js.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from tallyhub.analytics import (
+    consumers,
+    distributions,
+    endpoints,
+    errors,
+    instances,
+    metrics,
+    timerange,
+    traffic,
+)
+from tallyhub.analytics import filters as analytics_filters
+from tallyhub.analytics.invalid import InvalidParameter
+from tallyhub.storage.database import Database
+from tallyhub.storage.tables import DAY, MINUTE
+from tallyhub.web.filters import FilterError, Filters
+
+OK_COLOR, WARN_COLOR, ERROR_COLOR = "#16a34a", "#d97706", "#dc2626"
+STATUS_LINES = (
+    ("2xx/3xx", "requests_ok", OK_COLOR),
+    ("4xx", "requests_4xx", WARN_COLOR),
+    ("5xx", "requests_5xx", ERROR_COLOR),
+)
+PERCENTILE_LINES = (
+    ("p50", "p50", "#2563eb"),
+    ("p75", "p75", "#0891b2"),
+    ("p95", "p95", WARN_COLOR),
+    ("p99", "p99", ERROR_COLOR),
+)
+BYTES_LINES = (("Received", "bytes_received", "#2563eb"), ("Sent", "bytes_sent", "#7c3aed"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """One app's resolved filters and time range, on an open read connection."""
+
+    conn: sa.Connection
+    app_id: int
+    resolved: analytics_filters.Resolved
+    tr: timerange.TimeRange  # widened to whole buckets; the series' range
+    start: float  # the exact range the filters select
+    end: float
+    apdex_t: int
+
+    @classmethod
+    @contextmanager
+    def open(cls, db: Database, app_id: int, filters: Filters, now: float, apdex_t: int) -> Iterator[Scope]:
+        params = filters.api_params(now)
+        wanted = analytics_filters.Filters(
+            env=filters.env,
+            consumer=filters.consumer,
+            group=filters.group,
+            method=filters.method,
+            path=filters.path,
+            status=filters.status,
+        )
+        try:
+            analytics_filters.validate(wanted)
+            tr = timerange.resolve(params["start"], params["end"], None, now, max_buckets=None)
+        except InvalidParameter as exc:
+            raise FilterError(exc.param, exc.message) from None
+        start, end = filters.time_range(now)
+        with db.read() as conn:
+            resolved = analytics_filters.resolve(conn, app_id, wanted)
+            yield cls(conn, app_id, resolved, tr, start, end, apdex_t)
+
+    @property
+    def minute_range(self) -> tuple[int, int]:
+        """The exact range widened to whole minutes (error counts are per minute)."""
+        return int(self.start // MINUTE) * MINUTE, -int(-self.end // MINUTE) * MINUTE
+
+    @property
+    def minutes(self) -> float:
+        return max((self.end - self.start) / 60, 1 / 60)
+
+
+def chart(series: Sequence[dict[str, Any]], lines: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+    """Chart data from a traffic series: `lines` are (label, field, colour); None values stay gaps."""
+    return {
+        "times": [timerange.parse_time(point["time"], "time") for point in series],
+        "series": [
+            {"label": label, "values": [point[field] for point in series], "color": color}
+            for label, field, color in lines
+        ],
+    }
+
+
+def _with_classes(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for point in series:
+        point["requests_ok"] = point["requests"] - point["requests_4xx"] - point["requests_5xx"]
+        point["error_percent"] = round(point["error_rate"] * 100, 2)
+    return series
+
+
+def traffic_data(scope: Scope) -> dict[str, Any]:
+    result, _ = traffic.traffic_and_total(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    series = _with_classes(result["series"])
+    totals = result["totals"]
+    listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    return {
+        "totals": totals,
+        "per_minute": totals["requests"] / scope.minutes,
+        "requests_chart": chart(series, STATUS_LINES),
+        "error_chart": chart(series, [("Error rate", "error_percent", ERROR_COLOR)]),
+        "bytes_chart": chart(series, BYTES_LINES),
+        "endpoints": _busiest(listed),
+    }
+
+
+def _busiest(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Endpoints with requests, busiest first."""
+    return sorted((e for e in listed if e["requests"]), key=lambda e: (-e["requests"], e["path_key"]))
+
+
+def errors_data(scope: Scope) -> dict[str, Any]:
+    result = traffic.traffic(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    found = errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)
+    fields: dict[str, dict[str, Any]] = {}
+    for error in found["validation_errors"]:
+        field = ".".join(error["loc"]) or "(body)"
+        entry = fields.setdefault(field, {"field": field, "count": 0, "messages": set(), "endpoints": set()})
+        entry["count"] += error["count"]
+        entry["messages"].add(error["msg"])
+        entry["endpoints"].add(f"{error['method']} {error['path']}")
+    by_field = sorted(fields.values(), key=lambda f: (-f["count"], f["field"]))
+    return {
+        "totals": result["totals"],
+        "errors_chart": chart(
+            result["series"], [("4xx", "requests_4xx", WARN_COLOR), ("5xx", "requests_5xx", ERROR_COLOR)]
+        ),
+        "endpoints": sorted(
+            (e for e in listed if e["requests_4xx"] or e["requests_5xx"]),
+            key=lambda e: (-(e["requests_4xx"] + e["requests_5xx"]), e["path_key"]),
+        ),
+        "server_errors": found["server_errors"],
+        "validation_errors": found["validation_errors"],
+        "by_field": by_field,
+    }
+
+
+def performance_data(scope: Scope) -> dict[str, Any]:
+    result, total = traffic.traffic_and_total(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    return {
+        "totals": result["totals"],
+        "apdex_t": scope.apdex_t,
+        "percentiles_chart": chart(result["series"], PERCENTILE_LINES),
+        "apdex_chart": chart(result["series"], [("Apdex", "apdex", OK_COLOR)]),
+        "histogram": distributions.distributions(total)["response_times"],
+        "slowest": sorted((e for e in listed if e["p95"] is not None), key=lambda e: -e["p95"])[:10],
+    }
+
+
+def data_transferred_data(scope: Scope) -> dict[str, Any]:
+    result, total = traffic.traffic_and_total(
+        scope.conn, scope.resolved, scope.tr, scope.apdex_t, size_histograms=True
+    )
+    shapes = distributions.distributions(total)
+    return {
+        "totals": result["totals"],
+        "bytes_chart": chart(result["series"], BYTES_LINES),
+        "request_sizes": shapes["request_sizes"],
+        "response_sizes": shapes["response_sizes"],
+    }
+
+
+def endpoints_data(scope: Scope) -> dict[str, Any]:
+    return {"endpoints": endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)}
+
+
+def endpoint_detail_data(scope: Scope) -> dict[str, Any]:
+    """One endpoint (the method and path filters): its traffic, percentiles, histogram and errors."""
+    result, total = traffic.traffic_and_total(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    series = _with_classes(result["series"])
+    found = errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)
+    return {
+        "totals": result["totals"],
+        "apdex_t": scope.apdex_t,
+        "matching": endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t),
+        "requests_chart": chart(series, STATUS_LINES),
+        "percentiles_chart": chart(series, PERCENTILE_LINES),
+        "histogram": distributions.distributions(total)["response_times"],
+        "server_errors": found["server_errors"],
+        "validation_errors": found["validation_errors"],
+    }
+
+
+SPARKLINE_POINTS = 42
+
+
+def downsample(values: list[int], points: int = SPARKLINE_POINTS) -> list[int]:
+    """At most `points` values, each the sum of a run of adjacent ones (a sparkline needs no more)."""
+    if len(values) <= points:
+        return values
+    size = -(-len(values) // points)
+    return [sum(values[i : i + size]) for i in range(0, len(values), size)]
+
+
+def consumers_data(scope: Scope) -> dict[str, Any]:
+    listed = consumers.list_consumers(
+        scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t, with_histograms=False
+    )
+    # Per-consumer series read the biggest rows (per endpoint, consumer and status): by day beyond 24 h.
+    daily = scope.tr
+    if scope.end - scope.start > DAY:
+        daily = timerange.resolve(str(scope.start), str(scope.end), "day", scope.end, max_buckets=None)
+    counts = metrics.consumer_counts(scope.conn, scope.resolved, daily)
+    lines = consumers.sparklines(scope.conn, scope.app_id, scope.resolved, daily, counts)
+    for consumer in listed:
+        consumer["sparkline"] = downsample(lines.get(consumer["identifier"], []))
+    activity = consumers.activity(scope.conn, scope.resolved, daily, counts)
+    return {
+        "consumers": listed,
+        "activity_chart": chart(activity, [("New", "new", OK_COLOR), ("Returning", "returning", "#2563eb")]),
+    }
+
+
+def groups_data(scope: Scope) -> dict[str, Any]:
+    listed = consumers.list_consumers(
+        scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t, with_histograms=False
+    )
+    return {"groups": _groups(listed)}
+
+
+def _groups(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    groups: dict[str, dict[str, Any]] = {}
+    for consumer in listed:
+        if not consumer["group"]:
+            continue
+        group = groups.setdefault(
+            consumer["group"], {"name": consumer["group"], "consumers": 0, "requests": 0, "errors": 0}
+        )
+        group["consumers"] += 1
+        group["requests"] += consumer["requests"]
+        group["errors"] += consumer["requests_4xx"] + consumer["requests_5xx"]
+    return sorted(groups.values(), key=lambda g: (-g["requests"], g["name"]))
+
+
+def consumer_detail_data(scope: Scope, identifier: str) -> dict[str, Any] | None:
+    """One consumer (the consumer filter): who it is, its traffic and its errors; None if unknown."""
+    found = consumers.get_consumer(scope.conn, scope.app_id, identifier)
+    if found is None:
+        return None
+    result = traffic.traffic(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    return {
+        "consumer": found,
+        "group_names": consumers.group_names(scope.conn, scope.app_id),
+        "totals": result["totals"],
+        "requests_chart": chart(_with_classes(result["series"]), STATUS_LINES),
+        "endpoints": _busiest(listed),
+        "server_errors": errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)["server_errors"],
+    }
+
+
+def instances_data(scope: Scope) -> dict[str, Any]:
+    return {"instances": instances.list_instances(scope.conn, scope.resolved)}

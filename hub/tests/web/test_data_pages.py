@@ -1,0 +1,280 @@
+"""The data pages' figures, sent through real Hub v2 ingestion and checked against the values sent.
+
+Every page, every filter, detail views, the consumer edit (roles, CSRF, kept over client values),
+another team's user and a viewer (both engines).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import uuid
+from typing import Any
+
+import pytest
+from tallyhub.storage import apps as app_store
+
+from tests.support.syncs import request_entry, startup_body, sync_body
+
+INSTANCE = str(uuid.uuid4())
+TRACEBACK = 'Traceback (most recent call last):\n  File "app.py", line 9, in pay\nRuntimeError: card declined'
+
+
+@pytest.fixture
+def shop(web: Any) -> dict[str, Any]:
+    """Acme (admin ann, member mia, viewer vic) owns Shop, with one startup and one sync; eve is in Other."""
+    web.user("ann@example.com", "Acme", "admin")
+    web.user("mia@example.com", "Acme", "member")
+    web.user("vic@example.com", "Acme", "viewer")
+    web.user("eve@example.com", "Other", "admin")
+    app = app_store.create_app(web.db, "Shop", ("prod", "dev"), team_id=web.team_id("Acme"))
+    client = web.client()
+    paths = [("GET", "/items"), ("POST", "/pay"), ("GET", "/items/<int:id>"), ("DELETE", "/never/called")]
+    sent = client.post(f"/v2/{app.client_id}/prod/startup", json=startup_body(INSTANCE, paths))
+    assert sent.status_code == 202, sent.text
+    body = sync_body(
+        INSTANCE,
+        requests=[
+            request_entry("GET", "/items", 200, 60, 20, "alice", response_size=2500),
+            request_entry("GET", "/items", 200, 30, 40, "bob", response_size=2500),
+            request_entry("GET", "/items/<int:id>", 404, 6, 10, "bob", response_size=100),
+            request_entry("POST", "/pay", 500, 4, 1200, "alice", response_size=100, request_size=3000),
+        ],
+        server_errors=[
+            {
+                "consumer": "alice",
+                "method": "POST",
+                "path": "/pay",
+                "type": "builtins.RuntimeError",
+                "msg": "card declined",
+                "traceback": TRACEBACK,
+                "sentry_event_id": None,
+                "error_count": 4,
+            }
+        ],
+        validation_errors=[
+            {
+                "consumer": "bob",
+                "method": "GET",
+                "path": "/items/<int:id>",
+                "loc": ["query", "limit"],
+                "msg": "not an int",
+                "type": "int_parsing",
+                "error_count": 6,
+            }
+        ],
+        consumers=[
+            {"identifier": "alice", "name": "Alice", "group": "Partners"},
+            {"identifier": "bob", "name": "Bob", "group": None},
+        ],
+        resources={"cpu_percent": 12.5, "memory_rss": 52_000_000},
+    )
+    sent = client.post(f"/v2/{app.client_id}/prod/sync", json=body)
+    assert sent.status_code == 202, sent.text
+    return {"app": app, "id": app.id, "client": client}
+
+
+def _stats(page: str) -> dict[str, str]:
+    """The page's headline figures: label -> shown value."""
+    pairs = re.findall(r'<span class="label">([^<]*)</span><span class="value">([^<]*)</span>', page)
+    return {html.unescape(k): html.unescape(v) for k, v in pairs}
+
+
+def _charts(page: str) -> dict[str, dict[str, Any]]:
+    found = re.findall(r'id="chart-([\w-]+)" data-chart="([^"]*)"', page)
+    return {name: json.loads(html.unescape(data)) for name, data in found}
+
+
+def _series_sum(chart: dict[str, Any], label: str) -> float:
+    [series] = [s for s in chart["series"] if s["label"] == label]
+    return sum(v or 0 for v in series["values"])
+
+
+def _get(client: Any, url: str, /, **params: str) -> str:
+    # No params= when there are none: httpx would drop a query string already in `url`.
+    response = client.get(url, params=params) if params else client.get(url)
+    assert response.status_code == 200, (url, params, response.text[:500])
+    return str(response.text)
+
+
+def test_overview_has_each_apps_figures(web: Any, shop: dict[str, Any]) -> None:
+    page = _get(web.signed_in("vic@example.com"), "/apps")
+    row = page.split(">Shop</a>")[1].split("</tr>")[0]
+    cells = [html.unescape(c) for c in re.findall(r'<td class="num">([^<]*)</td>', row)]
+    assert cells == ["100", "10.0 %", "45 ms"]  # 10 errors of 100; rank 95 falls in the 40 ms bin
+    assert "<polyline" in row
+
+
+def test_traffic_page(web: Any, shop: dict[str, Any]) -> None:
+    page = _get(web.signed_in("vic@example.com"), f"/apps/{shop['id']}/traffic")
+    stats = _stats(page)
+    assert stats["Requests"] == "100"
+    assert stats["Error rate"] == "10.0 %"
+    assert stats["Data sent"] == "226.0 KB"  # 90 x 2500 + 10 x 100 bytes
+    assert stats["Data received"] == "12.0 KB"
+    assert stats["Requests per minute"] == "%.1f" % (100 / (24 * 60))
+    charts = _charts(page)
+    assert set(charts) == {"requests", "error-rate", "bytes"}
+    assert [_series_sum(charts["requests"], c) for c in ("2xx/3xx", "4xx", "5xx")] == [90, 6, 4]
+    assert _series_sum(charts["bytes"], "Sent") == 226_000
+    table = page.split('id="endpoints-table"')[1]
+    assert table.index("GET /items</code>") < table.index("POST /pay")  # busiest first
+    assert "/never/called" not in table  # only endpoints with requests here
+    assert 'data-search="endpoints-table"' in page and 'data-sort="num"' in table
+
+
+def test_errors_page(web: Any, shop: dict[str, Any]) -> None:
+    page = _get(web.signed_in("vic@example.com"), f"/apps/{shop['id']}/errors")
+    assert _stats(page)["Client errors (4xx)"] == "6" and _stats(page)["Server errors (5xx)"] == "4"
+    chart = _charts(page)["errors"]
+    assert (_series_sum(chart, "4xx"), _series_sum(chart, "5xx")) == (6, 4)
+    per_endpoint = page.split('id="error-endpoints"')[1].split("</table>")[0]
+    assert "GET /items/&lt;int:id&gt;" in per_endpoint and "POST /pay" in per_endpoint
+    assert "GET /items</code>" not in per_endpoint
+    server = page.split("<h2>Server errors</h2>")[1].split("</section>")[0]
+    assert "builtins.RuntimeError" in server and "card declined" in server
+    assert "line 9, in pay\nRuntimeError: card declined</pre>" in server
+    assert re.search(r'<td class="num">4</td>', server)
+    assert "consumer=alice" in server and "bob" not in server
+    fields = page.split("Validation errors by field")[1]
+    assert "<code>query.limit</code>" in fields and "not an int" in fields
+
+
+def test_performance_page(web: Any, shop: dict[str, Any]) -> None:
+    page = _get(web.signed_in("vic@example.com"), f"/apps/{shop['id']}/performance")
+    stats = _stats(page)
+    # 60 x 20 ms, 6 x 10 ms, 30 x 40 ms, 4 x 1200 ms: middles of the 10 ms bins.
+    assert (stats["p50"], stats["p75"], stats["p95"], stats["p99"]) == ("25 ms", "45 ms", "45 ms", "1,205 ms")
+    assert stats["Apdex (T = 500 ms)"] == "0.98"  # 96 satisfied, 4 tolerating (<= 4T)
+    chart = _charts(page)["percentiles"]
+    assert [s["label"] for s in chart["series"]] == ["p50", "p75", "p95", "p99"]
+    histogram = page.split("Response time histogram")[1].split("</table>")[0]
+    counts = [int(c.replace(",", "")) for c in re.findall(r"</span> ([\d,]+)</td>", histogram)]
+    assert sum(counts) == 100
+    slowest = page.split("Slowest endpoints")[1]
+    assert slowest.index("POST /pay") < slowest.index("GET /items</code>")
+
+
+def test_data_transferred_page(web: Any, shop: dict[str, Any]) -> None:
+    page = _get(web.signed_in("vic@example.com"), f"/apps/{shop['id']}/data-transferred")
+    stats = _stats(page)
+    assert stats["Sent (responses)"] == "226.0 KB"
+    assert stats["Average response size"] == "2.3 KB"  # 226000 / 100
+    assert stats["Average request size"] == "120 B"  # 12000 / 100
+    for title, total in (("Request sizes", 100), ("Response sizes", 100)):
+        table = page.split(title)[1].split("</table>")[0]
+        assert sum(int(c.replace(",", "")) for c in re.findall(r"</span> ([\d,]+)</td>", table)) == total
+
+
+def test_endpoints_page_lists_never_called_endpoints_and_detail(web: Any, shop: dict[str, Any]) -> None:
+    client = web.signed_in("vic@example.com")
+    page = _get(client, f"/apps/{shop['id']}/endpoints")
+    row = page.split("DELETE /never/called")[1].split("</tr>")[0]
+    assert "startup" in row and "not called" in row
+    link = html.unescape(re.search(r'href="([^"]*endpoints/detail[^"]*pay[^"]*)"', page).group(1))
+    detail = _get(client, link)
+    assert _stats(detail)["Requests"] == "4" and _stats(detail)["Error rate"] == "100.0 %"
+    assert "card declined" in detail and _series_sum(_charts(detail)["requests"], "5xx") == 4
+    assert client.get(f"/apps/{shop['id']}/endpoints/detail").status_code == 400
+
+
+def test_consumers_page_groups_and_detail(web: Any, shop: dict[str, Any]) -> None:
+    client = web.signed_in("vic@example.com")
+    page = _get(client, f"/apps/{shop['id']}/consumers")
+    table = page.split('id="consumers-table"')[1]
+    alice = table.split(">alice</a>")[1].split("</tr>")[0]
+    assert "Alice" in alice and "Partners" in alice and ">64<" in alice and ">4<" in alice
+    assert "<polyline" in alice
+    assert table.index(">alice</a>") < table.index(">bob</a>")
+    activity = _charts(page)["activity"]
+    assert _series_sum(activity, "New") == 2 and _series_sum(activity, "Returning") == 0
+    groups = _get(client, f"/apps/{shop['id']}/consumers/groups")
+    row = groups.split(">Partners</a>")[1].split("</tr>")[0]
+    assert re.findall(r">([\d,]+)</td>", row) == ["1", "64", "4"]
+    in_group = _get(client, f"/apps/{shop['id']}/consumers", group="Partners")
+    assert ">alice</a>" in in_group and ">bob</a>" not in in_group
+    detail = _get(client, f"/apps/{shop['id']}/consumers/detail", consumer="bob")
+    assert _stats(detail)["Requests"] == "36" and 'id="consumer-name">Bob<' in detail
+    assert "edit-consumer" not in detail  # a viewer reads only
+    assert (
+        client.get(f"/apps/{shop['id']}/consumers/detail", params={"consumer": "nobody"}).status_code == 404
+    )
+
+
+def test_instances_page(web: Any, shop: dict[str, Any]) -> None:
+    page = _get(web.signed_in("vic@example.com"), f"/apps/{shop['id']}/instances")
+    row = page.split(f"{INSTANCE[:8]}</code>")[1].split("</tr>")[0]
+    assert "python:flask" in row and "flask 3.1.3" in row and "1.2.3" in row
+    assert "12.5 %" in row and "52.0 MB" in row and "UTC" in row
+
+
+@pytest.mark.parametrize(
+    ("params", "requests"),
+    [
+        ({}, "100"),
+        ({"consumer": "bob"}, "36"),
+        ({"group": "Partners"}, "64"),
+        ({"method": "POST"}, "4"),
+        ({"path": "/items/{id}"}, "6"),  # any framework's spelling
+        ({"method": "GET", "path": "/items"}, "90"),
+        ({"status": "4xx"}, "6"),
+        ({"status": "500"}, "4"),
+        ({"env": "prod"}, "100"),
+        ({"env": "dev"}, "0"),
+        ({"period": "1h"}, "100"),
+        ({"period": "12mo"}, "100"),
+        ({"period": "custom", "start": "2000-01-01T00:00:00Z", "end": "2000-01-02T00:00:00Z"}, "0"),
+    ],
+)
+def test_filters_narrow_every_page(
+    web: Any, shop: dict[str, Any], params: dict[str, str], requests: str
+) -> None:
+    client = web.signed_in("vic@example.com")
+    assert _stats(_get(client, f"/apps/{shop['id']}/traffic", **params))["Requests"] == requests
+    for page in ("errors", "performance", "data-transferred", "endpoints", "consumers", "instances"):
+        _get(client, f"/apps/{shop['id']}/{page}", **params)
+    _get(client, f"/apps/{shop['id']}/consumers/groups", **params)
+
+
+def test_members_rename_and_group_consumers_and_clients_cannot_overwrite(
+    web: Any, shop: dict[str, Any]
+) -> None:
+    app_id, path = shop["id"], f"/apps/{shop['id']}/consumers/edit"
+    detail = f"/apps/{app_id}/consumers/detail?consumer=bob"
+    mia = web.signed_in("mia@example.com")
+    assert "edit-consumer" in _get(mia, detail)
+    form = {"identifier": "bob", "name": "Robert", "group": "", "new_group": "VIP"}
+    saved = web.post(mia, path + "?period=7d", form, page=detail)
+    assert saved.status_code == 303
+    assert saved.headers["location"] == f"/apps/{app_id}/consumers/detail?period=7d&consumer=bob"
+    page = _get(mia, detail)
+    assert 'id="consumer-name">Robert<' in page and ">VIP</a>" in page
+    assert "<option selected>VIP</option>" in page  # the new group is now one to choose
+    # The app keeps sending its own values: the ones set by a person stay.
+    body = sync_body(INSTANCE, consumers=[{"identifier": "bob", "name": "Bob", "group": "Code"}])
+    assert shop["client"].post(f"/v2/{shop['app'].client_id}/prod/sync", json=body).status_code == 202
+    page = _get(mia, detail)
+    assert 'id="consumer-name">Robert<' in page and ">VIP</a>" in page
+    # Assign an existing group, clear the name.
+    assert (
+        web.post(mia, path, {"identifier": "bob", "name": "", "group": "Partners"}, page=detail).status_code
+        == 303
+    )
+    page = _get(mia, detail)
+    assert 'id="consumer-name">–<' in page and ">Partners</a>" in page
+    # Too long, unknown consumer, viewer, another team, no CSRF token.
+    assert web.post(mia, path, {"identifier": "bob", "name": "x" * 65}, page=detail).status_code == 400
+    assert web.post(mia, path, {"identifier": "nobody", "name": "x"}, page=detail).status_code == 404
+    vic, eve = web.signed_in("vic@example.com"), web.signed_in("eve@example.com")
+    assert web.post(vic, path, {"identifier": "bob", "name": "Vic was here"}).status_code == 403
+    assert web.post(eve, path, {"identifier": "bob", "name": "Eve was here"}).status_code == 404
+    assert mia.post(path, data={"identifier": "bob", "name": "Forged"}).status_code == 403
+    assert "was here" not in _get(mia, detail) and "Forged" not in _get(mia, detail)
+
+
+def test_another_teams_user_gets_404_on_every_data_view(web: Any, shop: dict[str, Any]) -> None:
+    eve = web.signed_in("eve@example.com")
+    for view in ("endpoints/detail?path=/items", "consumers/detail?consumer=alice", "consumers/groups"):
+        assert eve.get(f"/apps/{shop['id']}/{view}").status_code == 404, view
+    assert "Shop" not in _get(eve, "/apps")

@@ -1,0 +1,91 @@
+"""`tallyhub demo` (what `make demo` runs): a newcomer signs in with the printed login and sees live data
+within a minute; Ctrl-C stops the hub and the demo API and removes the demo's temporary data."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.hub_process import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    """What the process printed up to the line with `marker` (read by a thread, with a timeout)."""
+    import threading
+
+    lines: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if marker in line:
+                done.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(timeout), "".join(lines)
+    return "".join(lines)
+
+
+def test_demo_shows_live_data_and_stops_cleanly_on_ctrl_c() -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALLYHUB_")}
+    env["TALLYHUB_OFFICIAL_PYTHON"] = os.environ.get("TALLYHUB_OFFICIAL_PYTHON", "")
+    began = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tallyhub", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        banner = _read_until(process, "Press Ctrl-C", timeout=60)
+        email = re.search(r"E-mail:\s+(\S+)", banner)
+        password = re.search(r"Password:\s+(\S+)", banner)
+        folder = re.search(r"Data:\s+(\S+)", banner)
+        assert email and password and folder and f"http://127.0.0.1:{port}/login" in banner, banner
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            login = client.get("/login")
+            token = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', login.text)
+            assert token
+            signed_in = client.post(
+                "/login",
+                data={"email": email.group(1), "password": password.group(1), "csrf_token": token.group(1)},
+            )
+            assert signed_in.status_code == 303
+            requests = "0"
+            while time.monotonic() - began < 60 and requests == "0":
+                time.sleep(2)
+                overview = client.get("/apps?period=1h").text
+                requests = re.findall(r'<td class="num">([^<]*)</td>', overview)[0]
+            assert requests != "0", "no data within a minute"
+            app_path = re.search(r'href="(/apps/\d+)[?"]', overview)
+            assert app_path
+            errors = client.get(f"{app_path.group(1)}/errors?period=1h").text
+            consumers = client.get(f"{app_path.group(1)}/consumers?period=1h").text
+        assert "Partners" in consumers or "Mobile" in consumers or "Internal" in consumers
+        assert "<h2>Server errors</h2>" in errors
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+        assert not Path(folder.group(1)).exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
