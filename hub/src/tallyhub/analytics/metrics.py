@@ -28,9 +28,9 @@ from tallyhub.storage.tables import (
     metrics,
 )
 
-GroupBy = Literal["bucket", "endpoint", "consumer"]
+GroupBy = Literal["bucket", "endpoint", "consumer", "all"]
 _SEP = "\n"  # compact JSON never contains a newline
-_NEEDED_LEVEL = {"bucket": 0, "endpoint": LEVEL_ENDPOINT, "consumer": LEVEL_CONSUMER}
+_NEEDED_LEVEL = {"bucket": 0, "all": 0, "endpoint": LEVEL_ENDPOINT, "consumer": LEVEL_CONSUMER}
 
 
 Part = tuple[int, bool, int, int]  # (granularity, only unrolled rows, first bucket, end)
@@ -65,6 +65,8 @@ def _key(group_by: GroupBy, granularity: int, step: int) -> sa.ColumnElement[int
         return metrics.c.endpoint_id
     if group_by == "consumer":
         return metrics.c.consumer_id
+    if group_by == "all":
+        return sa.literal(0, sa.Integer)
     if granularity == step:
         return metrics.c.bucket
     return metrics.c.bucket - metrics.c.bucket % step
@@ -157,7 +159,7 @@ def tallies(
     with_histograms: bool = True,
     size_histograms: bool = False,
 ) -> dict[int, Tally]:
-    """One Tally per bucket start, endpoint id or consumer id that has rows.
+    """One Tally per bucket start, endpoint id or consumer id (or key 0 for "all") that has rows.
 
     With with_histograms=False the tallies' histograms stay empty (counts and bytes only; much cheaper);
     with size_histograms=True the request and response size histograms are merged too.
