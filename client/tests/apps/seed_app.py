@@ -10,9 +10,12 @@ The hub is the one in APITALLY_HUB_BASE_URL. Run it with any WSGI server (`seed_
 load it by path in a test.
 """
 
+import os
+
 from flask import Blueprint
 
-CLIENT_ID = "8f1e6b52-1c0c-4a8e-9a5e-2f7f0c9d3a11"
+# The app's client ID as the hub knows it (a test against Tallyhub passes the one it created).
+CLIENT_ID = os.environ.get("SEED_CLIENT_ID", "8f1e6b52-1c0c-4a8e-9a5e-2f7f0c9d3a11")
 
 # --- snippet 1: Add middleware ------------------------------------------------------------------
 from flask import Flask
