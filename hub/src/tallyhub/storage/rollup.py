@@ -53,8 +53,10 @@ def run(db: Database, settings: Settings, now: float, batch_rows: int = BATCH_RO
 def _roll_batch(conn: sa.Connection, cutoff: int, batch_rows: int) -> int:
     minute_rows = conn.execute(
         sa.select(metrics)
-        .where(metrics.c.granularity == MINUTE, metrics.c.rolled.is_(False), metrics.c.bucket < cutoff)
-        .order_by(metrics.c.id)
+        .where(metrics.c.granularity == MINUTE, metrics.c.rolled == sa.false(), metrics.c.bucket < cutoff)
+        # In the order of the (granularity, rolled, bucket) index, so a batch reads only its own rows
+        # even behind a long backlog (ordering by id sorted every unrolled row for every batch).
+        .order_by(metrics.c.bucket)
         .limit(batch_rows)
     ).all()
     if not minute_rows:
