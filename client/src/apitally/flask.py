@@ -188,14 +188,23 @@ class _Exchange:
         self.status = status
         self.headers = headers
         try:
+            # Werkzeug spells it "Content-Length" (and puts it last); other spellings are rare.
             for name, value in headers:
-                if name == "Content-Length" or name.lower() == "content-length":
+                if name == "Content-Length":
                     self.length = value
+                    break
+            else:
+                for name, value in headers:
+                    if name.lower() == "content-length":
+                        self.length = value
             if self.rule is None:
                 ctx = _cv_request.get(None)
                 if ctx is not None:  # Flask calls this inside its request context
                     self.rule = ctx.request.url_rule
-                    self.consumer = _consumer(_cv_app.get().g.__dict__)
+                    values = _cv_app.get().g.__dict__
+                    self.consumer = values.get("apitally_consumer") or (
+                        _LEGACY in values and _legacy_consumer(values)
+                    )
         except Exception as fault:
             client_fault(fault, "flask start_response")
         return self._start_response(status, headers, exc_info)
@@ -264,17 +273,18 @@ class _Exchange:
         try:
             environ = self._environ
             mw = self._mw
-            status = int(self.status[:3]) if self.status else 0
+            status_line = self.status
+            status = int(status_line[:3]) if status_line else 0
+            rule = self.rule
+            consumer = self.consumer
             if status == 500:  # an unhandled exception was noted by handle_exception
                 noted = environ.get(mw._key)
                 if noted is not None:
                     self.exc = self.exc or noted[0]
-                    self.rule = self.rule or noted[1]
-                    self.consumer = self.consumer or noted[2]
-            rule = self.rule
+                    rule = self.rule = rule or noted[1]
+                    consumer = self.consumer = consumer or noted[2]
             if rule is None:
                 rule = self.rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
-            consumer = self.consumer
             identifier = None
             if consumer:
                 if type(consumer) is str:
@@ -284,9 +294,17 @@ class _Exchange:
                     if isinstance(consumer, ApitallyConsumer):
                         mw.client.consumers.add(consumer)
             request_size = environ.get("CONTENT_LENGTH") or None
-            if request_size is not None:
-                request_size = _size(request_size)
-            response_size = self._sent if self.length is None else _size(self.length)
+            if request_size is not None:  # isdecimal(): int() reads it as a size >= 0
+                request_size = (
+                    int(request_size)
+                    if type(request_size) is str and request_size.isdecimal()
+                    else _size(request_size)
+                )
+            length = self.length
+            if length is None:
+                response_size: int | None = self._sent
+            else:
+                response_size = int(length) if type(length) is str and length.isdecimal() else _size(length)
             if rule is not None:
                 method = environ["REQUEST_METHOD"]
                 path = rule.rule
