@@ -210,14 +210,27 @@ def downsample(values: list[int], points: int = SPARKLINE_POINTS) -> list[int]:
 
 
 def consumers_data(scope: Scope) -> dict[str, Any]:
-    listed = consumers.list_consumers(
-        scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t, with_histograms=False
-    )
     # Per-consumer series read the biggest rows (per endpoint, consumer and status): by day beyond 24 h.
     daily = scope.tr
     if scope.end - scope.start > DAY:
         daily = timerange.resolve(str(scope.start), str(scope.end), "day", scope.end, max_buckets=None)
-    counts = metrics.consumer_counts(scope.conn, scope.resolved, daily)
+    if daily == scope.tr:
+        # The list and the series cover the same buckets: one pass over the rows gives both.
+        per_bucket = metrics.consumer_bucket_tallies(scope.conn, scope.resolved, daily)
+        per_consumer = {cid: metrics.total(tallies) for cid, tallies in per_bucket.items()}
+        counts = {cid: {b: t.requests for b, t in tallies.items()} for cid, tallies in per_bucket.items()}
+    else:
+        per_consumer = None
+        counts = metrics.consumer_counts(scope.conn, scope.resolved, daily)
+    listed = consumers.list_consumers(
+        scope.conn,
+        scope.app_id,
+        scope.resolved,
+        scope.tr,
+        scope.apdex_t,
+        with_histograms=False,
+        per_consumer=per_consumer,
+    )
     lines = consumers.sparklines(scope.conn, scope.app_id, scope.resolved, daily, counts)
     for consumer in listed:
         consumer["sparkline"] = downsample(lines.get(consumer["identifier"], []))
