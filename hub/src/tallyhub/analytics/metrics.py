@@ -159,15 +159,20 @@ def total(tallied: dict[int, Tally]) -> Tally:
 
 
 def consumer_bucket_tallies(
-    conn: sa.Connection, resolved: Resolved, tr: TimeRange
+    conn: sa.Connection, resolved: Resolved, tr: TimeRange, by_day: bool = False
 ) -> dict[int, dict[int, Tally]]:
-    """Tallies without histograms (counts and bytes) per consumer id and bucket start; empty ones left out."""
+    """Tallies without histograms (counts and bytes) per consumer id and bucket start; empty ones left out.
+
+    Buckets are of tr's step, or with by_day=True UTC days (the edge days hold only the part of
+    the day inside tr): a daily series of an hourly range, read from day rows where days are whole.
+    """
     result: dict[int, dict[int, Tally]] = {}
     if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
         return result
     queries = []
-    for part in _sources(tr):
-        key = _key("bucket", part[0], tr.step).label("k")
+    step = DAY if by_day else tr.step
+    for part in _sources(tr, "consumer" if by_day else "bucket"):
+        key = _key("bucket", part[0], step).label("k")
         query = sa.select(
             key,
             metrics.c.consumer_id,

@@ -214,14 +214,12 @@ def consumers_data(scope: Scope) -> dict[str, Any]:
     daily = scope.tr
     if scope.end - scope.start > DAY:
         daily = timerange.resolve(str(scope.start), str(scope.end), "day", scope.end, max_buckets=None)
-    if daily == scope.tr:
-        # The list and the series cover the same buckets: one pass over the rows gives both.
-        per_bucket = metrics.consumer_bucket_tallies(scope.conn, scope.resolved, daily)
-        per_consumer = {cid: metrics.total(tallies) for cid, tallies in per_bucket.items()}
-        counts = {cid: {b: t.requests for b, t in tallies.items()} for cid, tallies in per_bucket.items()}
-    else:
-        per_consumer = None
-        counts = metrics.consumer_counts(scope.conn, scope.resolved, daily)
+    # One pass over the rows gives the list (totals over the exact range) and the daily series.
+    per_bucket = metrics.consumer_bucket_tallies(
+        scope.conn, scope.resolved, scope.tr, by_day=daily != scope.tr
+    )
+    per_consumer = {cid: metrics.total(tallies) for cid, tallies in per_bucket.items()}
+    counts = {cid: {b: t.requests for b, t in tallies.items()} for cid, tallies in per_bucket.items()}
     listed = consumers.list_consumers(
         scope.conn,
         scope.app_id,
