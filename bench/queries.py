@@ -4,13 +4,16 @@ Target (issue #2): the 30-day traffic query (totals + hourly series + percentile
 one (minute series) each answer in under 300 ms. Prints the median of 5 runs after one warm-up, and
 its ratio to that 300 ms budget, for SQLite and (when TALLYHUB_TEST_DATABASE_URL is set) PostgreSQL.
 
-Environment: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set.
-The data set is written by bench._dataset.load; swap LOADER for a loader that goes through ingestion.
+Environment: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set; BENCH_QUERIES_ENGINES
+(default "sqlite,postgres") picks engines; BENCH_QUERIES_KEEP=1 keeps the databases afterwards.
+The data set goes through the ingestion code (bench._ingested); BENCH_QUERIES_LOADER=direct writes the
+same traffic straight into the tables instead (bench._dataset: faster, for iterating on queries).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -29,18 +32,33 @@ from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 from tallyhub.storage.tokens import create_token
 
-from bench import _dataset
+from bench import _dataset, _ingested
 
 BUDGET_MS = 300.0
-LOADER: Callable[[Database, int, _dataset.Spec, float], _dataset.Loaded] = _dataset.load
+LOADERS: dict[str, Callable[[Database, int, _dataset.Spec, float], _dataset.Loaded]] = {
+    "ingestion": _ingested.load,
+    "direct": _dataset.load,
+}
 
 
 def databases() -> Iterator[tuple[str, str]]:
-    """A fresh SQLite file, then a fresh PostgreSQL database when one is configured (each removed after)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        yield "sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+    """A fresh SQLite file, then a fresh PostgreSQL database when one is configured.
+
+    They are removed afterwards unless BENCH_QUERIES_KEEP=1 (to look at query plans).
+    """
+    keep = os.environ.get("BENCH_QUERIES_KEEP") == "1"
+    engines = os.environ.get("BENCH_QUERIES_ENGINES", "sqlite,postgres").split(",")
+    if "sqlite" in engines:
+        tmp = tempfile.mkdtemp(prefix="tallyhub-bench-")
+        try:
+            yield "sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        finally:
+            if keep:
+                print(f"kept {tmp}", flush=True)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
     pg = os.environ.get("TALLYHUB_TEST_DATABASE_URL", "")
-    if not pg:
+    if not pg or "postgres" not in engines:
         return
     name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
@@ -49,8 +67,11 @@ def databases() -> Iterator[tuple[str, str]]:
     try:
         yield "postgres", sa.make_url(pg).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if keep:
+            print(f"kept database {name}", flush=True)
+        else:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
 
 
@@ -73,9 +94,10 @@ def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
     app = app_store.create_app(db, "Bench", ())
     token = create_token(db, "bench")
     now = time.time()
-    loaded = LOADER(db, app.id, spec, now)
+    loader = os.environ.get("BENCH_QUERIES_LOADER", "ingestion")
+    loaded = LOADERS[loader](db, app.id, spec, now)
     print(
-        f"[{engine}] loaded {loaded.requests:,} requests as {loaded.rows:,} metric rows "
+        f"[{engine}] loaded {loaded.requests:,} requests ({loader}) as {loaded.rows:,} metric rows "
         f"in {loaded.seconds:.0f} s",
         flush=True,
     )

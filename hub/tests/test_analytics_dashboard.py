@@ -57,7 +57,7 @@ def test_distributions_match_the_requests(api: Any) -> None:
     api.writer.write(reqs)
     cm, conn, (resolved, tr) = _scope(api, T0, T0 + HOUR, "minute")
     try:
-        _, total = traffic.traffic_and_total(conn, resolved, tr, 500)
+        _, total = traffic.traffic_and_total(conn, resolved, tr, 500, size_histograms=True)
     finally:
         cm.__exit__(None, None, None)
     shapes = distributions.distributions(total)

@@ -138,3 +138,25 @@ def test_openapi_documents_every_route(api: Any) -> None:
         "p99",
         "apdex",
     }
+
+
+def test_a_team_token_reads_only_its_teams_apps(api: Any, db: Any) -> None:
+    from tallyhub.storage import apps as app_store
+    from tallyhub.storage.team_tokens import create_team_token
+    from tallyhub.storage.teams import ensure_team
+
+    with db.write() as conn:
+        team_id = ensure_team(conn, "Payments").id
+        token = create_team_token(conn, team_id, "ci")
+    theirs = app_store.create_app(db, "Ledger", ("prod",), team_id=team_id)
+    headers = {"Authorization": f"Bearer {token}"}
+    listed = api.client.get("/api/v1/apps", headers=headers).json()
+    assert [a["name"] for a in listed] == ["Ledger"]
+    assert api.client.get(f"/api/v1/apps/{theirs.id}/traffic", headers=headers).status_code == 200
+    for route in ROUTES:
+        response = api.client.get(f"/api/v1/apps/{api.app_id}{route}", headers=headers)
+        assert response.status_code == 404, route  # another team's app looks like no app at all
+    patched = api.client.patch(f"/api/v1/apps/{api.app_id}/consumers/x", json={"name": "y"}, headers=headers)
+    assert patched.status_code == 404
+    # The CLI token (no team) still reads every app.
+    assert {a["name"] for a in api.client.get("/api/v1/apps").json()} == {"Shop", "Ledger"}

@@ -78,3 +78,28 @@ def test_limits_hold_for_chunked_bodies(database_url: str, tmp_path: Path) -> No
             == 7
         )
     db.dispose()
+
+
+def test_several_worker_processes_share_the_ingest(database_url: str, tmp_path: Path) -> None:
+    hub = HubProcess(database_url, free_port(), tmp_path / "hub.log")
+    hub.start(TALLYHUB_WORKERS="2")
+    try:
+        client_id = hub.create_app("Shop", "prod")["client_id"]
+        sync = json.loads((DATA / "python_flask_sync.json").read_text())
+        with httpx.Client() as client:
+            for _ in range(10):
+                sync["message_uuid"] = str(uuid.uuid4())
+                response = client.post(f"{hub.url}/v2/{client_id}/prod/sync", json=sync)
+                assert response.status_code == 202, response.text
+            assert client.post(f"{hub.url}/v2/{client_id}/prod/sync", json=sync).json() == {
+                "status": "duplicate"
+            }
+    finally:
+        hub.stop()
+    db = Database(database_url)
+    with db.read() as conn:
+        total = conn.execute(
+            sa.select(sa.func.sum(metrics.c.request_count)).where(metrics.c.level == 0)
+        ).scalar()
+    db.dispose()
+    assert total == 70

@@ -14,6 +14,8 @@ from typing import IO
 
 import httpx
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from tallyhub.api.routes import router as api_router
 from tallyhub.ingest.routes import router as ingest_router
 from tallyhub.monitor.maintenance import Maintenance
-from tallyhub.settings import Settings
+from tallyhub.settings import Settings, load_settings
 from tallyhub.storage.database import Database
 from tallyhub.web import install as install_dashboard
 
@@ -52,3 +52,8 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
         return {"status": "ok"}
 
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The hub configured by TALLYHUB_* variables: what each process of `tallyhub serve --workers N` runs."""
+    return create_app(load_settings())

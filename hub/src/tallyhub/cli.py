@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from tallyhub.settings import SETTINGS, Settings, load_settings
+from tallyhub.settings import SETTINGS, Settings, load_settings, settings_markdown
 from tallyhub.storage import apps as app_store
 from tallyhub.storage import tokens as token_store
 from tallyhub.storage.database import Database
@@ -66,16 +67,39 @@ def serve(**overrides: Any) -> None:
     )
     db = _open_database(settings)
     _print_setup_link(db, settings)
-    app = create_app(settings, db)
     log.info(
-        "Tallyhub listening on http://%s:%d (database: %s)",
+        "Tallyhub listening on http://%s:%d (database: %s, %d worker process%s)",
         settings.host,
         settings.port,
         db.url.render_as_string(),
+        settings.workers,
+        "" if settings.workers == 1 else "es",
     )
+    level = settings.log_level.lower()
+    if settings.workers == 1:
+        app = create_app(settings, db)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=level, access_log=False)
+        return
+    db.dispose()
+    # Worker processes build their own app from the environment: hand them this command's options.
+    for setting in SETTINGS:
+        if overrides.get(setting.name) is not None:
+            os.environ[setting.env_var] = str(overrides[setting.name])
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), access_log=False
+        "tallyhub.app:create_app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=level,
+        access_log=False,
     )
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """Print every setting with its env var, default and meaning (Markdown)."""
+    click.echo(settings_markdown())
 
 
 @main.command()

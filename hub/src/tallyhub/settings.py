@@ -24,6 +24,12 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "Address the hub listens on."),
     Setting("port", int, 8000, "Port the hub listens on."),
+    Setting(
+        "workers",
+        int,
+        1,
+        "Hub processes serving requests. More than one pays off with PostgreSQL; SQLite has one writer.",
+    ),
     Setting("data_dir", str, "./tallyhub-data", "Folder for the embedded SQLite database."),
     Setting(
         "database_url",
@@ -65,6 +71,7 @@ class Settings:
 
     host: str
     port: int
+    workers: int
     data_dir: str
     database_url: str
     max_body_bytes: int
@@ -111,3 +118,12 @@ def load_settings(
         if value is not None:
             values[name] = value
     return Settings(**values)
+
+
+def settings_markdown() -> str:
+    """The settings table as Markdown, as the README shows it (a test keeps the two equal)."""
+    lines = ["| setting | env var | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default != "" else "(empty)"
+        lines.append(f"| `--{s.name.replace('_', '-')}` | `{s.env_var}` | {default} | {s.help} |")
+    return "\n".join(lines)

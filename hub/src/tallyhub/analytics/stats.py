@@ -21,6 +21,10 @@ class Tally:
     bytes_received: int = 0
     bytes_sent: int = 0
     response_times: Histogram = dataclasses.field(default_factory=dict)
+    # The counts of the size histograms are the requests whose size was known (for mean sizes); the
+    # histograms themselves are merged only for callers that show them (they cost a query time).
+    known_request_sizes: int = 0
+    known_response_sizes: int = 0
     request_sizes: Histogram = dataclasses.field(default_factory=dict)
     response_sizes: Histogram = dataclasses.field(default_factory=dict)
 
@@ -31,15 +35,17 @@ class Tally:
         self.bytes_received += other.bytes_received
         self.bytes_sent += other.bytes_sent
         histograms.merge_into(self.response_times, other.response_times)
+        self.known_request_sizes += other.known_request_sizes
+        self.known_response_sizes += other.known_response_sizes
         histograms.merge_into(self.request_sizes, other.request_sizes)
         histograms.merge_into(self.response_sizes, other.response_sizes)
         return self
 
     def stats(self, apdex_t: int) -> dict[str, Any]:
         requests = self.requests
-        # Sizes are summed only over requests whose size was known: those are the histogram counts.
-        known_request_sizes = sum(self.request_sizes.values())
-        known_response_sizes = sum(self.response_sizes.values())
+        # Sizes are summed only over requests whose size was known (PROTOCOL.md §7.8).
+        known_request_sizes = self.known_request_sizes
+        known_response_sizes = self.known_response_sizes
         quantiles = histograms.percentiles(self.response_times, PERCENTILES, RESPONSE_TIME_BIN_MS)
         return {
             "requests": requests,

@@ -18,10 +18,10 @@ def traffic(conn: sa.Connection, resolved: Resolved, tr: TimeRange, apdex_t: int
 
 
 def traffic_and_total(
-    conn: sa.Connection, resolved: Resolved, tr: TimeRange, apdex_t: int
+    conn: sa.Connection, resolved: Resolved, tr: TimeRange, apdex_t: int, size_histograms: bool = False
 ) -> tuple[dict[str, Any], Tally]:
     """traffic() and the merged Tally of the whole range (for its histograms), from one query."""
-    per_bucket = metrics.tallies(conn, resolved, tr, "bucket")
+    per_bucket = metrics.tallies(conn, resolved, tr, "bucket", size_histograms=size_histograms)
     empty = Tally().stats(apdex_t)
     series = []
     for bucket in tr.buckets():

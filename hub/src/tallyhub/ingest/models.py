@@ -8,7 +8,7 @@ cut names to 64 themselves), the per-entry fields are refused past the length no
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -59,7 +59,9 @@ class Startup(WireModel):
     instance_uuid: Uuid
     message_uuid: Uuid
     paths: list[StartupPath] = []
-    versions: dict[str, str] = {}
+    # Package versions are strings in every client seen; anything else is stored as sent rather than
+    # refused (a refused startup is re-sent by Node every cycle).
+    versions: dict[str, Any] = {}
     client: Annotated[str, _cut(64)] | None = None
     openapi: str | None = None  # a JSON document serialised into a string; not stored
 

@@ -17,7 +17,8 @@ def _either(python: str, node: str) -> Any:
     return Field(validation_alias=AliasChoices(python, node))
 
 
-Headers = list[tuple[str, str]]
+# [name, value] pairs; values are kept as sent (a client could send a repeated header as a list).
+Headers = list[tuple[str, Any]]
 Nanoseconds = Annotated[int, Field(ge=0, le=2**63 - 1)]  # Node sends decimal strings; lax mode parses them
 
 
@@ -62,10 +63,10 @@ class Span(WireModel):
     span_id: str = _either("span_id", "spanId")
     parent_span_id: str | None = Field(None, validation_alias=AliasChoices("parent_span_id", "parentSpanId"))
     name: str = ""
-    kind: str | None = None
+    kind: str | int | None = None
     start_time: Nanoseconds = _either("start_time", "startTime")
     end_time: Nanoseconds = _either("end_time", "endTime")
-    status: str | None = None
+    status: str | int | None = None
     attributes: dict[str, Any] | None = None
 
 

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
@@ -24,7 +26,7 @@ from tallyhub.ingest.models import Startup, Sync, canonical_uuid
 from tallyhub.ingest.request_log import RequestLogLine
 from tallyhub.settings import Settings
 from tallyhub.storage.database import Database
-from tallyhub.storage.ingest_writes import Writer
+from tallyhub.storage.ingest_writes import UnknownApp, Writer
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,6 +42,22 @@ class Rejected(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+
+
+# SQLite takes one writer at a time: more threads than two (one writing, one parsing the next payload)
+# only fight over the GIL. PostgreSQL writers run in parallel, so they get the default thread pool.
+SQLITE_INGEST_THREADS = 2
+
+T = TypeVar("T")
+
+
+async def _in_thread(request: Request, func: Callable[..., T], *args: Any) -> T:
+    """Run blocking ingest work off the event loop, at most SQLITE_INGEST_THREADS at once on SQLite."""
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "ingest_limiter", None)
+    if limiter is None and _writer(request).db.is_sqlite:
+        limiter = state.ingest_limiter = anyio.CapacityLimiter(SQLITE_INGEST_THREADS)
+    return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
 
 
 def _writer(request: Request) -> Writer:
@@ -67,7 +85,9 @@ def _errors(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[dict[st
 async def _target(request: Request, client_id: str, env: str) -> tuple[Writer, int]:
     canonical = normalise_client_id(client_id)
     writer = _writer(request)
-    app_id = await run_in_threadpool(writer.app_id, canonical) if canonical else None
+    app_id = None
+    if canonical:
+        app_id = writer.cached_app_id(canonical) or await run_in_threadpool(writer.app_id, canonical)
     if app_id is None:
         raise Rejected(404, "unknown client ID")
     if not is_valid_env(env):
@@ -97,6 +117,8 @@ async def _handle(handler: Callable[[], Any]) -> Response:
         result = await handler()
     except Rejected as exc:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+    except UnknownApp:
+        return JSONResponse({"detail": "unknown client ID"}, status_code=404)
     return JSONResponse({"status": "ok" if result else "duplicate"}, status_code=202)
 
 
@@ -105,7 +127,7 @@ async def startup(client_id: str, env: str, request: Request) -> Response:
     async def handle() -> bool:
         writer, app_id = await _target(request, client_id, env)
         payload = _parse(Startup, await _body(request))
-        return await run_in_threadpool(writer.store_startup, app_id, env, payload)
+        return await _in_thread(request, writer.store_startup, app_id, env, payload)
 
     return await _handle(handle)
 
@@ -116,7 +138,7 @@ async def sync(client_id: str, env: str, request: Request) -> Response:
         writer, app_id = await _target(request, client_id, env)
         body = await _body(request)
         # Parsing 200 entries is a few milliseconds of CPU: keep it off the event loop too.
-        return await run_in_threadpool(_store_sync, writer, app_id, env, body)
+        return await _in_thread(request, _store_sync, writer, app_id, env, body)
 
     return await _handle(handle)
 
@@ -137,8 +159,8 @@ async def request_log(client_id: str, env: str, request: Request) -> Response:
             ) from None
         body = await _body(request)
         settings: Settings = request.app.state.settings
-        return await run_in_threadpool(
-            _store_log, writer, app_id, env, file_uuid, body, settings.max_log_bytes
+        return await _in_thread(
+            request, _store_log, writer, app_id, env, file_uuid, body, settings.max_log_bytes
         )
 
     return await _handle(handle)

@@ -22,7 +22,7 @@ from tallyhub.storage.apps import app_id_for_client_id, ensure_env
 from tallyhub.storage.database import Database
 from tallyhub.storage.dimensions import EndpointKey, IdCache, Pending, endpoint_key, natural_endpoint
 from tallyhub.storage.metric_rows import COLUMNS, LevelAggregates
-from tallyhub.storage.tables import MINUTE, NO_ID, metrics, received_messages, request_logs
+from tallyhub.storage.tables import MINUTE, NO_ID, apps, metrics, received_messages, request_logs
 from tallyhub.storage.upsert import insert_for, insert_ignore
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ATTEMPTS = 3  # PostgreSQL may pick a payload's transaction as a deadlock victim; run it again
 APP_CACHE_SECONDS = 30.0  # client IDs are looked up on every request; an app's deletion shows within this
+
+
+class UnknownApp(Exception):
+    """The app a payload was addressed to no longer exists."""
 
 
 class Writer:
@@ -41,6 +45,11 @@ class Writer:
         self.cache = IdCache()
         self._envs: dict[tuple[int, str], int] = {}
         self._apps: dict[str, tuple[int, float]] = {}
+
+    def cached_app_id(self, client_id: str) -> int | None:
+        """The app of a canonical client ID if this process looked it up lately (no I/O), else None."""
+        hit = self._apps.get(client_id)
+        return hit[0] if hit is not None and hit[1] > self.clock() else None
 
     def app_id(self, client_id: str) -> int | None:
         """The app of a canonical client ID, or None when there is none."""
@@ -78,7 +87,7 @@ class Writer:
                     "first_seen": now,
                     "client": payload.client,
                     "versions": versions,
-                    "app_version": (versions.get("app") or "")[:100] or None,
+                    "app_version": str(versions.get("app") or "")[:100] or None,
                     "last_startup_at": now,
                 },
             )
@@ -153,8 +162,13 @@ class Writer:
             def consumer_id(identifier: str | None) -> int:
                 return dimensions.consumer_id(pending, app_id, identifier)
 
+            # Ids by natural key, looked up once per key rather than once per row.
+            endpoint_ids: dict[tuple[str, str] | None, int] = {k: endpoint_id(k) for k in paths}
+            endpoint_ids[None] = NO_ID
+            consumer_ids: dict[str | None, int] = {i: consumer_id(i) for i in identifiers}
+            consumer_ids[None] = NO_ID
             rows = [
-                (env_id, MINUTE, bucket, level, endpoint_id(ep), consumer_id(cons), status, *values)
+                (env_id, MINUTE, bucket, level, endpoint_ids[ep], consumer_ids[cons], status, *values)
                 for level, ep, cons, status, values in metric_values
             ]
             bulk.append(conn, metrics, COLUMNS, rows)
@@ -237,6 +251,10 @@ class Writer:
                     env_id = self._env_id(conn, app_id, env)
                     write(conn, pending, env_id)
             except (IntegrityError, DBAPIError) as exc:
+                if isinstance(exc, IntegrityError) and not self._app_exists(app_id):
+                    # Deleted (or its client ID rotated) while this process still had it cached.
+                    self._apps = {k: v for k, v in self._apps.items() if v[0] != app_id}
+                    raise UnknownApp(app_id) from None
                 if attempt == ATTEMPTS or not _retryable(exc):
                     raise
                 # A stale cached id (a row deleted meanwhile) or a lost race: start from the database.
@@ -248,6 +266,10 @@ class Writer:
             self._envs[(app_id, env)] = env_id
             return True
         raise AssertionError("unreachable")
+
+    def _app_exists(self, app_id: int) -> bool:
+        with self.db.read() as conn:
+            return conn.execute(sa.select(apps.c.id).where(apps.c.id == app_id)).first() is not None
 
     def _env_id(self, conn: sa.Connection, app_id: int, env: str) -> int:
         return self._envs.get((app_id, env)) or ensure_env(conn, app_id, env)
@@ -269,7 +291,7 @@ def _first_receipt(conn: sa.Connection, app_id: int, kind: str, message_uuid: st
 
 
 def _retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
+    if isinstance(exc, IntegrityError) or exc.connection_invalidated:
+        return True  # a lost race, or a pooled connection that died (the pool is renewed): run again
     code = getattr(exc.orig, "sqlstate", None)
     return code in {"40001", "40P01"}  # serialization failure, deadlock detected

@@ -134,7 +134,8 @@ class LevelAggregates(Generic[E, C]):
                 request_sizes,
                 response_sizes,
             )
-        for key in ((LEVEL_TOTAL, None, None, status_code), (LEVEL_ENDPOINT, endpoint, None, status_code)):
+        # Level 0 is summed from level 1 in `serialised` (fewer rows to merge than entries).
+        for key in ((LEVEL_ENDPOINT, endpoint, None, status_code),):
             aggregate = rows.get(key)
             if aggregate is None:
                 aggregate = rows[key] = Aggregate()
@@ -152,6 +153,21 @@ class LevelAggregates(Generic[E, C]):
     def serialised(self) -> list[tuple[int, E | None, C | None, int, tuple[Any, ...]]]:
         """(level, endpoint, consumer, status, values in COLUMNS order from request_count to the end)."""
         dumps = histograms.dumps
+        totals: dict[tuple[int, E | None, C | None, int], Aggregate] = {}
+        for (level, _endpoint, _consumer, status_code), a in self.rows.items():
+            if level == LEVEL_ENDPOINT:
+                key: tuple[int, E | None, C | None, int] = (LEVEL_TOTAL, None, None, status_code)
+                total = totals.get(key)
+                if total is None:
+                    total = totals[key] = Aggregate()
+                total.add(
+                    a.request_count,
+                    a.request_size_sum,
+                    a.response_size_sum,
+                    a.response_times,
+                    a.request_sizes,
+                    a.response_sizes,
+                )
         return [
             (
                 level,
@@ -168,5 +184,5 @@ class LevelAggregates(Generic[E, C]):
                     False,
                 ),
             )
-            for (level, endpoint, consumer, status_code), a in self.rows.items()
+            for (level, endpoint, consumer, status_code), a in (*self.rows.items(), *totals.items())
         ]

@@ -167,7 +167,9 @@ def performance_data(scope: Scope) -> dict[str, Any]:
 
 
 def data_transferred_data(scope: Scope) -> dict[str, Any]:
-    result, total = traffic.traffic_and_total(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    result, total = traffic.traffic_and_total(
+        scope.conn, scope.resolved, scope.tr, scope.apdex_t, size_histograms=True
+    )
     shapes = distributions.distributions(total)
     return {
         "totals": result["totals"],

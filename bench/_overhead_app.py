@@ -1,0 +1,132 @@
+"""One run of the client-overhead benchmark, in a process of its own (so that it can be run by the
+official client's virtual environment as well as by ours): prints one JSON line of figures.
+
+Usage: python bench/_overhead_app.py VARIANT REQUESTS, VARIANT one of bare, client, client+logging.
+The hub URL comes from APITALLY_HUB_BASE_URL; `apitally` is whichever package the interpreter has.
+"""
+
+import io
+import json
+import logging
+import sys
+import time
+
+from flask import Flask, g, request
+
+CLIENT_ID = "5b8b8a5e-9f4e-4c1e-8a55-0e5c2b1c9d7a"
+CONSUMERS = 1000
+
+
+def build_app(variant: str) -> Flask:
+    app = Flask(__name__)
+    app.logger.disabled = True  # the 500s would print tracebacks; the printing is not what we measure
+
+    @app.before_request
+    def identify_consumer() -> None:
+        g.apitally_consumer = request.headers.get("X-Consumer")
+
+    @app.get("/items/<int:item_id>")
+    def get_item(item_id: int) -> dict:
+        return {"id": item_id, "name": "widget", "price": 9.99}
+
+    @app.post("/echo")
+    def echo() -> dict:
+        return request.get_json()
+
+    @app.get("/boom")
+    def boom() -> dict:
+        raise ValueError("kaboom")
+
+    if variant != "bare":
+        from apitally.flask import ApitallyMiddleware
+
+        options = {}
+        if variant == "client+logging":
+            options = {
+                "enable_request_logging": True,
+                "log_request_headers": True,
+                "log_request_body": True,
+                "log_response_body": True,
+            }
+        app.wsgi_app = ApitallyMiddleware(app, client_id=CLIENT_ID, env="bench", **options)
+    return app
+
+
+def environs(n: int) -> list[dict]:
+    doc = {"items": [{"id": i, "name": f"item-{i}", "tags": ["a", "b"]} for i in range(12)], "pad": ""}
+    doc["pad"] = "x" * (1000 - len(json.dumps(doc)))
+    body = json.dumps(doc).encode()
+    assert len(body) == 1000
+    base = {
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "HTTP_HOST": "localhost",
+        "HTTP_USER_AGENT": "bench/1.0",
+        "HTTP_ACCEPT": "*/*",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    out = []
+    for i in range(n):
+        env = dict(base, HTTP_X_CONSUMER=f"consumer-{i % CONSUMERS}")
+        kind = i % 10
+        if kind < 5:
+            env.update(REQUEST_METHOD="GET", PATH_INFO=f"/items/{i % 100}")
+        elif kind < 9:
+            env.update(REQUEST_METHOD="POST", PATH_INFO="/echo", CONTENT_TYPE="application/json")
+            env["CONTENT_LENGTH"] = str(len(body))
+            env["_body"] = body
+        else:
+            env.update(REQUEST_METHOD="GET", PATH_INFO="/boom")
+        out.append(env)
+    return out
+
+
+def drive(app: Flask, envs: list[dict]) -> tuple[float, float]:
+    """Run `envs` through the app as a WSGI server would; returns (wall seconds, process CPU seconds)."""
+    wsgi = app.wsgi_app
+    statuses = []
+
+    def start_response(status, headers, exc_info=None):
+        statuses.append(status)
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for env in envs:
+        env = dict(env)
+        env["wsgi.input"] = io.BytesIO(env.pop("_body", b""))
+        body = wsgi(env, start_response)
+        for _ in body:
+            pass
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    assert statuses.count("500 INTERNAL SERVER ERROR") == len(envs) // 10, statuses[:20]
+    return elapsed, cpu
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def main() -> None:
+    variant, n = sys.argv[1], int(sys.argv[2])
+    logging.getLogger("apitally").setLevel(logging.CRITICAL)
+    app = build_app(variant)
+    drive(app, environs(2000))  # warm-up
+    envs = environs(n)
+    elapsed, cpu = drive(app, envs)
+    del envs
+    print(json.dumps({"us": elapsed / n * 1e6, "cpu_us": cpu / n * 1e6, "rss": rss()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Per-request cost of the `apitally` client on a small Flask app, against bare Flask and the official
+client 0.25.1 (run from its own virtual environment): five interleaved repetitions, medians printed."""
+
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "50000"))
+REPETITIONS = int(os.environ.get("BENCH_REPETITIONS", "5"))
+HERE = pathlib.Path(__file__).parent
+ROOT = HERE.parent
+
+
+class _Sink(BaseHTTPRequestHandler):
+    """A hub that accepts everything, so that both clients sync as they would in production."""
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        elif self.headers.get("Transfer-Encoding") == "chunked":
+            while (size := int(self.rfile.readline().strip() or b"0", 16)) > 0:
+                self.rfile.read(size + 2)
+            self.rfile.readline()
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def official_python() -> str:
+    return os.environ.get("TALLYHUB_OFFICIAL_PYTHON") or str(ROOT / ".venv-official" / "bin" / "python")
+
+
+def run(python: str, variant: str, hub: str) -> dict:
+    env = dict(os.environ, APITALLY_HUB_BASE_URL=hub, PYTHONHASHSEED="0")
+    out = subprocess.run(
+        [python, str(HERE / "_overhead_app.py"), variant, str(REQUESTS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hub = f"http://127.0.0.1:{server.server_port}"
+    ours, official = sys.executable, official_python()
+    variants = {
+        "bare Flask": (ours, "bare"),
+        "apitally (this client)": (ours, "client"),
+        "apitally 0.25.1 (official)": (official, "client"),
+        "this client + request logging": (ours, "client+logging"),
+        "official + request logging": (official, "client+logging"),
+    }
+    results: dict[str, list[dict]] = {name: [] for name in variants}
+    for rep in range(REPETITIONS):
+        for name, (python, variant) in variants.items():
+            results[name].append(run(python, variant, hub))
+        print(f"repetition {rep + 1}/{REPETITIONS} done", flush=True)
+    server.shutdown()
+
+    bare = "bare Flask"
+    print(f"\n{REQUESTS} mixed requests per run, {REPETITIONS} interleaved repetitions, medians.")
+    print("wall = elapsed time; cpu = CPU time of the process (less disturbed by other load on the machine)")
+    print(
+        f"{'variant':32} {'wall µs/req':>11} {'overhead':>9} {'cpu µs/req':>11} {'overhead':>9}"
+        f" {'RSS MiB':>8}"
+    )
+    med = {
+        m: {name: statistics.median(r[m] for r in runs) for name, runs in results.items()}
+        for m in ("us", "cpu_us", "rss")
+    }
+    for name in variants:
+        wall, cpu = med["us"][name], med["cpu_us"][name]
+        wall_over, cpu_over, mib = wall - med["us"][bare], cpu - med["cpu_us"][bare], med["rss"][name] / 2**20
+        print(f"{name:32} {wall:11.1f} {wall_over:9.1f} {cpu:11.1f} {cpu_over:9.1f} {mib:8.1f}")
+
+    def ratio(metric: str, ours: str, theirs: str) -> float:
+        base = med[metric][bare]
+        return (med[metric][ours] - base) / max(med[metric][theirs] - base, 1e-9)
+
+    for label, ours, theirs, target in (
+        ("default settings", "apitally (this client)", "apitally 0.25.1 (official)", 0.1),
+        ("request logging", "this client + request logging", "official + request logging", 0.2),
+    ):
+        wall, cpu = ratio("us", ours, theirs), ratio("cpu_us", ours, theirs)
+        print(f"overhead ratio this/official, {label}: wall {wall:.3f}, cpu {cpu:.3f} (target <= {target})")
+    mem_ok = med["rss"]["apitally (this client)"] <= med["rss"]["apitally 0.25.1 (official)"]
+    print(f"RSS after the run, this client <= official (default settings): {mem_ok}")
+
+
+if __name__ == "__main__":
+    main()

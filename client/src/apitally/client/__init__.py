@@ -1,0 +1,1 @@
+"""Framework-neutral core of the client: configuration, aggregation, request logging and delivery."""
