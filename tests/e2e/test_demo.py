@@ -85,7 +85,12 @@ def test_demo_shows_live_data_and_stops_cleanly_on_ctrl_c() -> None:
         assert not Path(folder.group(1)).exists()
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            # Ctrl-C first: the hub and the API run in sessions of their own and outlive a SIGKILL.
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         if process.stdout is not None:
             process.stdout.close()
