@@ -5,7 +5,8 @@ the ASGI app (the full route: access check, filters, analytics, template) for th
 presets; prints the median of 5 runs after one warm-up, its ratio to the budget, and the HTML size.
 SQLite, then PostgreSQL when TALLYHUB_TEST_DATABASE_URL is set.
 
-Environment: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set, as for bench.queries.
+Environment as for bench.queries: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set,
+BENCH_QUERIES_LOADER=direct writes it straight into the tables (faster) instead of through ingestion.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tallyhub.storage.sessions import create_session
 from tallyhub.web.security import SESSION_COOKIE
 
 from bench import _dataset
-from bench.queries import BUDGET_MS, LOADER, databases
+from bench.queries import BUDGET_MS, LOADERS, databases
 
 PAGES = (
     "/apps",
@@ -53,7 +54,7 @@ def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
         teams.set_role(conn, user.id, team.id, "viewer")
     app = app_store.create_app(db, "Bench", (), team_id=team.id)
     now = time.time()
-    loaded = LOADER(db, app.id, spec, now)
+    loaded = LOADERS[os.environ.get("BENCH_QUERIES_LOADER", "ingestion")](db, app.id, spec, now)
     print(f"[{engine}] loaded {loaded.requests:,} requests as {loaded.rows:,} metric rows", flush=True)
     if engine == "postgres":
         with db.write() as conn:

@@ -144,5 +144,17 @@ def test_totals_over_days_read_day_rows_and_edge_hours_exactly_once(api: Any) ->
         assert tr.interval == "hour"
         assert sum(metrics.tallies(conn, resolved, tr, "all")[0].response_times.values()) == 6
         assert metrics.total(metrics.tallies(conn, resolved, tr, "bucket")).requests == 6
+        # A daily series of the same hourly range: edge days hold only their part inside the range.
+        daily = metrics.consumer_bucket_tallies(conn, resolved, tr, by_day=True)
+        alice = api.writer.consumer_ids["alice"]
+        assert {b: t.requests for b, t in daily[alice].items()} == {
+            T0: 1,
+            T0 + 24 * HOUR: 1,
+            T0 + 48 * HOUR: 1,
+            T0 + 72 * HOUR: 2,
+        }
+        assert daily[alice][T0 + 72 * HOUR].requests_5xx == 1
+        hourly = metrics.consumer_bucket_tallies(conn, resolved, tr)
+        assert sum(t.requests for t in hourly[alice].values()) == 5 and len(hourly[alice]) == 4
     finally:
         cm.__exit__(None, None, None)

@@ -181,14 +181,16 @@ def test_endpoints_page_lists_never_called_endpoints_and_detail(web: Any, shop: 
 
 def test_consumers_page_groups_and_detail(web: Any, shop: dict[str, Any]) -> None:
     client = web.signed_in("vic@example.com")
-    page = _get(client, f"/apps/{shop['id']}/consumers")
-    table = page.split('id="consumers-table"')[1]
-    alice = table.split(">alice</a>")[1].split("</tr>")[0]
-    assert "Alice" in alice and "Partners" in alice and ">64<" in alice and ">4<" in alice
-    assert "<polyline" in alice
-    assert table.index(">alice</a>") < table.index(">bob</a>")
-    activity = _charts(page)["activity"]
-    assert _series_sum(activity, "New") == 2 and _series_sum(activity, "Returning") == 0
+    # 24 h and 30 d read list and series in one pass, 7 d in two (hourly list, daily series).
+    for period in ("24h", "7d", "30d"):
+        page = _get(client, f"/apps/{shop['id']}/consumers", period=period)
+        table = page.split('id="consumers-table"')[1]
+        alice = table.split(">alice</a>")[1].split("</tr>")[0]
+        assert "Alice" in alice and "Partners" in alice and ">64<" in alice and ">4<" in alice, period
+        assert "<polyline" in alice
+        assert table.index(">alice</a>") < table.index(">bob</a>")
+        activity = _charts(page)["activity"]
+        assert _series_sum(activity, "New") == 2 and _series_sum(activity, "Returning") == 0
     groups = _get(client, f"/apps/{shop['id']}/consumers/groups")
     row = groups.split(">Partners</a>")[1].split("</tr>")[0]
     assert re.findall(r">([\d,]+)</td>", row) == ["1", "64", "4"]
@@ -223,6 +225,8 @@ def test_instances_page(web: Any, shop: dict[str, Any]) -> None:
         ({"env": "prod"}, "100"),
         ({"env": "dev"}, "0"),
         ({"period": "1h"}, "100"),
+        ({"period": "7d"}, "100"),
+        ({"period": "30d"}, "100"),
         ({"period": "12mo"}, "100"),
         ({"period": "custom", "start": "2000-01-01T00:00:00Z", "end": "2000-01-02T00:00:00Z"}, "0"),
     ],

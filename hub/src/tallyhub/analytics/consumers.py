@@ -40,16 +40,19 @@ def list_consumers(
     tr: TimeRange,
     apdex_t: int,
     with_histograms: bool = True,
+    per_consumer: dict[int, Tally] | None = None,
 ) -> list[dict[str, Any]]:
     """Every consumer of the app (in the group, if filtered), busiest first, then by identifier.
 
     with_histograms=False leaves percentiles, mean sizes and Apdex out (None): for counts-only views.
+    `per_consumer` = tallies per consumer id over `tr` when the caller has them already.
     """
     query = sa.select(*_COLUMNS).where(consumers.c.app_id == app_id)
     if resolved.consumer_ids is not None:
         query = query.where(consumers.c.id.in_(resolved.consumer_ids))
     rows = conn.execute(query).all()
-    per_consumer = metrics.tallies(conn, resolved, tr, "consumer", with_histograms) if rows else {}
+    if per_consumer is None:
+        per_consumer = metrics.tallies(conn, resolved, tr, "consumer", with_histograms) if rows else {}
     listed = [{**_describe(row), **per_consumer.get(row.id, Tally()).stats(apdex_t)} for row in rows]
     listed.sort(key=lambda c: (-c["requests"], c["identifier"]))
     return listed

@@ -197,19 +197,49 @@ def total(tallied: dict[int, Tally]) -> Tally:
     return combined
 
 
-def consumer_counts(conn: sa.Connection, resolved: Resolved, tr: TimeRange) -> dict[int, dict[int, int]]:
-    """Requests per consumer id and bucket start (buckets without requests left out); no histograms."""
-    result: dict[int, dict[int, int]] = {}
+def consumer_bucket_tallies(
+    conn: sa.Connection, resolved: Resolved, tr: TimeRange, by_day: bool = False
+) -> dict[int, dict[int, Tally]]:
+    """Tallies without histograms (counts and bytes) per consumer id and bucket start; empty ones left out.
+
+    Buckets are of tr's step, or with by_day=True UTC days (the edge days hold only the part of
+    the day inside tr): a daily series of an hourly range, read from day rows where days are whole.
+    """
+    result: dict[int, dict[int, Tally]] = {}
     if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
         return result
     queries = []
-    for part in _sources(tr):
-        key = _key("bucket", part[0], tr.step).label("k")
-        query = sa.select(key, metrics.c.consumer_id, sa.func.sum(metrics.c.request_count))
+    step = DAY if by_day else tr.step
+    for part in _sources(tr, "consumer" if by_day else "bucket"):
+        key = _key("bucket", part[0], step).label("k")
+        query = sa.select(
+            key,
+            metrics.c.consumer_id,
+            sa.func.sum(metrics.c.request_count),
+            _class_sum(400),
+            _class_sum(500),
+            sa.func.sum(metrics.c.request_size_sum),
+            sa.func.sum(metrics.c.response_size_sum),
+        )
         query = _narrowed(query, resolved, LEVEL_CONSUMER, part)
         queries.append(query.group_by(key, metrics.c.consumer_id))
     statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
-    for bucket, consumer_id, count in conn.execute(statement):
+    for bucket, consumer_id, count, c4xx, c5xx, req_bytes, resp_bytes in conn.execute(statement):
+        tally = Tally(
+            int(count or 0), int(c4xx or 0), int(c5xx or 0), int(req_bytes or 0), int(resp_bytes or 0)
+        )
         per_bucket = result.setdefault(int(consumer_id), {})
-        per_bucket[int(bucket)] = per_bucket.get(int(bucket), 0) + int(count or 0)
+        existing = per_bucket.get(int(bucket))
+        if existing is None:
+            per_bucket[int(bucket)] = tally
+        else:
+            existing.add(tally)
     return result
+
+
+def consumer_counts(conn: sa.Connection, resolved: Resolved, tr: TimeRange) -> dict[int, dict[int, int]]:
+    """Requests per consumer id and bucket start (buckets without requests left out)."""
+    return {
+        consumer_id: {bucket: tally.requests for bucket, tally in per_bucket.items()}
+        for consumer_id, per_bucket in consumer_bucket_tallies(conn, resolved, tr).items()
+    }

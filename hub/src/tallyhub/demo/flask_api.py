@@ -94,13 +94,10 @@ def main() -> NoReturn:
     # No access log or tracebacks on the terminal: the dashboard shows them, which is the point.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app.logger.setLevel(logging.CRITICAL)
+    # SIGTERM ends serve_forever by SystemExit (shutdown() from a handler in its own thread would
+    # deadlock); exit hooks then run, so the client sends its last sync.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = make_server("127.0.0.1", int(os.environ["DEMO_PORT"]), app, threaded=True)
-
-    def stop(_signum: int, _frame: object) -> None:
-        server.shutdown()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     server.serve_forever()
     sys.exit(0)
 

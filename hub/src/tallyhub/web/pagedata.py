@@ -212,14 +212,25 @@ def downsample(values: list[int], points: int = SPARKLINE_POINTS) -> list[int]:
 
 
 def consumers_data(scope: Scope) -> dict[str, Any]:
-    listed = consumers.list_consumers(
-        scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t, with_histograms=False
-    )
     # Per-consumer series read the biggest rows (per endpoint, consumer and status): by day beyond 24 h.
     daily = scope.tr
     if scope.end - scope.start > DAY:
         daily = timerange.resolve(str(scope.start), str(scope.end), "day", scope.end, max_buckets=None)
-    counts = metrics.consumer_counts(scope.conn, scope.resolved, daily)
+    # One pass over the rows gives the list (totals over the exact range) and the daily series.
+    per_bucket = metrics.consumer_bucket_tallies(
+        scope.conn, scope.resolved, scope.tr, by_day=daily != scope.tr
+    )
+    per_consumer = {cid: metrics.total(tallies) for cid, tallies in per_bucket.items()}
+    counts = {cid: {b: t.requests for b, t in tallies.items()} for cid, tallies in per_bucket.items()}
+    listed = consumers.list_consumers(
+        scope.conn,
+        scope.app_id,
+        scope.resolved,
+        scope.tr,
+        scope.apdex_t,
+        with_histograms=False,
+        per_consumer=per_consumer,
+    )
     lines = consumers.sparklines(scope.conn, scope.app_id, scope.resolved, daily, counts)
     for consumer in listed:
         consumer["sparkline"] = downsample(lines.get(consumer["identifier"], []))
