@@ -115,16 +115,23 @@ def _existing(
 ) -> dict[RowKey, Any]:
     """The stored hour/day rows of these keys (at most one per key: rollups never run concurrently)."""
     found: dict[RowKey, Any] = {}
-    columns = sa.tuple_(metrics.c.level, metrics.c.endpoint_id, metrics.c.consumer_id, metrics.c.status_code)
-    for chunk in _chunks(keys, _KEYS_PER_QUERY):
-        query = sa.select(metrics).where(
-            metrics.c.env_id == env_id,
-            metrics.c.granularity == size,
-            metrics.c.bucket == bucket,
-            columns.in_(chunk),
-        )
-        for row in conn.execute(query):
-            found.setdefault((row.level, row.endpoint_id, row.consumer_id, row.status_code), row)
+    by_level: dict[int, list[tuple[int, int, int]]] = {}
+    for level, endpoint_id, consumer_id, status_code in keys:
+        by_level.setdefault(level, []).append((endpoint_id, consumer_id, status_code))
+    rest = sa.tuple_(metrics.c.endpoint_id, metrics.c.consumer_id, metrics.c.status_code)
+    for level, level_keys in by_level.items():
+        for chunk in _chunks(level_keys, _KEYS_PER_QUERY):
+            # Equality on every column of the (env_id, granularity, level, bucket) index, so a lookup
+            # reads one bucket's rows, not every row of the granularity.
+            query = sa.select(metrics).where(
+                metrics.c.env_id == env_id,
+                metrics.c.granularity == size,
+                metrics.c.level == level,
+                metrics.c.bucket == bucket,
+                rest.in_(chunk),
+            )
+            for row in conn.execute(query):
+                found.setdefault((row.level, row.endpoint_id, row.consumer_id, row.status_code), row)
     return found
 
 
