@@ -43,17 +43,23 @@ def create_app(
     return App(app_id, name, client_id, now, tuple(dict.fromkeys(env_names)))
 
 
-def list_apps(conn: sa.Connection) -> list[App]:
-    env_rows = conn.execute(sa.select(envs.c.app_id, envs.c.name).order_by(envs.c.id)).all()
+def list_apps(conn: sa.Connection, app_id: int | None = None) -> list[App]:
+    """Every app (or only `app_id`) with its environments, in creation order."""
+    env_query = sa.select(envs.c.app_id, envs.c.name).order_by(envs.c.id)
+    app_query = sa.select(apps).order_by(apps.c.id)
+    if app_id is not None:
+        env_query = env_query.where(envs.c.app_id == app_id)
+        app_query = app_query.where(apps.c.id == app_id)
     env_names: dict[int, list[str]] = {}
-    for app_id, env in env_rows:
-        env_names.setdefault(app_id, []).append(env)
-    rows = conn.execute(sa.select(apps).order_by(apps.c.id)).all()
+    for owner, env in conn.execute(env_query):
+        env_names.setdefault(owner, []).append(env)
+    rows = conn.execute(app_query).all()
     return [App(r.id, r.name, r.client_id, r.created_at, tuple(env_names.get(r.id, ()))) for r in rows]
 
 
 def get_app(conn: sa.Connection, app_id: int) -> App | None:
-    return next((a for a in list_apps(conn) if a.id == app_id), None)
+    found = list_apps(conn, app_id)
+    return found[0] if found else None
 
 
 def app_id_for_client_id(conn: sa.Connection, client_id: str) -> int | None:
