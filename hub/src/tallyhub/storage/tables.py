@@ -56,6 +56,8 @@ envs = sa.Table(
     sa.Column("app_id", sa.Integer, _cascade("apps.id"), nullable=False),
     sa.Column("name", sa.String(32), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Heartbeat monitoring: the env is "down" when no instance has synced for a while (migration 0012).
+    sa.Column("heartbeat_enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.UniqueConstraint("app_id", "name"),
 )
 
@@ -295,4 +297,54 @@ invites = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("used_at", sa.Float),
+)
+
+# --- Uptime (migration 0012) ---
+
+# A URL called every interval; `next_run_at` is claimed with a conditional UPDATE, so that with several
+# hub processes each check runs once per interval.
+health_checks = sa.Table(
+    "health_checks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False, index=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("method", sa.String(10), nullable=False),
+    sa.Column("expected_status", sa.SmallInteger, nullable=False),
+    sa.Column("body_contains", sa.Text),
+    sa.Column("timeout_seconds", sa.Float, nullable=False),
+    sa.Column("interval_seconds", sa.Integer, nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("next_run_at", sa.Float, nullable=False),
+)
+
+health_check_results = sa.Table(
+    "health_check_results",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("check_id", sa.Integer, _cascade("health_checks.id"), nullable=False),
+    sa.Column("checked_at", sa.Float, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("status_code", sa.SmallInteger),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("attempts", sa.SmallInteger, nullable=False),
+    sa.Index(None, "check_id", "checked_at"),
+)
+
+# A time an env was down: kind "heartbeat" (no instance synced) or "health_check" (that check failed).
+# Open while ended_at is NULL. `details` holds the failing request (url, status, latency, error).
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("health_check_id", sa.Integer, _cascade("health_checks.id")),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("cause", sa.Text, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Index(None, "env_id", "started_at"),
 )
