@@ -348,3 +348,90 @@ incidents = sa.Table(
     sa.Column("details", sa.JSON, nullable=False),
     sa.Index(None, "env_id", "started_at"),
 )
+
+# --- Alerts (migration 0013) ---
+
+# Where notifications go: an Apprise URL (it holds the channel's secrets; pages show it masked).
+alert_channels = sa.Table(
+    "alert_channels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("team_id", sa.Integer, _cascade("teams.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # "email", "slack", ..., "webhook", "other"
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# What to watch and its evaluation state. `next_check_at` is claimed with a conditional UPDATE, so that
+# with several hub processes each rule is checked once per interval.
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    # "metric", or a built-in: "env_down", "health_check_failing", "consumer_quiet"
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("metric", sa.String(30)),  # tallyhub.monitor.rule_metrics.METRICS key (kind "metric")
+    sa.Column("window_seconds", sa.Integer, nullable=False),
+    sa.Column("interval_seconds", sa.Integer, nullable=False),
+    sa.Column("comparison", sa.String(2), nullable=False),  # ">", ">=", "<", "<="
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("scope", sa.String(10)),  # None, "consumer", "group" or "endpoint"
+    sa.Column("scope_value", sa.String(1100)),  # identifier, group name, or "METHOD /path"
+    sa.Column("baseline_hours", sa.Integer, nullable=False, server_default="6"),  # consumer_quiet
+    sa.Column("fire_after", sa.Integer, nullable=False),  # N breaching checks in a row
+    sa.Column("resolve_after", sa.Integer, nullable=False),  # M good checks in a row
+    sa.Column("paused", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("next_check_at", sa.Float, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False, server_default="ok"),  # "ok" or "firing"
+    sa.Column("breach_streak", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("good_streak", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("breaching_since", sa.Float),  # first breaching check of the current streak
+    sa.Column("last_value", sa.Float),
+    sa.Column("last_checked_at", sa.Float),
+)
+
+alert_rule_channels = sa.Table(
+    "alert_rule_channels",
+    metadata,
+    sa.Column("rule_id", sa.Integer, _cascade("alert_rules.id"), primary_key=True),
+    sa.Column("channel_id", sa.Integer, _cascade("alert_channels.id"), primary_key=True),
+    sa.Index(None, "channel_id"),
+)
+
+# Every firing and resolution of a rule.
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("rule_id", sa.Integer, _cascade("alert_rules.id"), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),  # "fired" or "resolved"
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("since", sa.Float, nullable=False),  # when the breach (or the recovery) began
+    sa.Column("value", sa.Float),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index(None, "rule_id", "at"),
+)
+
+# Every notification of an event to a channel (or a channel's test, event_id NULL), with its delivery.
+# `next_attempt_at` is claimed with a conditional UPDATE, so that each attempt is made by one process.
+alert_notifications = sa.Table(
+    "alert_notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.Integer, _cascade("alert_events.id")),
+    sa.Column("channel_id", sa.Integer, _cascade("alert_channels.id"), nullable=False, index=True),
+    sa.Column("status", sa.String(10), nullable=False),  # "pending", "sent" or "failed" (gave up)
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("next_attempt_at", sa.Float),  # NULL once sent or given up
+    sa.Column("sent_at", sa.Float),
+    sa.Index(None, "event_id"),
+    sa.Index(None, "status", "next_attempt_at"),
+)
