@@ -60,6 +60,12 @@ SETTINGS: tuple[Setting, ...] = (
         "The hub's URL as clients and browsers reach it, e.g. https://hub.example.com (shown in setup "
         "snippets and links). Empty: taken from each request, or http://HOST:PORT on the command line.",
     ),
+    Setting(
+        "alerts_tick_seconds",
+        float,
+        5.0,
+        "How often each hub process looks for due alert rules and notifications to deliver.",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -85,6 +91,7 @@ class Settings:
     retention_request_logs_days: int
     log_level: str
     public_url: str
+    alerts_tick_seconds: float
 
     @property
     def resolved_database_url(self) -> str:

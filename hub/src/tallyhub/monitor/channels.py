@@ -1,0 +1,105 @@
+"""Notification channels through Apprise: read and check a channel's URL, mask its secrets, send a message.
+
+No sender is written by hand: every channel (e-mail over SMTP, Slack, Microsoft Teams, Discord,
+Telegram, ntfy, PagerDuty, a JSON webhook, or any other service Apprise knows) is an Apprise URL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import apprise
+
+MAX_URL_LENGTH = 4000
+
+# The kind shown for a channel, from its URL's scheme (both the plain and the TLS spelling).
+KINDS: dict[str, str] = {
+    "mailto": "email",
+    "mailtos": "email",
+    "slack": "slack",
+    "msteams": "teams",
+    "workflow": "teams",
+    "workflows": "teams",
+    "discord": "discord",
+    "tgram": "telegram",
+    "ntfy": "ntfy",
+    "ntfys": "ntfy",
+    "pagerduty": "pagerduty",
+    "json": "webhook",
+    "jsons": "webhook",
+}
+
+# One example per kind, for the channel form's help (the README lists the same).
+EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("E-mail (SMTP)", "mailtos://user:password@smtp.example.com?from=hub@example.com&to=ops@example.com"),
+    ("Slack", "slack://TokenA/TokenB/TokenC/#alerts"),
+    ("Microsoft Teams", "msteams://team/TokenA/TokenB/TokenC/TokenD"),
+    ("Discord", "discord://WebhookID/WebhookToken"),
+    ("Telegram", "tgram://BotToken/ChatID"),
+    ("ntfy", "ntfys://ntfy.sh/my-topic"),
+    ("PagerDuty", "pagerduty://IntegrationKey@ApiKey"),
+    ("JSON webhook", "jsons://hooks.example.com/tallyhub"),
+)
+
+
+class ChannelError(ValueError):
+    """A channel URL Apprise cannot use; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Parsed:
+    kind: str
+    masked: str
+
+
+def _plugin(url: str) -> apprise.plugins.NotifyBase:
+    text = url.strip()
+    if not text:
+        raise ChannelError("the Apprise URL is empty")
+    if len(text) > MAX_URL_LENGTH:
+        raise ChannelError(f"the Apprise URL is longer than {MAX_URL_LENGTH} characters")
+    if "://" not in text:
+        raise ChannelError("an Apprise URL starts with a scheme such as mailtos://, slack:// or jsons://")
+    plugin = apprise.Apprise.instantiate(text, suppress_exceptions=True)
+    if not plugin:
+        scheme = text.split("://", 1)[0]
+        raise ChannelError(
+            f"Apprise cannot read this {scheme}:// URL (unknown scheme, or a token or address is "
+            "missing or malformed; see the Apprise documentation for this service)"
+        )
+    return plugin
+
+
+def parse(url: str) -> Parsed:
+    """The channel's kind and masked URL; ChannelError when Apprise cannot parse the URL."""
+    plugin = _plugin(url)
+    scheme = url.strip().split("://", 1)[0].lower()
+    return Parsed(KINDS.get(scheme, "other"), str(plugin.url(privacy=True)))
+
+
+def masked(url: str) -> str:
+    """The URL with its passwords and tokens hidden (Apprise's privacy spelling), for display."""
+    try:
+        return parse(url).masked
+    except ChannelError:
+        return url.split("://", 1)[0] + "://…"
+
+
+def send(url: str, title: str, body: str, notify_type: str = "info") -> str | None:
+    """Send one message; None when delivered, else what went wrong (from Apprise's own log)."""
+    try:
+        plugin = _plugin(url)
+    except ChannelError as exc:
+        return str(exc)
+    notifier = apprise.Apprise()
+    notifier.add(plugin)
+    with apprise.LogCapture(level=logging.WARNING) as captured:
+        try:
+            delivered = bool(notifier.notify(body=body, title=title, notify_type=apprise.NotifyType(notify_type)))
+        except Exception as exc:  # a plugin bug must not stop the other deliveries
+            return f"{type(exc).__name__}: {exc}"
+    if delivered:
+        return None
+    lines = [line.split(" - ", 2)[-1].strip() for line in captured.getvalue().splitlines() if line.strip()]
+    return "; ".join(lines)[:2000] or "Apprise reported a failure without details"
