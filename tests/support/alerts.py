@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from tallyhub.monitor import channels
 from tallyhub.monitor.alert_scheduler import AlertScheduler
 from tallyhub.monitor.rule_spec import parse_form
-from tallyhub.settings import Settings, load_settings
+from tallyhub.settings import Settings, load_settings  # noqa: F401 (re-exported for tests)
 from tallyhub.storage import alert_channels, alert_rules
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from urllib.parse import urlencode
 
 from tallyhub.monitor.rule_eval import Outcome
 from tallyhub.monitor.rule_metrics import METRICS
 from tallyhub.monitor.rule_spec import COMPARISON_WORDS, WINDOWS
 from tallyhub.settings import Settings
 from tallyhub.storage.alert_rules import Rule
-from tallyhub.web.filters import Filters
 
 _BUILTIN_PAGES = {"env_down": "uptime", "health_check_failing": "uptime", "consumer_quiet": "consumers"}
 
@@ -34,17 +34,18 @@ def _period(window_seconds: int) -> str:
 
 
 def dashboard_link(settings: Settings, rule: Rule) -> str:
-    """The page of the rule's metric, filtered to its env and scope, over a period covering the window."""
+    """The page of the rule's metric, filtered to its env and scope, over a period covering the window.
+
+    The parameters are the dashboard's own (tallyhub.web.filters), in its order.
+    """
     page = METRICS[rule.metric].page if rule.metric else _BUILTIN_PAGES.get(rule.kind, "traffic")
-    flt = Filters(env=rule.env, period=_period(rule.window_seconds))
-    if rule.scope == "consumer":
-        flt = flt.replace(consumer=rule.scope_value)
-    elif rule.scope == "group":
-        flt = flt.replace(group=rule.scope_value)
+    params = {"env": rule.env, "period": _period(rule.window_seconds)}
+    if rule.scope in ("consumer", "group") and rule.scope_value:
+        params[rule.scope] = rule.scope_value
     elif rule.scope == "endpoint" and rule.scope_value:
         method, _, path = rule.scope_value.partition(" ")
-        flt = flt.replace(method=method, path=path)
-    return hub_base_url(settings) + flt.href(f"/apps/{rule.app_id}/{page}")
+        params.update(method=method, path=path)
+    return f"{hub_base_url(settings)}/apps/{rule.app_id}/{page}?{urlencode(params)}"
 
 
 def format_value(metric: str | None, value: float | None) -> str:

@@ -1,0 +1,202 @@
+"""Alert rules of an app (members edit, viewers read) and its alert history with delivery status."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import RedirectResponse, Response
+
+from tallyhub.monitor import rule_spec
+from tallyhub.monitor.messages import format_value
+from tallyhub.monitor.rule_metrics import METRICS
+from tallyhub.storage import alert_channels, alert_history, alert_rules
+from tallyhub.storage import teams as team_store
+from tallyhub.storage.app_admin import TeamApp
+from tallyhub.storage.database import Database
+from tallyhub.web.access import Viewer, WebError, require_app, require_viewer
+from tallyhub.web.filters import Filters
+from tallyhub.web.templating import render
+
+router = APIRouter()
+SignedIn = Annotated[Viewer, Depends(require_viewer)]
+NOTICES = {
+    "created": "The rule was created; it is checked within seconds.",
+    "saved": "The rule was saved.",
+    "paused": "The rule is paused: no checks, no notifications.",
+    "resumed": "The rule is active again.",
+    "deleted": "The rule was deleted with its history.",
+}
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _role(viewer: Viewer, app: TeamApp) -> str:
+    return viewer.role_in(app.team_id) or "viewer"
+
+
+def _rule_of(request: Request, app: TeamApp, rule_id: int) -> alert_rules.Rule:
+    with _db(request).read() as conn:
+        rule = alert_rules.get(conn, rule_id)
+    if rule is None or rule.app_id != app.id:
+        raise WebError(404, "No such alert rule.")
+    return rule
+
+
+def _channels(request: Request, app: TeamApp) -> list[alert_channels.Channel]:
+    with _db(request).read() as conn:
+        return alert_channels.of_teams(conn, [app.team_id])
+
+
+def _context(request: Request, viewer: Viewer, app: TeamApp) -> dict[str, Any]:
+    return {
+        "app": app,
+        "role": _role(viewer, app),
+        "filters": Filters.from_query(request.query_params),
+        "nav": "alerts",
+        "metrics": METRICS,
+        "kinds": rule_spec.KINDS,
+        "windows": rule_spec.WINDOWS,
+        "intervals": rule_spec.INTERVALS,
+        "comparisons": rule_spec.COMPARISONS,
+        "scopes": rule_spec.SCOPES,
+        "format_value": format_value,
+    }
+
+
+@router.get("/apps/{app_id}/alerts")
+def rules_page(request: Request, viewer: SignedIn, app_id: int, notice: str = "") -> Response:
+    app = require_app(request, viewer, app_id)
+    with _db(request).read() as conn:
+        rules = alert_rules.of_app(conn, app.id)
+    channel_names = {c.id: c.name for c in _channels(request, app)}
+    return render(
+        request,
+        "alert_rules.html",
+        **_context(request, viewer, app),
+        rules=rules,
+        channel_names=channel_names,
+        notice=NOTICES.get(notice),
+        may_edit=team_store.role_at_least(_role(viewer, app), "member"),
+    )
+
+
+def _form_page(
+    request: Request, viewer: Viewer, app: TeamApp, rule: alert_rules.Rule | None, form: dict[str, Any], error: str | None
+) -> Response:
+    return render(
+        request,
+        "alert_rule_form.html",
+        status_code=400 if error else 200,
+        **_context(request, viewer, app),
+        rule=rule,
+        form=form,
+        error=error,
+        channels=_channels(request, app),
+    )
+
+
+def _rule_form(rule: alert_rules.Rule) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "env": rule.env,
+        "kind": rule.kind,
+        "metric": rule.metric or "",
+        "window_seconds": str(rule.window_seconds),
+        "interval_seconds": str(rule.interval_seconds),
+        "comparison": rule.comparison,
+        "threshold": f"{rule.threshold:g}",
+        "scope": rule.scope or "",
+        "scope_value": rule.scope_value or "",
+        "baseline_hours": str(rule.baseline_hours),
+        "fire_after": str(rule.fire_after),
+        "resolve_after": str(rule.resolve_after),
+        "channel_ids": list(rule.channel_ids),
+    }
+
+
+@router.get("/apps/{app_id}/alerts/new")
+def new_rule(request: Request, viewer: SignedIn, app_id: int) -> Response:
+    app = require_app(request, viewer, app_id, "member")
+    default = {"env": app.envs[0] if app.envs else "", "kind": "metric", "metric": "p95", "window_seconds": "900",
+               "interval_seconds": "60", "comparison": ">", "threshold": "500", "fire_after": "1",
+               "resolve_after": "1", "baseline_hours": "6", "channel_ids": []}
+    return _form_page(request, viewer, app, None, default, None)
+
+
+async def _submitted(request: Request) -> tuple[dict[str, str], list[int]]:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    channel_ids = []
+    for raw in form.getlist("channel_ids"):
+        if isinstance(raw, str) and raw.isdigit():
+            channel_ids.append(int(raw))
+    return fields, channel_ids
+
+
+def _save(request: Request, viewer: Viewer, app: TeamApp, rule: alert_rules.Rule | None, fields: dict[str, str], channel_ids: list[int]) -> Response:
+    try:
+        spec = rule_spec.parse_form(fields, list(app.envs))
+    except rule_spec.RuleError as exc:
+        return _form_page(request, viewer, app, rule, {**fields, "channel_ids": channel_ids}, str(exc))
+    now = time.time()
+    with _db(request).write() as conn:
+        if rule is None:
+            rule_id = alert_rules.create(conn, app.id, spec, now)
+        else:
+            rule_id = rule.id
+            alert_rules.update(conn, rule_id, app.id, spec, now)
+        alert_rules.set_channels(conn, rule_id, app.team_id, channel_ids)
+    return RedirectResponse(f"/apps/{app.id}/alerts?notice={'created' if rule is None else 'saved'}", status_code=303)
+
+
+@router.post("/apps/{app_id}/alerts")
+async def create_rule(request: Request, viewer: SignedIn, app_id: int) -> Response:
+    app = require_app(request, viewer, app_id, "member")
+    fields, channel_ids = await _submitted(request)
+    return _save(request, viewer, app, None, fields, channel_ids)
+
+
+@router.get("/apps/{app_id}/alerts/{rule_id}/edit")
+def edit_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) -> Response:
+    app = require_app(request, viewer, app_id, "member")
+    rule = _rule_of(request, app, rule_id)
+    return _form_page(request, viewer, app, rule, _rule_form(rule), None)
+
+
+@router.post("/apps/{app_id}/alerts/{rule_id}")
+async def update_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) -> Response:
+    app = require_app(request, viewer, app_id, "member")
+    rule = _rule_of(request, app, rule_id)
+    fields, channel_ids = await _submitted(request)
+    return _save(request, viewer, app, rule, fields, channel_ids)
+
+
+@router.post("/apps/{app_id}/alerts/{rule_id}/pause")
+def pause_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) -> Response:
+    app = require_app(request, viewer, app_id, "member")
+    rule = _rule_of(request, app, rule_id)
+    with _db(request).write() as conn:
+        alert_rules.set_paused(conn, rule.id, not rule.paused, time.time())
+    return RedirectResponse(f"/apps/{app.id}/alerts?notice={'resumed' if rule.paused else 'paused'}", status_code=303)
+
+
+@router.post("/apps/{app_id}/alerts/{rule_id}/delete")
+def delete_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) -> Response:
+    app = require_app(request, viewer, app_id, "member")
+    rule = _rule_of(request, app, rule_id)
+    with _db(request).write() as conn:
+        alert_rules.delete(conn, rule.id)
+    return RedirectResponse(f"/apps/{app.id}/alerts?notice=deleted", status_code=303)
+
+
+@router.get("/apps/{app_id}/alerts/history")
+def history_page(request: Request, viewer: SignedIn, app_id: int, before: int | None = None) -> Response:
+    app = require_app(request, viewer, app_id)
+    with _db(request).read() as conn:
+        events = alert_history.events_of_app(conn, app.id, limit=50, before=before)
+    return render(request, "alert_history.html", **_context(request, viewer, app), events=events)

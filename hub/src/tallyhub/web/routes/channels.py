@@ -1,0 +1,137 @@
+"""Notification channels of a team (admins create, edit, test and delete; members see them masked)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from tallyhub.monitor import channels as apprise_channels
+from tallyhub.monitor import delivery
+from tallyhub.storage import alert_channels, alert_history
+from tallyhub.storage import teams as team_store
+from tallyhub.storage.database import Database
+from tallyhub.web.access import Viewer, WebError, require_team, require_viewer
+from tallyhub.web.templating import render
+
+router = APIRouter()
+FormStr = Annotated[str, Form()]
+SignedIn = Annotated[Viewer, Depends(require_viewer)]
+NOTICES = {"created": "The channel was created.", "saved": "The channel was saved.", "deleted": "The channel was deleted."}
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _page(
+    request: Request,
+    viewer: Viewer,
+    team: team_store.Team,
+    status_code: int = 200,
+    notice: str | None = None,
+    error: str | None = None,
+    form_name: str = "",
+) -> Response:
+    with _db(request).read() as conn:
+        listed = alert_channels.of_teams(conn, [team.id])
+    return render(
+        request,
+        "channels.html",
+        status_code=status_code,
+        team=team,
+        channels=[(c, apprise_channels.masked(c.url)) for c in listed],
+        examples=apprise_channels.EXAMPLES,
+        is_admin=viewer.role_in(team.id) == "admin",
+        notice=notice,
+        error=error,
+        form_name=form_name,
+    )
+
+
+def _channel_of(request: Request, team: team_store.Team, channel_id: int) -> alert_channels.Channel:
+    with _db(request).read() as conn:
+        channel = alert_channels.get(conn, channel_id)
+    if channel is None or channel.team_id != team.id:
+        raise WebError(404, "No such channel.")
+    return channel
+
+
+@router.get("/teams/{team_id}/channels")
+def channels_page(request: Request, viewer: SignedIn, team_id: int, notice: str = "") -> Response:
+    return _page(request, viewer, require_team(viewer, team_id), notice=NOTICES.get(notice))
+
+
+@router.post("/teams/{team_id}/channels")
+def create_channel(request: Request, viewer: SignedIn, team_id: int, name: FormStr = "", url: FormStr = "") -> Response:
+    team = require_team(viewer, team_id, "admin")
+    try:
+        parsed = apprise_channels.parse(url)
+        with _db(request).write() as conn:
+            alert_channels.create(conn, team.id, name, parsed.kind, url, time.time())
+    except ValueError as exc:  # ChannelError or a bad name
+        return _page(request, viewer, team, status_code=400, error=str(exc), form_name=name)
+    return RedirectResponse(f"/teams/{team.id}/channels?notice=created", status_code=303)
+
+
+def _edit_page(
+    request: Request, team: team_store.Team, channel: alert_channels.Channel, status_code: int = 200, **shown: str | None
+) -> Response:
+    with _db(request).read() as conn:
+        recent = alert_history.recent_of_channel(conn, channel.id)
+    return render(
+        request,
+        "channel_edit.html",
+        status_code=status_code,
+        team=team,
+        channel=channel,
+        masked=apprise_channels.masked(channel.url),
+        recent=recent,
+        error=shown.get("error"),
+        notice=shown.get("notice"),
+    )
+
+
+@router.get("/teams/{team_id}/channels/{channel_id}")
+def edit_channel(request: Request, viewer: SignedIn, team_id: int, channel_id: int) -> Response:
+    team = require_team(viewer, team_id, "admin")
+    return _edit_page(request, team, _channel_of(request, team, channel_id))
+
+
+@router.post("/teams/{team_id}/channels/{channel_id}")
+def update_channel(
+    request: Request, viewer: SignedIn, team_id: int, channel_id: int, name: FormStr = "", url: FormStr = ""
+) -> Response:
+    team = require_team(viewer, team_id, "admin")
+    channel = _channel_of(request, team, channel_id)
+    try:
+        # An empty URL field keeps the stored URL (and its secrets, which the page never shows).
+        kind = apprise_channels.parse(url).kind if url.strip() else None
+        with _db(request).write() as conn:
+            alert_channels.update(conn, channel.id, name, kind, url if url.strip() else None)
+    except ValueError as exc:
+        return _edit_page(request, team, channel, status_code=400, error=str(exc))
+    return RedirectResponse(f"/teams/{team.id}/channels?notice=saved", status_code=303)
+
+
+@router.post("/teams/{team_id}/channels/{channel_id}/test")
+def test_channel(request: Request, viewer: SignedIn, team_id: int, channel_id: int) -> Response:
+    team = require_team(viewer, team_id, "admin")
+    channel = _channel_of(request, team, channel_id)
+    # A sync route: FastAPI runs it on a worker thread, so the send does not hold up other requests.
+    error = delivery.send_test(_db(request), channel.id, channel.url, time.time())
+    if error is None:
+        return _edit_page(request, team, channel, notice="The test notification was delivered.")
+    return _edit_page(request, team, channel, error=f"The test notification failed: {error}")
+
+
+@router.post("/teams/{team_id}/channels/{channel_id}/delete")
+def delete_channel(request: Request, viewer: SignedIn, team_id: int, channel_id: int) -> Response:
+    team = require_team(viewer, team_id, "admin")
+    channel = _channel_of(request, team, channel_id)
+    with _db(request).write() as conn:
+        alert_channels.delete(conn, channel.id)
+    return RedirectResponse(f"/teams/{team.id}/channels?notice=deleted", status_code=303)
