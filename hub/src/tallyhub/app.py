@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from tallyhub.api.alert_routes import router as alert_api_router
 from tallyhub.api.routes import router as api_router
 from tallyhub.ingest.routes import router as ingest_router
 from tallyhub.monitor.alert_scheduler import AlertScheduler
@@ -50,6 +51,7 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.state.alerts = alerts
     app.include_router(ingest_router)
     app.include_router(api_router)
+    app.include_router(alert_api_router)
     install_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)
