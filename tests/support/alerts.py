@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from tallyhub.monitor import channels
 from tallyhub.monitor.alert_scheduler import AlertScheduler
 from tallyhub.monitor.rule_spec import parse_form
-from tallyhub.settings import Settings, load_settings  # noqa: F401 (re-exported for tests)
+from tallyhub.settings import Settings, load_settings
 from tallyhub.storage import alert_channels, alert_rules
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
@@ -63,7 +63,9 @@ class AlertWorld:
 
     def events(self) -> list[tuple[str, float | None]]:
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(alert_events.c.kind, alert_events.c.value).order_by(alert_events.c.id))
+            rows = conn.execute(
+                sa.select(alert_events.c.kind, alert_events.c.value).order_by(alert_events.c.id)
+            )
             return [(kind, value) for kind, value in rows]
 
     def notifications(self) -> list[sa.Row]:
@@ -81,14 +83,18 @@ class AlertWorld:
             return int(
                 conn.execute(
                     incidents.insert()
-                    .values(env_id=self.env_id(), kind=kind, started_at=self.clock.now, cause=cause, details={})
+                    .values(
+                        env_id=self.env_id(), kind=kind, started_at=self.clock.now, cause=cause, details={}
+                    )
                     .returning(incidents.c.id)
                 ).scalar_one()
             )
 
     def close_incidents(self) -> None:
         with self.db.write() as conn:
-            conn.execute(incidents.update().where(incidents.c.ended_at.is_(None)).values(ended_at=self.clock.now))
+            conn.execute(
+                incidents.update().where(incidents.c.ended_at.is_(None)).values(ended_at=self.clock.now)
+            )
 
 
 def alert_world(db: Database, **settings: Any) -> AlertWorld:
@@ -96,8 +102,20 @@ def alert_world(db: Database, **settings: Any) -> AlertWorld:
     with db.read() as conn:
         team_id = conn.execute(sa.select(apps.c.team_id).where(apps.c.id == created.id)).scalar_one()
     config = load_settings(
-        {"database_url": db.url.render_as_string(hide_password=False), "public_url": "https://hub.example.com", **settings},
+        {
+            "database_url": db.url.render_as_string(hide_password=False),
+            "public_url": "https://hub.example.com",
+            **settings,
+        },
         environ={},
     )
     clock = Clock()
-    return AlertWorld(db, config, created.id, team_id, MetricWriter(db, created.id), clock, AlertScheduler(db, config, clock))
+    return AlertWorld(
+        db,
+        config,
+        created.id,
+        team_id,
+        MetricWriter(db, created.id),
+        clock,
+        AlertScheduler(db, config, clock),
+    )

@@ -37,7 +37,7 @@ def webhook() -> Iterator[Webhook]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the stdlib's spelling)
+        def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
             if hook.failing:
@@ -93,7 +93,7 @@ def smtp_server() -> Iterator[Mailbox]:
     box = Mailbox(free_port())
 
     class Handler:
-        async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
             box.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
             return "250 OK"
 

@@ -1,4 +1,4 @@
-"""Alert rules, channels and history in the dashboard: roles, CSRF, form errors, masked secrets (both engines)."""
+"""Alert rules, channels and history in the dashboard: roles, CSRF, form errors, masked secrets."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ def world(web):
 
 
 def _add_channel(web, client, team_id: int, url: str, name: str = "ops") -> int:
-    response = web.post(client, f"/teams/{team_id}/channels", {"name": name, "url": url}, page=f"/teams/{team_id}/channels")
+    response = web.post(
+        client, f"/teams/{team_id}/channels", {"name": name, "url": url}, page=f"/teams/{team_id}/channels"
+    )
     assert response.status_code == 303, response.text
     page = client.get(f"/teams/{team_id}/channels").text
     return int(re.findall(r'data-channel="(\d+)"', page)[-1])
@@ -53,7 +55,12 @@ def test_channel_secrets_are_masked_and_kept_on_edit(web, world) -> None:
     edit = ann.get(f"/teams/{acme}/channels/{channel_id}").text
     assert SECRET not in edit
     # Renaming with an empty URL keeps the stored URL and its secret.
-    response = web.post(ann, f"/teams/{acme}/channels/{channel_id}", {"name": "on-call", "url": ""}, page=f"/teams/{acme}/channels")
+    response = web.post(
+        ann,
+        f"/teams/{acme}/channels/{channel_id}",
+        {"name": "on-call", "url": ""},
+        page=f"/teams/{acme}/channels",
+    )
     assert response.status_code == 303
     from tallyhub.storage import alert_channels
 
@@ -68,10 +75,20 @@ def test_channel_secrets_are_masked_and_kept_on_edit(web, world) -> None:
 def test_a_url_apprise_cannot_read_is_a_400_naming_the_problem(web, world) -> None:
     ann = web.signed_in("ann@example.com")
     acme = world["acme"]
-    response = web.post(ann, f"/teams/{acme}/channels", {"name": "x", "url": "nonsense://whatever"}, page=f"/teams/{acme}/channels")
+    response = web.post(
+        ann,
+        f"/teams/{acme}/channels",
+        {"name": "x", "url": "nonsense://whatever"},
+        page=f"/teams/{acme}/channels",
+    )
     assert response.status_code == 400
     assert "Apprise cannot read this nonsense:// URL" in response.text
-    response = web.post(ann, f"/teams/{acme}/channels", {"name": "x", "url": "hooks.example.com"}, page=f"/teams/{acme}/channels")
+    response = web.post(
+        ann,
+        f"/teams/{acme}/channels",
+        {"name": "x", "url": "hooks.example.com"},
+        page=f"/teams/{acme}/channels",
+    )
     assert response.status_code == 400 and "starts with a scheme" in response.text
 
 
@@ -96,7 +113,9 @@ def test_only_admins_manage_channels_members_see_them_masked(web, world) -> None
     mia = web.signed_in("mia@example.com")
     page = mia.get(f"/teams/{acme}/channels")
     assert page.status_code == 200 and SECRET not in page.text and "Add a channel" not in page.text
-    assert web.post(mia, f"/teams/{acme}/channels", {"name": "x", "url": "json://a.example"}).status_code == 403
+    assert (
+        web.post(mia, f"/teams/{acme}/channels", {"name": "x", "url": "json://a.example"}).status_code == 403
+    )
     assert web.post(mia, f"/teams/{acme}/channels/{channel_id}/delete").status_code == 403
     assert mia.get(f"/teams/{acme}/channels/{channel_id}").status_code == 403
     eve = web.signed_in("eve@example.com")
@@ -113,15 +132,30 @@ def test_members_create_edit_pause_and_delete_rules_viewers_read(web, world) -> 
     assert response.status_code == 303
     with web.db.read() as conn:
         (rule,) = alert_rules.of_app(conn, shop)
-    assert (rule.metric, rule.threshold, rule.window_seconds, rule.fire_after, rule.resolve_after) == ("p95", 500, 900, 2, 3)
+    assert (rule.metric, rule.threshold, rule.window_seconds, rule.fire_after, rule.resolve_after) == (
+        "p95",
+        500,
+        900,
+        2,
+        3,
+    )
     assert rule.channel_ids == (channel_id,)
     listing = mia.get(f"/apps/{shop}/alerts").text
     assert "slow prod" in listing and "p95 response time &gt; 500 ms over 15 min" in listing
-    edited = web.post(mia, f"/apps/{shop}/alerts/{rule.id}", {**RULE, "threshold": "750", "scope": "endpoint", "scope_value": "get /items/{id}"})
+    edited = web.post(
+        mia,
+        f"/apps/{shop}/alerts/{rule.id}",
+        {**RULE, "threshold": "750", "scope": "endpoint", "scope_value": "get /items/{id}"},
+    )
     assert edited.status_code == 303
     with web.db.read() as conn:
         rule = alert_rules.get(conn, rule.id)
-    assert rule is not None and rule.threshold == 750 and rule.scope_value == "GET /items/{id}" and rule.channel_ids == ()
+    assert (
+        rule is not None
+        and rule.threshold == 750
+        and rule.scope_value == "GET /items/{id}"
+        and rule.channel_ids == ()
+    )
     assert web.post(mia, f"/apps/{shop}/alerts/{rule.id}/pause").status_code == 303
     assert "paused" in mia.get(f"/apps/{shop}/alerts").text
     vic = web.signed_in("vic@example.com")
@@ -147,7 +181,10 @@ def test_members_create_edit_pause_and_delete_rules_viewers_read(web, world) -> 
         ({"window_seconds": "7"}, "window_seconds: must be one of"),
         ({"fire_after": "0"}, "fire_after: must be between 1 and 100"),
         ({"scope": "endpoint", "scope_value": "items"}, "scope_value: an endpoint is spelled"),
-        ({"metric": "instance_cpu", "scope": "consumer", "scope_value": "acme"}, "scope: must be one of none"),
+        (
+            {"metric": "instance_cpu", "scope": "consumer", "scope_value": "acme"},
+            "scope: must be one of none",
+        ),
     ],
 )
 def test_invalid_rule_is_a_400_naming_the_field(web, world, change, message) -> None:
@@ -171,14 +208,30 @@ def test_history_shows_firings_with_delivery_status(web, world) -> None:
     with webhook() as hook:
         hook.failing = True
         channel_id = _add_channel(web, ann, world["acme"], hook.apprise_url, "hook")
-        created = web.post(ann, f"/apps/{shop.id}/alerts", {**RULE, "name": "prod down", "kind": "env_down", "fire_after": "1", "channel_ids": str(channel_id)})
+        created = web.post(
+            ann,
+            f"/apps/{shop.id}/alerts",
+            {
+                **RULE,
+                "name": "prod down",
+                "kind": "env_down",
+                "fire_after": "1",
+                "channel_ids": str(channel_id),
+            },
+        )
         assert created.status_code == 303, created.text
         from tallyhub.storage.tables import incidents
 
         with web.db.write() as conn:
             env_id = app_store.env_id_for(conn, shop.id, "prod")
-            conn.execute(incidents.insert().values(env_id=env_id, kind="heartbeat", started_at=0.0, cause="no sync", details={}))
-        settings = load_settings({"database_url": web.db.url.render_as_string(hide_password=False)}, environ={})
+            conn.execute(
+                incidents.insert().values(
+                    env_id=env_id, kind="heartbeat", started_at=0.0, cause="no sync", details={}
+                )
+            )
+        settings = load_settings(
+            {"database_url": web.db.url.render_as_string(hide_password=False)}, environ={}
+        )
         import time
 
         AlertScheduler(web.db, settings, Clock(time.time() + 1)).run_once()

@@ -60,7 +60,10 @@ def test_email_and_webhook_each_get_the_firing_and_the_resolution(db: Database) 
         world.tick()
         world.close_incidents()
         world.tick(60)
-        assert mailbox.subjects() == ["[Alert] Shop (prod): prod down", "[Back to normal] Shop (prod): prod down"]
+        assert mailbox.subjects() == [
+            "[Alert] Shop (prod): prod down",
+            "[Back to normal] Shop (prod): prod down",
+        ]
         assert "environment is down" in mailbox.text(0)
         assert "back up" in mailbox.text(1)
         assert hook.titles() == mailbox.subjects()

@@ -13,8 +13,14 @@ from tests.support.receivers import webhook
 
 def _traffic(world, start: float, minutes: int, per_minute: int, **req) -> None:
     reqs = [
-        Req(start + m * 60 + i * 0.1, req.get("method", "GET"), req.get("path", "/items"), req.get("status", 200),
-            consumer=req.get("consumer"), response_time_ms=req.get("ms", 50))
+        Req(
+            start + m * 60 + i * 0.1,
+            req.get("method", "GET"),
+            req.get("path", "/items"),
+            req.get("status", 200),
+            consumer=req.get("consumer"),
+            response_time_ms=req.get("ms", 50),
+        )
         for m in range(minutes)
         for i in range(per_minute)
     ]
@@ -26,8 +32,15 @@ def test_p95_fires_after_n_breaching_checks_and_resolves_after_m_good_ones(db: D
     with webhook() as hook:
         channel = world.channel(hook.apprise_url)
         world.rule(
-            (channel,), name="slow prod", metric="p95", window_seconds=300, interval_seconds=60,
-            comparison=">", threshold=500, fire_after=3, resolve_after=2,
+            (channel,),
+            name="slow prod",
+            metric="p95",
+            window_seconds=300,
+            interval_seconds=60,
+            comparison=">",
+            threshold=500,
+            fire_after=3,
+            resolve_after=2,
         )
         # Slow responses during the 5-minute window before each of the checks below.
         _traffic(world, T0 - 300, 10, 5, ms=800)
@@ -42,7 +55,10 @@ def test_p95_fires_after_n_breaching_checks_and_resolves_after_m_good_ones(db: D
         assert "Shop" in message["title"] and "slow prod" in message["title"]
         assert "p95 response time is 805 ms" in message["message"]
         assert "above the threshold of 500 ms" in message["message"]
-        assert "https://hub.example.com/apps/%d/performance?env=prod&period=1h" % world.app_id in message["message"]
+        assert (
+            f"https://hub.example.com/apps/{world.app_id}/performance?env=prod&period=1h"
+            in message["message"]
+        )
         # Fast traffic from now on: resolved after two good checks, no second firing meanwhile.
         _traffic(world, world.clock.now + 60, 20, 5, ms=20)
         world.tick(6 * 60)  # the window holds only fast requests
@@ -57,9 +73,12 @@ def test_p95_fires_after_n_breaching_checks_and_resolves_after_m_good_ones(db: D
 
 def test_a_rule_is_checked_once_per_interval_however_often_the_scheduler_ticks(db: Database) -> None:
     world = alert_world(db)
-    rule_id = world.rule(metric="requests", window_seconds=300, interval_seconds=300, comparison=">", threshold=1)
+    rule_id = world.rule(
+        metric="requests", window_seconds=300, interval_seconds=300, comparison=">", threshold=1
+    )
     _traffic(world, T0 - 120, 2, 3)
     from tallyhub.storage import alert_rules
+
     for _ in range(10):
         world.tick(5)
     with db.read() as conn:
@@ -98,17 +117,31 @@ def test_metric_values_over_the_window(db: Database, metric: str, expected: floa
 
 @pytest.mark.parametrize(
     ("scope", "scope_value", "expected"),
-    [(None, None, 3.0), ("consumer", "acme", 2.0), ("group", "partners", 1.0), ("endpoint", "POST /orders/{id}", 1.0)],
+    [
+        (None, None, 3.0),
+        ("consumer", "acme", 2.0),
+        ("group", "partners", 1.0),
+        ("endpoint", "POST /orders/{id}", 1.0),
+    ],
 )
-def test_scopes_narrow_the_metric(db: Database, scope: str | None, scope_value: str | None, expected: float) -> None:
+def test_scopes_narrow_the_metric(
+    db: Database, scope: str | None, scope_value: str | None, expected: float
+) -> None:
     world = alert_world(db)
     world.writer.consumer("globex", group="partners")
     _traffic(world, T0 - 60, 1, 2, consumer="acme", status=500)
     _traffic(world, T0 - 60, 1, 1, consumer="globex", status=500, method="POST", path="/orders/<int:id>")
-    world.rule(metric="requests_5xx", window_seconds=300, comparison=">=", threshold=1, scope=scope or "",
-               scope_value=scope_value or "")
+    world.rule(
+        metric="requests_5xx",
+        window_seconds=300,
+        comparison=">=",
+        threshold=1,
+        scope=scope or "",
+        scope_value=scope_value or "",
+    )
     world.tick()
     from tallyhub.storage import alert_rules
+
     with db.read() as conn:
         (rule,) = alert_rules.of_app(conn, world.app_id)
     assert rule.last_value == expected
@@ -159,4 +192,6 @@ def test_consumer_went_quiet(db: Database) -> None:
         world.tick()
         assert world.events() == [("fired", 1.0)]
         assert "Steady Co" in hook.received[0]["message"]
-        assert "busy-co" not in hook.received[0]["message"] and "now-and-then" not in hook.received[0]["message"]
+        assert (
+            "busy-co" not in hook.received[0]["message"] and "now-and-then" not in hook.received[0]["message"]
+        )

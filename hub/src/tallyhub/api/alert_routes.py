@@ -23,7 +23,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": models.Problem, "description": "Missing or unknown token."},
     404: {"model": models.Problem, "description": "Unknown app."},
 }
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)], tags=["alerts"], responses=_ERRORS)
+router = APIRouter(
+    prefix="/api/v1", dependencies=[Depends(require_token)], tags=["alerts"], responses=_ERRORS
+)
 Db = Annotated[Database, Depends(get_db)]
 Token = Annotated[Caller, Depends(require_token)]
 
@@ -109,7 +111,9 @@ def list_rules(app_id: AppId, db: Db, caller: Token) -> list[dict[str, Any]]:
 
 
 @router.get("/apps/{app_id}/alert-history", response_model=list[AlertEvent])
-def list_history(app_id: AppId, db: Db, caller: Token, limit: Limit = 100, before: Before = None) -> list[dict[str, Any]]:
+def list_history(
+    app_id: AppId, db: Db, caller: Token, limit: Limit = 100, before: Before = None
+) -> list[dict[str, Any]]:
     """Firings and resolutions of the app's rules, newest first, with every notification's delivery."""
     with db.read() as conn:
         _require_app(conn, app_id, caller)
@@ -137,6 +141,12 @@ def list_channels(db: Db, caller: Token) -> list[dict[str, Any]]:
         team_ids = list(names) if caller.team_id is None else [caller.team_id]
         found = alert_channels.of_teams(conn, team_ids)
     return [
-        {"id": c.id, "team": names.get(c.team_id, ""), "name": c.name, "kind": c.kind, "url": apprise_channels.masked(c.url)}
+        {
+            "id": c.id,
+            "team": names.get(c.team_id, ""),
+            "name": c.name,
+            "kind": c.kind,
+            "url": apprise_channels.masked(c.url),
+        }
         for c in found
     ]

@@ -38,7 +38,9 @@ def due_rules(db: Database, now: float) -> list[tuple[int, float]]:
 def claim(db: Database, rule_id: int, seen_next_check_at: float, now: float) -> bool:
     """Take this interval's check of the rule; False when another process took it first."""
     with db.write() as conn:
-        interval = sa.select(alert_rules.c.interval_seconds).where(alert_rules.c.id == rule_id).scalar_subquery()
+        interval = (
+            sa.select(alert_rules.c.interval_seconds).where(alert_rules.c.id == rule_id).scalar_subquery()
+        )
         result = conn.execute(
             alert_rules.update()
             .where(
@@ -63,7 +65,7 @@ class Transition:
 
 
 def step(rule: rule_store.Rule, outcome: Outcome, now: float) -> Transition:
-    """Streak arithmetic: fire after `fire_after` breaching checks in a row, resolve after `resolve_after` good ones."""
+    """Streaks: fire after `fire_after` breaching checks in a row, resolve after `resolve_after` good ones."""
     if outcome.breaching:
         streak = rule.breach_streak + 1
         since = rule.breaching_since if rule.breaching_since is not None else (outcome.since or now)
@@ -79,7 +81,13 @@ def step(rule: rule_store.Rule, outcome: Outcome, now: float) -> Transition:
 
 
 def _record_event(
-    conn: sa.Connection, rule: rule_store.Rule, kind: str, message: messages.Message, outcome: Outcome, since: float, now: float
+    conn: sa.Connection,
+    rule: rule_store.Rule,
+    kind: str,
+    message: messages.Message,
+    outcome: Outcome,
+    since: float,
+    now: float,
 ) -> None:
     event_id = conn.execute(
         alert_events.insert()
@@ -135,7 +143,9 @@ def check_rule(db: Database, settings: Settings, rule_id: int, now: float) -> st
         )
         if change.event == "fired":
             since = change.breaching_since or now
-            _record_event(conn, rule, "fired", messages.fired(settings, rule, outcome, since, now), outcome, since, now)
+            _record_event(
+                conn, rule, "fired", messages.fired(settings, rule, outcome, since, now), outcome, since, now
+            )
         elif change.event == "resolved":
             since = rule.breaching_since or now
             message = messages.resolved(settings, rule, outcome, since, now)

@@ -96,7 +96,9 @@ def send(url: str, title: str, body: str, notify_type: str = "info") -> str | No
     notifier.add(plugin)
     with apprise.LogCapture(level=logging.WARNING) as captured:
         try:
-            delivered = bool(notifier.notify(body=body, title=title, notify_type=apprise.NotifyType(notify_type)))
+            delivered = bool(
+                notifier.notify(body=body, title=title, notify_type=apprise.NotifyType(notify_type))
+            )
         except Exception as exc:  # a plugin bug must not stop the other deliveries
             return f"{type(exc).__name__}: {exc}"
     if delivered:

@@ -58,7 +58,9 @@ def _content(db: Database, notification_id: int) -> sa.Row | None:
                 alert_events.c.title,
                 alert_events.c.body,
             )
-            .join_from(alert_notifications, alert_channels, alert_channels.c.id == alert_notifications.c.channel_id)
+            .join_from(
+                alert_notifications, alert_channels, alert_channels.c.id == alert_notifications.c.channel_id
+            )
             .join(alert_events, alert_events.c.id == alert_notifications.c.event_id)
             .where(alert_notifications.c.id == notification_id)
         ).first()
@@ -73,7 +75,9 @@ def record_attempt(db: Database, notification_id: int, attempts: int, error: str
     else:
         values = {"status": "pending", "next_attempt_at": now + BACKOFF[attempts - 1], "last_error": error}
     with db.write() as conn:
-        conn.execute(alert_notifications.update().where(alert_notifications.c.id == notification_id).values(**values))
+        conn.execute(
+            alert_notifications.update().where(alert_notifications.c.id == notification_id).values(**values)
+        )
 
 
 def run(db: Database, now: float) -> int:

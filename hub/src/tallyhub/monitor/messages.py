@@ -74,9 +74,11 @@ def _scope_words(rule: Rule) -> str:
 
 
 def _what(rule: Rule, outcome: Outcome) -> str:
-    """The condition and the value found, e.g. "p95 response time is 742 ms, above the threshold of 500 ms"."""
+    """The condition and the value, e.g. "p95 response time is 742 ms, above the threshold of 500 ms"."""
     if rule.kind == "env_down":
-        return "no instance has synced: the environment is down" + (f" ({outcome.detail})" if outcome.detail else "")
+        return "no instance has synced: the environment is down" + (
+            f" ({outcome.detail})" if outcome.detail else ""
+        )
     if rule.kind == "health_check_failing":
         return "its health check is failing" + (f": {outcome.detail}" if outcome.detail else "")
     if rule.kind == "consumer_quiet":
@@ -86,7 +88,8 @@ def _what(rule: Rule, outcome: Outcome) -> str:
         )
     assert rule.metric is not None
     return (
-        f"{METRICS[rule.metric].label}{_scope_words(rule)} is {format_value(rule.metric, outcome.value)} over the "
+        f"{METRICS[rule.metric].label}{_scope_words(rule)} is {format_value(rule.metric, outcome.value)} "
+        "over the "
         f"last {WINDOWS.get(rule.window_seconds, _duration(rule.window_seconds))}, "
         f"{COMPARISON_WORDS[rule.comparison]} the threshold of {format_value(rule.metric, rule.threshold)}"
     )
@@ -110,7 +113,7 @@ def fired(settings: Settings, rule: Rule, outcome: Outcome, since: float, now: f
     title = f"[Alert] {rule.app_name} ({rule.env}): {rule.name}"
     body = (
         f"{rule.app_name}, environment {rule.env}: {_what(rule, outcome)}.\n"
-        f"Since {_when(since)} ({_duration(now - since)} ago), rule \"{rule.name}\".\n"
+        f'Since {_when(since)} ({_duration(now - since)} ago), rule "{rule.name}".\n'
         f"Dashboard: {dashboard_link(settings, rule)}"
     )
     return Message(title, body)
@@ -120,7 +123,7 @@ def resolved(settings: Settings, rule: Rule, outcome: Outcome, since: float, now
     title = f"[Back to normal] {rule.app_name} ({rule.env}): {rule.name}"
     body = (
         f"{rule.app_name}, environment {rule.env} is back to normal: {_recovered(rule, outcome)}.\n"
-        f"The alert had been on since {_when(since)} ({_duration(now - since)}), rule \"{rule.name}\".\n"
+        f'The alert had been on since {_when(since)} ({_duration(now - since)}), rule "{rule.name}".\n'
         f"Dashboard: {dashboard_link(settings, rule)}"
     )
     return Message(title, body)

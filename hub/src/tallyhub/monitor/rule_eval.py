@@ -8,11 +8,11 @@ import sqlalchemy as sa
 
 from tallyhub.analytics import filters, metrics
 from tallyhub.analytics.timerange import TimeRange
-from tallyhub.monitor.uptime import open_incidents
 from tallyhub.monitor.rule_metrics import measure, scope_filters, window_range
 from tallyhub.monitor.rule_spec import COMPARISONS
-from tallyhub.storage.database import Database
+from tallyhub.monitor.uptime import open_incidents
 from tallyhub.storage.alert_rules import Rule
+from tallyhub.storage.database import Database
 from tallyhub.storage.tables import HOUR, NO_ID, consumers
 
 

@@ -69,7 +69,9 @@ def _epoch(iso_text: str) -> float:
     return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
 
 
-def _instance_value(conn: sa.Connection, resolved: filters.Resolved, metric: str, since: float) -> float | None:
+def _instance_value(
+    conn: sa.Connection, resolved: filters.Resolved, metric: str, since: float
+) -> float | None:
     # Instances that synced within the window; the busiest one decides (the one that needs attention).
     recent = [
         i

@@ -15,7 +15,9 @@ def _notifications(conn: sa.Connection, event_ids: list[int]) -> dict[int, list[
         return found
     rows = conn.execute(
         sa.select(alert_notifications, alert_channels.c.name.label("channel"), alert_channels.c.kind)
-        .join_from(alert_notifications, alert_channels, alert_channels.c.id == alert_notifications.c.channel_id)
+        .join_from(
+            alert_notifications, alert_channels, alert_channels.c.id == alert_notifications.c.channel_id
+        )
         .where(alert_notifications.c.event_id.in_(event_ids))
         .order_by(alert_notifications.c.id)
     )
@@ -36,7 +38,9 @@ def _notifications(conn: sa.Connection, event_ids: list[int]) -> dict[int, list[
     return found
 
 
-def events_of_app(conn: sa.Connection, app_id: int, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+def events_of_app(
+    conn: sa.Connection, app_id: int, limit: int = 100, before: int | None = None
+) -> list[dict[str, Any]]:
     """The app's alert events, newest first (ids below `before`), each with its notifications."""
     query = (
         sa.select(
@@ -79,12 +83,17 @@ def events_of_app(conn: sa.Connection, app_id: int, limit: int = 100, before: in
 
 def recent_of_channel(conn: sa.Connection, channel_id: int, limit: int = 20) -> list[sa.Row]:
     """The channel's latest notifications (tests included), newest first."""
-    return conn.execute(
-        sa.select(alert_notifications, alert_events.c.title)
-        .join_from(
-            alert_notifications, alert_events, alert_events.c.id == alert_notifications.c.event_id, isouter=True
-        )
-        .where(alert_notifications.c.channel_id == channel_id)
-        .order_by(alert_notifications.c.id.desc())
-        .limit(limit)
-    ).all()
+    return list(
+        conn.execute(
+            sa.select(alert_notifications, alert_events.c.title)
+            .join_from(
+                alert_notifications,
+                alert_events,
+                alert_events.c.id == alert_notifications.c.event_id,
+                isouter=True,
+            )
+            .where(alert_notifications.c.channel_id == channel_id)
+            .order_by(alert_notifications.c.id.desc())
+            .limit(limit)
+        ).all()
+    )

@@ -50,13 +50,17 @@ _FIELDS = [f.name for f in dataclasses.fields(Rule)]
 
 
 def _select() -> sa.Select:
-    return sa.select(
-        alert_rules,
-        envs.c.app_id,
-        envs.c.name.label("env"),
-        apps.c.name.label("app_name"),
-        apps.c.team_id,
-    ).join_from(alert_rules, envs, envs.c.id == alert_rules.c.env_id).join(apps, apps.c.id == envs.c.app_id)
+    return (
+        sa.select(
+            alert_rules,
+            envs.c.app_id,
+            envs.c.name.label("env"),
+            apps.c.name.label("app_name"),
+            apps.c.team_id,
+        )
+        .join_from(alert_rules, envs, envs.c.id == alert_rules.c.env_id)
+        .join(apps, apps.c.id == envs.c.app_id)
+    )
 
 
 def _channel_ids(conn: sa.Connection, rule_ids: list[int]) -> dict[int, tuple[int, ...]]:
@@ -88,7 +92,9 @@ def get(conn: sa.Connection, rule_id: int) -> Rule | None:
 
 
 def of_app(conn: sa.Connection, app_id: int) -> list[Rule]:
-    return _rules(conn, _select().where(envs.c.app_id == app_id).order_by(alert_rules.c.name, alert_rules.c.id))
+    return _rules(
+        conn, _select().where(envs.c.app_id == app_id).order_by(alert_rules.c.name, alert_rules.c.id)
+    )
 
 
 def _values(spec: RuleSpec, env_id: int) -> dict[str, Any]:
@@ -116,7 +122,9 @@ def set_channels(conn: sa.Connection, rule_id: int, team_id: int | None, channel
     )
     conn.execute(alert_rule_channels.delete().where(alert_rule_channels.c.rule_id == rule_id))
     if allowed:
-        conn.execute(alert_rule_channels.insert(), [{"rule_id": rule_id, "channel_id": c} for c in sorted(allowed)])
+        conn.execute(
+            alert_rule_channels.insert(), [{"rule_id": rule_id, "channel_id": c} for c in sorted(allowed)]
+        )
 
 
 def create(conn: sa.Connection, app_id: int, spec: RuleSpec, now: float) -> int:
@@ -124,7 +132,9 @@ def create(conn: sa.Connection, app_id: int, spec: RuleSpec, now: float) -> int:
     values = _values(spec, _env_id(conn, app_id, spec.env))
     return int(
         conn.execute(
-            alert_rules.insert().values(**values, created_at=now, next_check_at=now).returning(alert_rules.c.id)
+            alert_rules.insert()
+            .values(**values, created_at=now, next_check_at=now)
+            .returning(alert_rules.c.id)
         ).scalar_one()
     )
 

@@ -86,7 +86,12 @@ def rules_page(request: Request, viewer: SignedIn, app_id: int, notice: str = ""
 
 
 def _form_page(
-    request: Request, viewer: Viewer, app: TeamApp, rule: alert_rules.Rule | None, form: dict[str, Any], error: str | None
+    request: Request,
+    viewer: Viewer,
+    app: TeamApp,
+    rule: alert_rules.Rule | None,
+    form: dict[str, Any],
+    error: str | None,
 ) -> Response:
     return render(
         request,
@@ -122,9 +127,19 @@ def _rule_form(rule: alert_rules.Rule) -> dict[str, Any]:
 @router.get("/apps/{app_id}/alerts/new")
 def new_rule(request: Request, viewer: SignedIn, app_id: int) -> Response:
     app = require_app(request, viewer, app_id, "member")
-    default = {"env": app.envs[0] if app.envs else "", "kind": "metric", "metric": "p95", "window_seconds": "900",
-               "interval_seconds": "60", "comparison": ">", "threshold": "500", "fire_after": "1",
-               "resolve_after": "1", "baseline_hours": "6", "channel_ids": []}
+    default = {
+        "env": app.envs[0] if app.envs else "",
+        "kind": "metric",
+        "metric": "p95",
+        "window_seconds": "900",
+        "interval_seconds": "60",
+        "comparison": ">",
+        "threshold": "500",
+        "fire_after": "1",
+        "resolve_after": "1",
+        "baseline_hours": "6",
+        "channel_ids": [],
+    }
     return _form_page(request, viewer, app, None, default, None)
 
 
@@ -138,7 +153,14 @@ async def _submitted(request: Request) -> tuple[dict[str, str], list[int]]:
     return fields, channel_ids
 
 
-def _save(request: Request, viewer: Viewer, app: TeamApp, rule: alert_rules.Rule | None, fields: dict[str, str], channel_ids: list[int]) -> Response:
+def _save(
+    request: Request,
+    viewer: Viewer,
+    app: TeamApp,
+    rule: alert_rules.Rule | None,
+    fields: dict[str, str],
+    channel_ids: list[int],
+) -> Response:
     try:
         spec = rule_spec.parse_form(fields, list(app.envs))
     except rule_spec.RuleError as exc:
@@ -151,7 +173,9 @@ def _save(request: Request, viewer: Viewer, app: TeamApp, rule: alert_rules.Rule
             rule_id = rule.id
             alert_rules.update(conn, rule_id, app.id, spec, now)
         alert_rules.set_channels(conn, rule_id, app.team_id, channel_ids)
-    return RedirectResponse(f"/apps/{app.id}/alerts?notice={'created' if rule is None else 'saved'}", status_code=303)
+    return RedirectResponse(
+        f"/apps/{app.id}/alerts?notice={'created' if rule is None else 'saved'}", status_code=303
+    )
 
 
 @router.post("/apps/{app_id}/alerts")
@@ -182,7 +206,9 @@ def pause_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) ->
     rule = _rule_of(request, app, rule_id)
     with _db(request).write() as conn:
         alert_rules.set_paused(conn, rule.id, not rule.paused, time.time())
-    return RedirectResponse(f"/apps/{app.id}/alerts?notice={'resumed' if rule.paused else 'paused'}", status_code=303)
+    return RedirectResponse(
+        f"/apps/{app.id}/alerts?notice={'resumed' if rule.paused else 'paused'}", status_code=303
+    )
 
 
 @router.post("/apps/{app_id}/alerts/{rule_id}/delete")

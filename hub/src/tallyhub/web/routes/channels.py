@@ -19,7 +19,11 @@ from tallyhub.web.templating import render
 router = APIRouter()
 FormStr = Annotated[str, Form()]
 SignedIn = Annotated[Viewer, Depends(require_viewer)]
-NOTICES = {"created": "The channel was created.", "saved": "The channel was saved.", "deleted": "The channel was deleted."}
+NOTICES = {
+    "created": "The channel was created.",
+    "saved": "The channel was saved.",
+    "deleted": "The channel was deleted.",
+}
 
 
 def _db(request: Request) -> Database:
@@ -66,7 +70,9 @@ def channels_page(request: Request, viewer: SignedIn, team_id: int, notice: str 
 
 
 @router.post("/teams/{team_id}/channels")
-def create_channel(request: Request, viewer: SignedIn, team_id: int, name: FormStr = "", url: FormStr = "") -> Response:
+def create_channel(
+    request: Request, viewer: SignedIn, team_id: int, name: FormStr = "", url: FormStr = ""
+) -> Response:
     team = require_team(viewer, team_id, "admin")
     try:
         parsed = apprise_channels.parse(url)
@@ -78,7 +84,11 @@ def create_channel(request: Request, viewer: SignedIn, team_id: int, name: FormS
 
 
 def _edit_page(
-    request: Request, team: team_store.Team, channel: alert_channels.Channel, status_code: int = 200, **shown: str | None
+    request: Request,
+    team: team_store.Team,
+    channel: alert_channels.Channel,
+    status_code: int = 200,
+    **shown: str | None,
 ) -> Response:
     with _db(request).read() as conn:
         recent = alert_history.recent_of_channel(conn, channel.id)

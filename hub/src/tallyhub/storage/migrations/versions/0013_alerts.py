@@ -14,7 +14,7 @@ depends_on = None
 
 
 def _fk(column: str, target: str, table: str) -> sa.ForeignKeyConstraint:
-    ref_table, ref_column = target.split(".")
+    ref_table = target.split(".")[0]
     return sa.ForeignKeyConstraint(
         [column], [target], name=op.f(f"fk_{table}_{column}_{ref_table}"), ondelete="CASCADE"
     )
