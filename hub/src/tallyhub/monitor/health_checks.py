@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -150,9 +149,8 @@ async def _run_all(db: Database, checks: list[sa.Row[Any]], checked_at: float, r
         await asyncio.gather(*(one(client, check) for check in checks))
 
 
-def run_due(db: Database, clock: Callable[[], float], retry_delay: float = RETRY_DELAY_SECONDS) -> int:
-    """Claim and run every due check (in this thread's own event loop); returns how many ran."""
-    now = clock()
+def run_due(db: Database, now: float, retry_delay: float = RETRY_DELAY_SECONDS) -> int:
+    """Claim and run every check due at `now` (in this thread's own event loop); returns how many ran."""
     checks = claim_due(db, now)
     if checks:
         asyncio.run(_run_all(db, checks, now, retry_delay))

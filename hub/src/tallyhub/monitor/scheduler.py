@@ -60,7 +60,7 @@ class UptimeMonitor:
             except Exception:  # evaluated again at the next tick
                 log.exception("heartbeat evaluation failed")
         try:
-            return health_checks.run_due(self.db, self.clock, self.retry_delay)
+            return health_checks.run_due(self.db, self.clock(), self.retry_delay)
         except Exception:
             log.exception("health checks failed")
             return 0

@@ -108,6 +108,7 @@ def upgrade() -> None:
         postgresql_where=open_check,
     )
 
+
 def downgrade() -> None:
     op.drop_table("incidents")
     op.drop_table("health_check_results")
