@@ -141,16 +141,15 @@ def test_two_hub_processes_run_each_check_once_per_interval(db, prod, target) ->
     settings = load_settings({"database_url": "sqlite://"}, environ={})
     monitors = [UptimeMonitor(db, settings, clock, RETRY) for _ in range(2)]
     intervals = 5
+    barrier = threading.Barrier(2)
+
+    def tick(monitor: UptimeMonitor) -> None:
+        barrier.wait()  # both start the tick together
+        monitor.run_once()
+
     for _ in range(intervals):
-        for _second in range(0, 60, 10):  # six ticks per interval, both monitors at once
-            barrier = threading.Barrier(2)
-            ran = [0, 0]
-
-            def tick(i: int) -> None:
-                barrier.wait()
-                ran[i] = monitors[i].run_once()
-
-            threads = [threading.Thread(target=tick, args=(i,)) for i in range(2)]
+        for _second in range(0, 60, 10):  # six ticks per interval
+            threads = [threading.Thread(target=tick, args=(m,)) for m in monitors]
             for t in threads:
                 t.start()
             for t in threads:
