@@ -8,7 +8,7 @@ first health check, or its first incident), so a week-old env is not 100 % up ov
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -137,7 +137,7 @@ def env_uptime(conn: sa.Connection, env_id: int, now: float) -> EnvUptime:
     )
 
 
-def check_percentages(conn: sa.Connection, check: Any, now: float) -> dict[str, float | None]:
-    """Uptime of one health check over each window, from its creation on."""
-    rows = incidents_overlapping(conn, [check.env_id], now - WINDOWS[-1][1], health_check_id=check.id)
-    return _percentages(_spans(rows, now), now, check.created_at)
+def check_percentages(conn: sa.Connection, check: Mapping[str, Any], now: float) -> dict[str, float | None]:
+    """Uptime of one health check (a row of checks_of_app) over each window, from its creation on."""
+    rows = incidents_overlapping(conn, [check["env_id"]], now - WINDOWS[-1][1], health_check_id=check["id"])
+    return _percentages(_spans(rows, now), now, check["created_at"])
