@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tallyhub.api.routes import router as api_router
+from tallyhub.api.uptime_routes import router as uptime_api_router
 from tallyhub.ingest.routes import router as ingest_router
 from tallyhub.monitor.maintenance import Maintenance
 from tallyhub.monitor.scheduler import UptimeMonitor
@@ -50,6 +51,7 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.state.uptime_monitor = uptime_monitor
     app.include_router(ingest_router)
     app.include_router(api_router)
+    app.include_router(uptime_api_router)
     install_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)
