@@ -73,7 +73,7 @@ async def _attempt(client: httpx.AsyncClient, check: sa.Row[Any]) -> Outcome:
                     break
     except httpx.TimeoutException:
         return Outcome(False, None, _ms(started), f"timed out after {check.timeout_seconds:g} s", None, 1)
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # whatever goes wrong calling the URL (InvalidURL too) is the check failing
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return Outcome(False, None, _ms(started), error, None, 1)
     latency = _ms(started)

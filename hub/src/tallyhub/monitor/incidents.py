@@ -48,8 +48,8 @@ def open_incident(
     details: Mapping[str, Any],
 ) -> bool:
     """Open an incident unless one of this env, kind and check is open already; True when it opened one."""
-    # The partial unique index uq_incidents_open settles a race between hub processes: the loser's
-    # insert does nothing instead of failing its transaction.
+    # The partial unique indexes (uq_incidents_open_*) settle a race between hub processes: the
+    # loser's insert does nothing instead of failing its transaction.
     stmt = (
         insert_for(conn, incidents)
         .values(

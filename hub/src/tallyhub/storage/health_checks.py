@@ -67,6 +67,8 @@ def validate(raw: Mapping[str, Any]) -> CheckSpec:
         raise InvalidField("url", "is required")
     if len(url) > MAX_URL_CHARS:
         raise InvalidField("url", f"has more than {MAX_URL_CHARS} characters")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise InvalidField("url", "may not contain spaces or control characters")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidField("url", f"{url!r} is not an http:// or https:// URL with a host")
     try:
@@ -80,6 +82,8 @@ def validate(raw: Mapping[str, Any]) -> CheckSpec:
     body_text = str(body) if body not in (None, "") else None
     if body_text is not None and len(body_text) > MAX_BODY_TEXT_CHARS:
         raise InvalidField("body_contains", f"has more than {MAX_BODY_TEXT_CHARS} characters")
+    if body_text is not None and "\x00" in body_text:  # PostgreSQL text cannot hold NUL
+        raise InvalidField("body_contains", "may not contain NUL characters")
 
     def given(name: str, default: Any) -> Any:
         value = raw.get(name)
