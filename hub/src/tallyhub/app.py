@@ -9,9 +9,11 @@ from fastapi import FastAPI
 
 from tallyhub.api.alert_routes import router as alert_api_router
 from tallyhub.api.routes import router as api_router
+from tallyhub.api.uptime_routes import router as uptime_api_router
 from tallyhub.ingest.routes import router as ingest_router
 from tallyhub.monitor.alert_scheduler import AlertScheduler
 from tallyhub.monitor.maintenance import Maintenance
+from tallyhub.monitor.scheduler import UptimeMonitor
 from tallyhub.settings import Settings, load_settings
 from tallyhub.storage.database import Database
 from tallyhub.web import install as install_dashboard
@@ -21,17 +23,20 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     """Build the hub. The database must be migrated already (the CLI does so on `serve`)."""
     database = db or Database(settings.resolved_database_url)
     maintenance = Maintenance(database, settings)
+    uptime_monitor = UptimeMonitor(database, settings)
     alerts = AlertScheduler(database, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if run_maintenance:
             maintenance.start()
+            uptime_monitor.start()
             alerts.start()
         try:
             yield
         finally:
             alerts.stop()
+            uptime_monitor.stop()
             maintenance.stop()
             if db is None:
                 database.dispose()
@@ -48,9 +53,11 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.state.db = database
     app.state.settings = settings
     app.state.maintenance = maintenance
+    app.state.uptime_monitor = uptime_monitor
     app.state.alerts = alerts
     app.include_router(ingest_router)
     app.include_router(api_router)
+    app.include_router(uptime_api_router)
     app.include_router(alert_api_router)
     install_dashboard(app)
 

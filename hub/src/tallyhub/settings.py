@@ -52,6 +52,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retention_day_days", int, 800, "Days to keep per-day metrics."),
     Setting("retention_errors_days", int, 90, "Days to keep server and validation error counts."),
     Setting("retention_request_logs_days", int, 15, "Days to keep request logs."),
+    Setting(
+        "retention_uptime_days",
+        int,
+        90,
+        "Days to keep health-check results and ended incidents (uptime over 90 days needs 90).",
+    ),
+    Setting(
+        "heartbeat_timeout_seconds",
+        int,
+        180,
+        "An environment is down when none of its instances has synced for this long.",
+    ),
+    Setting(
+        "uptime_tick_seconds",
+        float,
+        5.0,
+        "How often the hub looks for due health checks and silent environments.",
+    ),
     Setting("log_level", str, "info", "Log level: debug, info, warning or error."),
     Setting(
         "public_url",
@@ -89,6 +107,9 @@ class Settings:
     retention_day_days: int
     retention_errors_days: int
     retention_request_logs_days: int
+    retention_uptime_days: int
+    heartbeat_timeout_seconds: int
+    uptime_tick_seconds: float
     log_level: str
     public_url: str
     alerts_tick_seconds: float

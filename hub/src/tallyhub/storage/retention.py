@@ -16,6 +16,8 @@ from tallyhub.storage.tables import (
     MINUTE,
     error_counts,
     error_groups,
+    health_check_results,
+    incidents,
     metrics,
     received_messages,
     request_logs,
@@ -51,6 +53,9 @@ def run(db: Database, settings: Settings, now: float) -> int:
     )
     logs_cutoff = now - settings.retention_request_logs_days * days
     deleted += _delete_batched(db, request_logs, request_logs.c.timestamp < logs_cutoff)
+    uptime_cutoff = now - settings.retention_uptime_days * days
+    deleted += _delete_batched(db, health_check_results, health_check_results.c.checked_at < uptime_cutoff)
+    deleted += _delete_batched(db, incidents, incidents.c.ended_at < uptime_cutoff)  # open ones stay
     with db.write() as conn:
         result = conn.execute(
             received_messages.delete().where(received_messages.c.received_at < now - RECEIVED_KEEP_SECONDS)

@@ -348,6 +348,25 @@ incidents = sa.Table(
     sa.Column("details", sa.JSON, nullable=False),
     sa.Index(None, "env_id", "started_at"),
 )
+# At most one open incident per (env, kind) without a check, and per check: what lets several hub
+# processes evaluate heartbeats and record check results without opening the same incident twice.
+_open = incidents.c.ended_at.is_(None)
+_no_check = sa.and_(_open, incidents.c.health_check_id.is_(None))
+sa.Index(
+    "uq_incidents_open_env_kind",
+    incidents.c.env_id,
+    incidents.c.kind,
+    unique=True,
+    sqlite_where=_no_check,
+    postgresql_where=_no_check,
+)
+sa.Index(
+    "uq_incidents_open_check",
+    incidents.c.health_check_id,
+    unique=True,
+    sqlite_where=_open,
+    postgresql_where=_open,
+)
 
 # --- Alerts (migration 0013) ---
 

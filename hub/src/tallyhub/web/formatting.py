@@ -40,7 +40,26 @@ def apdex(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def duration(seconds: float | None) -> str:
+    """3725 -> '1 h 2 min'; under a minute in seconds."""
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{mins} min" if mins else ""]
+    return " ".join(p for p in parts if p)
+
+
+def uptime(percent: float | None) -> str:
+    """An uptime percentage (0-100) with the precision uptime needs: 99.95 %, not 100.0 %."""
+    return "–" if percent is None else f"{percent:.2f} %" if percent < 100 else "100 %"
+
+
 FILTERS: dict[str, Any] = {
+    "duration": duration,
+    "uptime": uptime,
     "count": count,
     "ms": ms,
     "percent": percent,

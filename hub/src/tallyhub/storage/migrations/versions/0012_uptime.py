@@ -86,6 +86,27 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_incidents_env_id_started_at"), "incidents", ["env_id", "started_at"], unique=False
     )
+    # At most one open incident per env, kind and check, even with several hub processes evaluating.
+    # Two partial indexes rather than one on coalesce(health_check_id, 0): expression indexes are not
+    # reflected, so the schema test could not compare them.
+    open_heartbeat = sa.text("ended_at IS NULL AND health_check_id IS NULL")
+    op.create_index(
+        "uq_incidents_open_env_kind",
+        "incidents",
+        ["env_id", "kind"],
+        unique=True,
+        sqlite_where=open_heartbeat,
+        postgresql_where=open_heartbeat,
+    )
+    open_check = sa.text("ended_at IS NULL")
+    op.create_index(
+        "uq_incidents_open_check",
+        "incidents",
+        ["health_check_id"],
+        unique=True,
+        sqlite_where=open_check,
+        postgresql_where=open_check,
+    )
 
 
 def downgrade() -> None:

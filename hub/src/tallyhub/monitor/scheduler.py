@@ -1,0 +1,70 @@
+"""The uptime monitor: a background thread that, every `uptime_tick_seconds`, evaluates heartbeats and
+runs the due health checks.
+
+It has its own tick because checks are due every minute or so, while maintenance runs less often. A
+tick is cheap when nothing is due: one lease write and two small reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from tallyhub.monitor import health_checks, heartbeats
+from tallyhub.settings import Settings
+from tallyhub.storage import leases
+from tallyhub.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class UptimeMonitor:
+    """`run_once` is the unit tests drive directly, with their own clock."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        retry_delay: float = health_checks.RETRY_DELAY_SECONDS,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.retry_delay = retry_delay
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="tallyhub-uptime", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def run_once(self) -> int:
+        """Evaluate heartbeats (if this process holds their lease) and run due checks; returns checks run."""
+        now = self.clock()
+        # Heartbeat evaluation is idempotent; the lease only spares the other processes the work.
+        ttl = self.settings.uptime_tick_seconds * 3
+        if leases.acquire(self.db, "uptime:heartbeats", self.holder, ttl=ttl, now=now):
+            try:
+                heartbeats.run(self.db, self.settings, now)
+            except Exception:  # evaluated again at the next tick
+                log.exception("heartbeat evaluation failed")
+        try:
+            return health_checks.run_due(self.db, self.clock(), self.retry_delay)
+        except Exception:
+            log.exception("health checks failed")
+            return 0
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.uptime_tick_seconds):
+            self.run_once()
