@@ -1,0 +1,97 @@
+"""End to end: an app stops syncing, and the "down" and then the "back up" notifications arrive at a
+webhook and by e-mail, sent by a real `tallyhub serve` (heartbeats from the uptime monitor, the rule
+from the alerts thread) on each engine."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import httpx
+import sqlalchemy as sa
+from tallyhub.monitor import channels
+from tallyhub.monitor.rule_spec import parse_form
+from tallyhub.storage import alert_channels, alert_rules
+from tallyhub.storage.database import Database
+from tallyhub.storage.tables import alert_rules as alert_rules_table
+from tallyhub.storage.tables import apps
+
+from tests.support.receivers import smtp_server, webhook
+from tests.support.syncs import request_entry, startup_body, sync_body
+
+FAST = {
+    "TALLYHUB_HEARTBEAT_TIMEOUT_SECONDS": "2",
+    "TALLYHUB_UPTIME_TICK_SECONDS": "0.2",
+    "TALLYHUB_ALERTS_TICK_SECONDS": "0.2",
+}
+
+
+def _wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_app_stops_syncing_then_comes_back(hub, database_url) -> None:
+    hub.stop()
+    hub.start(**FAST)
+    created = hub.create_app("Shop", "prod")
+    app_id, client_id = int(created["id"]), str(created["client_id"])
+    db = Database(database_url)
+    instance = str(uuid.uuid4())
+    base = f"{hub.url}/v2/{client_id}/prod"
+
+    def sync() -> None:
+        body = sync_body(instance, requests=[request_entry("GET", "/items", 200, 3, 40)])
+        assert httpx.post(f"{base}/sync", json=body, timeout=10).status_code == 202
+
+    try:
+        with webhook() as hook, smtp_server() as mailbox:
+            with db.write() as conn:
+                team_id = conn.execute(sa.select(apps.c.team_id).where(apps.c.id == app_id)).scalar_one()
+                ids = [
+                    alert_channels.create(conn, team_id, name, channels.parse(url).kind, url, time.time())
+                    for name, url in (("hook", hook.apprise_url), ("mail", mailbox.apprise_url))
+                ]
+                spec = parse_form({"name": "prod down", "env": "prod", "kind": "env_down"}, ["prod"])
+                rule_id = alert_rules.create(conn, app_id, spec, time.time())
+                alert_rules.set_channels(conn, rule_id, team_id, ids)
+                # The form offers checks every minute and up; one second keeps this test short.
+                conn.execute(
+                    alert_rules_table.update()
+                    .where(alert_rules_table.c.id == rule_id)
+                    .values(interval_seconds=1)
+                )
+            assert (
+                httpx.post(f"{base}/startup", json=startup_body(instance, [("GET", "/items")])).status_code
+                == 202
+            )
+            for _ in range(3):  # the app is up and syncing
+                sync()
+                time.sleep(0.3)
+            assert hook.received == [] and mailbox.messages == []
+            # The app stops syncing: after the 2 s heartbeat timeout the env is down.
+            _wait_for(lambda: len(hook.received) >= 1 and len(mailbox.messages) >= 1)
+            assert hook.titles() == ["[Alert] Shop (prod): prod down"]
+            assert mailbox.subjects() == ["[Alert] Shop (prod): prod down"]
+            assert "the environment is down" in hook.received[0]["message"]
+            assert f"/apps/{app_id}/uptime?env=prod" in mailbox.text(0)
+            # It syncs again: back up.
+            sync()
+            _wait_for(lambda: len(hook.received) >= 2 and len(mailbox.messages) >= 2)
+            for _ in range(3):
+                sync()
+                time.sleep(0.3)
+            assert hook.titles() == [
+                "[Alert] Shop (prod): prod down",
+                "[Back to normal] Shop (prod): prod down",
+            ]
+            assert mailbox.subjects() == hook.titles()
+            assert "back up" in mailbox.text(1)
+            history = hub.api(f"/apps/{app_id}/alert-history")
+            assert [e["kind"] for e in history] == ["resolved", "fired"]  # type: ignore[union-attr,index]
+            assert all(n["status"] == "sent" for e in history for n in e["notifications"])  # type: ignore[union-attr,index]
+    finally:
+        db.dispose()
