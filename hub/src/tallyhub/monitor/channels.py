@@ -34,9 +34,10 @@ KINDS: dict[str, str] = {
 EXAMPLES: tuple[tuple[str, str], ...] = (
     ("E-mail (SMTP)", "mailtos://user:password@smtp.example.com?from=hub@example.com&to=ops@example.com"),
     ("Slack", "slack://TokenA/TokenB/TokenC/#alerts"),
-    ("Microsoft Teams", "msteams://team/TokenA/TokenB/TokenC/TokenD"),
+    # Teams through a Power Automate workflow (Apprise's workflows://; Office 365 connectors are retired).
+    ("Microsoft Teams", "workflows://prod-00.westus.logic.azure.com/WorkflowID/Signature"),
     ("Discord", "discord://WebhookID/WebhookToken"),
-    ("Telegram", "tgram://BotToken/ChatID"),
+    ("Telegram", "tgram://123456789:BotTokenFromBotFather/ChatID"),
     ("ntfy", "ntfys://ntfy.sh/my-topic"),
     ("PagerDuty", "pagerduty://IntegrationKey@ApiKey"),
     ("JSON webhook", "jsons://hooks.example.com/tallyhub"),
