@@ -25,7 +25,7 @@ def test_read_api_never_fails(api: Any) -> None:
     )
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", api.client.app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 15  # 8 read routes, 7 uptime routes
+    assert len(operations) == 18  # 8 read routes, 7 uptime routes, 3 alert routes
     for operation in operations:
         # Positive cases reach the queries (app_id pinned to the real app); negative ones the validation.
         strategy = st.one_of(

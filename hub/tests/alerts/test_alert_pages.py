@@ -241,3 +241,15 @@ def test_history_shows_firings_with_delivery_status(web, world) -> None:
     assert "next attempt" in page
     assert 'class="error"' in page
     assert "Alerts</a>" in ann.get(f"/apps/{shop.id}/traffic").text
+
+
+def test_ids_out_of_range_are_4xx_not_500(web, world) -> None:
+    ann = web.signed_in("ann@example.com")
+    shop, acme, huge = world["shop"].id, world["acme"], 2**40
+    for path in (
+        f"/apps/{shop}/alerts/{huge}/edit",
+        f"/teams/{acme}/channels/{huge}",
+        f"/apps/{shop}/alerts/history?before={huge}",
+    ):
+        assert 400 <= ann.get(path).status_code < 500, path
+    assert 400 <= web.post(ann, f"/apps/{shop}/alerts/{huge}/delete").status_code < 500

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from tallyhub.analytics.timerange import iso
 from tallyhub.api import models
 from tallyhub.api.auth import Caller, readable_app, require_token
-from tallyhub.api.params import AppId, Before, Limit
+from tallyhub.api.params import MAX_INT32, AppId, Limit
 from tallyhub.deps import get_db
 from tallyhub.monitor import channels as apprise_channels
 from tallyhub.storage import alert_channels, alert_history, alert_rules
@@ -28,6 +28,9 @@ router = APIRouter(
 )
 Db = Annotated[Database, Depends(get_db)]
 Token = Annotated[Caller, Depends(require_token)]
+EventBefore = Annotated[
+    int | None, Query(ge=1, le=MAX_INT32, description="Return events older than this id.")
+]
 
 
 class AlertRule(BaseModel):
@@ -112,7 +115,7 @@ def list_rules(app_id: AppId, db: Db, caller: Token) -> list[dict[str, Any]]:
 
 @router.get("/apps/{app_id}/alert-history", response_model=list[AlertEvent])
 def list_history(
-    app_id: AppId, db: Db, caller: Token, limit: Limit = 100, before: Before = None
+    app_id: AppId, db: Db, caller: Token, limit: Limit = 100, before: EventBefore = None
 ) -> list[dict[str, Any]]:
     """Firings and resolutions of the app's rules, newest first, with every notification's delivery."""
     with db.read() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.monitor import rule_spec
@@ -21,6 +21,7 @@ from tallyhub.web.templating import render
 
 router = APIRouter()
 SignedIn = Annotated[Viewer, Depends(require_viewer)]
+MAX_ID = 2**31 - 1
 NOTICES = {
     "created": "The rule was created; it is checked within seconds.",
     "saved": "The rule was saved.",
@@ -40,6 +41,8 @@ def _role(viewer: Viewer, app: TeamApp) -> str:
 
 
 def _rule_of(request: Request, app: TeamApp, rule_id: int) -> alert_rules.Rule:
+    if not 1 <= rule_id <= MAX_ID:  # PostgreSQL refuses ids beyond its INTEGER
+        raise WebError(404, "No such alert rule.")
     with _db(request).read() as conn:
         rule = alert_rules.get(conn, rule_id)
     if rule is None or rule.app_id != app.id:
@@ -221,7 +224,12 @@ def delete_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) -
 
 
 @router.get("/apps/{app_id}/alerts/history")
-def history_page(request: Request, viewer: SignedIn, app_id: int, before: int | None = None) -> Response:
+def history_page(
+    request: Request,
+    viewer: SignedIn,
+    app_id: int,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
     app = require_app(request, viewer, app_id)
     with _db(request).read() as conn:
         events = alert_history.events_of_app(conn, app.id, limit=50, before=before)

@@ -57,6 +57,8 @@ def _page(
 
 
 def _channel_of(request: Request, team: team_store.Team, channel_id: int) -> alert_channels.Channel:
+    if not 1 <= channel_id <= 2**31 - 1:  # PostgreSQL refuses ids beyond its INTEGER
+        raise WebError(404, "No such channel.")
     with _db(request).read() as conn:
         channel = alert_channels.get(conn, channel_id)
     if channel is None or channel.team_id != team.id:
