@@ -31,6 +31,7 @@ LEVEL_TOTAL, LEVEL_ENDPOINT, LEVEL_CONSUMER = 0, 1, 2
 NO_ID = 0  # endpoint_id / consumer_id of rows that do not have that dimension (or no consumer)
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+MAX_ID = 2**31 - 1  # the largest id an Integer column holds on PostgreSQL; larger ones name nothing
 
 
 def _cascade(target: str) -> sa.ForeignKey:

@@ -7,6 +7,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -47,6 +49,17 @@ async def _filter_error(request: Request, exc: Exception) -> Response:
     return _error(request, 400, f"Invalid filter {exc}.")
 
 
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    """Bad path or query values: the read API and ingestion answer FastAPI's 422; the dashboard a page."""
+    assert isinstance(exc, RequestValidationError)
+    if request.url.path.startswith(("/api/", "/v2/")):
+        return await request_validation_exception_handler(request, exc)
+    if any(error["loc"][0] == "path" for error in exc.errors()):
+        return _error(request, 404, "Not found.")  # e.g. an id that cannot exist
+    fields = ", ".join(str(error["loc"][-1]) for error in exc.errors())
+    return _error(request, 400, f"Invalid value for {fields}.")
+
+
 async def _csrf_error(request: Request, _exc: Exception) -> Response:
     return _error(
         request,
@@ -75,3 +88,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(WebError, _web_error)
     app.add_exception_handler(FilterError, _filter_error)
     app.add_exception_handler(CsrfError, _csrf_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Path, Request
 
 from tallyhub.storage import app_admin
 from tallyhub.storage import teams as team_store
 from tallyhub.storage import users as user_store
 from tallyhub.storage.database import Database
 from tallyhub.storage.sessions import user_for_session
+from tallyhub.storage.tables import MAX_ID
 from tallyhub.web.security import SESSION_COOKIE
+
+# An id in a dashboard path. One that no Integer column can hold names nothing (and PostgreSQL would
+# refuse the query), so FastAPI rejects it before the route runs; the dashboard answers "not found".
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class LoginRequired(Exception):

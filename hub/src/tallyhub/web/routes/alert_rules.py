@@ -15,13 +15,13 @@ from tallyhub.storage import alert_channels, alert_history, alert_rules
 from tallyhub.storage import teams as team_store
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.storage.database import Database
-from tallyhub.web.access import Viewer, WebError, require_app, require_viewer
+from tallyhub.storage.tables import MAX_ID
+from tallyhub.web.access import RowId, Viewer, WebError, require_app, require_viewer
 from tallyhub.web.filters import Filters
 from tallyhub.web.templating import render
 
 router = APIRouter()
 SignedIn = Annotated[Viewer, Depends(require_viewer)]
-MAX_ID = 2**31 - 1
 NOTICES = {
     "created": "The rule was created; it is checked within seconds.",
     "saved": "The rule was saved.",
@@ -41,8 +41,6 @@ def _role(viewer: Viewer, app: TeamApp) -> str:
 
 
 def _rule_of(request: Request, app: TeamApp, rule_id: int) -> alert_rules.Rule:
-    if not 1 <= rule_id <= MAX_ID:  # PostgreSQL refuses ids beyond its INTEGER
-        raise WebError(404, "No such alert rule.")
     with _db(request).read() as conn:
         rule = alert_rules.get(conn, rule_id)
     if rule is None or rule.app_id != app.id:
@@ -72,7 +70,7 @@ def _context(request: Request, viewer: Viewer, app: TeamApp) -> dict[str, Any]:
 
 
 @router.get("/apps/{app_id}/alerts")
-def rules_page(request: Request, viewer: SignedIn, app_id: int, notice: str = "") -> Response:
+def rules_page(request: Request, viewer: SignedIn, app_id: RowId, notice: str = "") -> Response:
     app = require_app(request, viewer, app_id)
     with _db(request).read() as conn:
         rules = alert_rules.of_app(conn, app.id)
@@ -128,7 +126,7 @@ def _rule_form(rule: alert_rules.Rule) -> dict[str, Any]:
 
 
 @router.get("/apps/{app_id}/alerts/new")
-def new_rule(request: Request, viewer: SignedIn, app_id: int) -> Response:
+def new_rule(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, "member")
     default = {
         "env": app.envs[0] if app.envs else "",
@@ -182,21 +180,21 @@ def _save(
 
 
 @router.post("/apps/{app_id}/alerts")
-async def create_rule(request: Request, viewer: SignedIn, app_id: int) -> Response:
+async def create_rule(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, "member")
     fields, channel_ids = await _submitted(request)
     return _save(request, viewer, app, None, fields, channel_ids)
 
 
 @router.get("/apps/{app_id}/alerts/{rule_id}/edit")
-def edit_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) -> Response:
+def edit_rule(request: Request, viewer: SignedIn, app_id: RowId, rule_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, "member")
     rule = _rule_of(request, app, rule_id)
     return _form_page(request, viewer, app, rule, _rule_form(rule), None)
 
 
 @router.post("/apps/{app_id}/alerts/{rule_id}")
-async def update_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) -> Response:
+async def update_rule(request: Request, viewer: SignedIn, app_id: RowId, rule_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, "member")
     rule = _rule_of(request, app, rule_id)
     fields, channel_ids = await _submitted(request)
@@ -204,7 +202,7 @@ async def update_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: 
 
 
 @router.post("/apps/{app_id}/alerts/{rule_id}/pause")
-def pause_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) -> Response:
+def pause_rule(request: Request, viewer: SignedIn, app_id: RowId, rule_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, "member")
     rule = _rule_of(request, app, rule_id)
     with _db(request).write() as conn:
@@ -215,7 +213,7 @@ def pause_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) ->
 
 
 @router.post("/apps/{app_id}/alerts/{rule_id}/delete")
-def delete_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) -> Response:
+def delete_rule(request: Request, viewer: SignedIn, app_id: RowId, rule_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, "member")
     rule = _rule_of(request, app, rule_id)
     with _db(request).write() as conn:
@@ -227,7 +225,7 @@ def delete_rule(request: Request, viewer: SignedIn, app_id: int, rule_id: int) -
 def history_page(
     request: Request,
     viewer: SignedIn,
-    app_id: int,
+    app_id: RowId,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     app = require_app(request, viewer, app_id)

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from tallyhub.identifiers import is_valid_env
 from tallyhub.storage import app_admin
 from tallyhub.storage.database import Database
-from tallyhub.web.access import Viewer, WebError, require_app, require_viewer
+from tallyhub.web.access import RowId, Viewer, WebError, require_app, require_viewer
 from tallyhub.web.filters import Filters
 from tallyhub.web.templating import render
 
@@ -34,7 +34,7 @@ def _back(app_id: int, notice: str) -> Response:
 
 
 @router.get("/apps/{app_id}/settings")
-def settings_page(request: Request, viewer: SignedIn, app_id: int, notice: str = "") -> Response:
+def settings_page(request: Request, viewer: SignedIn, app_id: RowId, notice: str = "") -> Response:
     app = require_app(request, viewer, app_id, "admin")
     return render(
         request,
@@ -50,7 +50,7 @@ def settings_page(request: Request, viewer: SignedIn, app_id: int, notice: str =
 
 
 @router.post("/apps/{app_id}/settings/name")
-def rename(request: Request, viewer: SignedIn, app_id: int, name: FormStr = "") -> Response:
+def rename(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr = "") -> Response:
     app = require_app(request, viewer, app_id, "admin")
     try:
         with _db(request).write() as conn:
@@ -61,7 +61,7 @@ def rename(request: Request, viewer: SignedIn, app_id: int, name: FormStr = "") 
 
 
 @router.post("/apps/{app_id}/settings/envs")
-def add_env(request: Request, viewer: SignedIn, app_id: int, name: FormStr = "") -> Response:
+def add_env(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr = "") -> Response:
     app = require_app(request, viewer, app_id, "admin")
     env = name.strip()
     if not is_valid_env(env):
@@ -72,7 +72,7 @@ def add_env(request: Request, viewer: SignedIn, app_id: int, name: FormStr = "")
 
 
 @router.post("/apps/{app_id}/settings/envs/delete")
-def remove_env(request: Request, viewer: SignedIn, app_id: int, name: FormStr = "") -> Response:
+def remove_env(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr = "") -> Response:
     app = require_app(request, viewer, app_id, "admin")
     if name not in app.envs:
         raise WebError(404, f"The app has no environment {name!r}.")
@@ -82,7 +82,7 @@ def remove_env(request: Request, viewer: SignedIn, app_id: int, name: FormStr = 
 
 
 @router.post("/apps/{app_id}/settings/client-id")
-def rotate_client_id(request: Request, viewer: SignedIn, app_id: int) -> Response:
+def rotate_client_id(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, "admin")
     with _db(request).write() as conn:
         client_id = app_admin.rotate_client_id(conn, app.id)
@@ -101,7 +101,7 @@ def rotate_client_id(request: Request, viewer: SignedIn, app_id: int) -> Respons
 
 
 @router.post("/apps/{app_id}/delete")
-def delete_app(request: Request, viewer: SignedIn, app_id: int, confirm: FormStr = "") -> Response:
+def delete_app(request: Request, viewer: SignedIn, app_id: RowId, confirm: FormStr = "") -> Response:
     app = require_app(request, viewer, app_id, "admin")
     if confirm != app.name:
         return render(

@@ -14,7 +14,7 @@ from tallyhub.storage import apps as app_store
 from tallyhub.storage import teams as team_store
 from tallyhub.storage.database import Database
 from tallyhub.web import snippets
-from tallyhub.web.access import Viewer, WebError, require_app, require_team, require_viewer
+from tallyhub.web.access import RowId, Viewer, WebError, require_app, require_team, require_viewer
 from tallyhub.web.filters import Filters, format_time
 from tallyhub.web.slots import overview_stats
 from tallyhub.web.templating import hub_url, render
@@ -124,7 +124,7 @@ def create_app(
 
 
 @router.get("/apps/{app_id}")
-def app_home(request: Request, viewer: SignedIn, app_id: int) -> Response:
+def app_home(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     require_app(request, viewer, app_id)
     filters = Filters.from_query(request.query_params)
     return RedirectResponse(filters.href(f"/apps/{app_id}/traffic"), status_code=303)
@@ -132,7 +132,7 @@ def app_home(request: Request, viewer: SignedIn, app_id: int) -> Response:
 
 @router.get("/apps/{app_id}/setup")
 def setup_page(
-    request: Request, viewer: SignedIn, app_id: int, framework: str = snippets.DEFAULT
+    request: Request, viewer: SignedIn, app_id: RowId, framework: str = snippets.DEFAULT
 ) -> Response:
     app = require_app(request, viewer, app_id)
     if framework not in snippets.BY_KEY:
@@ -153,7 +153,7 @@ def setup_page(
 
 
 @router.get("/apps/{app_id}/status.json")
-def app_status(request: Request, viewer: SignedIn, app_id: int) -> Response:
+def app_status(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     """Whether the app has sent data yet; the setup page polls it to switch without a reload."""
     app = require_app(request, viewer, app_id)
     with _db(request).read() as conn:

@@ -13,7 +13,7 @@ from tallyhub.monitor import delivery
 from tallyhub.storage import alert_channels, alert_history
 from tallyhub.storage import teams as team_store
 from tallyhub.storage.database import Database
-from tallyhub.web.access import Viewer, WebError, require_team, require_viewer
+from tallyhub.web.access import RowId, Viewer, WebError, require_team, require_viewer
 from tallyhub.web.templating import render
 
 router = APIRouter()
@@ -57,8 +57,6 @@ def _page(
 
 
 def _channel_of(request: Request, team: team_store.Team, channel_id: int) -> alert_channels.Channel:
-    if not 1 <= channel_id <= 2**31 - 1:  # PostgreSQL refuses ids beyond its INTEGER
-        raise WebError(404, "No such channel.")
     with _db(request).read() as conn:
         channel = alert_channels.get(conn, channel_id)
     if channel is None or channel.team_id != team.id:
@@ -67,13 +65,13 @@ def _channel_of(request: Request, team: team_store.Team, channel_id: int) -> ale
 
 
 @router.get("/teams/{team_id}/channels")
-def channels_page(request: Request, viewer: SignedIn, team_id: int, notice: str = "") -> Response:
+def channels_page(request: Request, viewer: SignedIn, team_id: RowId, notice: str = "") -> Response:
     return _page(request, viewer, require_team(viewer, team_id), notice=NOTICES.get(notice))
 
 
 @router.post("/teams/{team_id}/channels")
 def create_channel(
-    request: Request, viewer: SignedIn, team_id: int, name: FormStr = "", url: FormStr = ""
+    request: Request, viewer: SignedIn, team_id: RowId, name: FormStr = "", url: FormStr = ""
 ) -> Response:
     team = require_team(viewer, team_id, "admin")
     try:
@@ -108,14 +106,19 @@ def _edit_page(
 
 
 @router.get("/teams/{team_id}/channels/{channel_id}")
-def edit_channel(request: Request, viewer: SignedIn, team_id: int, channel_id: int) -> Response:
+def edit_channel(request: Request, viewer: SignedIn, team_id: RowId, channel_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
     return _edit_page(request, team, _channel_of(request, team, channel_id))
 
 
 @router.post("/teams/{team_id}/channels/{channel_id}")
 def update_channel(
-    request: Request, viewer: SignedIn, team_id: int, channel_id: int, name: FormStr = "", url: FormStr = ""
+    request: Request,
+    viewer: SignedIn,
+    team_id: RowId,
+    channel_id: RowId,
+    name: FormStr = "",
+    url: FormStr = "",
 ) -> Response:
     team = require_team(viewer, team_id, "admin")
     channel = _channel_of(request, team, channel_id)
@@ -130,7 +133,7 @@ def update_channel(
 
 
 @router.post("/teams/{team_id}/channels/{channel_id}/test")
-def test_channel(request: Request, viewer: SignedIn, team_id: int, channel_id: int) -> Response:
+def test_channel(request: Request, viewer: SignedIn, team_id: RowId, channel_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
     channel = _channel_of(request, team, channel_id)
     # A sync route: FastAPI runs it on a worker thread, so the send does not hold up other requests.
@@ -141,7 +144,7 @@ def test_channel(request: Request, viewer: SignedIn, team_id: int, channel_id: i
 
 
 @router.post("/teams/{team_id}/channels/{channel_id}/delete")
-def delete_channel(request: Request, viewer: SignedIn, team_id: int, channel_id: int) -> Response:
+def delete_channel(request: Request, viewer: SignedIn, team_id: RowId, channel_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
     channel = _channel_of(request, team, channel_id)
     with _db(request).write() as conn:

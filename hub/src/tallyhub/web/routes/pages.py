@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from tallyhub.analytics import consumers
 from tallyhub.storage.database import Database
 from tallyhub.web import pagedata
-from tallyhub.web.access import Viewer, WebError, not_found, require_app, require_viewer
+from tallyhub.web.access import RowId, Viewer, WebError, not_found, require_app, require_viewer
 from tallyhub.web.filters import Filters
 from tallyhub.web.pagedata import Scope
 from tallyhub.web.templating import render
@@ -82,7 +82,7 @@ def _show(
 def _data_page(slug: str, title: str) -> None:
     compute = PAGE_DATA[slug]
 
-    def page(request: Request, viewer: SignedIn, app_id: int) -> Response:
+    def page(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
         return _show(request, viewer, app_id, f"page_{slug.replace('-', '_')}.html", slug, title, compute)
 
     page.__name__ = f"{slug.replace('-', '_')}_page"
@@ -94,7 +94,7 @@ for _slug, _title in DATA_PAGES:
 
 
 @router.get("/apps/{app_id}/endpoints/detail")
-def endpoint_detail(request: Request, viewer: SignedIn, app_id: int) -> Response:
+def endpoint_detail(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     """One endpoint: the `method` and `path` filters name it."""
     filters = Filters.from_query(request.query_params)
     if filters.path is None:
@@ -106,7 +106,7 @@ def endpoint_detail(request: Request, viewer: SignedIn, app_id: int) -> Response
 
 
 @router.get("/apps/{app_id}/consumers/detail")
-def consumer_detail(request: Request, viewer: SignedIn, app_id: int) -> Response:
+def consumer_detail(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     """One consumer: the `consumer` filter names it; unknown identifiers are 404."""
     identifier = Filters.from_query(request.query_params).consumer
     if identifier is None:
@@ -123,7 +123,7 @@ def consumer_detail(request: Request, viewer: SignedIn, app_id: int) -> Response
 
 
 @router.get("/apps/{app_id}/consumers/groups")
-def consumer_groups(request: Request, viewer: SignedIn, app_id: int) -> Response:
+def consumer_groups(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     """Consumer groups with their consumers' requests and errors over the range."""
     return _show(
         request,
@@ -140,7 +140,7 @@ def consumer_groups(request: Request, viewer: SignedIn, app_id: int) -> Response
 def edit_consumer(
     request: Request,
     viewer: SignedIn,
-    app_id: int,
+    app_id: RowId,
     identifier: FormStr = "",
     name: FormStr = "",
     group: FormStr = "",

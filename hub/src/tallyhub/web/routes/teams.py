@@ -13,7 +13,7 @@ from tallyhub.storage import invites, team_tokens
 from tallyhub.storage import teams as team_store
 from tallyhub.storage import users as user_store
 from tallyhub.storage.database import Database
-from tallyhub.web.access import Viewer, WebError, require_team, require_viewer
+from tallyhub.web.access import RowId, Viewer, WebError, require_team, require_viewer
 from tallyhub.web.templating import hub_url, render
 
 router = APIRouter()
@@ -51,13 +51,13 @@ def _back(team_id: int) -> Response:
 
 
 @router.get("/teams/{team_id}")
-def team_page(request: Request, viewer: SignedIn, team_id: int) -> Response:
+def team_page(request: Request, viewer: SignedIn, team_id: RowId) -> Response:
     return _page(request, require_team(viewer, team_id, "admin"))
 
 
 @router.post("/teams/{team_id}/members")
 def add_member(
-    request: Request, viewer: SignedIn, team_id: int, email: FormStr = "", role: FormStr = "viewer"
+    request: Request, viewer: SignedIn, team_id: RowId, email: FormStr = "", role: FormStr = "viewer"
 ) -> Response:
     team = require_team(viewer, team_id, "admin")
     try:
@@ -86,7 +86,7 @@ def _check_admins_remain(conn: sa.Connection, team_id: int, user_id: int) -> Non
 
 @router.post("/teams/{team_id}/members/{user_id}/role")
 def change_role(
-    request: Request, viewer: SignedIn, team_id: int, user_id: int, role: FormStr = ""
+    request: Request, viewer: SignedIn, team_id: RowId, user_id: RowId, role: FormStr = ""
 ) -> Response:
     team = require_team(viewer, team_id, "admin")
     if role not in team_store.ROLES:
@@ -101,7 +101,7 @@ def change_role(
 
 
 @router.post("/teams/{team_id}/members/{user_id}/remove")
-def remove_member(request: Request, viewer: SignedIn, team_id: int, user_id: int) -> Response:
+def remove_member(request: Request, viewer: SignedIn, team_id: RowId, user_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
     with _db(request).write() as conn:
         if team_store.role_of(conn, user_id, team.id) is None:
@@ -112,7 +112,7 @@ def remove_member(request: Request, viewer: SignedIn, team_id: int, user_id: int
 
 
 @router.post("/teams/{team_id}/invites/{invite_id}/revoke")
-def revoke_invite(request: Request, viewer: SignedIn, team_id: int, invite_id: int) -> Response:
+def revoke_invite(request: Request, viewer: SignedIn, team_id: RowId, invite_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
     with _db(request).write() as conn:
         invites.revoke(conn, invite_id, team.id)
@@ -120,7 +120,7 @@ def revoke_invite(request: Request, viewer: SignedIn, team_id: int, invite_id: i
 
 
 @router.post("/teams/{team_id}/tokens")
-def create_token(request: Request, viewer: SignedIn, team_id: int, name: FormStr = "") -> Response:
+def create_token(request: Request, viewer: SignedIn, team_id: RowId, name: FormStr = "") -> Response:
     team = require_team(viewer, team_id, "admin")
     label = name.strip()
     if not 1 <= len(label) <= 200:
@@ -131,7 +131,7 @@ def create_token(request: Request, viewer: SignedIn, team_id: int, name: FormStr
 
 
 @router.post("/teams/{team_id}/tokens/{token_id}/delete")
-def delete_token(request: Request, viewer: SignedIn, team_id: int, token_id: int) -> Response:
+def delete_token(request: Request, viewer: SignedIn, team_id: RowId, token_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
     with _db(request).write() as conn:
         if not team_tokens.delete_team_token(conn, team.id, token_id):

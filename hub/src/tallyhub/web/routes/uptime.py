@@ -19,7 +19,7 @@ from tallyhub.storage.app_admin import TeamApp
 from tallyhub.storage.apps import env_id_for
 from tallyhub.storage.database import Database
 from tallyhub.storage.teams import role_at_least
-from tallyhub.web.access import Viewer, WebError, not_found, require_app, require_viewer
+from tallyhub.web.access import RowId, Viewer, WebError, not_found, require_app, require_viewer
 from tallyhub.web.filters import Filters
 from tallyhub.web.templating import render
 
@@ -95,7 +95,7 @@ def _page(
 
 @router.get("/apps/{app_id}/uptime")
 def uptime_page(
-    request: Request, viewer: SignedIn, app_id: int, notice: str = "", edit: int | None = None
+    request: Request, viewer: SignedIn, app_id: RowId, notice: str = "", edit: int | None = None
 ) -> Response:
     app = require_app(request, viewer, app_id)
     if edit is not None:
@@ -151,7 +151,7 @@ def _check_of_app(request: Request, app: TeamApp, check_id: int) -> dict[str, An
 def create_check(
     request: Request,
     viewer: SignedIn,
-    app_id: int,
+    app_id: RowId,
     env: FormStr = "",
     url: FormStr = "",
     method: FormStr = "GET",
@@ -177,8 +177,8 @@ def create_check(
 def edit_check(
     request: Request,
     viewer: SignedIn,
-    app_id: int,
-    check_id: int,
+    app_id: RowId,
+    check_id: RowId,
     url: FormStr = "",
     method: FormStr = "GET",
     expected_status: FormStr = "200",
@@ -199,7 +199,7 @@ def edit_check(
 
 @router.post("/apps/{app_id}/uptime/checks/{check_id}/pause")
 def pause_check(
-    request: Request, viewer: SignedIn, app_id: int, check_id: int, paused: FormStr = "1"
+    request: Request, viewer: SignedIn, app_id: RowId, check_id: RowId, paused: FormStr = "1"
 ) -> Response:
     app = require_app(request, viewer, app_id, EDITOR)
     _check_of_app(request, app, check_id)
@@ -209,7 +209,7 @@ def pause_check(
 
 
 @router.post("/apps/{app_id}/uptime/checks/{check_id}/delete")
-def delete_check(request: Request, viewer: SignedIn, app_id: int, check_id: int) -> Response:
+def delete_check(request: Request, viewer: SignedIn, app_id: RowId, check_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, EDITOR)
     _check_of_app(request, app, check_id)
     with _db(request).write() as conn:
@@ -219,7 +219,7 @@ def delete_check(request: Request, viewer: SignedIn, app_id: int, check_id: int)
 
 @router.post("/apps/{app_id}/uptime/heartbeat")
 def switch_heartbeat(
-    request: Request, viewer: SignedIn, app_id: int, env: FormStr = "", enabled: FormStr = "1"
+    request: Request, viewer: SignedIn, app_id: RowId, env: FormStr = "", enabled: FormStr = "1"
 ) -> Response:
     app = require_app(request, viewer, app_id, EDITOR)
     with _db(request).write() as conn:
