@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tallyhub.analytics import timerange
 from tallyhub.analytics.filters import Filters, parse_status, validate
 from tallyhub.analytics.invalid import InvalidParameter
-from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_ENDPOINT, LEVEL_TOTAL
+from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_CONSUMER_TOTAL, LEVEL_ENDPOINT, LEVEL_TOTAL
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC).timestamp()
 
@@ -78,6 +78,7 @@ def test_status_and_levels() -> None:
     assert Resolved((1,), {1: "prod"}, None, None, (200, 299)).level == LEVEL_TOTAL
     assert Resolved((1,), {1: "prod"}, (3,), None, None).level == LEVEL_ENDPOINT
     assert Resolved((1,), {1: "prod"}, (3,), (4,), None).level == LEVEL_CONSUMER
+    assert Resolved((1,), {1: "prod"}, None, (4,), None).level == LEVEL_CONSUMER_TOTAL
 
 
 def test_extreme_times_are_422_not_500() -> None:
