@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tallyhub.web.access import LoginRequired, WebError
@@ -71,6 +72,9 @@ def install(app: FastAPI) -> None:
         log.warning("dashboard front-end libraries missing (%s): run `make vendor`", ", ".join(missing))
     app.include_router(router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Pages, JSON and static files compress 4-8 times (the first load of a page has a 300 KB budget);
+    # small responses, such as ingestion's, are sent as they are.
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(WebError, _web_error)
     app.add_exception_handler(FilterError, _filter_error)
