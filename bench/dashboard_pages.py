@@ -2,7 +2,8 @@
 
 Target (issue #4): every page renders in under 300 ms. Each page is fetched as a signed-in user over
 the ASGI app (the full route: access check, filters, analytics, template) for the 24 h, 7 d and 30 d
-presets; prints the median of 5 runs after one warm-up, its ratio to the budget, and the HTML size.
+presets; prints the median of 5 runs after one warm-up, its ratio to the budget, and the HTML size
+(as sent: gzip-compressed).
 SQLite, then PostgreSQL when TALLYHUB_TEST_DATABASE_URL is set.
 
 Environment as for bench.queries: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set,
@@ -81,7 +82,8 @@ def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
                 print(
                     f"[{engine}] {target:60s} median {median:7.1f} ms  max {max(runs):7.1f}"
                     f"  ratio to {BUDGET_MS:.0f} ms budget {median / BUDGET_MS:5.2f}"
-                    f"  {verdict}  html {len(response.content) / 1000:.0f} KB",
+                    f"  {verdict}  html {len(response.content) / 1000:.0f} KB"
+                    f" ({response.num_bytes_downloaded / 1000:.0f} KB gzipped)",
                     flush=True,
                 )
     db.dispose()

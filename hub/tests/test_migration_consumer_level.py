@@ -52,7 +52,7 @@ def _summed(rows: list[Any], level: int) -> dict[tuple[Any, ...], tuple[Any, ...
         total[0] += r.request_count
         total[1] += r.request_size_sum
         total[2] += r.response_size_sum
-        for hist, text in zip(total[3:], (r.response_times, r.request_sizes, r.response_sizes)):
+        for hist, text in zip(total[3:], (r.response_times, r.request_sizes, r.response_sizes), strict=True):
             histograms.merge_into(hist, histograms.loads(text))
     return {key: tuple(value) for key, value in sums.items()}
 

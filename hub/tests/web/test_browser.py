@@ -325,9 +325,10 @@ def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) ->
         """() => {
             const canvas = document.querySelector('#chart-apdex canvas');
             const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            const near = (i, value) => Math.abs(data[i] - value) < 30;
             let count = 0;  // pixels of the series colour #16a34a
             for (let i = 0; i < data.length; i += 4) {
-                if (Math.abs(data[i] - 22) < 30 && Math.abs(data[i + 1] - 163) < 30 && Math.abs(data[i + 2] - 74) < 30) count++;
+                if (near(i, 22) && near(i + 1, 163) && near(i + 2, 74)) count++;
             }
             return count;
         }"""

@@ -10,7 +10,7 @@ that hour/day rows + unrolled minutes still hold every request once. The histogr
 sums are made in Python, a few buckets at a time (memory stays bounded on any data set).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -69,8 +69,8 @@ def upgrade() -> None:
         conn.execute(metrics.insert(), pending)
 
 
-def _windows(conn: sa.Connection, env_id: int, granularity: int, span: int) -> Iterator[list[Any]]:
-    """The env's level-2 rows of one granularity, `span` seconds of buckets at a time (empty spans skipped)."""
+def _windows(conn: sa.Connection, env_id: int, granularity: int, span: int) -> Iterator[Sequence[Any]]:
+    """The env's level-2 rows of one granularity, `span` seconds of buckets at a time (skipping gaps)."""
     where = (c.env_id == env_id, c.granularity == granularity, c.level == LEVEL_CONSUMER)
     start = conn.execute(sa.select(sa.func.min(c.bucket)).where(*where)).scalar()
     while start is not None:
@@ -92,7 +92,7 @@ def _windows(conn: sa.Connection, env_id: int, granularity: int, span: int) -> I
         start = conn.execute(sa.select(sa.func.min(c.bucket)).where(*where, c.bucket >= end)).scalar()
 
 
-def _summed(env_id: int, granularity: int, rows: list[Any]) -> list[dict[str, Any]]:
+def _summed(env_id: int, granularity: int, rows: Sequence[Any]) -> list[dict[str, Any]]:
     sums: dict[tuple[int, int, int, bool], list[Any]] = {}
     for row in rows:
         key = (row.bucket, row.consumer_id, row.status_code, bool(row.rolled))
@@ -102,7 +102,9 @@ def _summed(env_id: int, granularity: int, rows: list[Any]) -> list[dict[str, An
         total[0] += row.request_count
         total[1] += row.request_size_sum
         total[2] += row.response_size_sum
-        for hist, text in zip(total[3:], (row.response_times, row.request_sizes, row.response_sizes)):
+        for hist, text in zip(
+            total[3:], (row.response_times, row.request_sizes, row.response_sizes), strict=True
+        ):
             for bin_, count in orjson.loads(text).items():
                 hist[bin_] = hist.get(bin_, 0) + count
     return [
