@@ -153,7 +153,7 @@ def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
             False,
         ),
         (
-            "traffic 24 h, hourly, consumer (level 2)",
+            "traffic 24 h, hourly, consumer (level 3)",
             "/traffic",
             {"start": day, "consumer": "consumer-7"},
             False,
