@@ -72,7 +72,7 @@ def install(app: FastAPI) -> None:
         log.warning("dashboard front-end libraries missing (%s): run `make vendor`", ", ".join(missing))
     app.include_router(router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    # Pages, JSON and static files compress 4-8 times (the first load of a page has a 300 KB budget);
+    # Pages, JSON and static files compress 2-9 times (the first load of a page has a 300 KB budget);
     # small responses, such as ingestion's, are sent as they are.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_exception_handler(LoginRequired, _login_required)
