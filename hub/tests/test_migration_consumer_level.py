@@ -1,8 +1,9 @@
-"""Migration 0013: data stored before the per-consumer level (3) gets it, so consumer views still answer.
+"""Migration 0014: data stored before the per-consumer level (3) gets it, so consumer views still answer.
 
 Old-shape rows (levels 0 to 2 only: minute rows rolled and not, hour and day rows, several rows per
-key) are written at revision 0012; after the upgrade the level-3 rows hold exactly what level 2 holds
-summed over endpoints, and the read API's consumer answers equal the requests (both engines).
+key) are written at the revision before it; after the upgrade the level-3 rows hold exactly what
+level 2 holds summed over endpoints, and the read API's consumer answers equal the requests (both
+engines).
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def _summed(rows: list[Any], level: int) -> dict[tuple[Any, ...], tuple[Any, ...
 def test_old_data_gets_the_consumer_level_and_still_answers(api: Any, db: Any) -> None:
     reqs = _requests()
     old, recent = [r for r in reqs if r.time < T0 + 2 * DAY], [r for r in reqs if r.time >= T0 + 2 * DAY]
-    command.downgrade(alembic_config(db), "0012")
-    # As a hub before 0013 left them: rolled minutes with their hour and day rows, then unrolled minutes.
+    command.downgrade(alembic_config(db), "-1")
+    # As a hub before 0014 left them: rolled minutes with their hour and day rows, then unrolled minutes.
     api.writer.write(old, rolled=True, copies=2, levels=(0, 1, 2))
     api.writer.write(recent, copies=2, levels=(0, 1, 2))
     upgrade(db)
@@ -93,7 +94,7 @@ def test_the_migration_leaves_data_written_with_level_3_alone(api: Any, db: Any)
         before = conn.execute(
             sa.select(sa.func.count()).where(metrics.c.level == LEVEL_CONSUMER_TOTAL)
         ).scalar()
-    command.downgrade(alembic_config(db), "0012")  # deletes level 3 ...
+    command.downgrade(alembic_config(db), "-1")  # deletes level 3 ...
     api.writer.write(reqs, levels=(3,))  # ... which a hub already running this code writes again
     upgrade(db)
     with db.read() as conn:

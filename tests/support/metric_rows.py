@@ -41,7 +41,7 @@ class MetricWriter:
     `write(reqs)` stores minute rows (not rolled) at levels 0 to 3; `write(reqs, rolled=True)`
     stores the same minute rows marked rolled plus the hour and day rows the rollup would make.
     `copies` splits every key's requests over that many rows, as several syncs or instances would.
-    `levels` = the levels written: (0, 1, 2) is what hubs stored before migration 0013.
+    `levels` = the levels written: (0, 1, 2) is what hubs stored before migration 0014.
     """
 
     Req = Req

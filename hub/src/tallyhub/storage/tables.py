@@ -8,7 +8,7 @@ reads the coarsest rows that can answer it (`level_for`):
 - level 2 (CONSUMER): per endpoint, consumer and status code;
 - level 3 (CONSUMER_TOTAL): per consumer and status code, for consumer views without an endpoint
   filter (level 2 has a row per endpoint a consumer called: 3.7 times as many rows on the benchmark
-  data set, more for busy consumers). Migration 0013 built them from level 2 for older data.
+  data set, more for busy consumers). Migration 0014 built them from level 2 for older data.
 
 Every level holds every request once (requests without an endpoint or consumer under NO_ID).
 

@@ -1,6 +1,6 @@
 """metrics level 3 (per consumer and status code): built from the level-2 rows stored before it
 
-Revision ID: 0013
+Revision ID: 0014
 Revises: 0012
 
 Consumer views without an endpoint filter read level 3 from now on, so data stored before this
@@ -17,7 +17,7 @@ import orjson
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0014"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
