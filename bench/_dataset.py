@@ -1,7 +1,7 @@
 """A synthetic traffic data set for the query benchmark, written straight into the metrics table.
 
 The rows have exactly the shape ingestion plus the rollup leave behind (tallyhub.storage.tables):
-minute rows at levels 0, 1 and 2 for the last `minute_days` (older minutes are gone by retention),
+minute rows at levels 0 to 3 for the last `minute_days` (older minutes are gone by retention),
 marked rolled except for the current hour, and hour and day rows at every level for the whole span.
 Every row's histograms hold exactly `request_count` response times, so the numbers are consistent.
 
@@ -163,11 +163,13 @@ def load(db: Database, app_id: int, spec: Spec, now: float) -> Loaded:
             batch.clear()
 
     def emit(granularity: int, bucket: int, counts: Counter[Cell], rolled: bool) -> None:
-        per_level: list[Counter[tuple[int, int, int]]] = [Counter(), Counter(), Counter()]
+        per_level: list[Counter[tuple[int, int, int]]] = [Counter(), Counter(), Counter(), Counter()]
         for (e, c, status), n in counts.items():
+            consumer_id = consumer_ids[c] if c >= 0 else NO_ID
             per_level[0][(NO_ID, NO_ID, status)] += n
             per_level[1][(endpoint_ids[e], NO_ID, status)] += n
-            per_level[2][(endpoint_ids[e], consumer_ids[c] if c >= 0 else NO_ID, status)] += n
+            per_level[2][(endpoint_ids[e], consumer_id, status)] += n
+            per_level[3][(NO_ID, consumer_id, status)] += n
         for level, keyed in enumerate(per_level):
             for (endpoint_id, consumer_id, status), n in keyed.items():
                 kb = endpoint_id % 5

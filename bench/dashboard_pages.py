@@ -2,11 +2,14 @@
 
 Target (issue #4): every page renders in under 300 ms. Each page is fetched as a signed-in user over
 the ASGI app (the full route: access check, filters, analytics, template) for the 24 h, 7 d and 30 d
-presets; prints the median of 5 runs after one warm-up, its ratio to the budget, and the HTML size.
+presets; prints the median of 5 runs after one warm-up, its ratio to the budget, and the HTML size
+(as sent: gzip-compressed).
 SQLite, then PostgreSQL when TALLYHUB_TEST_DATABASE_URL is set.
 
 Environment as for bench.queries: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set,
-BENCH_QUERIES_LOADER=direct writes it straight into the tables (faster) instead of through ingestion.
+BENCH_QUERIES_LOADER=direct writes it straight into the tables (faster) instead of through ingestion,
+BENCH_QUERIES_KEEP=1 keeps the databases and reuses them on the next run (either benchmark's),
+BENCH_QUERIES_ENGINES picks engines.
 """
 
 from __future__ import annotations
@@ -16,18 +19,19 @@ import statistics
 import sys
 import time
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from tallyhub.app import create_app
 from tallyhub.settings import load_settings
-from tallyhub.storage import apps as app_store
 from tallyhub.storage import teams, users
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 from tallyhub.storage.sessions import create_session
+from tallyhub.storage.tables import apps
 from tallyhub.web.security import SESSION_COOKIE
 
 from bench import _dataset
-from bench.queries import BUDGET_MS, LOADERS, databases
+from bench.queries import BUDGET_MS, bench_app, databases
 
 PAGES = (
     "/apps",
@@ -50,22 +54,20 @@ def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
     upgrade(db)
     with db.write() as conn:
         team = teams.ensure_team(conn, "Bench")
-        user = users.create_user(conn, "bench@example.com", users.hash_password("bench password 1"))
-        teams.set_role(conn, user.id, team.id, "viewer")
-    app = app_store.create_app(db, "Bench", (), team_id=team.id)
-    now = time.time()
-    loaded = LOADERS[os.environ.get("BENCH_QUERIES_LOADER", "ingestion")](db, app.id, spec, now)
-    print(f"[{engine}] loaded {loaded.requests:,} requests as {loaded.rows:,} metric rows", flush=True)
-    if engine == "postgres":
-        with db.write() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    app_id = bench_app(engine, db, spec, team_id=team.id)
+    with db.write() as conn:
+        team_id = conn.execute(sa.select(apps.c.team_id).where(apps.c.id == app_id)).scalar_one()
+        user = users.user_by_email(conn, "bench@example.com") or users.create_user(
+            conn, "bench@example.com", users.hash_password("bench password 1")
+        )
+        teams.set_role(conn, user.id, team_id, "viewer")
     settings = load_settings({"database_url": url}, environ={})
     ok = True
     with TestClient(create_app(settings, db, run_maintenance=False)) as client:
         client.cookies.set(SESSION_COOKIE, create_session(db, user.id, time.time()))
         for page in PAGES:
             for period in PERIODS:
-                path = page.format(id=app.id)
+                path = page.format(id=app_id)
                 target = f"{path}{'&' if '?' in path else '?'}period={period}"
                 response = client.get(target)
                 assert response.status_code == 200, (target, response.text[:300])
@@ -80,7 +82,8 @@ def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
                 print(
                     f"[{engine}] {target:60s} median {median:7.1f} ms  max {max(runs):7.1f}"
                     f"  ratio to {BUDGET_MS:.0f} ms budget {median / BUDGET_MS:5.2f}"
-                    f"  {verdict}  html {len(response.content) / 1000:.0f} KB",
+                    f"  {verdict}  html {len(response.content) / 1000:.0f} KB"
+                    f" ({response.num_bytes_downloaded / 1000:.0f} KB gzipped)",
                     flush=True,
                 )
     db.dispose()
@@ -90,7 +93,7 @@ def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
 def main() -> int:
     spec = _dataset.Spec(requests=int(os.environ.get("BENCH_QUERIES_REQUESTS", "10000000")))
     ok = True
-    for engine, url in databases():
+    for engine, url in databases(spec):
         ok &= bench(engine, url, spec)
     return 0 if ok else 1
 

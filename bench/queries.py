@@ -5,7 +5,9 @@ one (minute series) each answer in under 300 ms. Prints the median of 5 runs aft
 its ratio to that 300 ms budget, for SQLite and (when TALLYHUB_TEST_DATABASE_URL is set) PostgreSQL.
 
 Environment: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set; BENCH_QUERIES_ENGINES
-(default "sqlite,postgres") picks engines; BENCH_QUERIES_KEEP=1 keeps the databases afterwards.
+(default "sqlite,postgres") picks engines; BENCH_QUERIES_KEEP=1 keeps the databases afterwards, under
+names made of the loader and size, and a later run with it reuses them instead of loading again (the
+data set then ends at the time it was loaded: minutes since then are empty).
 The data set goes through the ingestion code (bench._ingested); BENCH_QUERIES_LOADER=direct writes the
 same traffic straight into the tables instead (bench._dataset: faster, for iterating on queries).
 """
@@ -30,6 +32,7 @@ from tallyhub.settings import load_settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
+from tallyhub.storage.tables import apps, envs
 from tallyhub.storage.tokens import create_token
 
 from bench import _dataset, _ingested
@@ -41,15 +44,25 @@ LOADERS: dict[str, Callable[[Database, int, _dataset.Spec, float], _dataset.Load
 }
 
 
-def databases() -> Iterator[tuple[str, str]]:
+def loader_name() -> str:
+    return os.environ.get("BENCH_QUERIES_LOADER", "ingestion")
+
+
+def databases(spec: _dataset.Spec) -> Iterator[tuple[str, str]]:
     """A fresh SQLite file, then a fresh PostgreSQL database when one is configured.
 
-    They are removed afterwards unless BENCH_QUERIES_KEEP=1 (to look at query plans).
+    They are removed afterwards unless BENCH_QUERIES_KEEP=1 (to look at query plans, or to run again
+    on the same data set: kept databases are named by loader and size, and found again by that name).
     """
     keep = os.environ.get("BENCH_QUERIES_KEEP") == "1"
+    kept_name = f"tallyhub_bench_{loader_name()}_{spec.requests}"
     engines = os.environ.get("BENCH_QUERIES_ENGINES", "sqlite,postgres").split(",")
     if "sqlite" in engines:
-        tmp = tempfile.mkdtemp(prefix="tallyhub-bench-")
+        if keep:
+            tmp = str(Path(tempfile.gettempdir()) / kept_name)
+            os.makedirs(tmp, exist_ok=True)
+        else:
+            tmp = tempfile.mkdtemp(prefix="tallyhub-bench-")
         try:
             yield "sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         finally:
@@ -60,10 +73,12 @@ def databases() -> Iterator[tuple[str, str]]:
     pg = os.environ.get("TALLYHUB_TEST_DATABASE_URL", "")
     if not pg or "postgres" not in engines:
         return
-    name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
+    name = kept_name if keep else f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(pg, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        if exists is None:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
     try:
         yield "postgres", sa.make_url(pg).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -88,25 +103,45 @@ def timed(client: TestClient, url: str, params: dict[str, object]) -> tuple[floa
     return cold, runs, response.json()
 
 
-def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
-    db = Database(url)
-    upgrade(db)
-    app = app_store.create_app(db, "Bench", ())
-    token = create_token(db, "bench")
-    now = time.time()
-    loader = os.environ.get("BENCH_QUERIES_LOADER", "ingestion")
-    loaded = LOADERS[loader](db, app.id, spec, now)
+def bench_app(engine: str, db: Database, spec: _dataset.Spec, team_id: int | None = None) -> int:
+    """The id of the app holding the data set: one loaded by an earlier run (kept database), or a new one.
+
+    The app is named "Bench" only once its data set is complete, so an interrupted load is not reused.
+    """
+    with db.read() as conn:
+        found = conn.execute(
+            sa.select(apps.c.id, apps.c.created_at)
+            .join(envs, envs.c.app_id == apps.c.id)
+            .where(apps.c.name == "Bench", envs.c.name == _ingested.ENV)
+        ).first()
+    if found is not None:
+        age = (time.time() - found.created_at) / 60
+        print(f"[{engine}] reusing the data set loaded {age:.0f} min ago", flush=True)
+        return int(found.id)
+    app = app_store.create_app(db, "Bench (loading)", (), team_id=team_id)
+    loader = loader_name()
+    loaded = LOADERS[loader](db, app.id, spec, app.created_at)
     print(
         f"[{engine}] loaded {loaded.requests:,} requests ({loader}) as {loaded.rows:,} metric rows "
         f"in {loaded.seconds:.0f} s",
         flush=True,
     )
-    if engine == "postgres":
-        with db.write() as conn:
-            conn.exec_driver_sql("ANALYZE metrics")  # what autovacuum does after a bulk load
+    with db.write() as conn:
+        if engine == "postgres":
+            conn.exec_driver_sql("ANALYZE")  # what autovacuum does after a bulk load
+        conn.execute(apps.update().where(apps.c.id == app.id).values(name="Bench"))
+    return app.id
+
+
+def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
+    db = Database(url)
+    upgrade(db)
+    app_id = bench_app(engine, db, spec)
+    token = create_token(db, "bench")
+    now = time.time()
     settings = load_settings({"database_url": url}, environ={})
     ok = True
-    base = f"/api/v1/apps/{app.id}"
+    base = f"/api/v1/apps/{app_id}"
     day, month = now - 86400, now - 30 * 86400
     cases: list[tuple[str, str, dict[str, object], bool]] = [
         ("traffic 30 d, hourly series", "/traffic", {"start": month, "end": now, "interval": "hour"}, True),
@@ -118,7 +153,7 @@ def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
             False,
         ),
         (
-            "traffic 24 h, hourly, consumer (level 2)",
+            "traffic 24 h, hourly, consumer (level 3)",
             "/traffic",
             {"start": day, "consumer": "consumer-7"},
             False,
@@ -149,7 +184,7 @@ def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
 def main() -> int:
     spec = _dataset.Spec(requests=int(os.environ.get("BENCH_QUERIES_REQUESTS", "10000000")))
     ok = True
-    for engine, url in databases():
+    for engine, url in databases(spec):
         ok &= bench(engine, url, spec)
     return 0 if ok else 1
 

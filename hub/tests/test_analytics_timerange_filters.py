@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 from tallyhub.analytics import timerange
 from tallyhub.analytics.filters import Filters, parse_status, validate
 from tallyhub.analytics.invalid import InvalidParameter
-from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_ENDPOINT, LEVEL_TOTAL
+from tallyhub.storage.tables import (
+    LEVEL_CONSUMER,
+    LEVEL_CONSUMER_TOTAL,
+    LEVEL_ENDPOINT,
+    LEVEL_TOTAL,
+    level_for,
+)
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC).timestamp()
 
@@ -73,11 +79,11 @@ def test_status_and_levels() -> None:
         with pytest.raises(InvalidParameter):
             parse_status(bad)
     validate(Filters(env="prod_1-ü", consumer="c" * 128, group="g" * 64, method="get", path="/x/{id}"))
-    from tallyhub.analytics.filters import Resolved
-
-    assert Resolved((1,), {1: "prod"}, None, None, (200, 299)).level == LEVEL_TOTAL
-    assert Resolved((1,), {1: "prod"}, (3,), None, None).level == LEVEL_ENDPOINT
-    assert Resolved((1,), {1: "prod"}, (3,), (4,), None).level == LEVEL_CONSUMER
+    # The coarsest level with the filtered (or grouped-by) dimensions: (endpoint, consumer).
+    assert level_for(False, False) == LEVEL_TOTAL
+    assert level_for(True, False) == LEVEL_ENDPOINT
+    assert level_for(True, True) == LEVEL_CONSUMER
+    assert level_for(False, True) == LEVEL_CONSUMER_TOTAL
 
 
 def test_extreme_times_are_422_not_500() -> None:

@@ -22,6 +22,7 @@ from tallyhub.storage.database import Database
 from tallyhub.storage.ingest_writes import Writer
 from tallyhub.storage.tables import (
     LEVEL_CONSUMER,
+    LEVEL_CONSUMER_TOTAL,
     LEVEL_ENDPOINT,
     LEVEL_TOTAL,
     consumers,
@@ -120,6 +121,16 @@ def test_python_flask_startup_sync_and_log_are_stored(asgi: Hub) -> None:
     level2 = {(r.endpoint_id, r.consumer_id, r.status_code) for r in rows if r.level == LEVEL_CONSUMER}
     assert (item, alice.id, 200) in level2 and (item, 0, 404) in level2
     assert sum(r.request_count for r in rows if r.level == LEVEL_CONSUMER) == 7
+    level3 = {
+        (r.consumer_id, r.status_code): r.request_count for r in rows if r.level == LEVEL_CONSUMER_TOTAL
+    }
+    assert level3[(alice.id, 200)] == sum(
+        r.request_count
+        for r in rows
+        if r.level == LEVEL_CONSUMER and (r.consumer_id, r.status_code) == (alice.id, 200)
+    )
+    assert {r.endpoint_id for r in rows if r.level == LEVEL_CONSUMER_TOTAL} == {0}
+    assert sum(level3.values()) == 7
 
     (group,) = asgi.rows(error_groups)
     assert (group.kind, group.type, group.msg, group.endpoint_id) == (
@@ -225,7 +236,9 @@ def test_starlette_spellings_meet_in_one_endpoint(asgi: Hub) -> None:
     (endpoint,) = asgi.rows(endpoints)
     assert (endpoint.method, endpoint.path, endpoint.in_startup) == ("GET", "/items/{item_id}", True)
     assert (endpoint.summary, endpoint.description) == ("Get one", "By id")
-    assert {r.endpoint_id for r in asgi.rows(metrics) if r.level != LEVEL_TOTAL} == {endpoint.id}
+    assert {r.endpoint_id for r in asgi.rows(metrics) if r.level in (LEVEL_ENDPOINT, LEVEL_CONSUMER)} == {
+        endpoint.id
+    }
 
 
 def test_old_clients_without_later_keys_are_accepted(asgi: Hub) -> None:

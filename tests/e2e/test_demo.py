@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -94,5 +95,60 @@ def test_demo_shows_live_data_and_stops_cleanly_on_ctrl_c() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # A zombie (dead, not yet reaped by init) counts as gone.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_demo_children_die_with_it_on_sigkill() -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALLYHUB_")}
+    env["TALLYHUB_OFFICIAL_PYTHON"] = os.environ.get("TALLYHUB_OFFICIAL_PYTHON", "")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tallyhub", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    children: list[int] = []
+    folder = None
+    try:
+        banner = _read_until(process, "Press Ctrl-C", timeout=60)
+        folder = re.search(r"Data:\s+(\S+)", banner)
+        children = _children(process.pid)
+        assert len(children) == 2, children  # the hub and the demo API
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 20
+        while any(map(_alive, children)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(map(_alive, children)), [c for c in children if _alive(c)]
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for child in children:
+            if _alive(child):
+                os.kill(child, signal.SIGKILL)
+        if folder is not None:  # nobody was left to remove the demo's temporary data
+            shutil.rmtree(folder.group(1), ignore_errors=True)
         if process.stdout is not None:
             process.stdout.close()

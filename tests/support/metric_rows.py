@@ -38,9 +38,10 @@ def _time_bin(ms: float) -> int:
 class MetricWriter:
     """Writes endpoints, consumers and metric rows for a list of Req, in the shape ingestion writes.
 
-    `write(reqs)` stores minute rows (not rolled) at levels 0, 1 and 2; `write(reqs, rolled=True)`
+    `write(reqs)` stores minute rows (not rolled) at levels 0 to 3; `write(reqs, rolled=True)`
     stores the same minute rows marked rolled plus the hour and day rows the rollup would make.
     `copies` splits every key's requests over that many rows, as several syncs or instances would.
+    `levels` = the levels written: (0, 1, 2) is what hubs stored before migration 0014.
     """
 
     Req = Req
@@ -108,7 +109,10 @@ class MetricWriter:
             ).scalar_one()
         return self.consumer_ids[identifier]
 
-    def write(self, reqs: Iterable[Req], rolled: bool = False, copies: int = 1) -> None:
+    def write(
+        self, reqs: Iterable[Req], rolled: bool = False, copies: int = 1, levels: Iterable[int] = (0, 1, 2, 3)
+    ) -> None:
+        levels = set(levels)
         reqs = list(reqs)
         with self.db.write() as conn:
             keyed: dict[tuple[int, int, int, int, int, int], list[Req]] = {}
@@ -121,8 +125,10 @@ class MetricWriter:
                     (0, NO_ID, NO_ID),
                     (1, endpoint_id, NO_ID),
                     (2, endpoint_id, consumer_id),
+                    (3, NO_ID, consumer_id),
                 ):
-                    keyed.setdefault((env_id, minute, level, e, c, r.status), []).append(r)
+                    if level in levels:
+                        keyed.setdefault((env_id, minute, level, e, c, r.status), []).append(r)
             rows = []
             for (env_id, minute, level, e, c, status), group in keyed.items():
                 for part in _split(group, copies):

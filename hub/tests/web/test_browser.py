@@ -247,6 +247,12 @@ def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
         started = time.monotonic()
         response = page.goto(f"{hub.url}{path}", wait_until="load")
         assert response is not None and response.status == 200, path
+        assert response.headers.get("content-encoding") == "gzip", path
+        scripts = page.evaluate(
+            """() => performance.getEntriesByType('resource').filter((e) => e.name.endsWith('.js'))
+                       .map((e) => [e.name, e.encodedBodySize, e.decodedBodySize])"""
+        )
+        assert all(encoded < decoded for _, encoded, decoded in scripts if decoded > 1000), scripts
         total = page.evaluate(
             """() => performance.getEntriesByType('navigation')
                        .concat(performance.getEntriesByType('resource'))
@@ -312,6 +318,22 @@ def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) ->
     start, end = (datetime.fromisoformat(unquote(m.group(1))).timestamp() for m in zoomed if m)
     assert now - 7 * 86400 < start < end < now + 3600  # a part of the 7 days that were shown
     assert page.input_value('select[name="period"]') == "custom"
+    # Apdex exists only in the three hours with traffic, each between empty hours: drawn as points.
+    page.goto(f"{hub.url}/apps/{app_id}/performance?env=prod&period=7d")
+    page.wait_for_selector("#chart-apdex[data-drawn] canvas")
+    green = page.evaluate(
+        """() => {
+            const canvas = document.querySelector('#chart-apdex canvas');
+            const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            const near = (i, value) => Math.abs(data[i] - value) < 30;
+            let count = 0;  // pixels of the series colour #16a34a
+            for (let i = 0; i < data.length; i += 4) {
+                if (near(i, 22) && near(i + 1, 163) && near(i + 2, 74)) count++;
+            }
+            return count;
+        }"""
+    )
+    assert green > 20, green
     assert problems == []
     context.close()
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from tallyhub.analytics.invalid import InvalidParameter
 from tallyhub.identifiers import is_valid_env
 from tallyhub.paths import path_key
-from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_ENDPOINT, LEVEL_TOTAL, consumers, endpoints, envs
+from tallyhub.storage.tables import consumers, endpoints, envs
 
 _STATUS = re.compile(r"^([1-5])(?:xx|XX|(\d\d))$")
 
@@ -36,15 +36,6 @@ class Resolved:
     endpoint_ids: tuple[int, ...] | None
     consumer_ids: tuple[int, ...] | None
     status_range: tuple[int, int] | None  # inclusive bounds
-
-    @property
-    def level(self) -> int:
-        """The coarsest metrics level whose rows carry every filtered dimension."""
-        if self.consumer_ids is not None:
-            return LEVEL_CONSUMER
-        if self.endpoint_ids is not None:
-            return LEVEL_ENDPOINT
-        return LEVEL_TOTAL
 
 
 def parse_status(value: str) -> tuple[int, int]:

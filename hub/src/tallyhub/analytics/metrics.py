@@ -18,19 +18,10 @@ from tallyhub import histograms
 from tallyhub.analytics.filters import Resolved
 from tallyhub.analytics.stats import Tally
 from tallyhub.analytics.timerange import TimeRange
-from tallyhub.storage.tables import (
-    DAY,
-    HOUR,
-    LEVEL_CONSUMER,
-    LEVEL_ENDPOINT,
-    MINUTE,
-    UNROLLED_MINUTES,
-    metrics,
-)
+from tallyhub.storage.tables import DAY, HOUR, MINUTE, UNROLLED_MINUTES, level_for, metrics
 
 GroupBy = Literal["bucket", "endpoint", "consumer", "all"]
 _SEP = "\n"  # compact JSON never contains a newline
-_NEEDED_LEVEL = {"bucket": 0, "all": 0, "endpoint": LEVEL_ENDPOINT, "consumer": LEVEL_CONSUMER}
 
 
 Part = tuple[int, bool, int, int]  # (granularity, only unrolled rows, first bucket, end)
@@ -92,15 +83,21 @@ def _query(resolved: Resolved, tr: TimeRange, group_by: GroupBy, part: Part, his
         sa.func.sum(metrics.c.response_size_sum),
         *merged,
     )
-    return _narrowed(query, resolved, _NEEDED_LEVEL[group_by], part).group_by(key)
+    return _narrowed(query, resolved, part, group_by).group_by(key)
 
 
-def _narrowed(query: sa.Select, resolved: Resolved, level: int, part: Part) -> sa.Select:
+def _narrowed(query: sa.Select, resolved: Resolved, part: Part, group_by: GroupBy) -> sa.Select:
+    """Rows of the part matching the filters, at the coarsest level that has the filtered and grouped
+    dimensions (by consumer without an endpoint filter: the per-consumer level, not per endpoint)."""
     granularity, unrolled, first, end = part
+    level = level_for(
+        resolved.endpoint_ids is not None or group_by == "endpoint",
+        resolved.consumer_ids is not None or group_by == "consumer",
+    )
     query = query.where(
         metrics.c.env_id.in_(resolved.env_ids),
         metrics.c.granularity == granularity,
-        metrics.c.level == max(resolved.level, level),
+        metrics.c.level == level,
         metrics.c.bucket >= first,
         metrics.c.bucket < end,
     )
@@ -221,7 +218,7 @@ def consumer_bucket_tallies(
             sa.func.sum(metrics.c.request_size_sum),
             sa.func.sum(metrics.c.response_size_sum),
         )
-        query = _narrowed(query, resolved, LEVEL_CONSUMER, part)
+        query = _narrowed(query, resolved, part, "consumer")
         queries.append(query.group_by(key, metrics.c.consumer_id))
     statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
     for bucket, consumer_id, count, c4xx, c5xx, req_bytes, resp_bytes in conn.execute(statement):

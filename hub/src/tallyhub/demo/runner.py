@@ -2,10 +2,12 @@
 
 The hub and the API run as child processes in their own sessions, so Ctrl-C reaches only this
 process, which then stops them in order: traffic, the API (its client sends a last sync), the hub.
+On Linux they also get SIGTERM when this process dies without stopping them (SIGKILL, a crash).
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import secrets
@@ -19,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -109,6 +112,24 @@ def wait_for(url: str, process: subprocess.Popen[bytes], what: str, timeout: flo
     raise click.ClickException(f"the {what} did not answer at {url} within {timeout:.0f} s")
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _dies_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has the kernel send the child SIGTERM when this process dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl: nobody will send the signal
+            os._exit(1)
+
+    return arm
+
+
 def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -139,7 +160,10 @@ def run(port: int, data_dir: str | None) -> None:
     stop = threading.Event()
     try:
         hub = subprocess.Popen(
-            [sys.executable, "-m", "tallyhub", "serve"], env=hub_env, start_new_session=True
+            [sys.executable, "-m", "tallyhub", "serve"],
+            env=hub_env,
+            start_new_session=True,
+            preexec_fn=_dies_with_parent(),
         )
         children.append(hub)
         wait_for(f"{hub_url}/login", hub, "hub")
@@ -150,7 +174,12 @@ def run(port: int, data_dir: str | None) -> None:
             "APITALLY_HUB_BASE_URL": hub_url,
             "TMPDIR": str(folder),  # the client's instance lock files
         }
-        api = subprocess.Popen([client_python(), str(FLASK_API)], env=api_env, start_new_session=True)
+        api = subprocess.Popen(
+            [client_python(), str(FLASK_API)],
+            env=api_env,
+            start_new_session=True,
+            preexec_fn=_dies_with_parent(),
+        )
         children.append(api)
         wait_for(f"http://127.0.0.1:{api_port}/items", api, "demo API")
         traffic.run(f"http://127.0.0.1:{api_port}", stop)

@@ -100,7 +100,7 @@ class Writer:
         at = payload.timestamp if payload.timestamp is not None else now
         bucket = int(at // MINUTE) * MINUTE
         # Everything that needs no database happens before the write transaction (on SQLite, before
-        # taking the one write lock): summing the three levels and serialising histograms.
+        # taking the one write lock): summing the four levels and serialising histograms.
         entries: list[RequestEntry | ValidationErrorEntry | ServerErrorEntry] = [
             *payload.requests,
             *payload.validation_errors,

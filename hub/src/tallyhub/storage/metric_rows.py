@@ -1,4 +1,4 @@
-"""Metric rows at the three levels of detail (tables.py), summed from per-request aggregates.
+"""Metric rows at the four levels of detail (tables.py), summed from per-request aggregates.
 
 Used by ingestion (sync entries into minute rows) and by the rollup (minute rows into hour/day rows):
 an `Aggregate` adds counts, size sums and histograms, and renders one `metrics` row.
@@ -11,7 +11,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
 from tallyhub import histograms
-from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_ENDPOINT, LEVEL_TOTAL
+from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_CONSUMER_TOTAL, LEVEL_ENDPOINT, LEVEL_TOTAL
 
 # (level, endpoint_id, consumer_id, status_code): what a row is about, within an env, granularity and bucket.
 RowKey = tuple[int, int, int, int]
@@ -90,7 +90,7 @@ C = TypeVar("C", bound=Hashable)
 
 
 class LevelAggregates(Generic[E, C]):
-    """Adds (endpoint, consumer, status) aggregates to all three levels; the hot path of every sync.
+    """Adds (endpoint, consumer, status) aggregates to all four levels; the hot path of every sync.
 
     Endpoints and consumers are whatever keys the caller has (natural keys, so that this work happens
     before the write transaction starts); None stands for "no endpoint/consumer" (NO_ID in the table).
@@ -135,7 +135,10 @@ class LevelAggregates(Generic[E, C]):
                 response_sizes,
             )
         # Level 0 is summed from level 1 in `serialised` (fewer rows to merge than entries).
-        for key in ((LEVEL_ENDPOINT, endpoint, None, status_code),):
+        for key in (
+            (LEVEL_ENDPOINT, endpoint, None, status_code),
+            (LEVEL_CONSUMER_TOTAL, None, consumer, status_code),
+        ):
             aggregate = rows.get(key)
             if aggregate is None:
                 aggregate = rows[key] = Aggregate()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tallyhub.web.access import LoginRequired, WebError
@@ -84,6 +85,9 @@ def install(app: FastAPI) -> None:
         log.warning("dashboard front-end libraries missing (%s): run `make vendor`", ", ".join(missing))
     app.include_router(router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Pages, JSON and static files compress 2-9 times (the first load of a page has a 300 KB budget);
+    # small responses, such as ingestion's, are sent as they are.
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(WebError, _web_error)
     app.add_exception_handler(FilterError, _filter_error)

@@ -37,6 +37,17 @@ window.tallyhub = window.tallyhub || {};
     };
   }
 
+  // A value with gaps on both sides has no line to draw (an hour with traffic among empty ones on
+  // a percentile or Apdex chart): uPlot draws points only when the series is sparse, so mark those.
+  function isolatedPoints(u, seriesIdx, show) {
+    if (show) return null; // every point is drawn already
+    var values = u.data[seriesIdx], found = [];
+    for (var i = 0; i < values.length; i++) {
+      if (values[i] != null && values[i - 1] == null && values[i + 1] == null) found.push(i);
+    }
+    return found.length ? found : null;
+  }
+
   ns.chart = function (element, data, options) {
     options = options || {};
     var opts = {
@@ -50,7 +61,10 @@ window.tallyhub = window.tallyhub || {};
       tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       plugins: [tooltip(options.unit)],
       series: [{}].concat(data.series.map(function (s) {
-        return { label: s.label, stroke: s.color || "#2563eb", fill: s.fill, width: 2 };
+        return {
+          label: s.label, stroke: s.color || "#2563eb", fill: s.fill, width: 2,
+          points: { filter: isolatedPoints },
+        };
       })),
       hooks: {
         setSelect: [function (u) {
