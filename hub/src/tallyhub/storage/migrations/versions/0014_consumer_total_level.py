@@ -1,7 +1,7 @@
 """metrics level 3 (per consumer and status code): built from the level-2 rows stored before it
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 
 Consumer views without an endpoint filter read level 3 from now on, so data stored before this
 revision gets its level-3 rows here: the level-2 rows (per endpoint, consumer and status) of each
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
