@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tallyhub.api.alert_routes import router as alert_api_router
+from tallyhub.api.channel_routes import router as channel_api_router
 from tallyhub.api.routes import router as api_router
 from tallyhub.api.uptime_routes import router as uptime_api_router
 from tallyhub.ingest.routes import router as ingest_router
@@ -59,6 +60,7 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.include_router(api_router)
     app.include_router(uptime_api_router)
     app.include_router(alert_api_router)
+    app.include_router(channel_api_router)
     install_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -59,6 +59,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Days to keep health-check results and ended incidents (uptime over 90 days needs 90).",
     ),
     Setting(
+        "retention_alerts_days",
+        int,
+        90,
+        "Days to keep alert history: firings, resolutions and their notifications (pending deliveries "
+        "and the firing of a rule still firing are kept).",
+    ),
+    Setting(
         "heartbeat_timeout_seconds",
         int,
         180,
@@ -108,6 +115,7 @@ class Settings:
     retention_errors_days: int
     retention_request_logs_days: int
     retention_uptime_days: int
+    retention_alerts_days: int
     heartbeat_timeout_seconds: int
     uptime_tick_seconds: float
     log_level: str

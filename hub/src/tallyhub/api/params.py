@@ -43,3 +43,10 @@ def as_422(location: str = "query") -> Iterator[None]:
     except InvalidParameter as exc:
         error = {"type": "value_error", "loc": (location, exc.param), "msg": exc.message, "input": exc.value}
         raise RequestValidationError([error]) from None
+
+
+def invalid_field(location: str, field: str, message: str, value: object) -> RequestValidationError:
+    """FastAPI's 422 for one field that passed its type but not the hub's own validation."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": (location, field), "msg": message, "input": value}]
+    )

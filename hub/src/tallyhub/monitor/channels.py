@@ -60,6 +60,8 @@ def _plugin(url: str) -> apprise.plugins.NotifyBase:
         raise ChannelError("the Apprise URL is empty")
     if len(text) > MAX_URL_LENGTH:
         raise ChannelError(f"the Apprise URL is longer than {MAX_URL_LENGTH} characters")
+    if "\x00" in text:
+        raise ChannelError("the Apprise URL contains a NUL character")
     if "://" not in text:
         raise ChannelError("an Apprise URL starts with a scheme such as mailtos://, slack:// or jsons://")
     plugin = apprise.Apprise.instantiate(text, suppress_exceptions=True)

@@ -116,8 +116,8 @@ def _scope(form: Mapping[str, str], allowed: tuple[str, ...]) -> tuple[str | Non
 def parse_form(form: Mapping[str, str], envs: tuple[str, ...] | list[str]) -> RuleSpec:
     """A RuleSpec from the rule form's fields; RuleError names the first invalid one."""
     name = (form.get("name") or "").strip()
-    if not 1 <= len(name) <= 200:
-        raise RuleError("name", "1 to 200 characters")
+    if not 1 <= len(name) <= 200 or "\x00" in name:  # PostgreSQL text cannot hold NUL
+        raise RuleError("name", "1 to 200 characters, no NUL")
     env = (form.get("env") or "").strip()
     if env not in envs:
         raise RuleError("env", f"the app has no environment {env!r}")

@@ -21,8 +21,8 @@ class Channel:
 
 def check_name(name: str) -> str:
     cleaned = name.strip()
-    if not 1 <= len(cleaned) <= 100:
-        raise ValueError("A channel needs a name of 1 to 100 characters.")
+    if not 1 <= len(cleaned) <= 100 or "\x00" in cleaned:  # PostgreSQL text cannot hold NUL
+        raise ValueError("A channel needs a name of 1 to 100 characters, without NUL.")
     return cleaned
 
 

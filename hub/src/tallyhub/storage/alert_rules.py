@@ -110,16 +110,20 @@ def _env_id(conn: sa.Connection, app_id: int, env: str) -> int:
     return int(found)
 
 
-def set_channels(conn: sa.Connection, rule_id: int, team_id: int | None, channel_ids: Iterable[int]) -> None:
-    """Link the rule to these channels (only channels of the app's team; others are ignored)."""
-    wanted = set(channel_ids)
-    allowed = set(
+def team_channels(conn: sa.Connection, team_id: int | None, channel_ids: Iterable[int]) -> set[int]:
+    """Those of these channel ids that are channels of the team (the only ones a rule of its apps may use)."""
+    return set(
         conn.execute(
             sa.select(alert_channels.c.id).where(
-                alert_channels.c.team_id == team_id, alert_channels.c.id.in_(wanted)
+                alert_channels.c.team_id == team_id, alert_channels.c.id.in_(set(channel_ids))
             )
         ).scalars()
     )
+
+
+def set_channels(conn: sa.Connection, rule_id: int, team_id: int | None, channel_ids: Iterable[int]) -> None:
+    """Link the rule to these channels (only channels of the app's team; others are ignored)."""
+    allowed = team_channels(conn, team_id, channel_ids)
     conn.execute(alert_rule_channels.delete().where(alert_rule_channels.c.rule_id == rule_id))
     if allowed:
         conn.execute(

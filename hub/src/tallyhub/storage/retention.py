@@ -2,6 +2,8 @@
 
 Minute rows are only deleted once rolled (their requests live on in hour and day rows). Idempotency keys
 are kept for RECEIVED_KEEP_SECONDS: clients retry a payload for up to an hour (PROTOCOL.md §1A).
+Alert history keeps what is still in play whatever its age: a notification still to be delivered,
+and the firing of a rule that is still firing (with its notifications).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from tallyhub.storage.tables import (
     DAY,
     HOUR,
     MINUTE,
+    alert_events,
+    alert_notifications,
+    alert_rules,
     error_counts,
     error_groups,
     health_check_results,
@@ -56,12 +61,46 @@ def run(db: Database, settings: Settings, now: float) -> int:
     uptime_cutoff = now - settings.retention_uptime_days * days
     deleted += _delete_batched(db, health_check_results, health_check_results.c.checked_at < uptime_cutoff)
     deleted += _delete_batched(db, incidents, incidents.c.ended_at < uptime_cutoff)  # open ones stay
+    deleted += _alert_history(db, now - settings.retention_alerts_days * days)
     with db.write() as conn:
         result = conn.execute(
             received_messages.delete().where(received_messages.c.received_at < now - RECEIVED_KEEP_SECONDS)
         )
         deleted += result.rowcount
     return deleted
+
+
+def _alert_history(db: Database, cutoff: float) -> int:
+    """Events and notifications before the cutoff, but neither open firings nor pending deliveries."""
+    latest = alert_events.alias("latest")
+    open_firings = (
+        sa.select(sa.func.max(latest.c.id))
+        .join(alert_rules, alert_rules.c.id == latest.c.rule_id)
+        .where(alert_rules.c.state == "firing")
+        .group_by(latest.c.rule_id)
+        .correlate(None)  # one set for the whole statement, not per deleted row
+    )
+    deleted = _delete_batched(
+        db,
+        alert_notifications,
+        sa.and_(
+            alert_notifications.c.created_at < cutoff,
+            alert_notifications.c.status != "pending",
+            sa.or_(
+                alert_notifications.c.event_id.is_(None),  # a channel's test message
+                alert_notifications.c.event_id.not_in(open_firings),
+            ),
+        ),
+    )
+    return deleted + _delete_batched(
+        db,
+        alert_events,
+        sa.and_(
+            alert_events.c.at < cutoff,
+            alert_events.c.id.not_in(open_firings),
+            ~sa.exists().where(alert_notifications.c.event_id == alert_events.c.id),
+        ),
+    )
 
 
 def _delete_batched(db: Database, table: sa.Table, condition: sa.ColumnElement[bool]) -> int:
