@@ -76,10 +76,12 @@ def _as_form(fields: dict[str, Any]) -> dict[str, str]:
 
 def _spec(conn: sa.Connection, app_id: int, fields: dict[str, Any]) -> rule_spec.RuleSpec:
     names = conn.execute(sa.select(envs.c.name).where(envs.c.app_id == app_id)).scalars().all()
+    form = _as_form(fields)
     try:
-        return rule_spec.parse_form(_as_form(fields), list(names))
+        return rule_spec.parse_form(form, list(names))
     except rule_spec.RuleError as exc:
-        raise invalid_field("body", exc.field, exc.message, fields.get(exc.field)) from None
+        # The input is echoed as text: a float such as inf has no JSON spelling.
+        raise invalid_field("body", exc.field, exc.message, form.get(exc.field)) from None
 
 
 def _check_channels(conn: sa.Connection, team_id: int | None, channel_ids: list[int]) -> None:
