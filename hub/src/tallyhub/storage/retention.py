@@ -71,36 +71,33 @@ def run(db: Database, settings: Settings, now: float) -> int:
 
 
 def _alert_history(db: Database, cutoff: float) -> int:
-    """Events and notifications before the cutoff, but neither open firings nor pending deliveries."""
-    latest = alert_events.alias("latest")
+    """Events before the cutoff with their notifications, and old channel tests; an event is kept whole
+    while one of its notifications is pending or while it is the firing of a rule that still fires."""
+    latest, pending = alert_events.alias("latest"), alert_notifications.alias("pending")
     open_firings = (
         sa.select(sa.func.max(latest.c.id))
         .join(alert_rules, alert_rules.c.id == latest.c.rule_id)
         .where(alert_rules.c.state == "firing")
         .group_by(latest.c.rule_id)
-        .correlate(None)  # one set for the whole statement, not per deleted row
     )
-    deleted = _delete_batched(
-        db,
-        alert_notifications,
-        sa.and_(
-            alert_notifications.c.created_at < cutoff,
-            alert_notifications.c.status != "pending",
-            sa.or_(
-                alert_notifications.c.event_id.is_(None),  # a channel's test message
-                alert_notifications.c.event_id.not_in(open_firings),
-            ),
-        ),
-    )
-    return deleted + _delete_batched(
-        db,
-        alert_events,
-        sa.and_(
+    past_events = (
+        sa.select(alert_events.c.id)
+        .where(
             alert_events.c.at < cutoff,
             alert_events.c.id.not_in(open_firings),
-            ~sa.exists().where(alert_notifications.c.event_id == alert_events.c.id),
-        ),
+            ~sa.exists().where(pending.c.event_id == alert_events.c.id, pending.c.status == "pending"),
+        )
+        .correlate(None)  # one set for the whole statement, whatever table it deletes from
     )
+    old_tests = sa.and_(
+        alert_notifications.c.event_id.is_(None),
+        alert_notifications.c.created_at < cutoff,
+        alert_notifications.c.status != "pending",
+    )
+    deleted = _delete_batched(
+        db, alert_notifications, sa.or_(old_tests, alert_notifications.c.event_id.in_(past_events))
+    )
+    return deleted + _delete_batched(db, alert_events, alert_events.c.id.in_(past_events))
 
 
 def _delete_batched(db: Database, table: sa.Table, condition: sa.ColumnElement[bool]) -> int:
