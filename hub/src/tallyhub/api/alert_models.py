@@ -57,7 +57,7 @@ class _RuleFields(BaseModel):
     threshold: float | None = Field(None, description="Kind metric: the value compared with (ms, %, MB…).")
     scope: str | None = Field(
         None,
-        description=f"Optional: only one {', '.join(SCOPES)} (consumer_quiet: consumer, group).",
+        description=f"Optional: limit the rule to one {' / '.join(SCOPES)} (consumer_quiet: not endpoint).",
     )
     scope_value: str | None = Field(
         None, description='The consumer identifier, group name or endpoint ("GET /items/{id}").'
