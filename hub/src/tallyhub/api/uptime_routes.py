@@ -13,13 +13,12 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi import Path as PathParam
-from fastapi.exceptions import RequestValidationError
 
 from tallyhub.analytics.timerange import iso
 from tallyhub.api import uptime_models as models
 from tallyhub.api.auth import Caller, readable_app, require_token
 from tallyhub.api.models import Problem
-from tallyhub.api.params import MAX_INT32, AppId, Env
+from tallyhub.api.params import MAX_INT32, AppId, Env, invalid_field
 from tallyhub.deps import get_db
 from tallyhub.monitor.uptime import check_percentages, env_uptime
 from tallyhub.storage import health_checks as check_store
@@ -49,16 +48,10 @@ def _require_app(conn: sa.Connection, app_id: int, caller: Caller) -> None:
         raise HTTPException(404, f"app {app_id} not found")
 
 
-def _invalid(location: str, field: str, message: str, value: Any) -> RequestValidationError:
-    return RequestValidationError(
-        [{"type": "value_error", "loc": (location, field), "msg": message, "input": value}]
-    )
-
-
 def _env_id(conn: sa.Connection, app_id: int, env: str, location: str) -> int:
     found = env_id_for(conn, app_id, env)
     if found is None:
-        raise _invalid(location, "env", f"the app has no environment {env!r}", env)
+        raise invalid_field(location, "env", f"the app has no environment {env!r}", env)
     return int(found)
 
 
@@ -84,7 +77,7 @@ def _spec(raw: dict[str, Any]) -> check_store.CheckSpec:
     try:
         return check_store.validate(raw)
     except check_store.InvalidField as exc:
-        raise _invalid("body", exc.field, exc.message, raw.get(exc.field)) from None
+        raise invalid_field("body", exc.field, exc.message, raw.get(exc.field)) from None
 
 
 @router.get("/apps/{app_id}/uptime", response_model=models.AppUptime)
