@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from tallyhub.monitor import channels
 from tallyhub.monitor.rule_spec import parse_form
@@ -17,6 +19,8 @@ from tallyhub.storage.database import Database
 from tallyhub.storage.tables import alert_rules as alert_rules_table
 from tallyhub.storage.tables import apps
 
+from tests.e2e.test_seed_snippets_tallyhub import load_seed_app
+from tests.support.hub_process import HubProcess
 from tests.support.receivers import smtp_server, webhook
 from tests.support.syncs import request_entry, startup_body, sync_body
 
@@ -34,6 +38,23 @@ def _wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
+def _alert_when_down(db: Database, app_id: int, env: str, urls: list[str]) -> None:
+    """An "environment down" rule named "<env> down" that notifies each Apprise URL."""
+    with db.write() as conn:
+        team_id = conn.execute(sa.select(apps.c.team_id).where(apps.c.id == app_id)).scalar_one()
+        ids = [
+            alert_channels.create(conn, team_id, f"channel {n}", channels.parse(url).kind, url, time.time())
+            for n, url in enumerate(urls)
+        ]
+        spec = parse_form({"name": f"{env} down", "env": env, "kind": "env_down"}, [env])
+        rule_id = alert_rules.create(conn, app_id, spec, time.time())
+        alert_rules.set_channels(conn, rule_id, team_id, ids)
+        # The form offers checks every minute and up; one second keeps these tests short.
+        conn.execute(
+            alert_rules_table.update().where(alert_rules_table.c.id == rule_id).values(interval_seconds=1)
+        )
+
+
 def test_app_stops_syncing_then_comes_back(hub, database_url) -> None:
     hub.stop()
     hub.start(**FAST)
@@ -49,21 +70,7 @@ def test_app_stops_syncing_then_comes_back(hub, database_url) -> None:
 
     try:
         with webhook() as hook, smtp_server() as mailbox:
-            with db.write() as conn:
-                team_id = conn.execute(sa.select(apps.c.team_id).where(apps.c.id == app_id)).scalar_one()
-                ids = [
-                    alert_channels.create(conn, team_id, name, channels.parse(url).kind, url, time.time())
-                    for name, url in (("hook", hook.apprise_url), ("mail", mailbox.apprise_url))
-                ]
-                spec = parse_form({"name": "prod down", "env": "prod", "kind": "env_down"}, ["prod"])
-                rule_id = alert_rules.create(conn, app_id, spec, time.time())
-                alert_rules.set_channels(conn, rule_id, team_id, ids)
-                # The form offers checks every minute and up; one second keeps this test short.
-                conn.execute(
-                    alert_rules_table.update()
-                    .where(alert_rules_table.c.id == rule_id)
-                    .values(interval_seconds=1)
-                )
+            _alert_when_down(db, app_id, "prod", [hook.apprise_url, mailbox.apprise_url])
             assert (
                 httpx.post(f"{base}/startup", json=startup_body(instance, [("GET", "/items")])).status_code
                 == 202
@@ -95,3 +102,40 @@ def test_app_stops_syncing_then_comes_back(hub, database_url) -> None:
             assert all(n["status"] == "sent" for e in history for n in e["notifications"])  # type: ignore[union-attr,index]
     finally:
         db.dispose()
+
+
+def test_instrumented_app_stops_then_restarts(hub, database_url, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same with the setup guide's app and the project's own client: its syncs are the heartbeat."""
+    hub.stop()
+    hub.start(**FAST)
+    created = hub.create_app("Seed API", "dev")
+    app_id = int(created["id"])
+    db = Database(database_url)
+
+    def run_app_until_it_synced() -> None:
+        seed = load_seed_app(hub.url, str(created["client_id"]), monkeypatch)
+        with seed.app.test_client().get("/items/1") as response:
+            assert response.status_code == 200
+        before = _last_sync(hub, app_id)
+        _wait_for(lambda: _last_sync(hub, app_id) != before)  # the client's first sync, ~1 s after start
+        seed.app.wsgi_app.client.shutdown(timeout=10)  # the process exits: no more syncs
+
+    try:
+        with webhook() as hook, smtp_server() as mailbox:
+            _alert_when_down(db, app_id, "dev", [hook.apprise_url, mailbox.apprise_url])
+            run_app_until_it_synced()
+            _wait_for(lambda: len(hook.received) >= 1 and len(mailbox.messages) >= 1)
+            assert "the environment is down" in hook.received[0]["message"]
+            run_app_until_it_synced()  # restarted
+            _wait_for(lambda: len(hook.received) >= 2 and len(mailbox.messages) >= 2)
+            # Stopped again, it will go down again later; the first two messages are this test's.
+            expected = ["[Alert] Seed API (dev): dev down", "[Back to normal] Seed API (dev): dev down"]
+            assert hook.titles()[:2] == expected
+            assert mailbox.subjects()[:2] == expected
+    finally:
+        db.dispose()
+
+
+def _last_sync(hub: HubProcess, app_id: int) -> object:
+    instances: Any = hub.api(f"/apps/{app_id}/instances", env="dev")
+    return max((i["last_sync_at"] for i in instances), default=None, key=lambda v: v or "")
