@@ -5,16 +5,20 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from time import perf_counter
 from random import getrandbits
 from typing import Any
-from urllib.parse import quote
+from binascii import b2a_base64
+from urllib.parse import quote, urlsplit
 
 from apitally.client.logging_config import RequestLoggingConfig
-from apitally.client.masking import Masker, is_https
+from apitally.client.masking import _HTTPS_HEADERS, MASKED, Masker, header_value, is_https
 from apitally.client.spool import LogFile, temp_dir_writable
 
 logger = logging.getLogger("apitally")
@@ -24,26 +28,52 @@ MAX_FILE_SIZE = 1_000_000  # compressed bytes before a file is closed for upload
 MAX_FILES = 50  # closed files waiting for upload; the oldest go first
 
 
-# A captured request as the request path hands it over: a flat tuple of strings, numbers and bytes
-# (which the garbage collector stops tracking while it waits), made into the log line by the worker:
-# (timestamp, method, path, (scheme, host, path, query), headers, size, consumer, body,
-#  status, response time, response headers, response size, response body, (type, message, traceback))
+# A captured request as the request path hands it over, raw; the worker makes it into the log line:
+# (start perf_counter, environ (a copy, without wsgi.input), route template, consumer, request body,
+#  status line, response time, response headers, response size (int or Content-Length string),
+#  response body, (exception type, message, traceback))
 Captured = tuple[
     float,
-    str,
+    dict[str, Any],
     "str | None",
-    tuple[str, str, str, str],
-    tuple[tuple[str, str], ...],
-    "int | None",
     "str | None",
     "bytes | None",
-    int,
+    str,
     float,
-    tuple[tuple[str, str], ...],
-    "int | None",
+    list[tuple[str, str]],
+    "int | str | None",
     "bytes | None",
     "tuple[str, str, str] | None",
 ]
+
+WRITE_CHUNK = 256 * 1024  # uncompressed bytes handed to gzip at once (the file size is checked after each)
+_HTTPS_KEYS = frozenset("HTTP_" + name.upper().replace("-", "_") for name in (*_HTTPS_HEADERS, "forwarded"))
+_HTTPS_KEYS |= {"HTTP_FRONT_END_HTTPS", "HTTP_X_FORWARDED_SSL"}
+
+
+def _size(value: object) -> int | None:
+    if value is None or type(value) is int:
+        return value  # type: ignore[return-value]
+    try:
+        size = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return size if size >= 0 else None
+
+
+def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """The request headers of a WSGI environ, named as Flask names them."""
+    headers = [(_header_name(k), v) for k, v in environ.items() if k[:5] == "HTTP_"]
+    if environ.get("CONTENT_TYPE"):
+        headers.append(("Content-Type", environ["CONTENT_TYPE"]))
+    if environ.get("CONTENT_LENGTH"):
+        headers.append(("Content-Length", environ["CONTENT_LENGTH"]))
+    return headers
+
+
+def _base_url(environ: dict[str, Any]) -> str:
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+    return _url(environ.get("wsgi.url_scheme", "http"), host, environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
 
 
 def _json_default(value: object) -> str:
@@ -52,10 +82,11 @@ def _json_default(value: object) -> str:
     raise TypeError(type(value).__name__)
 
 
-def _url(scheme: str, host: str, path: str, query: str) -> str:
-    """The request URL from its WSGI pieces (`path` is the latin-1 WSGI string of the raw bytes)."""
-    path = quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~%")
-    return f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+def _url(scheme: str, host: str, path: str) -> str:
+    """The request URL without its query, from WSGI pieces (`path`: the latin-1 string of the raw bytes)."""
+    if _plain_path(path) is None:
+        path = quote(path.encode("latin-1", "replace"), safe=_SAFE)
+    return f"{scheme}://{host}{path}"
 
 
 def _uuid4() -> str:
@@ -65,6 +96,10 @@ def _uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_SAFE = "/:@!$&'()*+,;=-._~%"
+_plain_path = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*").fullmatch  # what `quote` leaves as it is
+_string = encode_basestring_ascii  # a JSON string literal, as the encoder writes it (C)
+MASKED_JSON = _string(MASKED)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)  # built once, not per line
 
 
@@ -115,16 +150,30 @@ class RequestLogger:
             self._pending_bytes = 0
         if not pending:
             return
+        clock = time.time() - perf_counter()  # the request path kept perf_counter() readings
+        config = self.config
+        callbacks = config.exclude_callback or config.mask_request_body_callback or config.mask_response_body_callback
+        serialise = self._serialise if callbacks else self._line
         with self._file_lock:
+            lines: list[bytes] = []
+            size = 0
             for item, _ in pending:
-                line = self._serialise(item)
-                if line is None:
-                    continue
-                if self._file is None:
-                    self._file = LogFile()
-                self._file.write(line)
-                if self._file.size > MAX_FILE_SIZE:
-                    self._close_file()
+                line = serialise(item, clock)
+                if line is not None:
+                    lines.append(line)
+                    size += len(line)
+                    if size > WRITE_CHUNK:
+                        self._write(lines)
+                        lines, size = [], 0
+            if lines:
+                self._write(lines)
+
+    def _write(self, lines: list[bytes]) -> None:
+        if self._file is None:
+            self._file = LogFile()
+        self._file.write_lines(lines)
+        if self._file.size > MAX_FILE_SIZE:
+            self._close_file()
 
     def rotate(self) -> None:
         """Close the current file so that it can be uploaded."""
@@ -145,24 +194,93 @@ class RequestLogger:
             self.dropped += oldest.lines
             oldest.delete()
 
-    def _serialise(self, item: Captured) -> bytes | None:
-        (timestamp, method, path, url, headers, size, consumer, body) = item[:8]
-        (status, seconds, response_headers, response_size, response_body, exception) = item[8:]
+    def _line(self, item: Captured, clock: float) -> bytes | None:
+        """The log line of `item`, written directly as JSON text (no callbacks are configured).
+
+        It is the line `_serialise` makes, without its dicts: same keys, order and values.
+        """
+        (start, environ, path, consumer, body, status, seconds, response_headers, response_size, response_body) = item[
+            :10
+        ]
+        masker, config = self.masker, self.config
+        url = _base_url(environ)
+        if url[:5] == "http:" and not _HTTPS_KEYS.isdisjoint(environ) and is_https(_request_headers(environ)):
+            url = "https:" + url[5:]
+        agent = environ.get("HTTP_USER_AGENT")
+        if masker.exclude_path(path or urlsplit(url).path) or (agent is not None and masker.exclude_agent(agent)):
+            return None
+        query = environ.get("QUERY_STRING")
+        if query and config.log_query_params:
+            query = masker.mask_query(query)
+            if query:
+                url = f"{url}?{query}"
+        parts = ['{"uuid":"', _uuid4(), '","request":{"timestamp":', repr(start + clock)]
+        parts += (',"method":', _string(environ["REQUEST_METHOD"]))
+        if path:
+            parts += (',"path":', _string(path))
+        parts += (',"url":', _string(url))
+        if config.log_request_headers:
+            headers = _request_headers(environ)
+            if headers:
+                parts += (',"headers":', self._headers(headers))
+        size = _size(environ.get("CONTENT_LENGTH") or None)
+        if size is not None:
+            parts += (',"size":', str(size))
+        if consumer:
+            parts += (',"consumer":', _string(consumer))
+        body = masker.body(body, environ.get("CONTENT_TYPE") or None, config.log_request_body)
+        if body:
+            parts += (',"body":"', b2a_base64(body, newline=False).decode(), '"')
+        parts += ('},"response":{"status_code":', str(int(status[:3])), ',"response_time":', repr(seconds))
+        if config.log_response_headers and response_headers:
+            parts += (',"headers":', self._headers(response_headers))
+        size = _size(response_size)
+        if size is not None:
+            parts += (',"size":', str(size))
+        content_type = header_value(response_headers, "content-type")
+        body = masker.body(response_body, content_type, config.log_response_body)
+        if body:
+            parts += (',"body":"', b2a_base64(body, newline=False).decode(), '"')
+        exception = item[10]
+        if exception is not None:
+            parts += (
+                '},"exception":{"type":',
+                _string(exception[0]),
+                ',"message":',
+                _string(exception[1]),
+                ',"traceback":',
+                _string(exception[2]),
+            )
+        parts.append("}}")
+        return "".join(parts).encode()
+
+    def _headers(self, headers: list[tuple[str, str]]) -> str:
+        """A JSON array of [name, value] pairs, masked."""
+        mask = self.masker.mask_header
+        return "[" + ",".join(f"[{_string(k)},{MASKED_JSON if mask(k) else _string(v)}]" for k, v in headers) + "]"
+
+    def _serialise(self, item: Captured, clock: float) -> bytes | None:
+        """The log line of `item`, through the request and response dicts that the callbacks are given."""
+        (start, environ, path, consumer, body, status, seconds, response_headers, response_size, response_body) = item[
+            :10
+        ]
+        query = environ.get("QUERY_STRING")
+        url = _base_url(environ)
         request: dict[str, Any] = {
-            "timestamp": timestamp,
-            "method": method,
+            "timestamp": start + clock,
+            "method": environ["REQUEST_METHOD"],
             "path": path,
-            "url": _url(*url),
-            "headers": [(_header_name(k), v) for k, v in headers],
-            "size": size,
+            "url": f"{url}?{query}" if query else url,
+            "headers": _request_headers(environ),
+            "size": _size(environ.get("CONTENT_LENGTH") or None),
             "consumer": consumer,
             "body": body,
         }
         response: dict[str, Any] = {
-            "status_code": status,
+            "status_code": int(status[:3]),
             "response_time": seconds,
             "headers": list(response_headers),
-            "size": response_size,
+            "size": _size(response_size),
             "body": response_body,
         }
         if request["url"].startswith("http:") and is_https(request["headers"]):
@@ -178,6 +296,7 @@ class RequestLogger:
             "request": _without_empty(request),
             "response": _without_empty(response),
         }
+        exception = item[10]
         if exception is not None:
             line["exception"] = {"type": exception[0], "message": exception[1], "traceback": exception[2]}
         return _ENCODER.encode(line).encode()
