@@ -202,3 +202,13 @@ def test_fork_gives_the_child_a_fresh_instance(hub: Any) -> None:
         child = json.loads(f.read())
     assert child == {"uuid": child["uuid"], "queued": 0, "counted": 0, "worker": True}
     assert child["uuid"] != client.instance_uuid
+
+
+def test_instance_uuid_is_kept_by_the_next_process_in_the_same_slot(hub: Any) -> None:
+    first = make_client(hub.url)
+    second = make_client(hub.url)  # a concurrent worker: another slot, another UUID
+    assert first.instance_uuid != second.instance_uuid
+    kept = first.instance_uuid
+    first._slot()  # type: ignore[misc]  # the process ends: its lock goes
+    restarted = make_client(hub.url)
+    assert restarted.instance_uuid == kept

@@ -244,9 +244,21 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
             [],
             0,
             b"",
-            ("builtins.KeyError", "'k'", 'Traceback\n  "x"\nKeyError: \'k\''),
+            ("builtins.KeyError", "'k'", "Traceback\n  \"x\"\nKeyError: 'k'"),
         ),
-        (1.0, {**environ, "PATH_INFO": "/healthz"}, "/healthz", None, None, "200 OK", 0.1, [], None, None, None),
+        (
+            1.0,
+            {**environ, "PATH_INFO": "/healthz"},
+            "/healthz",
+            None,
+            None,
+            "200 OK",
+            0.1,
+            [],
+            None,
+            None,
+            None,
+        ),
     ]
     for item in items:
         direct, built = logger._line(item, 1e9), logger._serialise(item, 1e9)

@@ -17,8 +17,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g
-from werkzeug.wsgi import ClosingIterator
 from flask.globals import _cv_app, _cv_request
+from werkzeug.wrappers import Response
+from werkzeug.wsgi import ClosingIterator
 
 from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer, consumer_identifier
@@ -107,9 +108,11 @@ class ApitallyMiddleware:
             raise
         # The common case, a Flask response with a Content-Length: its own close() calls `done`,
         # so no wrapper object sits between the server and the body.
-        if type(body) is ClosingIterator and exchange.length is not None and not self._log_response_body:
+        if type(body) is ClosingIterator and exchange.length is not None:
             callbacks = getattr(body, "_callbacks", None)
-            if type(callbacks) is list:
+            if type(callbacks) is list and (
+                not self._log_response_body or exchange.take_response_body(callbacks)
+            ):
                 callbacks.append(exchange.done)
                 return body
         exchange.body = body
@@ -233,6 +236,31 @@ class _Exchange:
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = BytesIO(body)
         self.request_body = body
+
+    def take_response_body(self, callbacks: list[Any]) -> bool:
+        """Capture the response body for the log from Flask's response object, which holds it as a
+        list of bytes; False if the body has to be watched while it is sent instead."""
+        try:
+            content_type = next((v for k, v in self.headers or () if k.lower() == "content-type"), None)
+            if not is_allowed_content_type(content_type):
+                return True  # not logged
+            if (_size(self.length) or 0) > MAX_BODY_SIZE:
+                self.chunks = [BODY_TOO_LARGE]
+                return True
+            response = getattr(callbacks[-1], "__self__", None)  # the ClosingIterator's last callback
+            if not isinstance(response, Response) or response.direct_passthrough:
+                return False
+            data = response.response
+            status = response.status_code
+            if type(data) is not list or not 200 <= status < 600 or status in (204, 304):
+                return False
+            if self.environ["REQUEST_METHOD"] == "HEAD" or not all(type(chunk) is bytes for chunk in data):
+                return False
+            self.chunks = data[:]
+            return True
+        except Exception as fault:
+            client_fault(fault, "flask response body")
+            return False
 
     # -- the iterable, when the body is watched ---------------------------------------------------
 

@@ -159,7 +159,7 @@ class Masker:
         callback: Any = None,
         args: tuple[Any, ...] = (),
     ) -> bytes | None:
-        """The body as logged: None if not logged, else masked (callback, then JSON fields) or a placeholder."""
+        """The body as logged: None if not logged, else masked (callback, JSON fields) or a placeholder."""
         if not enabled or body is None or not is_allowed_content_type(content_type):
             return None
         if body == BODY_TOO_LARGE:

@@ -22,7 +22,7 @@ Noted = tuple[object, str, str, "int | str", int, "int | str | None", "int | str
 
 def _size(value: object) -> int | None:
     if value is None or type(value) is int:
-        return value  # type: ignore[return-value]
+        return value
     if type(value) is str and value.isdecimal():
         return int(value)
     try:

@@ -8,13 +8,13 @@ import logging
 import re
 import threading
 import time
+from binascii import b2a_base64
 from collections import deque
 from functools import lru_cache
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from time import perf_counter
+from json.encoder import encode_basestring_ascii
 from random import getrandbits
+from time import perf_counter
 from typing import Any
-from binascii import b2a_base64
 from urllib.parse import quote, urlsplit
 
 from apitally.client.logging_config import RequestLoggingConfig
@@ -46,6 +46,7 @@ Captured = tuple[
     "tuple[str, str, str] | None",
 ]
 
+MAX_FRAGMENTS = 4096  # cached JSON of header pairs
 WRITE_CHUNK = 256 * 1024  # uncompressed bytes handed to gzip at once (the file size is checked after each)
 _HTTPS_KEYS = frozenset("HTTP_" + name.upper().replace("-", "_") for name in (*_HTTPS_HEADERS, "forwarded"))
 _HTTPS_KEYS |= {"HTTP_FRONT_END_HTTPS", "HTTP_X_FORWARDED_SSL"}
@@ -53,7 +54,7 @@ _HTTPS_KEYS |= {"HTTP_FRONT_END_HTTPS", "HTTP_X_FORWARDED_SSL"}
 
 def _size(value: object) -> int | None:
     if value is None or type(value) is int:
-        return value  # type: ignore[return-value]
+        return value
     try:
         size = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
@@ -73,7 +74,11 @@ def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _base_url(environ: dict[str, Any]) -> str:
     host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
-    return _url(environ.get("wsgi.url_scheme", "http"), host, environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+    return _url(
+        environ.get("wsgi.url_scheme", "http"),
+        host,
+        environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+    )
 
 
 def _json_default(value: object) -> str:
@@ -128,6 +133,9 @@ class RequestLogger:
         self.files: deque[LogFile] = deque()
         self._pending: deque[tuple[Captured, int]] = deque()
         self._pending_bytes = 0
+        # JSON of header pairs, by (environ key, value) and by (response header name, value)
+        self._request_fragments: dict[tuple[str, str], str] = {}
+        self._response_fragments: dict[tuple[str, str], str] = {}
         self._file: LogFile | None = None
         self._lock = threading.Lock()
         self._file_lock = threading.Lock()
@@ -152,7 +160,9 @@ class RequestLogger:
             return
         clock = time.time() - perf_counter()  # the request path kept perf_counter() readings
         config = self.config
-        callbacks = config.exclude_callback or config.mask_request_body_callback or config.mask_response_body_callback
+        callbacks = (
+            config.exclude_callback or config.mask_request_body_callback or config.mask_response_body_callback
+        )
         serialise = self._serialise if callbacks else self._line
         with self._file_lock:
             lines: list[bytes] = []
@@ -199,15 +209,26 @@ class RequestLogger:
 
         It is the line `_serialise` makes, without its dicts: same keys, order and values.
         """
-        (start, environ, path, consumer, body, status, seconds, response_headers, response_size, response_body) = item[
-            :10
-        ]
+        (
+            start,
+            environ,
+            path,
+            consumer,
+            body,
+            status,
+            seconds,
+            response_headers,
+            response_size,
+            response_body,
+        ) = item[:10]
         masker, config = self.masker, self.config
         url = _base_url(environ)
         if url[:5] == "http:" and not _HTTPS_KEYS.isdisjoint(environ) and is_https(_request_headers(environ)):
             url = "https:" + url[5:]
         agent = environ.get("HTTP_USER_AGENT")
-        if masker.exclude_path(path or urlsplit(url).path) or (agent is not None and masker.exclude_agent(agent)):
+        if masker.exclude_path(path or urlsplit(url).path) or (
+            agent is not None and masker.exclude_agent(agent)
+        ):
             return None
         query = environ.get("QUERY_STRING")
         if query and config.log_query_params:
@@ -220,9 +241,9 @@ class RequestLogger:
             parts += (',"path":', _string(path))
         parts += (',"url":', _string(url))
         if config.log_request_headers:
-            headers = _request_headers(environ)
+            headers = self._request_headers_json(environ)
             if headers:
-                parts += (',"headers":', self._headers(headers))
+                parts += (',"headers":', headers)
         size = _size(environ.get("CONTENT_LENGTH") or None)
         if size is not None:
             parts += (',"size":', str(size))
@@ -256,14 +277,44 @@ class RequestLogger:
 
     def _headers(self, headers: list[tuple[str, str]]) -> str:
         """A JSON array of [name, value] pairs, masked."""
-        mask = self.masker.mask_header
-        return "[" + ",".join(f"[{_string(k)},{MASKED_JSON if mask(k) else _string(v)}]" for k, v in headers) + "]"
+        cache = self._response_fragments
+        return "[" + ",".join([self._pair(pair[0], pair, cache) for pair in headers]) + "]"
+
+    def _request_headers_json(self, environ: dict[str, Any]) -> str:
+        """The JSON of `_request_headers(environ)`, masked; "" if there are none."""
+        cache = self._request_fragments
+        pairs = [self._pair(_header_name(p[0]), p, cache) for p in environ.items() if p[0][:5] == "HTTP_"]
+        if environ.get("CONTENT_TYPE"):
+            pairs.append(self._pair("Content-Type", ("CONTENT_TYPE", environ["CONTENT_TYPE"]), cache))
+        if environ.get("CONTENT_LENGTH"):
+            pairs.append(self._pair("Content-Length", ("CONTENT_LENGTH", environ["CONTENT_LENGTH"]), cache))
+        return "[" + ",".join(pairs) + "]" if pairs else ""
+
+    def _pair(self, name: str, key: tuple[str, str], cache: dict[tuple[str, str], str]) -> str:
+        """`[name, value]` as JSON, the value masked if the name says so; cached, as most pairs repeat."""
+        fragment = cache.get(key)
+        if fragment is None:
+            value = MASKED_JSON if self.masker.mask_header(name) else _string(key[1])
+            fragment = f"[{_string(name)},{value}]"
+            if len(cache) >= MAX_FRAGMENTS:
+                cache.clear()
+            cache[key] = fragment
+        return fragment
 
     def _serialise(self, item: Captured, clock: float) -> bytes | None:
         """The log line of `item`, through the request and response dicts that the callbacks are given."""
-        (start, environ, path, consumer, body, status, seconds, response_headers, response_size, response_body) = item[
-            :10
-        ]
+        (
+            start,
+            environ,
+            path,
+            consumer,
+            body,
+            status,
+            seconds,
+            response_headers,
+            response_size,
+            response_body,
+        ) = item[:10]
         query = environ.get("QUERY_STRING")
         url = _base_url(environ)
         request: dict[str, Any] = {

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from apitally.client import instance
 from apitally.client.config import (
     EXIT_FLUSH_SECONDS,
     FIRST_SYNC_DELAY,
@@ -72,19 +73,30 @@ class ApitallyClient:
         self._started_at = time.monotonic()
         self._thread: threading.Thread | None = None
         self._worker_wanted = False
+        self._slot: weakref.finalize | None = None  # closes the instance slot's lock with the client
         self._fresh_process()
         _clients.add(self)
 
     def _fresh_process(self) -> None:
         self.pid = os.getpid()
         self.pid_checked = -math.inf
-        self.instance_uuid = str(uuid.uuid4())
+        self.instance_uuid = self._take_instance_slot()
         self._startup: bytes | None = None  # built on the first cycle, kept until accepted
         self._startup_sent = False
         self._stop = threading.Event()
         self._finished = False
         self._send_lock = threading.Lock()
         self._resources.reset()
+
+    def _take_instance_slot(self) -> str:
+        """The instance UUID of this process's slot (a forked child lets go of its parent's copy)."""
+        if self._slot is not None:
+            self._slot()  # closes this process's copy of the descriptor; the parent keeps its lock
+        if not self.enabled:
+            return str(uuid.uuid4())
+        value, fd = instance.acquire(self.config.client_id, self.config.env)
+        self._slot = weakref.finalize(self, instance.release, fd)
+        return value
 
     # -- life cycle --------------------------------------------------------------------------
 
