@@ -241,7 +241,11 @@ class _Exchange:
         """Capture the response body for the log from Flask's response object, which holds it as a
         list of bytes; False if the body has to be watched while it is sent instead."""
         try:
-            content_type = next((v for k, v in self.headers or () if k.lower() == "content-type"), None)
+            content_type = None
+            for name, value in self.headers or ():
+                if name == "Content-Type" or name.lower() == "content-type":
+                    content_type = value
+                    break
             if not is_allowed_content_type(content_type):
                 return True  # not logged
             if (_size(self.length) or 0) > MAX_BODY_SIZE:
@@ -254,7 +258,9 @@ class _Exchange:
             status = response.status_code
             if type(data) is not list or not 200 <= status < 600 or status in (204, 304):
                 return False
-            if self.environ["REQUEST_METHOD"] == "HEAD" or not all(type(chunk) is bytes for chunk in data):
+            if self.environ["REQUEST_METHOD"] == "HEAD":
+                return False
+            if not (len(data) == 1 and type(data[0]) is bytes) and not all(type(c) is bytes for c in data):
                 return False
             self.chunks = data[:]
             return True
@@ -358,8 +364,9 @@ class _Exchange:
         environ.pop(self.mw._key, None)
         request_body = self.request_body
         response_body = None
-        if self.chunks is not None:
-            response_body = b"".join(self.chunks)
+        chunks = self.chunks
+        if chunks is not None:
+            response_body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             if len(response_body) > MAX_BODY_SIZE:
                 response_body = BODY_TOO_LARGE
         exception = None
@@ -371,7 +378,7 @@ class _Exchange:
             self.start,
             environ,
             self.rule.rule if self.rule is not None else None,
-            consumer_identifier(self.consumer),
+            self.consumer,
             request_body,
             self.status,
             seconds,

@@ -17,8 +17,9 @@ from time import perf_counter
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from apitally.client.consumers import consumer_identifier
 from apitally.client.logging_config import RequestLoggingConfig
-from apitally.client.masking import _HTTPS_HEADERS, MASKED, Masker, header_value, is_https
+from apitally.client.masking import _HTTPS_HEADERS, MASKED, Masker, is_https
 from apitally.client.spool import LogFile, temp_dir_writable
 
 logger = logging.getLogger("apitally")
@@ -29,14 +30,15 @@ MAX_FILES = 50  # closed files waiting for upload; the oldest go first
 
 
 # A captured request as the request path hands it over, raw; the worker makes it into the log line:
-# (start perf_counter, environ (a copy, without wsgi.input), route template, consumer, request body,
+# (start perf_counter, environ (a copy, without wsgi.input), route template, consumer (as set by the
+#  app: a string or an ApitallyConsumer), request body,
 #  status line, response time, response headers, response size (int or Content-Length string),
 #  response body, (exception type, message, traceback))
 Captured = tuple[
     float,
     dict[str, Any],
     "str | None",
-    "str | None",
+    object,
     "bytes | None",
     str,
     float,
@@ -247,6 +249,7 @@ class RequestLogger:
         size = _size(environ.get("CONTENT_LENGTH") or None)
         if size is not None:
             parts += (',"size":', str(size))
+        consumer = consumer_identifier(consumer)
         if consumer:
             parts += (',"consumer":', _string(consumer))
         body = masker.body(body, environ.get("CONTENT_TYPE") or None, config.log_request_body)
@@ -258,7 +261,11 @@ class RequestLogger:
         size = _size(response_size)
         if size is not None:
             parts += (',"size":', str(size))
-        content_type = header_value(response_headers, "content-type")
+        content_type = None
+        for name, value in response_headers:
+            if name == "Content-Type" or name.lower() == "content-type":
+                content_type = value
+                break
         body = masker.body(response_body, content_type, config.log_response_body)
         if body:
             parts += (',"body":"', b2a_base64(body, newline=False).decode(), '"')
@@ -278,27 +285,39 @@ class RequestLogger:
     def _headers(self, headers: list[tuple[str, str]]) -> str:
         """A JSON array of [name, value] pairs, masked."""
         cache = self._response_fragments
-        return "[" + ",".join([self._pair(pair[0], pair, cache) for pair in headers]) + "]"
+        fragments = []
+        for pair in headers:
+            fragment = cache.get(pair)
+            if fragment is None:
+                fragment = self._fragment(pair[0], pair, cache)
+            fragments.append(fragment)
+        return "[" + ",".join(fragments) + "]"
 
     def _request_headers_json(self, environ: dict[str, Any]) -> str:
         """The JSON of `_request_headers(environ)`, masked; "" if there are none."""
         cache = self._request_fragments
-        pairs = [self._pair(_header_name(p[0]), p, cache) for p in environ.items() if p[0][:5] == "HTTP_"]
-        if environ.get("CONTENT_TYPE"):
-            pairs.append(self._pair("Content-Type", ("CONTENT_TYPE", environ["CONTENT_TYPE"]), cache))
-        if environ.get("CONTENT_LENGTH"):
-            pairs.append(self._pair("Content-Length", ("CONTENT_LENGTH", environ["CONTENT_LENGTH"]), cache))
-        return "[" + ",".join(pairs) + "]" if pairs else ""
+        fragments = []
+        for pair in environ.items():
+            if pair[0][:5] == "HTTP_":
+                fragment = cache.get(pair)
+                if fragment is None:
+                    fragment = self._fragment(_header_name(pair[0]), pair, cache)
+                fragments.append(fragment)
+        for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
+            value = environ.get(key)
+            if value:
+                pair = (key, value)
+                fragments.append(cache.get(pair) or self._fragment(name, pair, cache))
+        return "[" + ",".join(fragments) + "]" if fragments else ""
 
-    def _pair(self, name: str, key: tuple[str, str], cache: dict[tuple[str, str], str]) -> str:
-        """`[name, value]` as JSON, the value masked if the name says so; cached, as most pairs repeat."""
-        fragment = cache.get(key)
-        if fragment is None:
-            value = MASKED_JSON if self.masker.mask_header(name) else _string(key[1])
-            fragment = f"[{_string(name)},{value}]"
-            if len(cache) >= MAX_FRAGMENTS:
-                cache.clear()
-            cache[key] = fragment
+    def _fragment(self, name: str, key: tuple[str, str], cache: dict[tuple[str, str], str]) -> str:
+        """`[name, value]` as JSON, the value masked if the name says so; cached by `key`, as most
+        header pairs repeat from request to request."""
+        value = MASKED_JSON if self.masker.mask_header(name) else _string(key[1])
+        fragment = f"[{_string(name)},{value}]"
+        if len(cache) >= MAX_FRAGMENTS:
+            cache.clear()
+        cache[key] = fragment
         return fragment
 
     def _serialise(self, item: Captured, clock: float) -> bytes | None:
@@ -324,7 +343,7 @@ class RequestLogger:
             "url": f"{url}?{query}" if query else url,
             "headers": _request_headers(environ),
             "size": _size(environ.get("CONTENT_LENGTH") or None),
-            "consumer": consumer,
+            "consumer": consumer_identifier(consumer),
             "body": body,
         }
         response: dict[str, Any] = {
