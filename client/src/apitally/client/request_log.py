@@ -42,7 +42,7 @@ Captured = tuple[
     "bytes | None",
     str,
     float,
-    list[tuple[str, str]],
+    tuple[tuple[str, str], ...],
     "int | str | None",
     "bytes | None",
     "tuple[str, str, str] | None",
@@ -298,7 +298,7 @@ class RequestLogger:
         cache = self._request_fragments
         fragments = []
         for pair in environ.items():
-            if pair[0][:5] == "HTTP_":
+            if "HTTP_" <= pair[0] < "HTTP`":  # starts with HTTP_ ("`" follows "_"), without a slice
                 fragment = cache.get(pair)
                 if fragment is None:
                     fragment = self._fragment(_header_name(pair[0]), pair, cache)
