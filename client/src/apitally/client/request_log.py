@@ -282,7 +282,7 @@ class RequestLogger:
         parts.append("}}")
         return "".join(parts).encode()
 
-    def _headers(self, headers: list[tuple[str, str]]) -> str:
+    def _headers(self, headers: tuple[tuple[str, str], ...]) -> str:
         """A JSON array of [name, value] pairs, masked."""
         cache = self._response_fragments
         fragments = []
