@@ -2,9 +2,10 @@
 
 Flask itself hands the middleware what it already knows: its `start_response` call runs inside
 the request context, where the matched rule and `g.apitally_consumer` are read (no second URL
-routing), and its `handle_exception` hands over an unhandled exception. The response iterable is
-wrapped so that the time runs until the server has sent the body (`close()`), and the bytes sent
-are counted when there is no Content-Length.
+routing), and its `handle_exception` hands over an unhandled exception. The time runs until the
+server has closed the response: a Flask response with a Content-Length gets one more callback on
+its own `close()`, anything else is wrapped, which also counts the bytes sent when there is no
+Content-Length. Each request is then noted as one tuple; the worker thread aggregates them.
 """
 
 from __future__ import annotations
