@@ -211,76 +211,56 @@ class RequestLogger:
 
         It is the line `_serialise` makes, without its dicts: same keys, order and values.
         """
-        (
-            start,
-            environ,
-            path,
-            consumer,
-            body,
-            status,
-            seconds,
-            response_headers,
-            response_size,
-            response_body,
-        ) = item[:10]
+        start, environ, path, consumer, body, status, seconds, response_headers, response_size = item[:9]
         masker, config = self.masker, self.config
         url = _base_url(environ)
         if url[:5] == "http:" and not _HTTPS_KEYS.isdisjoint(environ) and is_https(_request_headers(environ)):
             url = "https:" + url[5:]
+        if masker.exclude_path(path or urlsplit(url).path):
+            return None
         agent = environ.get("HTTP_USER_AGENT")
-        if masker.exclude_path(path or urlsplit(url).path) or (
-            agent is not None and masker.exclude_agent(agent)
-        ):
+        if agent is not None and masker.exclude_agent(agent):
             return None
         query = environ.get("QUERY_STRING")
         if query and config.log_query_params:
             query = masker.mask_query(query)
             if query:
                 url = f"{url}?{query}"
-        parts = ['{"uuid":"', _uuid4(), '","request":{"timestamp":', repr(start + clock)]
-        parts += (',"method":', _string(environ["REQUEST_METHOD"]))
-        if path:
-            parts += (',"path":', _string(path))
-        parts += (',"url":', _string(url))
-        if config.log_request_headers:
-            headers = self._request_headers_json(environ)
-            if headers:
-                parts += (',"headers":', headers)
+        headers = self._request_headers_json(environ) if config.log_request_headers else ""
         size = _size(environ.get("CONTENT_LENGTH") or None)
-        if size is not None:
-            parts += (',"size":', str(size))
         consumer = consumer_identifier(consumer)
-        if consumer:
-            parts += (',"consumer":', _string(consumer))
         body = masker.body(body, environ.get("CONTENT_TYPE") or None, config.log_request_body)
-        if body:
-            parts += (',"body":"', b2a_base64(body, newline=False).decode(), '"')
-        parts += ('},"response":{"status_code":', str(int(status[:3])), ',"response_time":', repr(seconds))
-        if config.log_response_headers and response_headers:
-            parts += (',"headers":', self._headers(response_headers))
-        size = _size(response_size)
-        if size is not None:
-            parts += (',"size":', str(size))
+        request = (
+            f'{{"uuid":"{_uuid4()}","request":{{"timestamp":{start + clock!r},'
+            f'"method":{_string(environ["REQUEST_METHOD"])}'
+            + (f',"path":{_string(path)}' if path else "")
+            + f',"url":{_string(url)}'
+            + (f',"headers":{headers}' if headers else "")
+            + (f',"size":{size}' if size is not None else "")
+            + (f',"consumer":{_string(consumer)}' if consumer else "")
+            + (f',"body":"{b2a_base64(body, newline=False).decode()}"' if body else "")
+        )
         content_type = None
         for name, value in response_headers:
             if name == "Content-Type" or name.lower() == "content-type":
                 content_type = value
                 break
-        body = masker.body(response_body, content_type, config.log_response_body)
-        if body:
-            parts += (',"body":"', b2a_base64(body, newline=False).decode(), '"')
+        headers = self._headers(response_headers) if config.log_response_headers and response_headers else ""
+        size = _size(response_size)
+        body = masker.body(item[9], content_type, config.log_response_body)
         exception = item[10]
+        response = (
+            f'}},"response":{{"status_code":{int(status[:3])},"response_time":{seconds!r}'
+            + (f',"headers":{headers}' if headers else "")
+            + (f',"size":{size}' if size is not None else "")
+            + (f',"body":"{b2a_base64(body, newline=False).decode()}"' if body else "")
+        )
         if exception is not None:
-            parts += (
-                '},"exception":{"type":',
-                _string(exception[0]),
-                ',"message":',
-                _string(exception[1]),
-                ',"traceback":',
-                _string(exception[2]),
+            response += (
+                f'}},"exception":{{"type":{_string(exception[0])},"message":{_string(exception[1])},'
+                f'"traceback":{_string(exception[2])}'
             )
-        parts.append("}}")
-        return "".join(parts).encode()
+        return f"{request}{response}}}}}".encode()
 
     def _headers(self, headers: tuple[tuple[str, str], ...]) -> str:
         """A JSON array of [name, value] pairs, masked."""
