@@ -261,6 +261,7 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
         ),
     ]
     for item in items:
+        item = (item[0], tuple(item[1]), tuple(item[1].values()), *item[2:])  # as the request path keeps it
         direct, built = logger._line(item, 1e9), logger._serialise(item, 1e9)
         if built is None:
             assert direct is None

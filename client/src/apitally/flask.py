@@ -367,13 +367,17 @@ class _Exchange:
 
     def _log(self, seconds: float) -> None:
         environ = self.environ.copy()  # a C-level copy; the worker picks the headers out of it
-        # Dropped: what may be large (the input, the request object), and the usual objects that keep
-        # the garbage collector tracking the copy (a copy of strings only is untracked on its first
-        # collection, so thousands of waiting captures cost no collection time).
+        # Dropped: what may be large (the input, the request object), and the usual objects that
+        # the garbage collector tracks. The capture is kept as flat tuples of strings, which the
+        # collector stops tracking on its first pass: the captures waiting for the worker then do
+        # not count towards (and trigger) full collections, which would cost the app far more.
         for key in _NOT_LOGGED:
             if key in environ:
                 del environ[key]
         environ.pop(self.mw._key, None)
+        consumer = self.consumer
+        if consumer is not None and type(consumer) is not str:
+            consumer = consumer_identifier(consumer)
         request_body = self.request_body
         response_body = None
         chunks = self.chunks
@@ -388,9 +392,10 @@ class _Exchange:
         length = self.length
         item: Captured = (
             self.start,
-            environ,
+            tuple(environ),
+            tuple(environ.values()),  # keys and values apart: flat tuples of strings, no pairs
             self.rule.rule if self.rule is not None else None,
-            self.consumer,
+            consumer,
             request_body,
             self.status,
             seconds,

@@ -30,13 +30,15 @@ MAX_FILES = 50  # closed files waiting for upload; the oldest go first
 
 
 # A captured request as the request path hands it over, raw; the worker makes it into the log line:
-# (start perf_counter, environ (a copy, without wsgi.input), route template, consumer (as set by the
-#  app: a string or an ApitallyConsumer), request body,
-#  status line, response time, response headers, response size (int or Content-Length string),
-#  response body, (exception type, message, traceback))
+# (start perf_counter, environ keys, environ values (without wsgi.input and other objects), route
+#  template, consumer (a string, or an ApitallyConsumer), request body, status line, response time,
+#  response headers, response size (int or Content-Length string), response body,
+#  (exception type, message, traceback)). Flat tuples of strings and numbers: the garbage collector
+#  stops tracking them on its first pass.
 Captured = tuple[
     float,
-    dict[str, Any],
+    tuple[str, ...],
+    tuple[Any, ...],
     "str | None",
     object,
     "bytes | None",
@@ -133,7 +135,8 @@ class RequestLogger:
         self.suspend_until: float | None = None
         self.dropped = 0
         self.files: deque[LogFile] = deque()
-        self._pending: deque[tuple[Captured, int]] = deque()
+        self._pending: deque[Captured] = deque()
+        self._sizes: deque[int] = deque()  # of the pending items (apart: the items stay flat)
         self._pending_bytes = 0
         # JSON of header pairs, by (environ key, value) and by (response header name, value)
         self._request_fragments: dict[tuple[str, str], str] = {}
@@ -147,16 +150,18 @@ class RequestLogger:
         if self.suspend_until is not None:
             return
         with self._lock:
-            self._pending.append((item, size))
+            self._pending.append(item)
+            self._sizes.append(size)
             self._pending_bytes += size
             while self._pending_bytes > MAX_PENDING_BYTES and self._pending:
-                self._pending_bytes -= self._pending.popleft()[1]
+                self._pending.popleft()
+                self._pending_bytes -= self._sizes.popleft()
                 self.dropped += 1
 
     def spool(self) -> None:
         """Write every captured request that passes the exclusions, masked, to the current file."""
         with self._lock:
-            pending, self._pending = self._pending, deque()
+            pending, self._pending, self._sizes = self._pending, deque(), deque()
             self._pending_bytes = 0
         if not pending:
             return
@@ -169,7 +174,7 @@ class RequestLogger:
         with self._file_lock:
             lines: list[bytes] = []
             size = 0
-            for item, _ in pending:
+            for item in pending:
                 line = serialise(item, clock)
                 if line is not None:
                     lines.append(line)
@@ -211,7 +216,9 @@ class RequestLogger:
 
         It is the line `_serialise` makes, without its dicts: same keys, order and values.
         """
-        start, environ, path, consumer, body, status, seconds, response_headers, response_size = item[:9]
+        start, keys, values, path, consumer, body, status, seconds, response_headers = item[:9]
+        environ = dict(zip(keys, values, strict=True))
+        response_size = item[9]
         masker, config = self.masker, self.config
         url = _base_url(environ)
         if url[:5] == "http:" and not _HTTPS_KEYS.isdisjoint(environ) and is_https(_request_headers(environ)):
@@ -247,8 +254,8 @@ class RequestLogger:
                 break
         headers = self._headers(response_headers) if config.log_response_headers and response_headers else ""
         size = _size(response_size)
-        body = masker.body(item[9], content_type, config.log_response_body)
-        exception = item[10]
+        body = masker.body(item[10], content_type, config.log_response_body)
+        exception = item[11]
         response = (
             f'}},"response":{{"status_code":{int(status[:3])},"response_time":{seconds!r}'
             + (f',"headers":{headers}' if headers else "")
@@ -302,18 +309,10 @@ class RequestLogger:
 
     def _serialise(self, item: Captured, clock: float) -> bytes | None:
         """The log line of `item`, through the request and response dicts that the callbacks are given."""
-        (
-            start,
-            environ,
-            path,
-            consumer,
-            body,
-            status,
-            seconds,
-            response_headers,
-            response_size,
-            response_body,
-        ) = item[:10]
+        start, keys, values, path, consumer, body, status, seconds, response_headers = item[:9]
+        environ = dict(zip(keys, values, strict=True))
+        response_size = item[9]
+        response_body = item[10]
         query = environ.get("QUERY_STRING")
         url = _base_url(environ)
         request: dict[str, Any] = {
@@ -346,7 +345,7 @@ class RequestLogger:
             "request": _without_empty(request),
             "response": _without_empty(response),
         }
-        exception = item[10]
+        exception = item[11]
         if exception is not None:
             line["exception"] = {"type": exception[0], "message": exception[1], "traceback": exception[2]}
         return _ENCODER.encode(line).encode()
@@ -363,6 +362,7 @@ class RequestLogger:
     def clear(self) -> None:
         with self._lock:
             self._pending.clear()
+            self._sizes.clear()
             self._pending_bytes = 0
         with self._file_lock:
             if self._file is not None:
@@ -376,6 +376,7 @@ class RequestLogger:
         self._lock = threading.Lock()
         self._file_lock = threading.Lock()
         self._pending = deque()
+        self._sizes = deque()
         self._pending_bytes = 0
         self._file = None
         self.files = deque()
