@@ -38,11 +38,13 @@ __all__ = ["ApitallyConsumer", "ApitallyMiddleware", "RequestLoggingConfig", "se
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 _LEGACY = "consumer_identifier"
-_NOT_LOGGED = (
+_NOT_LOGGED = (  # environ entries the request log leaves out: large, or objects (see `_Exchange._log`)
     "wsgi.input",
     "wsgi.errors",
+    "wsgi.version",
     "wsgi.file_wrapper",
     "werkzeug.request",
+    "werkzeug.socket",
     "gunicorn.socket",
 )
 
