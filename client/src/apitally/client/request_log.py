@@ -51,6 +51,7 @@ Captured = tuple[
 ]
 
 MAX_FRAGMENTS = 4096  # cached JSON of header pairs
+MAX_EXCEPTIONS = 256  # cached JSON of exceptions
 WRITE_CHUNK = 256 * 1024  # uncompressed bytes handed to gzip at once (the file size is checked after each)
 _HTTPS_KEYS = frozenset("HTTP_" + name.upper().replace("-", "_") for name in (*_HTTPS_HEADERS, "forwarded"))
 _HTTPS_KEYS |= {"HTTP_FRONT_END_HTTPS", "HTTP_X_FORWARDED_SSL"}
@@ -141,6 +142,7 @@ class RequestLogger:
         # JSON of header pairs, by (environ key, value) and by (response header name, value)
         self._request_fragments: dict[tuple[str, str], str] = {}
         self._response_fragments: dict[tuple[str, str], str] = {}
+        self._exceptions: dict[tuple[str, str, str], str] = {}
         self._file: LogFile | None = None
         self._lock = threading.Lock()
         self._file_lock = threading.Lock()
@@ -263,11 +265,21 @@ class RequestLogger:
             + (f',"body":"{b2a_base64(body, newline=False).decode()}"' if body else "")
         )
         if exception is not None:
-            response += (
+            response += self._exception_json(exception)
+        return f"{request}{response}}}}}".encode()
+
+    def _exception_json(self, exception: tuple[str, str, str]) -> str:
+        """The `exception` member as JSON; cached, as the same errors recur (tracebacks are long)."""
+        text = self._exceptions.get(exception)
+        if text is None:
+            text = (
                 f'}},"exception":{{"type":{_string(exception[0])},"message":{_string(exception[1])},'
                 f'"traceback":{_string(exception[2])}'
             )
-        return f"{request}{response}}}}}".encode()
+            if len(self._exceptions) >= MAX_EXCEPTIONS:
+                self._exceptions.clear()
+            self._exceptions[exception] = text
+        return text
 
     def _headers(self, headers: tuple[tuple[str, str], ...]) -> str:
         """A JSON array of [name, value] pairs, masked."""
