@@ -80,7 +80,9 @@ class ApitallyClient:
     def _fresh_process(self) -> None:
         self.pid = os.getpid()
         self.pid_checked = -math.inf
-        self.instance_uuid = self._take_instance_slot()
+        self._release_instance_slot()
+        self._instance_uuid: str | None = None  # taken when first needed: forks that never sync take none
+        self._slot_lock = threading.Lock()
         self._startup: bytes | None = None  # built on the first cycle, kept until accepted
         self._startup_sent = False
         self._stop = threading.Event()
@@ -88,15 +90,24 @@ class ApitallyClient:
         self._send_lock = threading.Lock()
         self._resources.reset()
 
-    def _take_instance_slot(self) -> str:
-        """The instance UUID of this process's slot (a forked child lets go of its parent's copy)."""
+    @property
+    def instance_uuid(self) -> str:
+        """This process's instance UUID: the one stored in the slot it locks (see `instance`)."""
+        with self._slot_lock:
+            if self._instance_uuid is None:
+                if self.enabled:
+                    value, fd = instance.acquire(self.config.client_id, self.config.env)
+                    self._slot = weakref.finalize(self, instance.release, fd)
+                else:
+                    value = str(uuid.uuid4())
+                self._instance_uuid = value
+            return self._instance_uuid
+
+    def _release_instance_slot(self) -> None:
+        # In a forked child this closes the child's copy of the descriptor; the parent keeps its lock.
         if self._slot is not None:
-            self._slot()  # closes this process's copy of the descriptor; the parent keeps its lock
-        if not self.enabled:
-            return str(uuid.uuid4())
-        value, fd = instance.acquire(self.config.client_id, self.config.env)
-        self._slot = weakref.finalize(self, instance.release, fd)
-        return value
+            self._slot()
+            self._slot = None
 
     # -- life cycle --------------------------------------------------------------------------
 
