@@ -51,7 +51,8 @@ Captured = tuple[
 ]
 
 MAX_FRAGMENTS = 4096  # cached JSON of header pairs
-MAX_EXCEPTIONS = 256  # cached JSON of exceptions
+MAX_CACHED_VALUE = 256  # characters of a header value whose JSON is cached
+MAX_EXCEPTIONS = 64  # cached JSON of exceptions (a traceback is at most 64 KB)
 WRITE_CHUNK = 256 * 1024  # uncompressed bytes handed to gzip at once (the file size is checked after each)
 _HTTPS_KEYS = frozenset("HTTP_" + name.upper().replace("-", "_") for name in (*_HTTPS_HEADERS, "forwarded"))
 _HTTPS_KEYS |= {"HTTP_FRONT_END_HTTPS", "HTTP_X_FORWARDED_SSL"}
@@ -314,9 +315,10 @@ class RequestLogger:
         header pairs repeat from request to request."""
         value = MASKED_JSON if self.masker.mask_header(name) else _string(key[1])
         fragment = f"[{_string(name)},{value}]"
-        if len(cache) >= MAX_FRAGMENTS:
-            cache.clear()
-        cache[key] = fragment
+        if len(key[1]) <= MAX_CACHED_VALUE:  # long values (cookies, tokens) rarely repeat
+            if len(cache) >= MAX_FRAGMENTS:
+                cache.clear()
+            cache[key] = fragment
         return fragment
 
     def _serialise(self, item: Captured, clock: float) -> bytes | None:
