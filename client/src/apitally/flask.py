@@ -27,6 +27,7 @@ from apitally.client.consumers import ApitallyConsumer, consumer_identifier
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.masking import BODY_TOO_LARGE, MAX_BODY_SIZE, is_allowed_content_type
+from apitally.client.metrics import size_of
 from apitally.client.request_log import Captured
 from apitally.client.version import package_versions
 from apitally.client.worker import PID_CHECK_INTERVAL, ApitallyClient
@@ -237,7 +238,7 @@ class _Exchange:
         environ = self.environ
         if not is_allowed_content_type(environ.get("CONTENT_TYPE")):
             return
-        length = _size(environ.get("CONTENT_LENGTH"))
+        length = size_of(environ.get("CONTENT_LENGTH"))
         if length is None:
             return
         if length > MAX_BODY_SIZE:
@@ -258,7 +259,7 @@ class _Exchange:
                     break
             if not is_allowed_content_type(content_type):
                 return True  # not logged
-            if (_size(self.length) or 0) > MAX_BODY_SIZE:
+            if (size_of(self.length) or 0) > MAX_BODY_SIZE:
                 self.chunks = [BODY_TOO_LARGE]
                 return True
             response = getattr(callbacks[-1], "__self__", None)  # the ClosingIterator's last callback
@@ -292,7 +293,7 @@ class _Exchange:
         content_type = next((v for k, v in self.headers or () if k.lower() == "content-type"), None)
         if not is_allowed_content_type(content_type):
             return False
-        if (_size(self.length) or 0) > MAX_BODY_SIZE:
+        if (size_of(self.length) or 0) > MAX_BODY_SIZE:
             self.chunks = [BODY_TOO_LARGE]
             return False
         self.chunks = []
@@ -429,13 +430,3 @@ def _legacy_consumer(values: dict[str, Any]) -> object:
             stacklevel=2,
         )
     return value
-
-
-def _size(value: object) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        size = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
-    return size if size >= 0 else None

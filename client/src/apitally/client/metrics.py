@@ -20,9 +20,10 @@ _Key = tuple[str | None, str, str, int]
 Noted = tuple[object, str, str, "int | str", int, "int | str | None", "int | str | None"]
 
 
-def _size(value: object) -> int | None:
-    if value is None or type(value) is int:
-        return value
+def size_of(value: object) -> int | None:
+    """A size in bytes from an int or a Content-Length string; None if unknown or invalid."""
+    if value is None:
+        return None
     if type(value) is str and value.isdecimal():
         return int(value)
     try:
@@ -94,7 +95,7 @@ class RequestCounter:
                     if len(statuses) < 1000:
                         statuses[status] = code
                 key = (identifier, method, path, code)
-                self._count(key, time_bin, _size(request_size), _size(response_size), k)
+                self._count(key, time_bin, size_of(request_size), size_of(response_size), k)
 
     def _count(
         self, key: _Key, time_bin: int, request_size: int | None, response_size: int | None, k: int

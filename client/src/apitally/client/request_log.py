@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 from apitally.client.consumers import consumer_identifier
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.masking import _HTTPS_HEADERS, MASKED, Masker, is_https
+from apitally.client.metrics import size_of
 from apitally.client.spool import LogFile, temp_dir_writable
 
 logger = logging.getLogger("apitally")
@@ -56,16 +57,6 @@ MAX_EXCEPTIONS = 64  # cached JSON of exceptions (a traceback is at most 64 KB)
 WRITE_CHUNK = 256 * 1024  # uncompressed bytes handed to gzip at once (the file size is checked after each)
 _HTTPS_KEYS = frozenset("HTTP_" + name.upper().replace("-", "_") for name in (*_HTTPS_HEADERS, "forwarded"))
 _HTTPS_KEYS |= {"HTTP_FRONT_END_HTTPS", "HTTP_X_FORWARDED_SSL"}
-
-
-def _size(value: object) -> int | None:
-    if value is None or type(value) is int:
-        return value
-    try:
-        size = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
-    return size if size >= 0 else None
 
 
 def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
@@ -237,7 +228,7 @@ class RequestLogger:
             if query:
                 url = f"{url}?{query}"
         headers = self._request_headers_json(environ) if config.log_request_headers else ""
-        size = _size(environ.get("CONTENT_LENGTH") or None)
+        size = size_of(environ.get("CONTENT_LENGTH") or None)
         consumer = consumer_identifier(consumer)
         body = masker.body(body, environ.get("CONTENT_TYPE") or None, config.log_request_body)
         request = (
@@ -256,7 +247,7 @@ class RequestLogger:
                 content_type = value
                 break
         headers = self._headers(response_headers) if config.log_response_headers and response_headers else ""
-        size = _size(response_size)
+        size = size_of(response_size)
         body = masker.body(item[10], content_type, config.log_response_body)
         exception = item[11]
         response = (
@@ -335,7 +326,7 @@ class RequestLogger:
             "path": path,
             "url": f"{url}?{query}" if query else url,
             "headers": _request_headers(environ),
-            "size": _size(environ.get("CONTENT_LENGTH") or None),
+            "size": size_of(environ.get("CONTENT_LENGTH") or None),
             "consumer": consumer_identifier(consumer),
             "body": body,
         }
@@ -343,7 +334,7 @@ class RequestLogger:
             "status_code": int(status[:3]),
             "response_time": seconds,
             "headers": list(response_headers),
-            "size": _size(response_size),
+            "size": size_of(response_size),
             "body": response_body,
         }
         if request["url"].startswith("http:") and is_https(request["headers"]):
