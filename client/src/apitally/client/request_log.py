@@ -54,7 +54,11 @@ Captured = tuple[
 MAX_FRAGMENTS = 4096  # cached JSON of header pairs
 MAX_CACHED_VALUE = 256  # characters of a header value whose JSON is cached
 MAX_EXCEPTIONS = 64  # cached JSON of exceptions (a traceback is at most 64 KB)
-WRITE_CHUNK = 256 * 1024  # uncompressed bytes handed to gzip at once (the file size is checked after each)
+# Uncompressed bytes handed to gzip at once (the file size is checked after each). Large on purpose:
+# zlib, crc32 and the file write each release the GIL, and a worker thread that lets it go waits up
+# to the switch interval (5 ms) to get it back from a busy request thread, so small writes would
+# leave the worker too little time to keep up with a busy app.
+WRITE_CHUNK = 2 * 1024 * 1024
 _HTTPS_KEYS = frozenset("HTTP_" + name.upper().replace("-", "_") for name in (*_HTTPS_HEADERS, "forwarded"))
 _HTTPS_KEYS |= {"HTTP_FRONT_END_HTTPS", "HTTP_X_FORWARDED_SSL"}
 
