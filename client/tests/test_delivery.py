@@ -183,6 +183,7 @@ def test_fork_gives_the_child_a_fresh_instance(hub: Any) -> None:
     client = make_client(hub.url)
     client.start()
     count_one(client)
+    parent_uuid = client.instance_uuid  # the parent holds its slot (it syncs while the child runs)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: report what the at-fork hook left, then leave without atexit
@@ -201,4 +202,14 @@ def test_fork_gives_the_child_a_fresh_instance(hub: Any) -> None:
     with os.fdopen(read) as f:
         child = json.loads(f.read())
     assert child == {"uuid": child["uuid"], "queued": 0, "counted": 0, "worker": True}
-    assert child["uuid"] != client.instance_uuid
+    assert child["uuid"] != parent_uuid == client.instance_uuid
+
+
+def test_instance_uuid_is_kept_by_the_next_process_in_the_same_slot(hub: Any) -> None:
+    first = make_client(hub.url)
+    second = make_client(hub.url)  # a concurrent worker: another slot, another UUID
+    assert first.instance_uuid != second.instance_uuid
+    kept = first.instance_uuid
+    first._slot()  # type: ignore[misc]  # the process ends: its lock goes
+    restarted = make_client(hub.url)
+    assert restarted.instance_uuid == kept

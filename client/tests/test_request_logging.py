@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from apitally.client import request_log
+from apitally.client.logging_config import RequestLoggingConfig
 from apitally.flask import ApitallyMiddleware
 from flask import Flask, request
 
@@ -195,3 +196,78 @@ def request_log_response(status: int, headers: dict[str, str]) -> Any:
     from apitally.client.transport import HubResponse
 
     return HubResponse(status, headers, b"{}")
+
+
+def test_direct_json_lines_equal_the_dict_built_lines() -> None:
+    """Without callbacks the worker writes JSON text directly; it must be the line the dicts give."""
+    config = RequestLoggingConfig(
+        enabled=True, log_request_headers=True, log_request_body=True, log_response_body=True
+    )
+    logger = request_log.RequestLogger(config)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/caf\xc3\xa9/a b",
+        "QUERY_STRING": "api_key=k&page=2&q=%2A",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "example.com",
+        "HTTP_USER_AGENT": 'agent "quoted" \\ é',
+        "HTTP_AUTHORIZATION": "Bearer x",
+        "HTTP_X_FORWARDED_PROTO": "https",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "40",
+        "wsgi.url_scheme": "http",
+    }
+    items: list[Any] = [
+        (
+            100.25,
+            environ,
+            "/café/<name>",
+            "consumer \u2603",
+            b'{"user": "bob", "password": "secret!"}',
+            "200 OK",
+            0.0123,
+            [("Content-Type", "application/json"), ("Set-Cookie", "s=1"), ("Content-Length", "12")],
+            "12",
+            b'{"token":"t"}',
+            None,
+        ),
+        (
+            7.5,
+            {**environ, "QUERY_STRING": "", "HTTP_X_FORWARDED_PROTO": "http", "CONTENT_LENGTH": ""},
+            None,
+            None,
+            None,
+            "500 INTERNAL SERVER ERROR",
+            1e-7,
+            [],
+            0,
+            b"",
+            ("builtins.KeyError", "'k'", "Traceback\n  \"x\"\nKeyError: 'k'"),
+        ),
+        (
+            1.0,
+            {**environ, "PATH_INFO": "/healthz"},
+            "/healthz",
+            None,
+            None,
+            "200 OK",
+            0.1,
+            [],
+            None,
+            None,
+            None,
+        ),
+    ]
+    for item in items:
+        item = (item[0], tuple(item[1]), tuple(item[1].values()), *item[2:])  # as the request path keeps it
+        direct, built = logger._line(item, 1e9), logger._serialise(item, 1e9)
+        if built is None:
+            assert direct is None
+            continue
+        assert direct is not None
+        direct_line, built_line = json.loads(direct), json.loads(built)
+        assert direct_line.pop("uuid") != built_line.pop("uuid")
+        assert direct_line == built_line
+        assert direct.decode().split('"request":')[1] == built.decode().split('"request":')[1]  # same text

@@ -2,9 +2,10 @@
 
 Flask itself hands the middleware what it already knows: its `start_response` call runs inside
 the request context, where the matched rule and `g.apitally_consumer` are read (no second URL
-routing), and its `handle_exception` hands over an unhandled exception. The response iterable is
-wrapped so that the time runs until the server has sent the body (`close()`), and the bytes sent
-are counted when there is no Content-Length.
+routing), and its `handle_exception` hands over an unhandled exception. The time runs until the
+server has closed the response: a Flask response with a Content-Length gets one more callback on
+its own `close()`, anything else is wrapped, which also counts the bytes sent when there is no
+Content-Length. Each request is then noted as one tuple; the worker thread aggregates them.
 """
 
 from __future__ import annotations
@@ -12,22 +13,24 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Iterator
 from io import BytesIO
-from os import getpid
-from time import perf_counter, time
+from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g
 from flask.globals import _cv_app, _cv_request
+from werkzeug.wrappers import Response
+from werkzeug.wsgi import ClosingIterator
 
 from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer, consumer_identifier
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.masking import BODY_TOO_LARGE, MAX_BODY_SIZE, is_allowed_content_type
+from apitally.client.metrics import size_of
 from apitally.client.request_log import Captured
 from apitally.client.version import package_versions
-from apitally.client.worker import ApitallyClient
+from apitally.client.worker import PID_CHECK_INTERVAL, ApitallyClient
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -36,6 +39,15 @@ __all__ = ["ApitallyConsumer", "ApitallyMiddleware", "RequestLoggingConfig", "se
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 _LEGACY = "consumer_identifier"
+_NOT_LOGGED = (  # environ entries the request log leaves out: large, or objects (see `_Exchange._log`)
+    "wsgi.input",
+    "wsgi.errors",
+    "wsgi.version",
+    "wsgi.file_wrapper",
+    "werkzeug.request",
+    "werkzeug.socket",
+    "gunicorn.socket",
+)
 
 
 class ApitallyMiddleware:
@@ -71,7 +83,7 @@ class ApitallyMiddleware:
         logging_config = request_logging_config or RequestLoggingConfig.from_kwargs(kwargs)
         config = ClientConfig.build(client_id, env, hub_url, proxy)
         self.client = ApitallyClient(config, logging_config, self._startup_data)
-        self._count = self.client.requests.add
+        self._count = self.client.requests.note  # one list append per request; the worker aggregates
         logger = self.client.request_logger
         self._logging = logger.enabled
         self._log_request_body = logger.enabled and logging_config.log_request_body
@@ -86,23 +98,35 @@ class ApitallyMiddleware:
         client = self.client
         if not client.enabled or environ.get("REQUEST_METHOD") == "OPTIONS":
             return self.wsgi_app(environ, start_response)
+        start = perf_counter()
         try:
-            if client.pid != getpid():
-                client.check_process()
-            exchange = _Exchange(self, environ, start_response)
-            if self._logging:
-                exchange.timestamp = time()
-                if self._log_request_body:
-                    exchange.read_request_body()
+            if start - client.pid_checked > PID_CHECK_INTERVAL:
+                client.check_process(start)
+            exchange = _Exchange()
+            exchange.mw = self
+            exchange.environ = environ
+            exchange.server_start_response = start_response
+            exchange.start = start
+            if self._log_request_body:
+                exchange.read_request_body()
         except Exception as fault:
             client_fault(fault, "flask request")
             return self.wsgi_app(environ, start_response)
-        exchange.start = perf_counter()
         try:
-            exchange.body = self.wsgi_app(environ, exchange.start_response)
+            body = self.wsgi_app(environ, exchange.start_response)
         except BaseException as exc:  # propagated by Flask (debug/testing): still a server error
             exchange.propagated(exc)
             raise
+        # The common case, a Flask response with a Content-Length: its own close() calls `done`,
+        # so no wrapper object sits between the server and the body.
+        if type(body) is ClosingIterator and exchange.length is not None:
+            callbacks = getattr(body, "_callbacks", None)
+            if type(callbacks) is list and (
+                not self._log_response_body or exchange.take_response_body(callbacks)
+            ):
+                callbacks.append(exchange.done)
+                return body
+        exchange.body = body
         return exchange
 
     def _wrap_handle_exception(self) -> None:
@@ -155,15 +179,21 @@ class ApitallyMiddleware:
 
 
 class _Exchange:
-    """One request: the wrapped `start_response`, then the response iterable handed to the server.
+    """One request: the wrapped `start_response`, and what is recorded once the body was sent.
 
     `start_response` runs inside Flask's contexts, so the matched rule and `g.apitally_consumer` are
-    read there (no second routing). The request is recorded on `close()`, once the body was sent.
+    read there (no second routing). The request is noted by `done`, which the response's own
+    `close()` calls; when the body has to be watched (no Content-Length, or its bytes are logged),
+    the exchange is itself the iterable handed to the server.
     """
 
     # Class-level defaults: a request sets only what it learns (cheaper than a full __init__).
+    mw: ApitallyMiddleware
+    environ: WSGIEnvironment
+    server_start_response: StartResponse
+    start = 0.0
     body: Iterable[bytes] | None = None
-    status: str | None = None
+    status = "500 INTERNAL SERVER ERROR"
     headers: list[tuple[str, str]] | None = None
     length: str | None = None
     rule: Any = None
@@ -171,16 +201,7 @@ class _Exchange:
     exc: BaseException | None = None
     chunks: list[bytes] | None = None
     request_body: bytes | None = None
-    timestamp = 0.0
-    start = 0.0
     _sent = 0
-
-    def __init__(
-        self, mw: ApitallyMiddleware, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> None:
-        self._mw = mw
-        self._environ = environ
-        self._start_response = start_response
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None
@@ -207,19 +228,17 @@ class _Exchange:
                     )
         except Exception as fault:
             client_fault(fault, "flask start_response")
-        return self._start_response(status, headers, exc_info)
+        return self.server_start_response(status, headers, exc_info)
 
     def propagated(self, exc: BaseException) -> None:
         self.exc = exc
-        if self.status is None:
-            self.status = "500 INTERNAL SERVER ERROR"
-        self.record(perf_counter() - self.start)
+        self.done()
 
     def read_request_body(self) -> None:
-        environ = self._environ
+        environ = self.environ
         if not is_allowed_content_type(environ.get("CONTENT_TYPE")):
             return
-        length = _size(environ.get("CONTENT_LENGTH"))
+        length = size_of(environ.get("CONTENT_LENGTH"))
         if length is None:
             return
         if length > MAX_BODY_SIZE:
@@ -229,9 +248,42 @@ class _Exchange:
         environ["wsgi.input"] = BytesIO(body)
         self.request_body = body
 
+    def take_response_body(self, callbacks: list[Any]) -> bool:
+        """Capture the response body for the log from Flask's response object, which holds it as a
+        list of bytes; False if the body has to be watched while it is sent instead."""
+        try:
+            content_type = None
+            for name, value in self.headers or ():
+                if name == "Content-Type" or name.lower() == "content-type":
+                    content_type = value
+                    break
+            if not is_allowed_content_type(content_type):
+                return True  # not logged
+            if (size_of(self.length) or 0) > MAX_BODY_SIZE:
+                self.chunks = [BODY_TOO_LARGE]
+                return True
+            response = getattr(callbacks[-1], "__self__", None)  # the ClosingIterator's last callback
+            if not isinstance(response, Response) or response.direct_passthrough:
+                return False
+            data = response.response
+            status = response.status_code
+            if type(data) is not list or not 200 <= status < 600 or status in (204, 304):
+                return False
+            if self.environ["REQUEST_METHOD"] == "HEAD":
+                return False
+            if not (len(data) == 1 and type(data[0]) is bytes) and not all(type(c) is bytes for c in data):
+                return False
+            self.chunks = data[:]
+            return True
+        except Exception as fault:
+            client_fault(fault, "flask response body")
+            return False
+
+    # -- the iterable, when the body is watched ---------------------------------------------------
+
     def __iter__(self) -> Iterator[bytes]:
         assert self.body is not None
-        if self._mw._log_response_body and self._capture_response_body():
+        if self.mw._log_response_body and self._capture_response_body():
             return self._counting(self.chunks)
         if self.length is not None:
             return iter(self.body)
@@ -241,7 +293,7 @@ class _Exchange:
         content_type = next((v for k, v in self.headers or () if k.lower() == "content-type"), None)
         if not is_allowed_content_type(content_type):
             return False
-        if (_size(self.length) or 0) > MAX_BODY_SIZE:
+        if (size_of(self.length) or 0) > MAX_BODY_SIZE:
             self.chunks = [BODY_TOO_LARGE]
             return False
         self.chunks = []
@@ -266,98 +318,97 @@ class _Exchange:
             if close is not None:
                 close()
         finally:
-            self.record(perf_counter() - self.start)
+            self.done()
 
-    def record(self, seconds: float) -> None:
-        """Count the finished request (and log it if enabled); faults here never reach the app."""
+    # -- recording ----------------------------------------------------------------------------------
+
+    def done(self) -> None:
+        """Note the finished request (and capture it for the log); faults here never reach the app."""
+        seconds = perf_counter() - self.start
         try:
-            environ = self._environ
-            mw = self._mw
-            status_line = self.status
-            status = int(status_line[:3]) if status_line else 0
+            environ = self.environ
+            mw = self.mw
             rule = self.rule
             consumer = self.consumer
-            if status == 500:  # an unhandled exception was noted by handle_exception
-                noted = environ.get(mw._key)
-                if noted is not None:
-                    self.exc = self.exc or noted[0]
-                    rule = self.rule = rule or noted[1]
-                    consumer = self.consumer = consumer or noted[2]
-            if rule is None:
+            noted = environ.get(mw._key)
+            if noted is not None or self.exc is not None:
+                rule, consumer = self._server_error(noted, rule, consumer)
+            elif rule is None:
                 rule = self.rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
-            identifier = None
-            if consumer:
-                if type(consumer) is str:
-                    identifier = consumer.strip()[:128] or None
-                else:
-                    identifier = consumer_identifier(consumer)
-                    if isinstance(consumer, ApitallyConsumer):
-                        mw.client.consumers.add(consumer)
-            request_size = environ.get("CONTENT_LENGTH") or None
-            if request_size is not None:  # isdecimal(): int() reads it as a size >= 0
-                request_size = (
-                    int(request_size)
-                    if type(request_size) is str and request_size.isdecimal()
-                    else _size(request_size)
-                )
-            length = self.length
-            if length is None:
-                response_size: int | None = self._sent
-            else:
-                response_size = int(length) if type(length) is str and length.isdecimal() else _size(length)
             if rule is not None:
-                method = environ["REQUEST_METHOD"]
-                path = rule.rule
-                mw._count(identifier, method, path, status, seconds, request_size, response_size)
-                if status == 500 and self.exc is not None:
-                    mw.client.server_errors.add(identifier, method, path, self.exc)
+                length = self.length
+                mw._count(
+                    (
+                        consumer,
+                        environ["REQUEST_METHOD"],
+                        rule.rule,
+                        self.status,
+                        int(seconds / 0.01),
+                        environ.get("CONTENT_LENGTH"),
+                        self._sent if length is None else length,
+                    )
+                )
+            elif isinstance(consumer, ApitallyConsumer):
+                mw.client.consumers.add(consumer)
             if mw._logging:
-                self._log(status, identifier, seconds, request_size, response_size)
+                self._log(seconds)
         except Exception as fault:
             client_fault(fault, "flask record")
 
-    def _log(
-        self, status: int, identifier: str | None, seconds: float, request_size: int | None, size: int | None
-    ) -> None:
-        environ = self._environ
+    def _server_error(self, noted: Any, rule: Any, consumer: object) -> tuple[Any, object]:
+        """An unhandled exception (noted by handle_exception, or propagated): counted as a server error."""
+        if self.status[:3] != "500":
+            return rule, consumer
+        if noted is not None:
+            self.exc = self.exc or noted[0]
+            rule = self.rule = rule or noted[1]
+            consumer = self.consumer = consumer or noted[2]
+        if rule is not None and self.exc is not None:
+            method = self.environ["REQUEST_METHOD"]
+            self.mw.client.server_errors.add(consumer_identifier(consumer), method, rule.rule, self.exc)
+        return rule, consumer
+
+    def _log(self, seconds: float) -> None:
+        environ = self.environ.copy()  # a C-level copy; the worker picks the headers out of it
+        # Dropped: what may be large (the input, the request object), and the usual objects that
+        # the garbage collector tracks. The capture is kept as flat tuples of strings, which the
+        # collector stops tracking on its first pass: the captures waiting for the worker then do
+        # not count towards (and trigger) full collections, which would cost the app far more.
+        for key in _NOT_LOGGED:
+            if key in environ:
+                del environ[key]
+        environ.pop(self.mw._key, None)
+        consumer = self.consumer
+        if consumer is not None and type(consumer) is not str:
+            consumer = consumer_identifier(consumer)
         request_body = self.request_body
         response_body = None
-        if self.chunks is not None:
-            response_body = b"".join(self.chunks)
+        chunks = self.chunks
+        if chunks is not None:
+            response_body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             if len(response_body) > MAX_BODY_SIZE:
                 response_body = BODY_TOO_LARGE
-        headers = [(k, v) for k, v in environ.items() if k[:5] == "HTTP_"]
-        if environ.get("CONTENT_TYPE"):
-            headers.append(("CONTENT_TYPE", environ["CONTENT_TYPE"]))
-        if environ.get("CONTENT_LENGTH"):
-            headers.append(("CONTENT_LENGTH", environ["CONTENT_LENGTH"]))
-        response_headers = tuple(self.headers or ())
         exception = None
-        if self.exc is not None and self._mw.client.request_logger.config.log_exception:
-            exception = self._mw.client.server_errors.describe(self.exc)
+        logger = self.mw.client.request_logger
+        if self.exc is not None and logger.config.log_exception:
+            exception = self.mw.client.server_errors.describe(self.exc)
+        length = self.length
         item: Captured = (
-            self.timestamp,
-            environ["REQUEST_METHOD"],
+            self.start,
+            tuple(environ),
+            tuple(environ.values()),  # keys and values apart: flat tuples of strings, no pairs
             self.rule.rule if self.rule is not None else None,
-            (
-                environ.get("wsgi.url_scheme", "http"),
-                environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}",
-                environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
-                environ.get("QUERY_STRING", ""),
-            ),
-            tuple(headers),
-            request_size,
-            identifier,
+            consumer,
             request_body,
-            status,
+            self.status,
             seconds,
-            response_headers,
-            size,
+            tuple(self.headers or ()),
+            self._sent if length is None else length,
             response_body,
             exception,
         )
-        weight = 512 + len(request_body or b"") + len(response_body or b"")
-        self._mw.client.request_logger.add(item, weight + 64 * (len(headers) + len(response_headers)))
+        weight = 1024 + 64 * len(environ) + len(request_body or b"") + len(response_body or b"")
+        logger.add(item, weight)
 
 
 def set_consumer(identifier: str, name: str | None = None, group: str | None = None) -> None:
@@ -379,13 +430,3 @@ def _legacy_consumer(values: dict[str, Any]) -> object:
             stacklevel=2,
         )
     return value
-
-
-def _size(value: object) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        size = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
-    return size if size >= 0 else None

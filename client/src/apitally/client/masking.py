@@ -122,6 +122,7 @@ class Masker:
         self.mask_header = _matcher(config.mask_headers, MASK_HEADERS)
         self.mask_field = _matcher(config.mask_body_fields, MASK_BODY_FIELDS)
         self._field_hint = _RawHint.build([*config.mask_body_fields, *MASK_BODY_FIELDS])
+        self.mask_query = lru_cache(maxsize=1024)(self._mask_query)
 
     def excluded(self, request: dict[str, Any], response: dict[str, Any]) -> bool:
         """True for health checks and the like (by route, URL path or user agent) and user exclusions."""
@@ -143,17 +144,26 @@ class Masker:
         response["headers"] = self._mask_headers(response["headers"]) if config.log_response_headers else []
         if "?" in request["url"]:
             parts = urlsplit(request["url"])
-            query = self._mask_query(parts.query) if config.log_query_params else ""
+            query = self.mask_query(parts.query) if config.log_query_params else ""
             request["url"] = urlunsplit(parts._replace(query=query))
 
     def _mask_body(self, data: dict[str, Any], callback: Any, args: tuple[Any, ...], enabled: bool) -> None:
-        body = data.get("body")
         content_type = header_value(data["headers"], "content-type")
+        data["body"] = self.body(data.get("body"), content_type, enabled, callback, args)
+
+    def body(
+        self,
+        body: bytes | None,
+        content_type: str | None,
+        enabled: bool,
+        callback: Any = None,
+        args: tuple[Any, ...] = (),
+    ) -> bytes | None:
+        """The body as logged: None if not logged, else masked (callback, JSON fields) or a placeholder."""
         if not enabled or body is None or not is_allowed_content_type(content_type):
-            data["body"] = None
-            return
+            return None
         if body == BODY_TOO_LARGE:
-            return
+            return body
         if callback is not None:
             try:
                 body = callback(*args)
@@ -161,18 +171,16 @@ class Masker:
                 logger.exception("Apitally: a mask body callback raised; the body is masked")
                 body = None
             if body is None:
-                data["body"] = BODY_MASKED
-                return
+                return BODY_MASKED
         if len(body) > MAX_BODY_SIZE:
-            data["body"] = BODY_TOO_LARGE
-            return
+            return BODY_TOO_LARGE
         hint = self._field_hint
         if hint is not None and b"\\" not in body and not hint.found_in(body):
             pass  # nothing to mask
         elif content_type is None or re.search(r"\bjson\b", content_type.lower()):
             with contextlib.suppress(ValueError, TypeError, RecursionError):
                 body = json.dumps(self._mask_fields(json.loads(body)), separators=(",", ":")).encode()
-        data["body"] = body
+        return body
 
     def _mask_fields(self, value: Any) -> Any:
         if isinstance(value, dict):

@@ -3,22 +3,53 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from typing import Any
 
+from apitally.client.consumers import ApitallyConsumer
+
 MAX_KEYS = 50_000  # distinct (consumer, method, path, status) per sync window
+MAX_NOTED = 20_000  # noted, not yet aggregated; past this the request path aggregates (checked each second)
 
 _Key = tuple[str | None, str, str, int]
 
+# A request as the request path notes it, raw: (consumer, method, path, status, time bin, request
+# size, response size). The consumer is a string, an ApitallyConsumer or None; the status an int or a
+# WSGI status line ("200 OK"); the time bin is int(seconds / 0.01); a size is an int, a decimal
+# string (a Content-Length header) or None. Identical notes are counted once, in bulk, by `drain`.
+Noted = tuple[object, str, str, "int | str", int, "int | str | None", "int | str | None"]
+
+
+def size_of(value: object) -> int | None:
+    """A size in bytes from an int or a Content-Length string; None if unknown or invalid."""
+    if value is None:
+        return None
+    if type(value) is str and value.isdecimal():
+        return int(value)
+    try:
+        size = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    return size if size >= 0 else None
+
 
 class RequestCounter:
-    """Aggregates requests between syncs; `add` is the hot path: one dict entry updated under one lock."""
+    """Aggregates requests between syncs.
+
+    The request path only appends a tuple to `noted` (`note`, a bound `list.append`); the worker
+    aggregates them in bulk (`drain`), where identical tuples are counted in C by `Counter`.
+    """
 
     def __init__(self) -> None:
-        # One flat dict of ints per key, which the garbage collector stops tracking: "n" is the
-        # count, "q" and "r" the request and response size sums; a time bin is keyed by its ms
-        # (>= 0), a request size bin by -1 - 2 * KB, a response size bin by -2 - 2 * KB.
+        # One flat dict of ints per key: "n" is the count, "q" and "r" the request and response
+        # size sums; a time bin is keyed by its ms (>= 0), a request size bin by -1 - 2 * KB, a
+        # response size bin by -2 - 2 * KB.
         self._entries: dict[_Key, dict[Any, int]] = {}
         self._lock = threading.Lock()
+        self.noted: list[Noted] = []
+        self.note = self.noted.append
+        self.consumers: Any = None  # a ConsumerRegistry, told about ApitallyConsumer values
+        self._statuses: dict[object, int] = {}
         self.dropped = 0
 
     def add(
@@ -32,32 +63,64 @@ class RequestCounter:
         response_size: int | None,
     ) -> None:
         """Count one request; sizes are bytes (None when unknown), the time is in seconds."""
-        key = (consumer, method, path, status)
-        time_bin = int(seconds / 0.01) * 10 if seconds > 0 else 0  # 10 ms bins, keyed in ms
-        lock = self._lock
-        lock.acquire()  # acquire/release: cheaper than `with` on this path
-        try:
-            entry = self._entries.get(key)
-            if entry is None:
-                if len(self._entries) >= MAX_KEYS:
-                    self.dropped += 1
-                    return
-                entry = self._entries[key] = {"n": 0, "q": 0, "r": 0}
-            entry["n"] += 1
-            entry[time_bin] = entry.get(time_bin, 0) + 1
-            if request_size is not None:
-                entry["q"] += request_size
-                code = -1 - 2 * (request_size // 1000)
-                entry[code] = entry.get(code, 0) + 1
-            if response_size is not None:
-                entry["r"] += response_size
-                code = -2 - 2 * (response_size // 1000)
-                entry[code] = entry.get(code, 0) + 1
-        finally:
-            lock.release()
+        with self._lock:
+            self._count((consumer, method, path, status), int(seconds / 0.01), request_size, response_size, 1)
+
+    def drain(self) -> None:
+        """Aggregate the requests noted so far (the worker calls this; so does `take`)."""
+        noted = self.noted
+        n = len(noted)
+        if not n:
+            return
+        # Copy, then delete what was copied: appends that happen meanwhile stay in the list
+        # (each step is one C call under the GIL, so no lock is needed on the request path).
+        batch = noted[:n]
+        del noted[:n]
+        counts = Counter(batch)
+        del batch
+        statuses = self._statuses
+        with self._lock:
+            for (consumer, method, path, status, time_bin, request_size, response_size), k in counts.items():
+                if type(consumer) is str:
+                    identifier: str | None = consumer.strip()[:128] or None
+                elif isinstance(consumer, ApitallyConsumer):
+                    identifier = consumer.identifier or None
+                    if self.consumers is not None:
+                        self.consumers.add(consumer)
+                else:
+                    identifier = str(consumer).strip()[:128] or None if consumer else None
+                code = statuses.get(status)
+                if code is None:
+                    code = status if type(status) is int else int(str(status)[:3])
+                    if len(statuses) < 1000:
+                        statuses[status] = code
+                key = (identifier, method, path, code)
+                self._count(key, time_bin, size_of(request_size), size_of(response_size), k)
+
+    def _count(
+        self, key: _Key, time_bin: int, request_size: int | None, response_size: int | None, k: int
+    ) -> None:
+        entry = self._entries.get(key)
+        if entry is None:
+            if len(self._entries) >= MAX_KEYS:
+                self.dropped += k
+                return
+            entry = self._entries[key] = {"n": 0, "q": 0, "r": 0}
+        entry["n"] += k
+        code = time_bin * 10 if time_bin > 0 else 0  # 10 ms bins, keyed in ms
+        entry[code] = entry.get(code, 0) + k
+        if request_size is not None:
+            entry["q"] += request_size * k
+            code = -1 - 2 * (request_size // 1000)
+            entry[code] = entry.get(code, 0) + k
+        if response_size is not None:
+            entry["r"] += response_size * k
+            code = -2 - 2 * (response_size // 1000)
+            entry[code] = entry.get(code, 0) + k
 
     def take(self) -> list[dict[str, Any]]:
         """The aggregates since the last call, as `requests[]` items of the sync payload; resets them."""
+        self.drain()
         with self._lock:
             entries, self._entries = self._entries, {}
         rows = []
@@ -91,5 +154,7 @@ class RequestCounter:
         return rows
 
     def reset(self) -> None:
+        # `noted` stays the same list: the middleware holds its bound `append`.
         self._lock = threading.Lock()
         self._entries = {}
+        del self.noted[:]

@@ -5,16 +5,22 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
+from binascii import b2a_base64
 from collections import deque
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from random import getrandbits
+from time import perf_counter
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from apitally.client.consumers import consumer_identifier
 from apitally.client.logging_config import RequestLoggingConfig
-from apitally.client.masking import Masker, is_https
+from apitally.client.masking import _HTTPS_HEADERS, MASKED, Masker, is_https
+from apitally.client.metrics import size_of
 from apitally.client.spool import LogFile, temp_dir_writable
 
 logger = logging.getLogger("apitally")
@@ -24,26 +30,56 @@ MAX_FILE_SIZE = 1_000_000  # compressed bytes before a file is closed for upload
 MAX_FILES = 50  # closed files waiting for upload; the oldest go first
 
 
-# A captured request as the request path hands it over: a flat tuple of strings, numbers and bytes
-# (which the garbage collector stops tracking while it waits), made into the log line by the worker:
-# (timestamp, method, path, (scheme, host, path, query), headers, size, consumer, body,
-#  status, response time, response headers, response size, response body, (type, message, traceback))
+# A captured request as the request path hands it over, raw; the worker makes it into the log line:
+# (start perf_counter, environ keys, environ values (without wsgi.input and other objects), route
+#  template, consumer (a string, or an ApitallyConsumer), request body, status line, response time,
+#  response headers, response size (int or Content-Length string), response body,
+#  (exception type, message, traceback)). Flat tuples of strings and numbers: the garbage collector
+#  stops tracking them on its first pass.
 Captured = tuple[
     float,
-    str,
+    tuple[str, ...],
+    tuple[Any, ...],
     "str | None",
-    tuple[str, str, str, str],
-    tuple[tuple[str, str], ...],
-    "int | None",
-    "str | None",
+    object,
     "bytes | None",
-    int,
+    str,
     float,
     tuple[tuple[str, str], ...],
-    "int | None",
+    "int | str | None",
     "bytes | None",
     "tuple[str, str, str] | None",
 ]
+
+MAX_FRAGMENTS = 4096  # cached JSON of header pairs
+MAX_CACHED_VALUE = 256  # characters of a header value whose JSON is cached
+MAX_EXCEPTIONS = 64  # cached JSON of exceptions (a traceback is at most 64 KB)
+# Uncompressed bytes handed to gzip at once (the file size is checked after each). Large on purpose:
+# zlib, crc32 and the file write each release the GIL, and a worker thread that lets it go waits up
+# to the switch interval (5 ms) to get it back from a busy request thread, so small writes would
+# leave the worker too little time to keep up with a busy app.
+WRITE_CHUNK = 2 * 1024 * 1024
+_HTTPS_KEYS = frozenset("HTTP_" + name.upper().replace("-", "_") for name in (*_HTTPS_HEADERS, "forwarded"))
+_HTTPS_KEYS |= {"HTTP_FRONT_END_HTTPS", "HTTP_X_FORWARDED_SSL"}
+
+
+def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """The request headers of a WSGI environ, named as Flask names them."""
+    headers = [(_header_name(k), v) for k, v in environ.items() if k[:5] == "HTTP_"]
+    if environ.get("CONTENT_TYPE"):
+        headers.append(("Content-Type", environ["CONTENT_TYPE"]))
+    if environ.get("CONTENT_LENGTH"):
+        headers.append(("Content-Length", environ["CONTENT_LENGTH"]))
+    return headers
+
+
+def _base_url(environ: dict[str, Any]) -> str:
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+    return _url(
+        environ.get("wsgi.url_scheme", "http"),
+        host,
+        environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+    )
 
 
 def _json_default(value: object) -> str:
@@ -52,10 +88,11 @@ def _json_default(value: object) -> str:
     raise TypeError(type(value).__name__)
 
 
-def _url(scheme: str, host: str, path: str, query: str) -> str:
-    """The request URL from its WSGI pieces (`path` is the latin-1 WSGI string of the raw bytes)."""
-    path = quote(path.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~%")
-    return f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+def _url(scheme: str, host: str, path: str) -> str:
+    """The request URL without its query, from WSGI pieces (`path`: the latin-1 string of the raw bytes)."""
+    if _plain_path(path) is None:
+        path = quote(path.encode("latin-1", "replace"), safe=_SAFE)
+    return f"{scheme}://{host}{path}"
 
 
 def _uuid4() -> str:
@@ -65,6 +102,10 @@ def _uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_SAFE = "/:@!$&'()*+,;=-._~%"
+_plain_path = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*").fullmatch  # what `quote` leaves as it is
+_string = encode_basestring_ascii  # a JSON string literal, as the encoder writes it (C)
+MASKED_JSON = _string(MASKED)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)  # built once, not per line
 
 
@@ -91,8 +132,13 @@ class RequestLogger:
         self.suspend_until: float | None = None
         self.dropped = 0
         self.files: deque[LogFile] = deque()
-        self._pending: deque[tuple[Captured, int]] = deque()
+        self._pending: deque[Captured] = deque()
+        self._sizes: deque[int] = deque()  # of the pending items (apart: the items stay flat)
         self._pending_bytes = 0
+        # JSON of header pairs, by (environ key, value) and by (response header name, value)
+        self._request_fragments: dict[tuple[str, str], str] = {}
+        self._response_fragments: dict[tuple[str, str], str] = {}
+        self._exceptions: dict[tuple[str, str, str], str] = {}
         self._file: LogFile | None = None
         self._lock = threading.Lock()
         self._file_lock = threading.Lock()
@@ -102,29 +148,47 @@ class RequestLogger:
         if self.suspend_until is not None:
             return
         with self._lock:
-            self._pending.append((item, size))
+            self._pending.append(item)
+            self._sizes.append(size)
             self._pending_bytes += size
             while self._pending_bytes > MAX_PENDING_BYTES and self._pending:
-                self._pending_bytes -= self._pending.popleft()[1]
+                self._pending.popleft()
+                self._pending_bytes -= self._sizes.popleft()
                 self.dropped += 1
 
     def spool(self) -> None:
         """Write every captured request that passes the exclusions, masked, to the current file."""
         with self._lock:
-            pending, self._pending = self._pending, deque()
+            pending, self._pending, self._sizes = self._pending, deque(), deque()
             self._pending_bytes = 0
         if not pending:
             return
+        clock = time.time() - perf_counter()  # the request path kept perf_counter() readings
+        config = self.config
+        callbacks = (
+            config.exclude_callback or config.mask_request_body_callback or config.mask_response_body_callback
+        )
+        serialise = self._serialise if callbacks else self._line
         with self._file_lock:
-            for item, _ in pending:
-                line = self._serialise(item)
-                if line is None:
-                    continue
-                if self._file is None:
-                    self._file = LogFile()
-                self._file.write(line)
-                if self._file.size > MAX_FILE_SIZE:
-                    self._close_file()
+            lines: list[bytes] = []
+            size = 0
+            for item in pending:
+                line = serialise(item, clock)
+                if line is not None:
+                    lines.append(line)
+                    size += len(line)
+                    if size > WRITE_CHUNK:
+                        self._write(lines)
+                        lines, size = [], 0
+            if lines:
+                self._write(lines)
+
+    def _write(self, lines: list[bytes]) -> None:
+        if self._file is None:
+            self._file = LogFile()
+        self._file.write_lines(lines)
+        if self._file.size > MAX_FILE_SIZE:
+            self._close_file()
 
     def rotate(self) -> None:
         """Close the current file so that it can be uploaded."""
@@ -145,24 +209,136 @@ class RequestLogger:
             self.dropped += oldest.lines
             oldest.delete()
 
-    def _serialise(self, item: Captured) -> bytes | None:
-        (timestamp, method, path, url, headers, size, consumer, body) = item[:8]
-        (status, seconds, response_headers, response_size, response_body, exception) = item[8:]
+    def _line(self, item: Captured, clock: float) -> bytes | None:
+        """The log line of `item`, written directly as JSON text (no callbacks are configured).
+
+        It is the line `_serialise` makes, without its dicts: same keys, order and values.
+        """
+        start, keys, values, path, consumer, body, status, seconds, response_headers = item[:9]
+        environ = dict(zip(keys, values, strict=True))
+        response_size = item[9]
+        masker, config = self.masker, self.config
+        url = _base_url(environ)
+        if url[:5] == "http:" and not _HTTPS_KEYS.isdisjoint(environ) and is_https(_request_headers(environ)):
+            url = "https:" + url[5:]
+        if masker.exclude_path(path or urlsplit(url).path):
+            return None
+        agent = environ.get("HTTP_USER_AGENT")
+        if agent is not None and masker.exclude_agent(agent):
+            return None
+        query = environ.get("QUERY_STRING")
+        if query and config.log_query_params:
+            query = masker.mask_query(query)
+            if query:
+                url = f"{url}?{query}"
+        headers = self._request_headers_json(environ) if config.log_request_headers else ""
+        size = size_of(environ.get("CONTENT_LENGTH") or None)
+        consumer = consumer_identifier(consumer)
+        body = masker.body(body, environ.get("CONTENT_TYPE") or None, config.log_request_body)
+        request = (
+            f'{{"uuid":"{_uuid4()}","request":{{"timestamp":{start + clock!r},'
+            f'"method":{_string(environ["REQUEST_METHOD"])}'
+            + (f',"path":{_string(path)}' if path else "")
+            + f',"url":{_string(url)}'
+            + (f',"headers":{headers}' if headers else "")
+            + (f',"size":{size}' if size is not None else "")
+            + (f',"consumer":{_string(consumer)}' if consumer else "")
+            + (f',"body":"{b2a_base64(body, newline=False).decode()}"' if body else "")
+        )
+        content_type = None
+        for name, value in response_headers:
+            if name == "Content-Type" or name.lower() == "content-type":
+                content_type = value
+                break
+        headers = self._headers(response_headers) if config.log_response_headers and response_headers else ""
+        size = size_of(response_size)
+        body = masker.body(item[10], content_type, config.log_response_body)
+        exception = item[11]
+        response = (
+            f'}},"response":{{"status_code":{int(status[:3])},"response_time":{seconds!r}'
+            + (f',"headers":{headers}' if headers else "")
+            + (f',"size":{size}' if size is not None else "")
+            + (f',"body":"{b2a_base64(body, newline=False).decode()}"' if body else "")
+        )
+        if exception is not None:
+            response += self._exception_json(exception)
+        return f"{request}{response}}}}}".encode()
+
+    def _exception_json(self, exception: tuple[str, str, str]) -> str:
+        """The `exception` member as JSON; cached, as the same errors recur (tracebacks are long)."""
+        text = self._exceptions.get(exception)
+        if text is None:
+            text = (
+                f'}},"exception":{{"type":{_string(exception[0])},"message":{_string(exception[1])},'
+                f'"traceback":{_string(exception[2])}'
+            )
+            if len(self._exceptions) >= MAX_EXCEPTIONS:
+                self._exceptions.clear()
+            self._exceptions[exception] = text
+        return text
+
+    def _headers(self, headers: tuple[tuple[str, str], ...]) -> str:
+        """A JSON array of [name, value] pairs, masked."""
+        cache = self._response_fragments
+        fragments = []
+        for pair in headers:
+            fragment = cache.get(pair)
+            if fragment is None:
+                fragment = self._fragment(pair[0], pair, cache)
+            fragments.append(fragment)
+        return "[" + ",".join(fragments) + "]"
+
+    def _request_headers_json(self, environ: dict[str, Any]) -> str:
+        """The JSON of `_request_headers(environ)`, masked; "" if there are none."""
+        cache = self._request_fragments
+        fragments = []
+        for pair in environ.items():
+            if "HTTP_" <= pair[0] < "HTTP`":  # starts with HTTP_ ("`" follows "_"), without a slice
+                fragment = cache.get(pair)
+                if fragment is None:
+                    fragment = self._fragment(_header_name(pair[0]), pair, cache)
+                fragments.append(fragment)
+        for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
+            value = environ.get(key)
+            if value:
+                pair = (key, value)
+                fragments.append(cache.get(pair) or self._fragment(name, pair, cache))
+        return "[" + ",".join(fragments) + "]" if fragments else ""
+
+    def _fragment(self, name: str, key: tuple[str, str], cache: dict[tuple[str, str], str]) -> str:
+        """`[name, value]` as JSON, the value masked if the name says so; cached by `key`, as most
+        header pairs repeat from request to request."""
+        value = MASKED_JSON if self.masker.mask_header(name) else _string(key[1])
+        fragment = f"[{_string(name)},{value}]"
+        if len(key[1]) <= MAX_CACHED_VALUE:  # long values (cookies, tokens) rarely repeat
+            if len(cache) >= MAX_FRAGMENTS:
+                cache.clear()
+            cache[key] = fragment
+        return fragment
+
+    def _serialise(self, item: Captured, clock: float) -> bytes | None:
+        """The log line of `item`, through the request and response dicts that the callbacks are given."""
+        start, keys, values, path, consumer, body, status, seconds, response_headers = item[:9]
+        environ = dict(zip(keys, values, strict=True))
+        response_size = item[9]
+        response_body = item[10]
+        query = environ.get("QUERY_STRING")
+        url = _base_url(environ)
         request: dict[str, Any] = {
-            "timestamp": timestamp,
-            "method": method,
+            "timestamp": start + clock,
+            "method": environ["REQUEST_METHOD"],
             "path": path,
-            "url": _url(*url),
-            "headers": [(_header_name(k), v) for k, v in headers],
-            "size": size,
-            "consumer": consumer,
+            "url": f"{url}?{query}" if query else url,
+            "headers": _request_headers(environ),
+            "size": size_of(environ.get("CONTENT_LENGTH") or None),
+            "consumer": consumer_identifier(consumer),
             "body": body,
         }
         response: dict[str, Any] = {
-            "status_code": status,
+            "status_code": int(status[:3]),
             "response_time": seconds,
             "headers": list(response_headers),
-            "size": response_size,
+            "size": size_of(response_size),
             "body": response_body,
         }
         if request["url"].startswith("http:") and is_https(request["headers"]):
@@ -178,6 +354,7 @@ class RequestLogger:
             "request": _without_empty(request),
             "response": _without_empty(response),
         }
+        exception = item[11]
         if exception is not None:
             line["exception"] = {"type": exception[0], "message": exception[1], "traceback": exception[2]}
         return _ENCODER.encode(line).encode()
@@ -194,6 +371,7 @@ class RequestLogger:
     def clear(self) -> None:
         with self._lock:
             self._pending.clear()
+            self._sizes.clear()
             self._pending_bytes = 0
         with self._file_lock:
             if self._file is not None:
@@ -207,6 +385,7 @@ class RequestLogger:
         self._lock = threading.Lock()
         self._file_lock = threading.Lock()
         self._pending = deque()
+        self._sizes = deque()
         self._pending_bytes = 0
         self._file = None
         self.files = deque()

@@ -27,9 +27,15 @@ class LogFile:
         return self._raw.tell()
 
     def write(self, line: bytes) -> None:
+        self.write_lines([line])
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Append lines (without their newline), in one call to the compressor."""
         assert self._gzip is not None
-        self._gzip.write(line + b"\n")
-        self.lines += 1
+        lines.append(b"")
+        self._gzip.write(b"\n".join(lines))
+        lines.pop()
+        self.lines += len(lines)
 
     def close(self) -> None:
         if self._gzip is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import random
 import threading
@@ -13,6 +14,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from apitally.client import instance
 from apitally.client.config import (
     EXIT_FLUSH_SECONDS,
     FIRST_SYNC_DELAY,
@@ -25,7 +27,7 @@ from apitally.client.consumers import ConsumerRegistry
 from apitally.client.delivery import Hub, Outcome, Payload, PayloadQueue, classify, encode
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
-from apitally.client.metrics import RequestCounter
+from apitally.client.metrics import MAX_NOTED, RequestCounter
 from apitally.client.request_log import RequestLogger
 from apitally.client.resources import ResourceSampler
 from apitally.client.server_errors import ServerErrorCounter
@@ -34,6 +36,12 @@ from apitally.client.transport import Transport
 logger = logging.getLogger("apitally")
 
 MAX_LOG_FILES_PER_SYNC = 10
+# How often (seconds) the request path asks the kernel for the process id, to notice a fork made
+# from C (uWSGI) that ran no at-fork hook. A forked child checks on its first request anyway, since
+# `pid_checked` starts at -inf and the at-fork hook (or the parent never serving) leaves it there.
+PID_CHECK_INTERVAL = 1.0
+TICK = 1.0  # the worker looks at the requests noted on the request path this often
+LOG_TICK = 0.1  # and writes captured request logs this often (keeps the captures in memory small)
 _FORKED = -1  # `pid` of a client in a forked child until its first request
 _clients: weakref.WeakSet[ApitallyClient] = weakref.WeakSet()
 
@@ -56,6 +64,7 @@ class ApitallyClient:
         self.requests = RequestCounter()
         self.server_errors = ServerErrorCounter()
         self.consumers = ConsumerRegistry()
+        self.requests.consumers = self.consumers
         self.request_logger = RequestLogger(logging_config)
         self.hub = Hub(config.prefix, Transport(config.proxy))
         self.queue = PayloadQueue()
@@ -64,18 +73,41 @@ class ApitallyClient:
         self._started_at = time.monotonic()
         self._thread: threading.Thread | None = None
         self._worker_wanted = False
+        self._slot: weakref.finalize | None = None  # closes the instance slot's lock with the client
         self._fresh_process()
         _clients.add(self)
 
     def _fresh_process(self) -> None:
         self.pid = os.getpid()
-        self.instance_uuid = str(uuid.uuid4())
+        self.pid_checked = -math.inf
+        self._release_instance_slot()
+        self._instance_uuid: str | None = None  # taken when first needed: forks that never sync take none
+        self._slot_lock = threading.Lock()
         self._startup: bytes | None = None  # built on the first cycle, kept until accepted
         self._startup_sent = False
         self._stop = threading.Event()
         self._finished = False
         self._send_lock = threading.Lock()
         self._resources.reset()
+
+    @property
+    def instance_uuid(self) -> str:
+        """This process's instance UUID: the one stored in the slot it locks (see `instance`)."""
+        with self._slot_lock:
+            if self._instance_uuid is None:
+                if self.enabled:
+                    value, fd = instance.acquire(self.config.client_id, self.config.env)
+                    self._slot = weakref.finalize(self, instance.release, fd)
+                else:
+                    value = str(uuid.uuid4())
+                self._instance_uuid = value
+            return self._instance_uuid
+
+    def _release_instance_slot(self) -> None:
+        # In a forked child this closes the child's copy of the descriptor; the parent keeps its lock.
+        if self._slot is not None:
+            self._slot()
+            self._slot = None
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -100,9 +132,12 @@ class ApitallyClient:
         elif self.enabled:
             self._step(lambda: self._flush(deadline))
 
-    def check_process(self) -> None:
+    def check_process(self, now: float = -math.inf) -> None:
         """On a forked process's first request: adopt the fork if no at-fork hook ran (uWSGI forks
         its workers from C), and start this process's worker thread if the parent had one."""
+        self.pid_checked = now
+        if len(self.requests.noted) > MAX_NOTED:  # the worker is held up (a slow hub): keep memory bounded
+            self.requests.drain()
         if self.pid == _FORKED:
             self.pid = os.getpid()
         elif self.pid != os.getpid():
@@ -124,7 +159,7 @@ class ApitallyClient:
         self.request_logger.forget_after_fork()
         self.queue = PayloadQueue()
         self._fresh_process()
-        self.pid = _FORKED  # the request path calls check_process()
+        self.pid = _FORKED  # the request path calls check_process() (pid_checked is -inf)
 
     @property
     def sync_interval(self) -> float:
@@ -134,15 +169,23 @@ class ApitallyClient:
 
     def _run(self) -> None:
         stop = self._stop
-        next_sync = time.monotonic() + FIRST_SYNC_DELAY
+        tick = LOG_TICK if self.request_logger.enabled else TICK
+        next_sync = next_drain = time.monotonic() + FIRST_SYNC_DELAY
         try:
             while not stop.is_set():
-                if time.monotonic() >= next_sync:
+                now = time.monotonic()
+                if now >= next_sync:
                     self._step(self._cycle)
                     next_sync = time.monotonic() + self.sync_interval
                 else:
+                    if now >= next_drain:
+                        # Aggregating more requests at once is cheaper (identical ones are counted
+                        # once), so the worker waits for a good batch or the sync.
+                        if len(self.requests.noted) >= MAX_NOTED // 2:
+                            self._step(self.requests.drain)
+                        next_drain = now + TICK
                     self._step(self.request_logger.spool)
-                stop.wait(max(0.0, min(1.0, next_sync - time.monotonic())))
+                stop.wait(max(0.0, min(tick, next_sync - time.monotonic())))
         finally:
             if self.enabled:
                 self._step(self._final_flush)
