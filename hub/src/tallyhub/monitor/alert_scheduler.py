@@ -7,35 +7,27 @@ delivery attempt happen once across processes. Sending happens here, never on a 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from tallyhub.monitor import alert_job, delivery
+from tallyhub.monitor.ticker import Ticker
 from tallyhub.settings import Settings
 from tallyhub.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 
-class AlertScheduler:
+class AlertScheduler(Ticker):
     """`run_once` checks rules and delivers notifications as of `clock()`; `start` runs it on a thread."""
 
+    thread_name = "tallyhub-alerts"
+
     def __init__(self, db: Database, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.db = db
         self.settings = settings
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="tallyhub-alerts", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
 
     def run_once(self) -> None:
         try:
@@ -47,6 +39,5 @@ class AlertScheduler:
         except Exception:
             log.exception("delivering notifications failed")
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.settings.alerts_tick_seconds):
-            self.run_once()
+    def interval(self) -> float:
+        return self.settings.alerts_tick_seconds

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
 
 from tallyhub.monitor import health_checks, heartbeats
+from tallyhub.monitor.ticker import Ticker
 from tallyhub.settings import Settings
 from tallyhub.storage import leases
 from tallyhub.storage.database import Database
@@ -22,8 +22,10 @@ from tallyhub.storage.database import Database
 log = logging.getLogger(__name__)
 
 
-class UptimeMonitor:
+class UptimeMonitor(Ticker):
     """`run_once` is the unit tests drive directly, with their own clock."""
+
+    thread_name = "tallyhub-uptime"
 
     def __init__(
         self,
@@ -32,22 +34,12 @@ class UptimeMonitor:
         clock: Callable[[], float] = time.time,
         retry_delay: float = health_checks.RETRY_DELAY_SECONDS,
     ) -> None:
+        super().__init__()
         self.db = db
         self.settings = settings
         self.clock = clock
         self.retry_delay = retry_delay
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="tallyhub-uptime", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
 
     def run_once(self) -> int:
         """Evaluate heartbeats (if this process holds their lease) and run due checks; returns checks run."""
@@ -65,6 +57,5 @@ class UptimeMonitor:
             log.exception("health checks failed")
             return 0
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.settings.uptime_tick_seconds):
-            self.run_once()
+    def interval(self) -> float:
+        return self.settings.uptime_tick_seconds
