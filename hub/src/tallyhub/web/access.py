@@ -10,7 +10,7 @@ import dataclasses
 import time
 from typing import Annotated
 
-from fastapi import Path, Request
+from fastapi import Depends, Form, Path, Request
 
 from tallyhub.storage import app_admin
 from tallyhub.storage import teams as team_store
@@ -61,7 +61,8 @@ class Viewer:
         return [m.team for m in self.memberships if team_store.role_at_least(m.role, role)]
 
 
-def _db(request: Request) -> Database:
+def request_db(request: Request) -> Database:
+    """The hub's database, for a route or dependency that has the request."""
     db: Database = request.app.state.db
     return db
 
@@ -74,7 +75,7 @@ def optional_viewer(request: Request) -> Viewer | None:
     token = request.cookies.get(SESSION_COOKIE)
     found = None
     if token:
-        with _db(request).read() as conn:
+        with request_db(request).read() as conn:
             user_id = user_for_session(conn, token, time.time())
             user = user_store.get_user(conn, user_id) if user_id is not None else None
             if user is not None:
@@ -93,7 +94,7 @@ def require_viewer(request: Request) -> Viewer:
 
 def require_app(request: Request, viewer: Viewer, app_id: int, role: str = "viewer") -> app_admin.TeamApp:
     """The app if the viewer's team owns it and their role is at least `role`; else 404 or 403."""
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         app = app_admin.team_app(conn, app_id)
     have = viewer.role_in(app.team_id) if app is not None else None
     if app is None or have is None:
@@ -111,3 +112,8 @@ def require_team(viewer: Viewer, team_id: int, role: str = "viewer") -> team_sto
     if not team_store.role_at_least(membership.role, role):
         raise WebError(403, f"This needs the {role} role in the team; you are {membership.role}.")
     return membership.team
+
+
+# Route parameters shared by the dashboard's routes: the signed-in viewer, and a form field.
+SignedIn = Annotated[Viewer, Depends(require_viewer)]
+FormStr = Annotated[str, Form()]

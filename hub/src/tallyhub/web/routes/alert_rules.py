@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.monitor import rule_spec
@@ -14,14 +14,12 @@ from tallyhub.monitor.rule_metrics import METRICS
 from tallyhub.storage import alert_channels, alert_history, alert_rules
 from tallyhub.storage import teams as team_store
 from tallyhub.storage.app_admin import TeamApp
-from tallyhub.storage.database import Database
 from tallyhub.storage.tables import MAX_ID
-from tallyhub.web.access import RowId, Viewer, WebError, require_app, require_viewer
+from tallyhub.web.access import RowId, SignedIn, Viewer, WebError, request_db, require_app
 from tallyhub.web.filters import Filters
 from tallyhub.web.templating import render
 
 router = APIRouter()
-SignedIn = Annotated[Viewer, Depends(require_viewer)]
 NOTICES = {
     "created": "The rule was created; it is checked within seconds.",
     "saved": "The rule was saved.",
@@ -31,17 +29,12 @@ NOTICES = {
 }
 
 
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 def _role(viewer: Viewer, app: TeamApp) -> str:
     return viewer.role_in(app.team_id) or "viewer"
 
 
 def _rule_of(request: Request, app: TeamApp, rule_id: int) -> alert_rules.Rule:
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         rule = alert_rules.get(conn, rule_id)
     if rule is None or rule.app_id != app.id:
         raise WebError(404, "No such alert rule.")
@@ -49,7 +42,7 @@ def _rule_of(request: Request, app: TeamApp, rule_id: int) -> alert_rules.Rule:
 
 
 def _channels(request: Request, app: TeamApp) -> list[alert_channels.Channel]:
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         return alert_channels.of_teams(conn, [app.team_id])
 
 
@@ -72,7 +65,7 @@ def _context(request: Request, viewer: Viewer, app: TeamApp) -> dict[str, Any]:
 @router.get("/apps/{app_id}/alerts")
 def rules_page(request: Request, viewer: SignedIn, app_id: RowId, notice: str = "") -> Response:
     app = require_app(request, viewer, app_id)
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         rules = alert_rules.of_app(conn, app.id)
     channel_names = {c.id: c.name for c in _channels(request, app)}
     return render(
@@ -167,7 +160,7 @@ def _save(
     except rule_spec.RuleError as exc:
         return _form_page(request, viewer, app, rule, {**fields, "channel_ids": channel_ids}, str(exc))
     now = time.time()
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         if rule is None:
             rule_id = alert_rules.create(conn, app.id, spec, now)
         else:
@@ -205,7 +198,7 @@ async def update_rule(request: Request, viewer: SignedIn, app_id: RowId, rule_id
 def pause_rule(request: Request, viewer: SignedIn, app_id: RowId, rule_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, "member")
     rule = _rule_of(request, app, rule_id)
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         alert_rules.set_paused(conn, rule.id, not rule.paused, time.time())
     return RedirectResponse(
         f"/apps/{app.id}/alerts?notice={'resumed' if rule.paused else 'paused'}", status_code=303
@@ -216,7 +209,7 @@ def pause_rule(request: Request, viewer: SignedIn, app_id: RowId, rule_id: RowId
 def delete_rule(request: Request, viewer: SignedIn, app_id: RowId, rule_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, "member")
     rule = _rule_of(request, app, rule_id)
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         alert_rules.delete(conn, rule.id)
     return RedirectResponse(f"/apps/{app.id}/alerts?notice=deleted", status_code=303)
 
@@ -229,6 +222,6 @@ def history_page(
     before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     app = require_app(request, viewer, app_id)
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         events = alert_history.events_of_app(conn, app.id, limit=50, before=before)
     return render(request, "alert_history.html", **_context(request, viewer, app), events=events)

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.identifiers import is_valid_env
 from tallyhub.storage import app_admin
-from tallyhub.storage.database import Database
-from tallyhub.web.access import RowId, Viewer, WebError, require_app, require_viewer
+from tallyhub.web.access import (
+    FormStr,
+    RowId,
+    SignedIn,
+    WebError,
+    request_db,
+    require_app,
+)
 from tallyhub.web.filters import Filters
 from tallyhub.web.templating import render
 
 router = APIRouter()
-FormStr = Annotated[str, Form()]
-SignedIn = Annotated[Viewer, Depends(require_viewer)]
 NOTICES = {
     "renamed": "The app was renamed.",
     "env-added": "The environment was added.",
     "env-removed": "The environment was deleted with its data.",
 }
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def _back(app_id: int, notice: str) -> Response:
@@ -53,7 +50,7 @@ def settings_page(request: Request, viewer: SignedIn, app_id: RowId, notice: str
 def rename(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr = "") -> Response:
     app = require_app(request, viewer, app_id, "admin")
     try:
-        with _db(request).write() as conn:
+        with request_db(request).write() as conn:
             app_admin.rename(conn, app.id, name)
     except ValueError as exc:
         raise WebError(400, str(exc)) from exc
@@ -66,7 +63,7 @@ def add_env(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr = "
     env = name.strip()
     if not is_valid_env(env):
         raise WebError(400, f"{env!r} is not an environment name (1-32 letters, digits, '_' or '-')")
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         app_admin.add_env(conn, app.id, env)
     return _back(app.id, "env-added")
 
@@ -76,7 +73,7 @@ def remove_env(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr 
     app = require_app(request, viewer, app_id, "admin")
     if name not in app.envs:
         raise WebError(404, f"The app has no environment {name!r}.")
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         app_admin.remove_env(conn, app.id, name)
     return _back(app.id, "env-removed")
 
@@ -84,7 +81,7 @@ def remove_env(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr 
 @router.post("/apps/{app_id}/settings/client-id")
 def rotate_client_id(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, "admin")
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         client_id = app_admin.rotate_client_id(conn, app.id)
     fresh = require_app(request, viewer, app_id, "admin")
     return render(
@@ -116,6 +113,6 @@ def delete_app(request: Request, viewer: SignedIn, app_id: RowId, confirm: FormS
             new_client_id=None,
             error="To delete the app, type its name exactly.",
         )
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         app_admin.delete_app(conn, app.id)
     return RedirectResponse("/apps", status_code=303)

@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tallyhub.identifiers import is_valid_env
 from tallyhub.storage import app_admin
 from tallyhub.storage import apps as app_store
 from tallyhub.storage import teams as team_store
-from tallyhub.storage.database import Database
 from tallyhub.web import snippets
-from tallyhub.web.access import RowId, Viewer, WebError, require_app, require_team, require_viewer
+from tallyhub.web.access import (
+    FormStr,
+    RowId,
+    SignedIn,
+    Viewer,
+    WebError,
+    request_db,
+    require_app,
+    require_team,
+)
 from tallyhub.web.filters import Filters, format_time
 from tallyhub.web.slots import overview_stats
 from tallyhub.web.templating import hub_url, render
 
 router = APIRouter()
-FormStr = Annotated[str, Form()]
-SignedIn = Annotated[Viewer, Depends(require_viewer)]
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def parse_envs(raw: str) -> tuple[str, ...]:
@@ -48,9 +48,9 @@ def home() -> Response:
 @router.get("/apps")
 def overview(request: Request, viewer: SignedIn) -> Response:
     filters = Filters.from_query(request.query_params)
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         apps = app_admin.apps_of_teams(conn, viewer.team_ids)
-    stats = overview_stats(_db(request), apps, filters, time.time())
+    stats = overview_stats(request_db(request), apps, filters, time.time())
     teams = [m.team for m in viewer.memberships]
     return render(
         request,
@@ -67,7 +67,7 @@ def overview(request: Request, viewer: SignedIn) -> Response:
 @router.post("/teams")
 def create_team(request: Request, viewer: SignedIn, name: FormStr = "") -> Response:
     try:
-        with _db(request).write() as conn:
+        with request_db(request).write() as conn:
             if team_store.team_by_name(conn, name) is not None:
                 raise ValueError(f"a team called {name.strip()!r} exists already")
             team = team_store.ensure_team(conn, name)
@@ -119,7 +119,7 @@ def create_app(
             raise ValueError("choose a framework from the list")
     except ValueError as exc:
         return _new_app_page(request, viewer, status_code=400, error=str(exc), **values)
-    app = app_store.create_app(_db(request), app_name, env_names, team_id=team.id)
+    app = app_store.create_app(request_db(request), app_name, env_names, team_id=team.id)
     return RedirectResponse(f"/apps/{app.id}/setup?framework={framework}", status_code=303)
 
 
@@ -137,7 +137,7 @@ def setup_page(
     app = require_app(request, viewer, app_id)
     if framework not in snippets.BY_KEY:
         raise WebError(400, f"framework: one of {', '.join(snippets.BY_KEY)}")
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         last = app_admin.last_data_at(conn, app.id)
     return render(
         request,
@@ -156,7 +156,7 @@ def setup_page(
 def app_status(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     """Whether the app has sent data yet; the setup page polls it to switch without a reload."""
     app = require_app(request, viewer, app_id)
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         last = app_admin.last_data_at(conn, app.id)
     return JSONResponse(
         {"receiving": last is not None, "last_data_at": format_time(last) if last is not None else None},

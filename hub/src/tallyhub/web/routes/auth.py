@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.storage import invites
 from tallyhub.storage import login_attempts as attempts
 from tallyhub.storage import teams as team_store
 from tallyhub.storage import users as user_store
-from tallyhub.storage.database import Database
 from tallyhub.storage.sessions import create_session, end_session
 from tallyhub.web import security
-from tallyhub.web.access import WebError, not_found, optional_viewer
+from tallyhub.web.access import FormStr, WebError, not_found, optional_viewer, request_db
 from tallyhub.web.templating import render
 
 router = APIRouter()
-FormStr = Annotated[str, Form()]
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def safe_next(target: str | None) -> str:
@@ -35,7 +27,7 @@ def safe_next(target: str | None) -> str:
 
 
 def _signed_in(request: Request, user_id: int, target: str) -> Response:
-    token = create_session(_db(request), user_id, time.time())
+    token = create_session(request_db(request), user_id, time.time())
     response = RedirectResponse(safe_next(target), status_code=303)
     security.set_session_cookie(request, response, token)
     return response
@@ -50,7 +42,7 @@ def login_page(request: Request, next: str = "") -> Response:
 
 @router.post("/login")
 def login(request: Request, email: FormStr = "", password: FormStr = "", next: FormStr = "") -> Response:
-    db, ip, now = _db(request), security.client_ip(request), time.time()
+    db, ip, now = request_db(request), security.client_ip(request), time.time()
     with db.read() as conn:
         wait = attempts.retry_after(conn, email, ip, now)
     if wait:
@@ -77,14 +69,14 @@ def login(request: Request, email: FormStr = "", password: FormStr = "", next: F
 def logout(request: Request) -> Response:
     token = request.cookies.get(security.SESSION_COOKIE)
     if token:
-        end_session(_db(request), token)
+        end_session(request_db(request), token)
     response = RedirectResponse("/login", status_code=303)
     security.clear_session_cookie(request, response)
     return response
 
 
 def _live_link(request: Request, secret: str, kind: str) -> invites.Invite:
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         found = invites.peek(conn, secret, time.time())
         if kind == "setup" and user_store.count_users(conn):
             found = None  # the first admin exists: setup links are spent
@@ -115,7 +107,7 @@ def setup(
         user_store.normalise_email(email)
         team_store.check_team_name(team)
         password_hash = user_store.hash_password(password)
-        with _db(request).write() as conn:
+        with request_db(request).write() as conn:
             if user_store.count_users(conn) or invites.consume(conn, secret, time.time()) is None:
                 raise not_found()
             user = user_store.create_user(conn, email, password_hash)
@@ -138,7 +130,7 @@ def accept_invite(request: Request, secret: str, password: FormStr = "", passwor
         if password != password2:
             raise ValueError("the two passwords differ")
         password_hash = user_store.hash_password(password)
-        with _db(request).write() as conn:
+        with request_db(request).write() as conn:
             used = invites.consume(conn, secret, time.time())
             if used is None or used.email is None or used.team_id is None or used.role is None:
                 raise not_found()

@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.monitor import channels as apprise_channels
 from tallyhub.monitor import delivery
 from tallyhub.storage import alert_channels, alert_history
 from tallyhub.storage import teams as team_store
-from tallyhub.storage.database import Database
-from tallyhub.web.access import RowId, Viewer, WebError, require_team, require_viewer
+from tallyhub.web.access import (
+    FormStr,
+    RowId,
+    SignedIn,
+    Viewer,
+    WebError,
+    request_db,
+    require_team,
+)
 from tallyhub.web.templating import render
 
 router = APIRouter()
-FormStr = Annotated[str, Form()]
-SignedIn = Annotated[Viewer, Depends(require_viewer)]
 NOTICES = {
     "created": "The channel was created.",
     "saved": "The channel was saved.",
     "deleted": "The channel was deleted.",
 }
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def _page(
@@ -40,7 +39,7 @@ def _page(
     error: str | None = None,
     form_name: str = "",
 ) -> Response:
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         listed = alert_channels.of_teams(conn, [team.id])
     return render(
         request,
@@ -57,7 +56,7 @@ def _page(
 
 
 def _channel_of(request: Request, team: team_store.Team, channel_id: int) -> alert_channels.Channel:
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         channel = alert_channels.get(conn, channel_id)
     if channel is None or channel.team_id != team.id:
         raise WebError(404, "No such channel.")
@@ -76,7 +75,7 @@ def create_channel(
     team = require_team(viewer, team_id, "admin")
     try:
         parsed = apprise_channels.parse(url)
-        with _db(request).write() as conn:
+        with request_db(request).write() as conn:
             alert_channels.create(conn, team.id, name, parsed.kind, url, time.time())
     except ValueError as exc:  # ChannelError or a bad name
         return _page(request, viewer, team, status_code=400, error=str(exc), form_name=name)
@@ -90,7 +89,7 @@ def _edit_page(
     status_code: int = 200,
     **shown: str | None,
 ) -> Response:
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         recent = alert_history.recent_of_channel(conn, channel.id)
     return render(
         request,
@@ -125,7 +124,7 @@ def update_channel(
     try:
         # An empty URL field keeps the stored URL (and its secrets, which the page never shows).
         kind = apprise_channels.parse(url).kind if url.strip() else None
-        with _db(request).write() as conn:
+        with request_db(request).write() as conn:
             alert_channels.update(conn, channel.id, name, kind, url if url.strip() else None)
     except ValueError as exc:
         return _edit_page(request, team, channel, status_code=400, error=str(exc))
@@ -137,7 +136,7 @@ def test_channel(request: Request, viewer: SignedIn, team_id: RowId, channel_id:
     team = require_team(viewer, team_id, "admin")
     channel = _channel_of(request, team, channel_id)
     # A sync route: FastAPI runs it on a worker thread, so the send does not hold up other requests.
-    error = delivery.send_test(_db(request), channel.id, channel.url, time.time())
+    error = delivery.send_test(request_db(request), channel.id, channel.url, time.time())
     if error is None:
         return _edit_page(request, team, channel, notice="The test notification was delivered.")
     return _edit_page(request, team, channel, error=f"The test notification failed: {error}")
@@ -147,6 +146,6 @@ def test_channel(request: Request, viewer: SignedIn, team_id: RowId, channel_id:
 def delete_channel(request: Request, viewer: SignedIn, team_id: RowId, channel_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
     channel = _channel_of(request, team, channel_id)
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         alert_channels.delete(conn, channel.id)
     return RedirectResponse(f"/teams/{team.id}/channels?notice=deleted", status_code=303)

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.analytics import consumers
-from tallyhub.storage.database import Database
 from tallyhub.web import pagedata
-from tallyhub.web.access import RowId, Viewer, WebError, not_found, require_app, require_viewer
+from tallyhub.web.access import (
+    FormStr,
+    RowId,
+    SignedIn,
+    Viewer,
+    WebError,
+    not_found,
+    request_db,
+    require_app,
+)
 from tallyhub.web.filters import Filters
 from tallyhub.web.pagedata import Scope
 from tallyhub.web.templating import render
 
 router = APIRouter()
-SignedIn = Annotated[Viewer, Depends(require_viewer)]
-FormStr = Annotated[str, Form()]
 
 # (URL segment, title) of each data page, in navigation order.
 DATA_PAGES: tuple[tuple[str, str], ...] = (
@@ -46,11 +52,6 @@ PAGE_DATA: dict[str, Callable[[Scope], dict[str, Any]]] = {
 }
 
 
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 def _show(
     request: Request,
     viewer: Viewer,
@@ -63,7 +64,7 @@ def _show(
     app = require_app(request, viewer, app_id)
     filters = Filters.from_query(request.query_params)
     apdex_t = request.app.state.settings.apdex_threshold_ms
-    with Scope.open(_db(request), app.id, filters, time.time(), apdex_t) as scope:
+    with Scope.open(request_db(request), app.id, filters, time.time(), apdex_t) as scope:
         data = compute(scope)
     if data is None:
         raise not_found()
@@ -153,7 +154,7 @@ def edit_consumer(
         if len(value) > 64:
             raise WebError(400, f"The {label} is longer than 64 characters.")
     changes: dict[str, str | None] = {"name": name.strip() or None, "group": chosen_group or None}
-    if consumers.update_consumer(_db(request), app.id, identifier, changes) is None:
+    if consumers.update_consumer(request_db(request), app.id, identifier, changes) is None:
         raise not_found()
     filters = Filters.from_query(request.query_params).replace(consumer=identifier)
     return RedirectResponse(filters.href(f"/apps/{app.id}/consumers/detail"), status_code=303)

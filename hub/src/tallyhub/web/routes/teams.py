@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.storage import invites, team_tokens
 from tallyhub.storage import teams as team_store
 from tallyhub.storage import users as user_store
-from tallyhub.storage.database import Database
-from tallyhub.web.access import RowId, Viewer, WebError, require_team, require_viewer
+from tallyhub.web.access import (
+    FormStr,
+    RowId,
+    SignedIn,
+    WebError,
+    request_db,
+    require_team,
+)
 from tallyhub.web.templating import hub_url, render
 
 router = APIRouter()
-FormStr = Annotated[str, Form()]
-SignedIn = Annotated[Viewer, Depends(require_viewer)]
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def _page(request: Request, team: team_store.Team, status_code: int = 200, **shown: str | None) -> Response:
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         members = team_store.members(conn, team.id)
         pending = invites.pending_invites(conn, team.id, time.time())
         tokens = team_tokens.team_tokens(conn, team.id)
@@ -66,7 +64,7 @@ def add_member(
             raise ValueError(f"role must be one of {', '.join(team_store.ROLES)}")
     except ValueError as exc:
         return _page(request, team, status_code=400, error=str(exc))
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         user = user_store.user_by_email(conn, address)
         if user is not None:
             team_store.set_role(conn, user.id, team.id, role)
@@ -91,7 +89,7 @@ def change_role(
     team = require_team(viewer, team_id, "admin")
     if role not in team_store.ROLES:
         raise WebError(400, f"role must be one of {', '.join(team_store.ROLES)}")
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         if team_store.role_of(conn, user_id, team.id) is None:
             raise WebError(404, "No such member.")
         if role != "admin":
@@ -103,7 +101,7 @@ def change_role(
 @router.post("/teams/{team_id}/members/{user_id}/remove")
 def remove_member(request: Request, viewer: SignedIn, team_id: RowId, user_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         if team_store.role_of(conn, user_id, team.id) is None:
             raise WebError(404, "No such member.")
         _check_admins_remain(conn, team.id, user_id)
@@ -114,7 +112,7 @@ def remove_member(request: Request, viewer: SignedIn, team_id: RowId, user_id: R
 @router.post("/teams/{team_id}/invites/{invite_id}/revoke")
 def revoke_invite(request: Request, viewer: SignedIn, team_id: RowId, invite_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         invites.revoke(conn, invite_id, team.id)
     return _back(team.id)
 
@@ -125,7 +123,7 @@ def create_token(request: Request, viewer: SignedIn, team_id: RowId, name: FormS
     label = name.strip()
     if not 1 <= len(label) <= 200:
         return _page(request, team, status_code=400, error="A token needs a name of 1 to 200 characters.")
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         token = team_tokens.create_team_token(conn, team.id, label)
     return _page(request, team, new_token=token)
 
@@ -133,7 +131,7 @@ def create_token(request: Request, viewer: SignedIn, team_id: RowId, name: FormS
 @router.post("/teams/{team_id}/tokens/{token_id}/delete")
 def delete_token(request: Request, viewer: SignedIn, team_id: RowId, token_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         if not team_tokens.delete_team_token(conn, team.id, token_id):
             raise WebError(404, "No such token.")
     return _back(team.id)

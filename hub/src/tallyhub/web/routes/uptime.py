@@ -7,9 +7,9 @@ and switch heartbeats, as they manage the other monitoring settings (consumers, 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.analytics.timerange import iso
@@ -17,15 +17,21 @@ from tallyhub.monitor.uptime import WINDOWS, check_percentages, env_uptime
 from tallyhub.storage import health_checks as check_store
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.storage.apps import env_id_for
-from tallyhub.storage.database import Database
 from tallyhub.storage.teams import role_at_least
-from tallyhub.web.access import RowId, Viewer, WebError, not_found, require_app, require_viewer
+from tallyhub.web.access import (
+    FormStr,
+    RowId,
+    SignedIn,
+    Viewer,
+    WebError,
+    not_found,
+    request_db,
+    require_app,
+)
 from tallyhub.web.filters import Filters
 from tallyhub.web.templating import render
 
 router = APIRouter()
-SignedIn = Annotated[Viewer, Depends(require_viewer)]
-FormStr = Annotated[str, Form()]
 EDITOR = "member"
 NOTICES = {
     "created": "The health check was added; its first result comes within a few seconds.",
@@ -37,11 +43,6 @@ NOTICES = {
     "heartbeat-off": "Heartbeat monitoring is off.",
 }
 FIELDS = ("env", "url", "method", "expected_status", "body_contains", "timeout_seconds", "interval_seconds")
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def _back(app_id: int, notice: str) -> Response:
@@ -60,7 +61,7 @@ def _page(
     status_code: int = 200,
 ) -> Response:
     now = time.time()
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         checks = check_store.checks_of_app(conn, app.id)
         for check in checks:
             check["uptime"] = check_percentages(conn, check, now)
@@ -140,7 +141,7 @@ def _form(
 
 
 def _check_of_app(request: Request, app: TeamApp, check_id: int) -> dict[str, Any]:
-    with _db(request).read() as conn:
+    with request_db(request).read() as conn:
         found = check_store.checks_of_app(conn, app.id, check_id)
     if not found:
         raise not_found()
@@ -165,7 +166,7 @@ def create_check(
     spec = _spec_or_page(request, viewer, app, form, None)
     if isinstance(spec, Response):
         return spec
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         env_id = env_id_for(conn, app.id, env)
         if env_id is None:
             raise WebError(400, f"The app has no environment {env!r}.")
@@ -192,7 +193,7 @@ def edit_check(
     spec = _spec_or_page(request, viewer, app, form, check_id)
     if isinstance(spec, Response):
         return spec
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         check_store.update(conn, check_id, spec, time.time())
     return _back(app.id, "saved")
 
@@ -203,7 +204,7 @@ def pause_check(
 ) -> Response:
     app = require_app(request, viewer, app_id, EDITOR)
     _check_of_app(request, app, check_id)
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         check_store.set_paused(conn, check_id, paused == "1", time.time())
     return _back(app.id, "paused" if paused == "1" else "resumed")
 
@@ -212,7 +213,7 @@ def pause_check(
 def delete_check(request: Request, viewer: SignedIn, app_id: RowId, check_id: RowId) -> Response:
     app = require_app(request, viewer, app_id, EDITOR)
     _check_of_app(request, app, check_id)
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         check_store.delete(conn, check_id)
     return _back(app.id, "deleted")
 
@@ -222,7 +223,7 @@ def switch_heartbeat(
     request: Request, viewer: SignedIn, app_id: RowId, env: FormStr = "", enabled: FormStr = "1"
 ) -> Response:
     app = require_app(request, viewer, app_id, EDITOR)
-    with _db(request).write() as conn:
+    with request_db(request).write() as conn:
         env_id = env_id_for(conn, app.id, env)
         if env_id is None:
             raise WebError(404, f"The app has no environment {env!r}.")
