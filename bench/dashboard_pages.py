@@ -14,7 +14,6 @@ BENCH_QUERIES_ENGINES picks engines.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ from tallyhub.storage.tables import apps
 from tallyhub.web.security import SESSION_COOKIE
 
 from bench import _dataset
-from bench.queries import BUDGET_MS, bench_app, databases
+from bench.queries import BUDGET_MS, bench_app, on_every_engine
 
 PAGES = (
     "/apps",
@@ -91,11 +90,7 @@ def bench(engine: str, url: str, spec: _dataset.Spec) -> bool:
 
 
 def main() -> int:
-    spec = _dataset.Spec(requests=int(os.environ.get("BENCH_QUERIES_REQUESTS", "10000000")))
-    ok = True
-    for engine, url in databases(spec):
-        ok &= bench(engine, url, spec)
-    return 0 if ok else 1
+    return on_every_engine(bench)
 
 
 if __name__ == "__main__":
