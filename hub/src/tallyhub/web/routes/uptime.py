@@ -7,9 +7,10 @@ and switch heartbeats, as they manage the other monitoring settings (consumers, 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
+from pydantic import BaseModel
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.analytics.timerange import iso
@@ -42,7 +43,22 @@ NOTICES = {
     "heartbeat-on": "Heartbeat monitoring is on.",
     "heartbeat-off": "Heartbeat monitoring is off.",
 }
-FIELDS = ("env", "url", "method", "expected_status", "body_contains", "timeout_seconds", "interval_seconds")
+
+
+class CheckFields(BaseModel):
+    """The health-check form as posted, as text: check_store.validate parses and checks each field."""
+
+    env: str = ""
+    url: str = ""
+    method: str = "GET"
+    expected_status: str = "200"
+    body_contains: str = ""
+    timeout_seconds: str = ""
+    interval_seconds: str = ""
+
+
+CheckForm = Annotated[CheckFields, Form()]
+FIELDS = tuple(CheckFields.model_fields)
 
 
 def _back(app_id: int, notice: str) -> Response:
@@ -122,24 +138,6 @@ def _spec_or_page(
         )
 
 
-def _form(
-    env: str,
-    url: str,
-    method: str,
-    expected_status: str,
-    body_contains: str,
-    timeout_seconds: str,
-    interval_seconds: str,
-) -> dict[str, Any]:
-    return dict(
-        zip(
-            FIELDS,
-            (env, url, method, expected_status, body_contains, timeout_seconds, interval_seconds),
-            strict=True,
-        )
-    )
-
-
 def _check_of_app(request: Request, app: TeamApp, check_id: int) -> dict[str, Any]:
     with request_db(request).read() as conn:
         found = check_store.checks_of_app(conn, app.id, check_id)
@@ -153,23 +151,17 @@ def create_check(
     request: Request,
     viewer: SignedIn,
     app_id: RowId,
-    env: FormStr = "",
-    url: FormStr = "",
-    method: FormStr = "GET",
-    expected_status: FormStr = "200",
-    body_contains: FormStr = "",
-    timeout_seconds: FormStr = "",
-    interval_seconds: FormStr = "",
+    fields: CheckForm,
 ) -> Response:
     app = require_app(request, viewer, app_id, EDITOR)
-    form = _form(env, url, method, expected_status, body_contains, timeout_seconds, interval_seconds)
+    form = fields.model_dump()
     spec = _spec_or_page(request, viewer, app, form, None)
     if isinstance(spec, Response):
         return spec
     with request_db(request).write() as conn:
-        env_id = env_id_for(conn, app.id, env)
+        env_id = env_id_for(conn, app.id, fields.env)
         if env_id is None:
-            raise WebError(400, f"The app has no environment {env!r}.")
+            raise WebError(400, f"The app has no environment {fields.env!r}.")
         check_store.create(conn, env_id, spec, time.time())
     return _back(app.id, "created")
 
@@ -180,16 +172,11 @@ def edit_check(
     viewer: SignedIn,
     app_id: RowId,
     check_id: RowId,
-    url: FormStr = "",
-    method: FormStr = "GET",
-    expected_status: FormStr = "200",
-    body_contains: FormStr = "",
-    timeout_seconds: FormStr = "",
-    interval_seconds: FormStr = "",
+    fields: CheckForm,
 ) -> Response:
     app = require_app(request, viewer, app_id, EDITOR)
     check = _check_of_app(request, app, check_id)
-    form = _form(check["env"], url, method, expected_status, body_contains, timeout_seconds, interval_seconds)
+    form = {**fields.model_dump(), "env": check["env"]}  # a check stays in its environment
     spec = _spec_or_page(request, viewer, app, form, check_id)
     if isinstance(spec, Response):
         return spec
