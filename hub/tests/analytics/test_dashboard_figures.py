@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tallyhub.analytics import consumers, distributions, filters, timerange, traffic
+from tallyhub.analytics import consumers, distributions, query, traffic
+from tallyhub.analytics.selection import resolve
+from tallyhub.analytics.times import iso
 from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.tally import Tally
 from tallyhub.storage.tables import NO_ID
@@ -22,8 +24,8 @@ HOUR = 3600
 def _scope(api: Any, start: float, end: float, interval: str, **wanted: str) -> tuple[Any, Any, Any]:
     conn_cm = api.writer.db.read()
     conn = conn_cm.__enter__()
-    resolved = filters.resolve(conn, api.app_id, filters.Filters(**wanted))
-    tr = timerange.resolve(str(start), str(end), interval, end)
+    resolved = resolve(conn, api.app_id, query.Filters(**wanted))
+    tr = query.parse({"start": str(start), "end": str(end), "interval": interval}, end, apdex_t=500).range
     return conn_cm, conn, (resolved, tr)
 
 
@@ -96,7 +98,7 @@ def test_consumer_counts_sparklines_and_activity(api: Any) -> None:
     assert counts.pop(NO_ID) == {T0: 1}  # the anonymous request, under the "no consumer" id
     assert sum(sum(per.values()) for per in counts.values()) == 5
     assert [(a["new"], a["returning"]) for a in activity] == [(1, 0), (0, 1), (1, 1)]
-    assert [a["time"] for a in activity] == [timerange.iso(T0 + i * HOUR) for i in range(3)]
+    assert [a["time"] for a in activity] == [iso(T0 + i * HOUR) for i in range(3)]
     # Filters narrow them like every other query: only 5xx -> alice in hour 2, returning.
     cm, conn, (resolved, tr) = _scope(api, T0, T0 + 3 * HOUR, "hour", status="5xx")
     try:

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from tallyhub import histograms
-from tallyhub.analytics.timerange import iso
+from tallyhub.analytics.times import iso
 from tallyhub.storage.migrate import alembic_config, upgrade
 from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_CONSUMER_TOTAL, NO_ID, metrics
 

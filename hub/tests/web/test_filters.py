@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tallyhub.web.filters import DEFAULT_PERIOD, FilterError, Filters, parse_time
+from tallyhub.analytics.query import parse_time
+from tallyhub.web.filters import DEFAULT_PERIOD, FilterError, Filters
 
 NOW = 1_800_000_000.0
 

@@ -13,9 +13,9 @@ from tallyhub.accounts import tokens as token_store
 from tallyhub.storage import app_admin
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.tables import api_tokens, envs, instances
-from tallyhub.web.routes.pages import DATA_PAGES
+from tallyhub.web.pages import DATA_PAGES
 
-APP_PAGES = [slug for slug, _ in DATA_PAGES] + ["setup"]
+APP_PAGES = [page.slug for page in DATA_PAGES] + ["setup"]
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from tallyhub.alerts.rule_metrics import measure, scope_filters, window_range
 from tallyhub.alerts.rule_spec import COMPARISONS
 from tallyhub.alerts.rules import Rule
-from tallyhub.analytics import filters
 from tallyhub.analytics.incidents import open_incidents
+from tallyhub.analytics.selection import resolve
 from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.selection import TimeRange
 from tallyhub.storage.database import Database
@@ -39,7 +39,7 @@ def quiet_consumers(conn: sa.Connection, rule: Rule, now: float) -> list[str]:
     "Steady traffic" is that baseline: a consumer seen only now and then never counts as gone quiet.
     """
     window = window_range(now, rule.window_seconds)
-    resolved = filters.resolve(conn, rule.app_id, scope_filters(rule.env, rule.scope, rule.scope_value))
+    resolved = resolve(conn, rule.app_id, scope_filters(rule.env, rule.scope, rule.scope_value))
     baseline_end = window.start // HOUR * HOUR
     baseline = TimeRange(baseline_end - rule.baseline_hours * HOUR, baseline_end, "hour")
     per_consumer = metrics.consumer_bucket_tallies(conn, resolved, baseline)

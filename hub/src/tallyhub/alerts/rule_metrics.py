@@ -11,7 +11,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from tallyhub.analytics import filters, instances
+from tallyhub.analytics import instances
+from tallyhub.analytics.query import Filters
+from tallyhub.analytics.selection import resolve
 from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.selection import Selection, TimeRange
 from tallyhub.storage.tables import MINUTE, NO_ID
@@ -54,16 +56,16 @@ def window_range(now: float, window_seconds: int) -> TimeRange:
     return TimeRange(end - window_seconds, end, "minute")
 
 
-def scope_filters(env: str, scope: str | None, scope_value: str | None) -> filters.Filters:
+def scope_filters(env: str, scope: str | None, scope_value: str | None) -> Filters:
     """The analytics filters of a rule's env and scope (an endpoint is spelled "METHOD /path")."""
     if scope == "consumer":
-        return filters.Filters(env=env, consumer=scope_value)
+        return Filters(env=env, consumer=scope_value)
     if scope == "group":
-        return filters.Filters(env=env, group=scope_value)
+        return Filters(env=env, group=scope_value)
     if scope == "endpoint" and scope_value:
         method, _, path = scope_value.partition(" ")
-        return filters.Filters(env=env, method=method, path=path.strip())
-    return filters.Filters(env=env)
+        return Filters(env=env, method=method, path=path.strip())
+    return Filters(env=env)
 
 
 def _epoch(iso_text: str) -> float:
@@ -88,13 +90,13 @@ def measure(
     conn: sa.Connection,
     app_id: int,
     metric: str,
-    flt: filters.Filters,
+    flt: Filters,
     now: float,
     window_seconds: int,
     apdex_t: int,
 ) -> float | None:
     """The metric's value over the window ending now; None when there is nothing to measure."""
-    resolved = filters.resolve(conn, app_id, flt)
+    resolved = resolve(conn, app_id, flt)
     tr = window_range(now, window_seconds)
     if metric in ("instance_cpu", "instance_memory"):
         return _instance_value(conn, resolved, metric, now - window_seconds)

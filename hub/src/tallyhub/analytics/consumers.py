@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.analytics.timerange import iso
+from tallyhub.analytics.times import iso
 from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.selection import Selection, TimeRange
 from tallyhub.metrics.tally import Tally

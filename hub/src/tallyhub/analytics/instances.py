@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.analytics.timerange import iso
+from tallyhub.analytics.times import iso
 from tallyhub.metrics.selection import Selection
 from tallyhub.storage.tables import instances
 

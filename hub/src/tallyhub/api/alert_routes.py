@@ -18,7 +18,7 @@ from fastapi import Path as PathParam
 from tallyhub.alerts import history as alert_history
 from tallyhub.alerts import rule_spec
 from tallyhub.alerts import rules as alert_rules
-from tallyhub.analytics.timerange import iso
+from tallyhub.analytics.times import iso
 from tallyhub.api import models
 from tallyhub.api.alert_models import AlertEvent, AlertRule, AlertRuleCreate, AlertRulePatch
 from tallyhub.api.auth import Caller, readable_app, require_token

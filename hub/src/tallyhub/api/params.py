@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import Path, Query
 from fastapi.exceptions import RequestValidationError
 
-from tallyhub.analytics.invalid import InvalidParameter
+from tallyhub.analytics.query import InvalidParameter
 
 MAX_INT32 = 2**31 - 1
 MAX_INT64 = 2**63 - 1

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi import Path as PathParam
 
-from tallyhub.analytics.timerange import iso
+from tallyhub.analytics.times import iso
 from tallyhub.api import uptime_models as models
 from tallyhub.api.auth import Caller, readable_app, require_token
 from tallyhub.api.deps import get_db

@@ -15,7 +15,17 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tallyhub.web.access import LoginRequired, WebError
 from tallyhub.web.filters import FilterError
-from tallyhub.web.routes import alert_rules, app_settings, apps, auth, channels, pages, teams, uptime
+from tallyhub.web.routes import (
+    alert_rules,
+    app_settings,
+    apps,
+    auth,
+    channels,
+    consumers,
+    pages,
+    teams,
+    uptime,
+)
 from tallyhub.web.security import CsrfError, check_csrf
 from tallyhub.web.templating import render
 
@@ -72,7 +82,7 @@ async def _csrf_error(request: Request, _exc: Exception) -> Response:
 def router() -> APIRouter:
     """Every dashboard route, behind the CSRF check (which lets GET, HEAD and OPTIONS through)."""
     web = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-    for module in (auth, apps, pages, app_settings, teams, uptime, alert_rules, channels):
+    for module in (auth, apps, pages, consumers, app_settings, teams, uptime, alert_rules, channels):
         web.include_router(module.router)
     return web
 

@@ -6,10 +6,10 @@ import dataclasses
 from collections.abc import Sequence
 
 from tallyhub.analytics import traffic
+from tallyhub.analytics.scope import Scope
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.storage.database import Database
 from tallyhub.web.filters import Filters
-from tallyhub.web.pagedata import Scope
 
 # Apdex is not shown on the overview; any threshold gives the same requests, error rate and p95.
 _APDEX_T = 500
@@ -27,10 +27,11 @@ def overview_stats(
     db: Database, apps: Sequence[TeamApp], filters: Filters, now: float
 ) -> dict[int, OverviewStats]:
     """Stats per app id over the filters (each app resolves env, consumer, endpoint… on its own)."""
+    query = filters.query_at(now, _APDEX_T)
     result = {}
     for app in apps:
-        with Scope.open(db, app.id, filters, now, _APDEX_T) as scope:
-            found = traffic.traffic(scope.conn, scope.resolved, scope.tr, _APDEX_T)
+        with Scope.open(db, app.id, query) as scope:
+            found = traffic.traffic(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
         totals = found["totals"]
         result[app.id] = OverviewStats(
             requests=totals["requests"],

@@ -1,26 +1,19 @@
 """What each data page shows, computed by tallyhub.analytics (the read API's functions) for the URL filters.
 
-`Scope.open(db, app_id, filters, now, apdex_t)` resolves the filters once; each `*_data` function
-returns the template context of one page. Charts are {times, series: [{label, values}]} for charts.js.
+Each `*_data` function returns the template context of one page from the request's Scope (its query,
+resolved once). Charts are {times, series: [{label, values}]} for charts.js.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
-from tallyhub.analytics import consumers, distributions, endpoints, errors, instances, timerange, traffic
-from tallyhub.analytics import filters as analytics_filters
-from tallyhub.analytics.invalid import InvalidParameter
+from tallyhub.analytics import consumers, distributions, endpoints, errors, instances, traffic
+from tallyhub.analytics.query import align, parse_time
+from tallyhub.analytics.scope import Scope
 from tallyhub.metrics import reads as metrics
-from tallyhub.metrics.selection import Selection
-from tallyhub.storage.database import Database
-from tallyhub.storage.tables import DAY, MINUTE
-from tallyhub.web.filters import FilterError, Filters
+from tallyhub.storage.tables import DAY
 
 OK_COLOR, WARN_COLOR, ERROR_COLOR = "#16a34a", "#d97706", "#dc2626"
 STATUS_LINES = (
@@ -37,54 +30,10 @@ PERCENTILE_LINES = (
 BYTES_LINES = (("Received", "bytes_received", "#2563eb"), ("Sent", "bytes_sent", "#7c3aed"))
 
 
-@dataclasses.dataclass(frozen=True)
-class Scope:
-    """One app's resolved filters and time range, on an open read connection."""
-
-    conn: sa.Connection
-    app_id: int
-    resolved: Selection
-    tr: timerange.TimeRange  # widened to whole buckets; the series' range
-    start: float  # the exact range the filters select
-    end: float
-    apdex_t: int
-
-    @classmethod
-    @contextmanager
-    def open(cls, db: Database, app_id: int, filters: Filters, now: float, apdex_t: int) -> Iterator[Scope]:
-        params = filters.api_params(now)
-        wanted = analytics_filters.Filters(
-            env=filters.env,
-            consumer=filters.consumer,
-            group=filters.group,
-            method=filters.method,
-            path=filters.path,
-            status=filters.status,
-        )
-        try:
-            analytics_filters.validate(wanted)
-            tr = timerange.resolve(params["start"], params["end"], None, now, max_buckets=None)
-        except InvalidParameter as exc:
-            raise FilterError(exc.param, exc.message) from None
-        start, end = filters.time_range(now)
-        with db.read() as conn:
-            resolved = analytics_filters.resolve(conn, app_id, wanted)
-            yield cls(conn, app_id, resolved, tr, start, end, apdex_t)
-
-    @property
-    def minute_range(self) -> tuple[int, int]:
-        """The exact range widened to whole minutes (error counts are per minute)."""
-        return int(self.start // MINUTE) * MINUTE, -int(-self.end // MINUTE) * MINUTE
-
-    @property
-    def minutes(self) -> float:
-        return max((self.end - self.start) / 60, 1 / 60)
-
-
 def chart(series: Sequence[dict[str, Any]], lines: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
     """Chart data from a traffic series: `lines` are (label, field, colour); None values stay gaps."""
     return {
-        "times": [timerange.parse_time(point["time"], "time") for point in series],
+        "times": [parse_time("time", point["time"]) for point in series],
         "series": [
             {"label": label, "values": [point[field] for point in series], "color": color}
             for label, field, color in lines
@@ -207,8 +156,8 @@ def downsample(values: list[int], points: int = SPARKLINE_POINTS) -> list[int]:
 def consumers_data(scope: Scope) -> dict[str, Any]:
     # Per-consumer series read the biggest rows (per endpoint, consumer and status): by day beyond 24 h.
     daily = scope.tr
-    if scope.end - scope.start > DAY:
-        daily = timerange.resolve(str(scope.start), str(scope.end), "day", scope.end, max_buckets=None)
+    if scope.query.end - scope.query.start > DAY:
+        daily = align(scope.query.start, scope.query.end, "day")
     # One pass over the rows gives the list (totals over the exact range) and the daily series.
     per_bucket = metrics.consumer_bucket_tallies(
         scope.conn, scope.resolved, scope.tr, by_day=daily != scope.tr

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 from tallyhub.web import formatting, security
 from tallyhub.web.access import optional_viewer
 from tallyhub.web.filters import METHODS, PERIOD_LABELS, format_time
+from tallyhub.web.pages import APP_NAV
 
 # Scripts only from the hub itself, no framing (clickjacking), no Referer leaving the hub (setup and
 # invitation URLs carry secrets). Inline styles stay allowed: uPlot positions its elements with them.
@@ -26,7 +27,9 @@ SECURITY_HEADERS = {
 }
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-TEMPLATES.env.globals.update(period_labels=PERIOD_LABELS, methods=METHODS, format_time=format_time)
+TEMPLATES.env.globals.update(
+    period_labels=PERIOD_LABELS, methods=METHODS, format_time=format_time, app_nav=APP_NAV
+)
 TEMPLATES.env.filters.update(formatting.FILTERS)
 
 

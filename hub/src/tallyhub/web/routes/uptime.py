@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.accounts.teams import role_at_least
-from tallyhub.analytics.timerange import iso
+from tallyhub.analytics.times import iso
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.storage.apps import env_id_for
 from tallyhub.uptime import checks as check_store

@@ -1,0 +1,49 @@
+"""What a data request reads: one app's parsed query with its filters resolved, on an open connection."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from tallyhub.analytics.query import Query, align
+from tallyhub.analytics.selection import resolve
+from tallyhub.metrics.selection import Selection, TimeRange
+from tallyhub.storage.database import Database
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """One app's query and its resolved filters, on an open read connection."""
+
+    conn: sa.Connection
+    app_id: int
+    query: Query
+    resolved: Selection
+
+    @classmethod
+    @contextmanager
+    def open(cls, db: Database, app_id: int, query: Query) -> Iterator[Scope]:
+        with db.read() as conn:
+            yield cls(conn, app_id, query, resolve(conn, app_id, query.filters))
+
+    @property
+    def tr(self) -> TimeRange:
+        """The query's range in whole buckets: the series' range."""
+        return self.query.range
+
+    @property
+    def apdex_t(self) -> int:
+        return self.query.apdex_t
+
+    @property
+    def minute_range(self) -> tuple[int, int]:
+        """The exact range widened to whole minutes (error counts are per minute)."""
+        minutes = align(self.query.start, self.query.end, "minute")
+        return minutes.start, minutes.end
+
+    @property
+    def minutes(self) -> float:
+        return max((self.query.end - self.query.start) / 60, 1 / 60)
