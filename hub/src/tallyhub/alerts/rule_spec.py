@@ -47,6 +47,8 @@ class RuleError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class RuleSpec:
+    """What a rule says, as a person set it (the stored rule, alerts.rules.Rule, extends it)."""
+
     name: str
     env: str
     kind: str

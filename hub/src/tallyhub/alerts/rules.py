@@ -13,27 +13,14 @@ from tallyhub.storage.tables import alert_channels, alert_rule_channels, alert_r
 
 
 @dataclasses.dataclass(frozen=True)
-class Rule:
-    """A rule with its app and env, its evaluation state and the ids of its channels."""
+class Rule(RuleSpec):
+    """A rule as stored: what it says (RuleSpec), its app and env, evaluation state and channel ids."""
 
     id: int
     app_id: int
     app_name: str
     team_id: int | None
     env_id: int
-    env: str
-    name: str
-    kind: str
-    metric: str | None
-    window_seconds: int
-    interval_seconds: int
-    comparison: str
-    threshold: float
-    scope: str | None
-    scope_value: str | None
-    baseline_hours: int
-    fire_after: int
-    resolve_after: int
     paused: bool
     created_at: float
     next_check_at: float
