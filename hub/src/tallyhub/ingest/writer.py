@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -27,7 +27,6 @@ from tallyhub.storage.upsert import insert_for
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Described = tuple[str | None, str | None]  # an endpoint's summary and description
 ATTEMPTS = 3  # PostgreSQL may pick a payload's transaction as a deadlock victim; run it again
 APP_CACHE_SECONDS = 30.0  # client IDs are looked up on every request; an app's deletion shows within this
