@@ -1,8 +1,9 @@
 """The query benchmark's data set, loaded through the ingestion code.
 
 The same traffic as bench._dataset (same cells, daily cycle and histogram shapes), sent as one Hub v2
-sync per minute through the hub's own parsing and writes (tallyhub.ingest.v2.models.Sync and
-tallyhub.ingest.writer.Writer; only the HTTP layer is skipped, bench.ingest measures that),
+sync per minute through the hub's own parsing, translation and writes (tallyhub.ingest.v2.models.Sync,
+tallyhub.ingest.v2.translate and tallyhub.ingest.writer.Writer; only the HTTP layer is skipped,
+bench.ingest measures that),
 then rolled up and trimmed by the hub's own rollup and retention, as a running hub would.
 """
 
@@ -17,6 +18,7 @@ from collections import Counter
 import orjson
 import sqlalchemy as sa
 from tallyhub.app import run_retention
+from tallyhub.ingest.v2 import translate
 from tallyhub.ingest.v2.models import Sync
 from tallyhub.ingest.writer import Writer
 from tallyhub.metrics import rollup
@@ -79,7 +81,7 @@ def load(db: Database, app_id: int, spec: Spec, now: float) -> Loaded:
             "resources": None,
         }
         first = False
-        writer.store_sync(app_id, ENV, Sync.model_validate_json(orjson.dumps(body)))
+        writer.store(app_id, ENV, translate.sync(Sync.model_validate_json(orjson.dumps(body))))
     settings = dataclasses.replace(load_settings(environ={}), retention_minute_days=spec.minute_days)
     rollup.run(db, settings, now)  # as a live hub's maintenance would have, minute by minute
     run_retention(db, settings, now)

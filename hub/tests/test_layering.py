@@ -185,6 +185,19 @@ def test_a_back_up_import_fails(importer: str, imported: str) -> None:
     ]
 
 
+def test_the_writer_knows_no_protocol() -> None:
+    """It stores batches (ingest.batch): a second protocol is a second translator and nothing else."""
+    graph = import_graph()
+    reached, todo = set(), ["tallyhub.ingest.writer"]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo.extend(graph.get(module, ()))
+    assert "tallyhub.ingest.batch" in reached
+    assert sorted(m for m in reached if m.startswith("tallyhub.ingest.v2")) == []
+
+
 def test_a_circle_fails() -> None:
     graph = import_graph()
     graph["tallyhub.storage.upsert"] = graph["tallyhub.storage.upsert"] | {"tallyhub.storage.apps"}

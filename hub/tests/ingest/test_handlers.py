@@ -15,6 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from tallyhub.app import create_app
+from tallyhub.ingest.v2 import translate
 from tallyhub.ingest.v2.models import Sync
 from tallyhub.ingest.writer import Writer
 from tallyhub.settings import load_settings
@@ -428,7 +429,7 @@ def test_concurrent_duplicates_are_stored_once(db: Database) -> None:
         writer = Writer(db)
         barrier.wait()
         try:
-            results.append(writer.store_sync(app.id, "prod", sync))
+            results.append(writer.store(app.id, "prod", translate.sync(sync)))
         except BaseException as exc:
             errors.append(exc)
 
@@ -465,7 +466,7 @@ def test_concurrent_new_endpoints_and_consumers_from_many_writers(db: Database) 
         writer = Writer(db)
         barrier.wait()
         try:
-            assert writer.store_sync(app.id, "prod", sync)
+            assert writer.store(app.id, "prod", translate.sync(sync))
         except BaseException as exc:
             errors.append(exc)
 
@@ -549,7 +550,9 @@ def test_a_dead_pooled_connection_costs_no_payload(db: Database) -> None:
     """Connections are not pinged before use: one that died (server restart) is replaced on the spot."""
     app = apps.create_app(db, "Shop", ("prod",))
     writer = Writer(db)
-    assert writer.store_sync(app.id, "prod", Sync.model_validate(payload("python_flask_sync.json")))
+    assert writer.store(
+        app.id, "prod", translate.sync(Sync.model_validate(payload("python_flask_sync.json")))
+    )
     if db.is_sqlite:
         with db.engine.connect() as conn:  # closed under the pool's feet
             conn.connection.dbapi_connection.close()  # type: ignore[union-attr]
@@ -563,7 +566,9 @@ def test_a_dead_pooled_connection_costs_no_payload(db: Database) -> None:
                 )
             )
         admin.dispose()
-    assert writer.store_sync(app.id, "prod", Sync.model_validate(payload("python_flask_sync.json")))
+    assert writer.store(
+        app.id, "prod", translate.sync(Sync.model_validate(payload("python_flask_sync.json")))
+    )
     with db.read() as conn:
         total = conn.execute(
             sa.select(sa.func.sum(metrics.c.request_count)).where(metrics.c.level == LEVEL_TOTAL)

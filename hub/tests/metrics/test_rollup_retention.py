@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from tallyhub import histograms
 from tallyhub.app import MAINTENANCE_JOBS, run_retention
+from tallyhub.ingest.v2 import translate
 from tallyhub.ingest.v2.models import Sync
 from tallyhub.ingest.v2.request_log import RequestLogLine
 from tallyhub.ingest.writer import Writer
@@ -130,7 +131,7 @@ def test_hour_and_day_views_are_exact_before_during_and_after_rollup(db: Databas
     # Three hours around a midnight, in both envs.
     times = [T0 - 5400 + rng.uniform(0, 3 * 3600) for _ in range(40)]
     for at in times:
-        assert writer.store_sync(app.id, rng.choice(["prod", "dev"]), random_sync(rng, at))
+        assert writer.store(app.id, rng.choice(["prod", "dev"]), translate.sync(random_sync(rng, at)))
     assert_exact(db)
 
     now = max(times) + 30
@@ -146,7 +147,7 @@ def test_hour_and_day_views_are_exact_before_during_and_after_rollup(db: Databas
 
     # Late arrivals into hours already rolled, and more of the current minute.
     for at in [T0 - 5000, T0 + 100, now - 10, now]:
-        assert writer.store_sync(app.id, "prod", random_sync(rng, at))
+        assert writer.store(app.id, "prod", translate.sync(random_sync(rng, at)))
     assert_exact(db)
     rollup.run(db, SETTINGS, now + 3600)
     assert_exact(db)
@@ -204,8 +205,8 @@ def test_retention_deletes_rows_past_their_settings(db: Database) -> None:
     def store(at: float, received_at: float) -> None:
         clock_value[0] = received_at
         data = {**sync, "message_uuid": str(uuid.uuid4()), "timestamp": at}
-        assert writer.store_sync(app.id, "prod", Sync.model_validate(data))
-        assert writer.store_request_logs(app.id, "prod", str(uuid.uuid4()), [log_line(at)])
+        assert writer.store(app.id, "prod", translate.sync(Sync.model_validate(data)))
+        assert writer.store(app.id, "prod", translate.request_log(str(uuid.uuid4()), [log_line(at)]))
 
     store(now - 900 * 86400, now - 3 * 3600)  # older than every retention
     store(now - 60 * 86400, now - 3 * 3600)  # only hour and day rows kept
@@ -232,7 +233,7 @@ def test_unrolled_minute_rows_survive_retention(db: Database) -> None:
     writer = Writer(db)
     sync = json.loads((DATA / "python_flask_sync.json").read_text())
     old = T0 - 30 * 86400
-    assert writer.store_sync(app.id, "prod", Sync.model_validate({**sync, "timestamp": old}))
+    assert writer.store(app.id, "prod", translate.sync(Sync.model_validate({**sync, "timestamp": old})))
     run_retention(db, SETTINGS, T0)
     assert counts(db)["minute"] > 0  # rollup has not taken them yet: deleting them would lose requests
     rollup.run(db, SETTINGS, T0)
@@ -244,7 +245,7 @@ def test_maintenance_runs_rollup_and_retention(db: Database) -> None:
     app = apps.create_app(db, "Shop", ("prod",))
     writer = Writer(db)
     sync = json.loads((DATA / "python_flask_sync.json").read_text())
-    assert writer.store_sync(app.id, "prod", Sync.model_validate({**sync, "timestamp": T0}))
+    assert writer.store(app.id, "prod", translate.sync(Sync.model_validate({**sync, "timestamp": T0})))
     Maintenance(db, SETTINGS, MAINTENANCE_JOBS, clock=lambda: T0 + 120).run_once()
     assert counts(db)["hour"] == counts(db)["minute"]
     assert_exact(db)

@@ -1,1 +1,1 @@
-"""Ingestion of the Hub v2 protocol: wire models, the /v2 handlers and the writes they make."""
+"""Ingestion: each protocol a translator into a protocol-neutral batch (batch.py); the batch writer."""

@@ -46,6 +46,7 @@ class ErrorKey:
 @dataclasses.dataclass(frozen=True)
 class ErrorCount:
     key: ErrorKey
+    bucket: int  # the minute the occurrences fall in
     consumer_id: int
     count: int
     sentry_event_id: str | None = None
@@ -55,11 +56,10 @@ def store(
     conn: sa.Connection,
     pending: Pending,
     env_id: int,
-    bucket: int,
     seen_at: float,
     counts: Sequence[ErrorCount],
 ) -> None:
-    """Create missing groups, move their last_seen forward (throttled), and append this minute's counts."""
+    """Create missing groups, move their last_seen forward (throttled), and append the counts per minute."""
     if not counts:
         return
     keyed = {(env_id, c.key.kind, c.key.endpoint_id, c.key.fingerprint): c.key for c in counts}
@@ -116,10 +116,11 @@ def store(
         )
         for gid in stale:
             pending.error_seen[gid] = seen_at
-    totals: dict[tuple[int, int], int] = {}
-    sentry_ids: dict[tuple[int, int], str | None] = {}
+    totals: dict[tuple[int, int, int], int] = {}
+    sentry_ids: dict[tuple[int, int, int], str | None] = {}
     for c in counts:
-        slot = (group_ids[(env_id, c.key.kind, c.key.endpoint_id, c.key.fingerprint)], c.consumer_id)
+        gid = group_ids[(env_id, c.key.kind, c.key.endpoint_id, c.key.fingerprint)]
+        slot = (gid, c.bucket, c.consumer_id)
         totals[slot] = totals.get(slot, 0) + c.count
         sentry_ids[slot] = c.sentry_event_id or sentry_ids.get(slot)
     conn.execute(
@@ -130,8 +131,8 @@ def store(
                 "bucket": bucket,
                 "consumer_id": cid,
                 "count": n,
-                "sentry_event_id": sentry_ids[(gid, cid)],
+                "sentry_event_id": sentry_ids[(gid, bucket, cid)],
             }
-            for (gid, cid), n in totals.items()
+            for (gid, bucket, cid), n in totals.items()
         ],
     )

@@ -1,6 +1,6 @@
-"""Storing startup, sync and request-log payloads: each in one transaction, each at most once.
+"""Storing batches (ingest/batch.py, whichever protocol they came by): each in one transaction, at most once.
 
-The payload's idempotency key goes into `received_messages` in the same transaction as its rows, so a
+The batch's idempotency key goes into `received_messages` in the same transaction as its rows, so a
 client's retry (or a concurrent duplicate: ON CONFLICT waits for the first writer) is acknowledged without
 being counted again, and a payload that fails half-way leaves nothing behind.
 """
@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from tallyhub.ingest import error_groups
-from tallyhub.ingest.v2.models import RequestEntry, ServerErrorEntry, Startup, Sync, ValidationErrorEntry
-from tallyhub.ingest.v2.request_log import RequestLogLine
-from tallyhub.metrics.rows import COLUMNS, LevelAggregates
-from tallyhub.storage import bulk, dimensions
+from tallyhub.ingest import error_groups, request_logs
+from tallyhub.ingest.batch import Batch, Instance, RequestMetrics, ServerError, ValidationError
+from tallyhub.metrics.writes import MinuteRows
+from tallyhub.storage import dimensions
 from tallyhub.storage.apps import app_id_for_client_id, ensure_env
 from tallyhub.storage.database import Database
-from tallyhub.storage.dimensions import EndpointKey, IdCache, Pending, endpoint_key, natural_endpoint
-from tallyhub.storage.tables import MINUTE, NO_ID, apps, metrics, received_messages, request_logs
-from tallyhub.storage.upsert import insert_for, insert_ignore
+from tallyhub.storage.dimensions import IdCache, NaturalEndpoint, Pending, natural_endpoint
+from tallyhub.storage.tables import MINUTE, NO_ID, apps, received_messages
+from tallyhub.storage.upsert import insert_for
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+Described = tuple[str | None, str | None]  # an endpoint's summary and description
 ATTEMPTS = 3  # PostgreSQL may pick a payload's transaction as a deadlock victim; run it again
 APP_CACHE_SECONDS = 30.0  # client IDs are looked up on every request; an app's deletion shows within this
 
@@ -38,7 +37,7 @@ class UnknownApp(Exception):
 
 
 class Writer:
-    """Stores payloads for one database, keeping the ids it resolved (they never change) in memory."""
+    """Stores batches for one database, keeping the ids it resolved (they never change) in memory."""
 
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
@@ -64,66 +63,18 @@ class Writer:
             self._apps[client_id] = (app_id, now + APP_CACHE_SECONDS)
         return app_id
 
-    def store_startup(self, app_id: int, env: str, payload: Startup) -> bool:
-        """Store a startup payload; False when it was stored before (a retry)."""
+    def store(self, app_id: int, env: str, batch: Batch) -> bool:
+        """Store everything a batch holds in one transaction; False when it was stored before (a retry)."""
         now = self.clock()
-
-        def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
-            paths: dict[EndpointKey, str] = {}
-            described: dict[EndpointKey, tuple[str | None, str | None]] = {}
-            for p in payload.paths:
-                if p.path:
-                    key = endpoint_key(env_id, p.method, p.path)
-                    paths.setdefault(key, p.path)
-                    old = described.get(key, (None, None))
-                    described[key] = (old[0] or p.summary, old[1] or p.description)
-            dimensions.resolve_endpoints(conn, pending, env_id, paths, now)
-            dimensions.mark_startup_endpoints(conn, pending, described)
-            versions = dict(payload.versions)
-            dimensions.upsert_instance(
-                conn,
-                env_id,
-                payload.instance_uuid,
-                {
-                    "first_seen": now,
-                    "client": payload.client,
-                    "versions": versions,
-                    "app_version": str(versions.get("app") or "")[:100] or None,
-                    "last_startup_at": now,
-                },
-            )
-
-        return self._once(app_id, env, "startup", payload.message_uuid, now, write)
-
-    def store_sync(self, app_id: int, env: str, payload: Sync) -> bool:
-        """Store a sync payload as minute rows, consumers, errors and instance state; False for a retry."""
-        now = self.clock()
-        at = payload.timestamp if payload.timestamp is not None else now
-        bucket = int(at // MINUTE) * MINUTE
         # Everything that needs no database happens before the write transaction (on SQLite, before
-        # taking the one write lock): summing the four levels and serialising histograms.
-        entries: list[RequestEntry | ValidationErrorEntry | ServerErrorEntry] = [
-            *payload.requests,
-            *payload.validation_errors,
-            *payload.server_errors,
-        ]
-        paths = {natural_endpoint(e.method, e.path): e.path for e in entries if e.path}
-        identifiers = {e.consumer for e in entries if e.consumer}
-        identifiers.update(c.identifier for c in payload.consumers if c.identifier)
-        levels: LevelAggregates[tuple[str, str], str] = LevelAggregates()
-        for r in payload.requests:
-            levels.add(
-                natural_endpoint(r.method, r.path) if r.path else None,
-                r.consumer or None,
-                r.status_code,
-                r.request_count,
-                r.request_size_sum,
-                r.response_size_sum,
-                r.response_times,
-                r.request_sizes,
-                r.response_sizes,
-            )
-        metric_values = levels.serialised()
+        # taking the one write lock): collecting natural keys, summing metric levels, serialising.
+        paths, described = _endpoints(batch)
+        identifiers = {e.consumer for e in _counted(batch) if e.consumer}
+        identifiers.update(c.identifier for c in batch.consumers if c.identifier)
+        identifiers.update(log.consumer for log in batch.request_logs if log.consumer)
+        labels = {c.identifier: (c.name, c.group) for c in batch.consumers if c.identifier}
+        seen_at = _latest(batch, now)
+        minute_rows = MinuteRows(batch.requests, now)
         errors = [
             (
                 error_groups.SERVER,
@@ -131,107 +82,45 @@ class Writer:
                 error_groups.ErrorFields(e.type, e.msg, e.traceback, None),
                 e.sentry_event_id,
             )
-            for e in payload.server_errors
+            for e in batch.server_errors
         ] + [
-            (error_groups.VALIDATION, e, error_groups.ErrorFields(e.type, e.msg, None, tuple(e.loc)), None)
-            for e in payload.validation_errors
+            (error_groups.VALIDATION, e, error_groups.ErrorFields(e.type, e.msg, None, e.loc), None)
+            for e in batch.validation_errors
         ]
-        resources = payload.resources
-        instance = {
-            "first_seen": now,
-            "last_sync_at": now,
-            "cpu_percent": resources.cpu_percent if resources else None,
-            "memory_rss": resources.memory_rss if resources else None,
-        }
+        # An instance the batch only names has nothing to store.
+        instances = [(i.uuid, _instance_columns(i, now)) for i in batch.instances if i.startup or i.heartbeat]
 
         def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
             dimensions.resolve_endpoints(
                 conn, pending, env_id, {(env_id, *k): path for k, path in paths.items()}, now
             )
-            dimensions.resolve_consumers(conn, pending, app_id, identifiers, at)
-            dimensions.name_consumers(
-                conn,
-                pending,
-                app_id,
-                {c.identifier: (c.name, c.group) for c in payload.consumers if c.identifier},
+            dimensions.mark_startup_endpoints(
+                conn, pending, {(env_id, *k): texts for k, texts in described.items()}
             )
-            dimensions.upsert_instance(conn, env_id, payload.instance_uuid, instance)
-
-            def endpoint_id(endpoint: tuple[str, str] | None) -> int:
-                return (pending.endpoint((env_id, *endpoint)) or NO_ID) if endpoint else NO_ID
-
-            def consumer_id(identifier: str | None) -> int:
-                return dimensions.consumer_id(pending, app_id, identifier)
-
+            dimensions.resolve_consumers(conn, pending, app_id, identifiers, seen_at)
+            dimensions.name_consumers(conn, pending, app_id, labels)
+            for instance_uuid, columns in instances:
+                dimensions.upsert_instance(conn, env_id, instance_uuid, columns)
             # Ids by natural key, looked up once per key rather than once per row.
-            endpoint_ids: dict[tuple[str, str] | None, int] = {k: endpoint_id(k) for k in paths}
-            endpoint_ids[None] = NO_ID
-            consumer_ids: dict[str | None, int] = {i: consumer_id(i) for i in identifiers}
-            consumer_ids[None] = NO_ID
-            rows = [
-                (env_id, MINUTE, bucket, level, endpoint_ids[ep], consumer_ids[cons], status, *values)
-                for level, ep, cons, status, values in metric_values
-            ]
-            bulk.append(conn, metrics, COLUMNS, rows)
+            endpoint_ids = {k: pending.endpoint((env_id, *k)) or NO_ID for k in paths}
+            consumer_ids = {i: dimensions.consumer_id(pending, app_id, i) for i in identifiers}
+            minute_rows.append(conn, env_id, endpoint_ids, consumer_ids)
             counts = [
                 error_groups.ErrorCount(
                     error_groups.ErrorKey(
-                        kind, endpoint_id(natural_endpoint(e.method, e.path) if e.path else None), fields
+                        kind, endpoint_ids[natural_endpoint(e.method, e.path)] if e.path else NO_ID, fields
                     ),
-                    consumer_id(e.consumer),
-                    e.error_count,
+                    _minute(now if e.at is None else e.at),
+                    consumer_ids[e.consumer] if e.consumer else NO_ID,
+                    e.count,
                     sentry,
                 )
                 for kind, e, fields, sentry in errors
             ]
-            error_groups.store(conn, pending, env_id, bucket, at, counts)
+            error_groups.store(conn, pending, env_id, seen_at, counts)
+            request_logs.store(conn, env_id, batch.request_logs, endpoint_ids, consumer_ids)
 
-        return self._once(app_id, env, "sync", payload.message_uuid, now, write)
-
-    def store_request_logs(
-        self, app_id: int, env: str, file_uuid: str, lines: Sequence[RequestLogLine]
-    ) -> bool:
-        """Store one request-log file's lines; False when the file was stored before."""
-        now = self.clock()
-
-        def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
-            if not lines:
-                return
-            paths = {
-                endpoint_key(env_id, ln.request.method, ln.request.path): ln.request.path
-                for ln in lines
-                if ln.request.path
-            }
-            dimensions.resolve_endpoints(conn, pending, env_id, paths, now)
-            identifiers = {ln.request.consumer for ln in lines if ln.request.consumer}
-            latest = max(ln.request.timestamp for ln in lines)
-            dimensions.resolve_consumers(conn, pending, app_id, identifiers, latest)
-            rows = []
-            for ln in lines:
-                req, resp = ln.request, ln.response
-                rows.append(
-                    {
-                        "env_id": env_id,
-                        "uuid": ln.uuid,
-                        "timestamp": req.timestamp,
-                        "method": req.method.upper(),
-                        "path": req.path,
-                        "endpoint_id": pending.endpoint(endpoint_key(env_id, req.method, req.path))
-                        if req.path
-                        else None,
-                        "url": req.url,
-                        "status_code": resp.status_code,
-                        "response_time": resp.response_time,
-                        "consumer_id": dimensions.consumer_id(pending, app_id, req.consumer) or None,
-                        "request_size": req.size,
-                        "response_size": resp.size,
-                        "trace_id": ln.trace_id,
-                        "details": ln.details(),
-                    }
-                )
-            insert_ignore(conn, request_logs, rows, ["env_id", "uuid"])
-
-        return self._once(app_id, env, "log", file_uuid, now, write)
+        return self._once(app_id, env, batch.kind, batch.key, now, write)
 
     def _once(
         self,
@@ -274,6 +163,54 @@ class Writer:
 
     def _env_id(self, conn: sa.Connection, app_id: int, env: str) -> int:
         return self._envs.get((app_id, env)) or ensure_env(conn, app_id, env)
+
+
+def _counted(batch: Batch) -> list[RequestMetrics | ServerError | ValidationError]:
+    """The entries that count requests at an endpoint by a consumer."""
+    return [*batch.requests, *batch.server_errors, *batch.validation_errors]
+
+
+def _endpoints(batch: Batch) -> tuple[dict[NaturalEndpoint, str], dict[NaturalEndpoint, Described]]:
+    """The path (as spelt) of every endpoint a batch names, and what its startups say of the endpoints."""
+    paths: dict[NaturalEndpoint, str] = {}
+    described: dict[NaturalEndpoint, Described] = {}
+    for startup in (i.startup for i in batch.instances if i.startup):
+        for p in startup.endpoints:
+            if p.path:
+                # A route may be declared twice (two spellings of one key): the first of each counts.
+                key = natural_endpoint(p.method, p.path)
+                paths.setdefault(key, p.path)
+                old = described.get(key, (None, None))
+                described[key] = (old[0] or p.summary, old[1] or p.description)
+    paths.update((natural_endpoint(e.method, e.path), e.path) for e in _counted(batch) if e.path)
+    paths.update((natural_endpoint(log.method, log.path), log.path) for log in batch.request_logs if log.path)
+    return paths, described
+
+
+def _latest(batch: Batch, now: float) -> float:
+    """When the batch saw its consumers and errors last: the latest time it holds."""
+    times = [now if e.at is None else e.at for e in (*_counted(batch), *batch.consumers)]
+    times.extend(log.timestamp for log in batch.request_logs)
+    return max(times, default=now)
+
+
+def _minute(at: float) -> int:
+    return int(at // MINUTE) * MINUTE
+
+
+def _instance_columns(instance: Instance, now: float) -> dict[str, Any]:
+    """The instance columns a batch sets; None keeps what is stored."""
+    columns: dict[str, Any] = {"first_seen": now}
+    if startup := instance.startup:
+        columns.update(
+            client=startup.client,
+            versions=startup.versions,
+            app_version=startup.app_version,
+            last_startup_at=now,
+        )
+    if instance.heartbeat:
+        columns.update(last_sync_at=now, cpu_percent=instance.cpu_percent, memory_rss=instance.memory_rss)
+    return columns
 
 
 def _first_receipt(conn: sa.Connection, app_id: int, kind: str, message_uuid: str, now: float) -> bool:

@@ -1,6 +1,6 @@
 """Metric rows at the four levels of detail (tables.py), summed from per-request aggregates.
 
-Used by ingestion (sync entries into minute rows) and by the rollup (minute rows into hour/day rows):
+Used by metrics.writes (request metrics into minute rows) and by the rollup (minute rows into hour/day rows):
 an `Aggregate` adds counts, size sums and histograms, and renders one `metrics` row.
 """
 

@@ -24,6 +24,7 @@ LAST_SEEN_RESOLUTION = 60.0
 _CHUNK = 500  # keys per IN (...) lookup: far below both engines' bound-parameter limits
 
 EndpointKey = tuple[int, str, str]  # env_id, METHOD, path_key
+NaturalEndpoint = tuple[str, str]  # METHOD, path_key: an endpoint within an env
 ConsumerKey = tuple[int, str]  # app_id, identifier
 ErrorGroupKey = tuple[int, str, int, str]  # env_id, kind, endpoint_id, fingerprint
 Labels = tuple[str | None, str | None]  # name, group as a client sent them
@@ -96,7 +97,7 @@ def endpoint_key(env_id: int, method: str, path: str) -> EndpointKey:
     return (env_id, method.upper(), _path_key(path))
 
 
-def natural_endpoint(method: str, path: str) -> tuple[str, str]:
+def natural_endpoint(method: str, path: str) -> NaturalEndpoint:
     """(METHOD, path_key): what identifies an endpoint within an env."""
     return (method.upper(), _path_key(path))
 

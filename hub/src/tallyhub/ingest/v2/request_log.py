@@ -80,15 +80,3 @@ class RequestLogLine(WireModel):
     trace_id: Annotated[str, Field(max_length=32)] | None = Field(
         None, validation_alias=AliasChoices("trace_id", "traceId")
     )
-
-    def details(self) -> dict[str, Any]:
-        """The `request_logs.details` JSON: headers, bodies, exception, logs and spans in Python spelling."""
-        return {
-            "request_headers": self.request.headers,
-            "request_body": self.request.body,
-            "response_headers": self.response.headers,
-            "response_body": self.response.body,
-            "exception": self.exception.model_dump() if self.exception else None,
-            "logs": [r.model_dump(exclude_none=True) for r in self.logs] if self.logs is not None else None,
-            "spans": [s.model_dump() for s in self.spans] if self.spans is not None else None,
-        }

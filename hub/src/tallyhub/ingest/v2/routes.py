@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tallyhub.identifiers import is_valid_env, normalise_client_id
 from tallyhub.ingest.body import BodyTooLarge, CorruptGzip, gunzip, read_body, without_nul
+from tallyhub.ingest.v2 import translate
 from tallyhub.ingest.v2.models import Startup, Sync, canonical_uuid
 from tallyhub.ingest.v2.request_log import RequestLogLine
 from tallyhub.ingest.writer import UnknownApp, Writer
@@ -127,7 +128,7 @@ async def startup(client_id: str, env: str, request: Request) -> Response:
     async def handle() -> bool:
         writer, app_id = await _target(request, client_id, env)
         payload = _parse(Startup, await _body(request))
-        return await _in_thread(request, writer.store_startup, app_id, env, payload)
+        return await _in_thread(request, writer.store, app_id, env, translate.startup(payload))
 
     return await _handle(handle)
 
@@ -144,7 +145,7 @@ async def sync(client_id: str, env: str, request: Request) -> Response:
 
 
 def _store_sync(writer: Writer, app_id: int, env: str, body: bytes) -> bool:
-    return writer.store_sync(app_id, env, _parse(Sync, body))
+    return writer.store(app_id, env, translate.sync(_parse(Sync, body)))
 
 
 @router.post("/v2/{client_id}/{env}/log")
@@ -181,4 +182,4 @@ def _store_log(writer: Writer, app_id: int, env: str, file_uuid: str, body: byte
             lines.append(RequestLogLine.model_validate_json(without_nul(raw)))
         except ValidationError as exc:
             raise Rejected(422, _errors(exc, ("body", f"line {number}"))) from None
-    return writer.store_request_logs(app_id, env, file_uuid, lines)
+    return writer.store(app_id, env, translate.request_log(file_uuid, lines))

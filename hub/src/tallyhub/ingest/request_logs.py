@@ -1,0 +1,79 @@
+"""Request-log rows: one per logged request, what the dashboard only shows in the `details` JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from tallyhub.ingest.batch import AppLog, RequestLog, Span
+from tallyhub.storage.dimensions import NaturalEndpoint, natural_endpoint
+from tallyhub.storage.tables import request_logs
+from tallyhub.storage.upsert import insert_ignore
+
+_LOG_FIELDS = tuple(f.name for f in dataclasses.fields(AppLog))
+_SPAN_FIELDS = tuple(f.name for f in dataclasses.fields(Span))
+
+
+def store(
+    conn: sa.Connection,
+    env_id: int,
+    logs: Sequence[RequestLog],
+    endpoint_ids: Mapping[NaturalEndpoint, int],
+    consumer_ids: Mapping[str, int],
+) -> None:
+    """Insert the logs not stored yet, given the ids of every endpoint and consumer they name."""
+    if not logs:
+        return
+    rows = [
+        {
+            "env_id": env_id,
+            "uuid": log.uuid,
+            "timestamp": log.timestamp,
+            "method": log.method.upper(),
+            "path": log.path,
+            "endpoint_id": (endpoint_ids.get(natural_endpoint(log.method, log.path)) or None)
+            if log.path
+            else None,
+            "url": log.url,
+            "status_code": log.status_code,
+            "response_time": log.response_time,
+            "consumer_id": consumer_ids.get(log.consumer) if log.consumer else None,
+            "request_size": log.request_size,
+            "response_size": log.response_size,
+            "trace_id": log.trace_id,
+            "details": details(log),
+        }
+        for log in logs
+    ]
+    insert_ignore(conn, request_logs, rows, ["env_id", "uuid"])
+
+
+def details(log: RequestLog) -> dict[str, Any]:
+    """The `details` JSON: headers, bodies, exception, logs (without missing fields) and spans."""
+    exc = log.exception
+    return {
+        "request_headers": log.request_headers,
+        "request_body": log.request_body,
+        "response_headers": log.response_headers,
+        "response_body": log.response_body,
+        "exception": {
+            "type": exc.type,
+            "message": exc.message,
+            "traceback": exc.traceback,
+            "sentry_event_id": exc.sentry_event_id,
+        }
+        if exc
+        else None,
+        "logs": [
+            {name: value for name in _LOG_FIELDS if (value := getattr(record, name)) is not None}
+            for record in log.logs
+        ]
+        if log.logs is not None
+        else None,
+        "spans": [{name: getattr(span, name) for name in _SPAN_FIELDS} for span in log.spans]
+        if log.spans is not None
+        else None,
+    }

@@ -1,0 +1,57 @@
+"""The writer stores any mix a batch holds, dated per entry, as one message (what a second protocol needs)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from tallyhub.ingest import batch
+from tallyhub.ingest.writer import Writer
+from tallyhub.storage import apps
+from tallyhub.storage.database import Database
+from tallyhub.storage.tables import LEVEL_TOTAL, error_counts, instances, metrics, request_logs
+
+T0 = 1_795_651_200.0  # a minute's start
+
+
+def test_a_mixed_batch_is_stored_once_with_each_entry_in_its_own_minute(db: Database) -> None:
+    app = apps.create_app(db, "Shop", ("prod",))
+    startup = batch.Startup("otel", {"python": "3.11"}, "1.2", [batch.Endpoint("GET", "/items/{id}")])
+    mixed = batch.Batch(
+        "export",
+        "9b1d6f3c-2d1e-4c51-9b0e-1f2a3b4c5d6e",
+        instances=[batch.Instance("0f6e7d8c-0000-4000-8000-000000000001", startup, heartbeat=True)],
+        requests=[
+            batch.RequestMetrics(at, "alice", "GET", "/items/{id}", 200, 2, 0, 10, {20: 2}, {}, {0: 2})
+            for at in (T0 + 5, T0 + 65)
+        ],
+        server_errors=[
+            batch.ServerError(at, None, "GET", "/items/{id}", "builtins.ValueError", "bad", "tb", None, 1)
+            for at in (T0 + 5, T0 + 65)
+        ],
+        request_logs=[
+            batch.RequestLog(
+                "5c0a2a57-0000-4000-8000-000000000002",
+                T0 + 65,
+                "GET",
+                "/items/{id}",
+                "http://a/items/1",
+                200,
+                0.02,
+                consumer="alice",
+            )
+        ],
+    )
+    writer = Writer(db, clock=lambda: T0 + 70)
+    assert writer.store(app.id, "prod", mixed)
+    assert not writer.store(app.id, "prod", mixed)
+    with db.read() as conn:
+        totals = conn.execute(sa.select(metrics.c.bucket).where(metrics.c.level == LEVEL_TOTAL)).scalars()
+        assert sorted(totals) == [T0, T0 + 60]
+        assert sorted(conn.execute(sa.select(error_counts.c.bucket)).scalars()) == [T0, T0 + 60]
+        (instance,) = conn.execute(sa.select(instances))
+        assert (instance.client, instance.last_startup_at, instance.last_sync_at) == (
+            "otel",
+            T0 + 70,
+            T0 + 70,
+        )
+        (log,) = conn.execute(sa.select(request_logs))
+        assert log.endpoint_id is not None and log.consumer_id is not None
