@@ -14,6 +14,7 @@ from apitally.client import delivery
 from apitally.client.config import ClientConfig
 from apitally.client.delivery import Payload, PayloadQueue
 from apitally.client.logging_config import RequestLoggingConfig
+from apitally.client.request_log import ExchangeFields
 from apitally.client.worker import ApitallyClient
 
 CLIENT_ID = "8f1e6b52-1c0c-4a8e-9a5e-2f7f0c9d3a11"
@@ -27,7 +28,9 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_client(url: str, **logging: Any) -> ApitallyClient:
     """A client whose worker is not started: the test runs its cycles."""
     config = ClientConfig.build(CLIENT_ID, "dev", url, None)
-    return ApitallyClient(config, RequestLoggingConfig(**logging), lambda: {"client": "python:test"})
+    return ApitallyClient(
+        config, RequestLoggingConfig(**logging), lambda: {"client": "python:test"}, ExchangeFields._make
+    )
 
 
 def count_one(client: ApitallyClient, path: str = "/a") -> None:
