@@ -23,7 +23,13 @@ from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer, consumer_identifier
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
-from apitally.client.masking import BODY_TOO_LARGE, MAX_BODY_SIZE, is_allowed_content_type
+from apitally.client.masking import (
+    BODY_TOO_LARGE,
+    HTTPS_HEADERS,
+    MAX_BODY_SIZE,
+    is_allowed_content_type,
+    is_https,
+)
 from apitally.client.metrics import size_of
 from apitally.client.request_log import Captured, ExchangeFields
 from apitally.client.worker import PID_CHECK_INTERVAL, ApitallyClient
@@ -47,6 +53,9 @@ class WsgiMiddleware:
     """Measures every request of a WSGI app through the integration's `exchange` class."""
 
     exchange: type[Exchange]
+    # A body type whose close() runs the callbacks in its `_callbacks` list (Werkzeug's
+    # ClosingIterator): given a Content-Length, such a body calls `done` itself.
+    closing_iterator: type | None = None
 
     def __init__(
         self,
@@ -87,7 +96,16 @@ class WsgiMiddleware:
         except BaseException as exc:  # propagated by the framework (debug/testing): still a server error
             exchange.propagated(exc)
             raise
-        return exchange.respond(body)
+        # The common case with Werkzeug: no wrapper object sits between the server and the body.
+        if type(body) is self.closing_iterator and exchange.length is not None:
+            callbacks = getattr(body, "_callbacks", None)
+            if type(callbacks) is list and (
+                not self._log_response_body or exchange.take_response_body(callbacks)
+            ):
+                callbacks.append(exchange.done)
+                return body
+        exchange.body = body
+        return exchange
 
     def note_exception(
         self, environ: WSGIEnvironment, exc: BaseException, route: str | None, consumer: object
@@ -100,8 +118,8 @@ class WsgiMiddleware:
 class Exchange:
     """One request: the wrapped `start_response`, and what is recorded once the body was sent.
 
-    The request is noted by `done`, which the response's own `close()` may call (see `respond`);
-    otherwise the exchange is itself the iterable handed to the server, and `close` calls it.
+    The request is noted by `done`, which the body's own `close()` may call (a `closing_iterator`);
+    otherwise the exchange is itself the iterable handed to the server, and its `close` calls it.
     """
 
     # Class-level defaults: a request sets only what it learns (cheaper than a full __init__).
@@ -129,11 +147,10 @@ class Exchange:
         """The route template, when `start_response` did not learn it (the request is done)."""
         return None
 
-    def respond(self, body: Iterable[bytes]) -> Iterable[bytes]:
-        """What the server is handed: this exchange, around the app's body (an integration may hand
-        the body itself when the body's own `close()` calls `done`)."""
-        self.body = body
-        return self
+    def take_response_body(self, callbacks: list[Any]) -> bool:
+        """Capture the response body for the log from the framework's response, which `callbacks`
+        (of a `closing_iterator`) lead to; False if the body has to be watched while it is sent."""
+        return False
 
     # -- the request ------------------------------------------------------------------------------
 
@@ -313,26 +330,39 @@ def exchange_fields(
     """The log fields of a capture made by `Exchange._log`: (environ keys, values, response headers)."""
     keys, values, response_headers = raw
     environ = dict(zip(keys, values, strict=True))
-    # "HTTP_" <= key < "HTTP`" is key.startswith("HTTP_") ("`" follows "_"), without a slice
-    headers = [(_header_name(k), v) for k, v in environ.items() if "HTTP_" <= k < "HTTP`"]
-    if environ.get("CONTENT_TYPE"):
-        headers.append(("Content-Type", environ["CONTENT_TYPE"]))
-    if environ.get("CONTENT_LENGTH"):
-        headers.append(("Content-Length", environ["CONTENT_LENGTH"]))
+    headers = [(name, values[i]) for i, name in _header_positions(keys)]
+    content_type = environ.get("CONTENT_TYPE") or None
+    if content_type:
+        headers.append(("Content-Type", content_type))
+    length = environ.get("CONTENT_LENGTH") or None
+    if length:
+        headers.append(("Content-Length", length))
+    scheme = environ.get("wsgi.url_scheme", "http")
+    if scheme == "http" and not _HTTPS_KEYS.isdisjoint(keys) and is_https(headers):
+        scheme = "https"
     host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")  # latin-1 strings of the raw bytes
     if _plain_path(path) is None:
         path = quote(path.encode("latin-1", "replace"), safe=_SAFE)
-    url = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{path}"
-    query = environ.get("QUERY_STRING") or ""
-    return ExchangeFields(environ["REQUEST_METHOD"], url, query, headers, response_headers)
+    return (
+        environ["REQUEST_METHOD"],
+        f"{scheme}://{host}{path}",
+        environ.get("QUERY_STRING") or "",
+        headers,
+        content_type,
+        length,
+        environ.get("HTTP_USER_AGENT"),
+        response_headers,
+    )
 
 
+_HTTPS_KEYS = frozenset("HTTP_" + name.upper().replace("-", "_") for name in HTTPS_HEADERS)
 _SAFE = "/:@!$&'()*+,;=-._~%"
 _plain_path = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*").fullmatch  # what `quote` leaves as it is
 
 
-@lru_cache(maxsize=1024)
-def _header_name(environ_key: str) -> str:
-    """`HTTP_USER_AGENT` → `User-Agent`, as Flask spells header names."""
-    return environ_key[5:].replace("_", "-").title()
+@lru_cache(maxsize=256)
+def _header_positions(keys: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    """(position, header name) of the `HTTP_` keys, e.g. `HTTP_USER_AGENT` → `User-Agent` as
+    Werkzeug names it; worked out once per key sequence, as a server builds its environs alike."""
+    return tuple((i, k[5:].replace("_", "-").title()) for i, k in enumerate(keys) if k.startswith("HTTP_"))

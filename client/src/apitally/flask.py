@@ -10,7 +10,6 @@ The WSGI mechanics are `apitally._wsgi`'s.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, g
@@ -47,18 +46,6 @@ class _FlaskExchange(Exchange):
 
     def late_route(self) -> str | None:
         return _route(getattr(self.environ.get("werkzeug.request"), "url_rule", None))
-
-    def respond(self, body: Iterable[bytes]) -> Iterable[bytes]:
-        # The common case, a Flask response with a Content-Length: its own close() calls `done`,
-        # so no wrapper object sits between the server and the body.
-        if type(body) is ClosingIterator and self.length is not None:
-            callbacks = getattr(body, "_callbacks", None)
-            if type(callbacks) is list and (
-                not self.mw._log_response_body or self.take_response_body(callbacks)
-            ):
-                callbacks.append(self.done)
-                return body
-        return super().respond(body)
 
     def take_response_body(self, callbacks: list[Any]) -> bool:
         """Capture the response body for the log from Flask's response object, which holds it as a
@@ -99,6 +86,7 @@ class ApitallyMiddleware(WsgiMiddleware):
     """
 
     exchange = _FlaskExchange
+    closing_iterator = ClosingIterator  # the body of every Flask response
 
     def __init__(
         self,

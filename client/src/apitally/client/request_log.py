@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring_ascii
 from random import getrandbits
 from time import perf_counter
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 from apitally.client.consumers import consumer_identifier
 from apitally.client.logging_config import RequestLoggingConfig
-from apitally.client.masking import HTTPS_HEADERS, MASKED, Masker, header_value, is_https
+from apitally.client.masking import MASKED, Masker
 from apitally.client.metrics import size_of, status_code
 from apitally.client.spool import LogFile, temp_dir_writable
 
@@ -29,14 +29,22 @@ MAX_FILE_SIZE = 1_000_000  # compressed bytes before a file is closed for upload
 MAX_FILES = 50  # closed files waiting for upload; the oldest go first
 
 
-class ExchangeFields(NamedTuple):
-    """What the log needs of a request and its response that only the integration can read."""
-
-    method: str
-    url: str  # scheme://host/path, the path percent-encoded, without the query
-    query: str  # as sent, without the "?"
-    headers: Sequence[tuple[str, str]]  # (name, value) of the request, names spelt as the framework does
-    response_headers: Sequence[tuple[str, str]]
+# What the log needs of a request and its response that only the integration can read, made of its
+# raw capture by its `read_fields` in the worker: (method, URL (scheme://host/path, the path
+# percent-encoded, without the query; the scheme https when a forwarding header says so, see
+# `masking.is_https`), query (as sent, without "?"), request headers, the request's Content-Type,
+# Content-Length and User-Agent (or None), response headers). Headers are (name, value) pairs,
+# named as the framework names them.
+ExchangeFields = tuple[
+    str,
+    str,
+    str,
+    Sequence[tuple[str, str]],
+    "str | None",
+    "str | None",
+    "str | None",
+    Sequence[tuple[str, str]],
+]
 
 
 # A captured request as the request path hands it over; the worker makes it into the log line:
@@ -68,19 +76,6 @@ MAX_EXCEPTIONS = 64  # cached JSON of exceptions (a traceback is at most 64 KB)
 # to the switch interval (5 ms) to get it back from a busy request thread, so small writes would
 # leave the worker too little time to keep up with a busy app.
 WRITE_CHUNK = 2 * 1024 * 1024
-# Request headers the line needs, by lower-case name: their slot in `_request_facts`.
-_FACTS = {"user-agent": 0, "content-type": 1, "content-length": 2, **dict.fromkeys(HTTPS_HEADERS, 3)}
-
-
-def _request_facts(headers: Sequence[tuple[str, str]]) -> list[Any]:
-    """[user agent, content type, content length, a header that may say https] (each the first
-    such value, or None), in one pass over the headers."""
-    facts: list[Any] = [None, None, None, None]
-    for name, value in headers:
-        slot = _FACTS.get(name.lower())
-        if slot is not None and facts[slot] is None:
-            facts[slot] = value
-    return facts
 
 
 def _json_default(value: object) -> str:
@@ -201,11 +196,8 @@ class RequestLogger:
         It is the line `_serialise` makes, without its dicts: same keys, order and values.
         """
         start, raw, path, consumer, body, status, seconds, response_size, response_body, exception = item
-        method, url, query, headers, response_headers = self.read_fields(raw)
-        agent, content_type, length, https_header = _request_facts(headers)
+        method, url, query, headers, content_type, length, agent, response_headers = self.read_fields(raw)
         masker, config = self.masker, self.config
-        if url[:5] == "http:" and https_header is not None and is_https(headers):
-            url = "https:" + url[5:]
         if masker.exclude_path(path or urlsplit(url).path):
             return None
         if agent is not None and masker.exclude_agent(agent):
@@ -285,14 +277,14 @@ class RequestLogger:
     def _serialise(self, item: Captured, clock: float) -> bytes | None:
         """The log line of `item`, through the request and response dicts that the callbacks are given."""
         start, raw, path, consumer, body, status, seconds, response_size, response_body, exception = item
-        method, url, query, headers, response_headers = self.read_fields(raw)
+        method, url, query, headers, _, length, _, response_headers = self.read_fields(raw)
         request: dict[str, Any] = {
             "timestamp": start + clock,
             "method": method,
             "path": path,
             "url": f"{url}?{query}" if query else url,
             "headers": list(headers),
-            "size": size_of(header_value(headers, "content-length")),
+            "size": size_of(length),
             "consumer": consumer_identifier(consumer),
             "body": body,
         }
@@ -303,8 +295,6 @@ class RequestLogger:
             "size": size_of(response_size),
             "body": response_body,
         }
-        if request["url"].startswith("http:") and is_https(request["headers"]):
-            request["url"] = "https:" + request["url"][5:]
         if self.masker.excluded(request, response):
             return None
         self.masker.apply(request, response)
