@@ -274,3 +274,36 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
         assert direct_line.pop("uuid") != built_line.pop("uuid")
         assert direct_line == built_line
         assert direct.decode().split('"request":')[1] == built.decode().split('"request":')[1]  # same text
+
+
+def test_the_core_logs_a_capture_of_any_integration() -> None:
+    """The log reads captures only through `read_fields`: here one shaped as ASGI gives it."""
+    config = RequestLoggingConfig(enabled=True, log_request_headers=True)
+    logger = request_log.RequestLogger(config, lambda raw: raw)  # this capture is its fields already
+    fields = (
+        "GET",
+        "https://example.com/items/1",
+        "token=t&page=2",
+        [("host", "example.com"), ("user-agent", "test/1"), ("authorization", "Bearer x")],
+        None,
+        None,
+        "test/1",
+        [("content-type", "application/json"), ("content-length", "12")],
+    )
+    item = (1.0, fields, "/items/{id}", "c1", None, 201, 0.5, "12", None, None)
+    line = json.loads(logger._line(item, 1e9) or b"")
+    assert line["request"] == {
+        "timestamp": 1e9 + 1.0,
+        "method": "GET",
+        "path": "/items/{id}",
+        "url": "https://example.com/items/1?token=%2A%2A%2A%2A%2A%2A&page=2",
+        "headers": [["host", "example.com"], ["user-agent", "test/1"], ["authorization", "******"]],
+        "consumer": "c1",
+    }
+    assert line["response"] == {
+        "status_code": 201,
+        "response_time": 0.5,
+        "headers": [["content-type", "application/json"], ["content-length", "12"]],
+        "size": 12,
+    }
+    assert json.loads(logger._serialise(item, 1e9) or b"")["request"] == line["request"]

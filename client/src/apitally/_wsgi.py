@@ -147,10 +147,10 @@ class Exchange:
         """The route template, when `start_response` did not learn it (the request is done)."""
         return None
 
-    def take_response_body(self, callbacks: list[Any]) -> bool:
-        """Capture the response body for the log from the framework's response, which `callbacks`
-        (of a `closing_iterator`) lead to; False if the body has to be watched while it is sent."""
-        return False
+    def response_chunks(self, callbacks: list[Any]) -> list[bytes] | None:
+        """The response body as the framework's response object holds it, reached through the
+        callbacks of its `closing_iterator`; None if it has to be watched while it is sent."""
+        return None
 
     # -- the request ------------------------------------------------------------------------------
 
@@ -203,8 +203,29 @@ class Exchange:
             return iter(self.body)
         return self._counting(None)
 
+    def take_response_body(self, callbacks: list[Any]) -> bool:
+        """Capture the response body for the log from the framework's response (`response_chunks`);
+        False if the body has to be watched while it is sent instead."""
+        try:
+            if not self._capture_response_body():
+                return True  # not logged, or logged as the placeholder
+            chunks = self.response_chunks(callbacks)
+            if chunks is None:
+                return False
+            self.chunks = chunks
+            return True
+        except Exception as fault:
+            client_fault(fault, "wsgi response body")
+            return False
+
     def _capture_response_body(self) -> bool:
-        content_type = next((v for k, v in self.headers or () if k.lower() == "content-type"), None)
+        """Start capturing the response body, unless its type is not logged or it is too large
+        (then it is logged as the placeholder)."""
+        content_type = None
+        for name, value in self.headers or ():
+            if name == "Content-Type" or name.lower() == "content-type":
+                content_type = value
+                break
         if not is_allowed_content_type(content_type):
             return False
         if (size_of(self.length) or 0) > MAX_BODY_SIZE:

@@ -22,8 +22,6 @@ from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
-from apitally.client.masking import BODY_TOO_LARGE, MAX_BODY_SIZE, is_allowed_content_type
-from apitally.client.metrics import size_of
 from apitally.client.version import package_versions
 
 __all__ = ["ApitallyConsumer", "ApitallyMiddleware", "RequestLoggingConfig", "set_consumer"]
@@ -32,7 +30,8 @@ _LEGACY = "consumer_identifier"
 
 
 class _FlaskExchange(Exchange):
-    """A Flask request: the rule and consumer come from Flask's contexts, the body from its response."""
+    """A Flask request: the rule and consumer come from Flask's contexts, the body from its response
+    object (a list of bytes)."""
 
     def read_context(self) -> None:
         ctx = _cv_request.get(None)
@@ -47,36 +46,19 @@ class _FlaskExchange(Exchange):
     def late_route(self) -> str | None:
         return _route(getattr(self.environ.get("werkzeug.request"), "url_rule", None))
 
-    def take_response_body(self, callbacks: list[Any]) -> bool:
-        """Capture the response body for the log from Flask's response object, which holds it as a
-        list of bytes; False if the body has to be watched while it is sent instead."""
-        try:
-            content_type = None
-            for name, value in self.headers or ():
-                if name == "Content-Type" or name.lower() == "content-type":
-                    content_type = value
-                    break
-            if not is_allowed_content_type(content_type):
-                return True  # not logged
-            if (size_of(self.length) or 0) > MAX_BODY_SIZE:
-                self.chunks = [BODY_TOO_LARGE]
-                return True
-            response = getattr(callbacks[-1], "__self__", None)  # the ClosingIterator's last callback
-            if not isinstance(response, Response) or response.direct_passthrough:
-                return False
-            data = response.response
-            status = response.status_code
-            if type(data) is not list or not 200 <= status < 600 or status in (204, 304):
-                return False
-            if self.environ["REQUEST_METHOD"] == "HEAD":
-                return False
-            if not (len(data) == 1 and type(data[0]) is bytes) and not all(type(c) is bytes for c in data):
-                return False
-            self.chunks = data[:]
-            return True
-        except Exception as fault:
-            client_fault(fault, "flask response body")
-            return False
+    def response_chunks(self, callbacks: list[Any]) -> list[bytes] | None:
+        response = getattr(callbacks[-1], "__self__", None)  # the ClosingIterator's last callback
+        if not isinstance(response, Response) or response.direct_passthrough:
+            return None
+        data = response.response
+        status = response.status_code
+        if type(data) is not list or not 200 <= status < 600 or status in (204, 304):
+            return None
+        if self.environ["REQUEST_METHOD"] == "HEAD":
+            return None
+        if not (len(data) == 1 and type(data[0]) is bytes) and not all(type(c) is bytes for c in data):
+            return None
+        return data[:]
 
 
 class ApitallyMiddleware(WsgiMiddleware):

@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -68,7 +67,7 @@ def _matcher(patterns: list[str], defaults: tuple[str, ...]) -> Any:
     return matches
 
 
-def header_value(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name), None)
 
 
@@ -76,7 +75,7 @@ def is_allowed_content_type(content_type: str | None) -> bool:
     return content_type is not None and content_type.lower().startswith(ALLOWED_CONTENT_TYPES)
 
 
-def is_https(headers: Sequence[tuple[str, str]]) -> bool:
+def is_https(headers: list[tuple[str, str]]) -> bool:
     for k, v in headers:
         name = k.lower()
         if name in _SCHEME_HEADERS and v.split(",")[0].strip().lower() == "https":

@@ -34,7 +34,8 @@ MAX_FILES = 50  # closed files waiting for upload; the oldest go first
 # percent-encoded, without the query; the scheme https when a forwarding header says so, see
 # `masking.is_https`), query (as sent, without "?"), request headers, the request's Content-Type,
 # Content-Length and User-Agent (or None), response headers). Headers are (name, value) pairs,
-# named as the framework names them.
+# named as the framework names them. A plain tuple: a NamedTuple's constructor would be a Python
+# call per logged request.
 ExchangeFields = tuple[
     str,
     str,
