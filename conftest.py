@@ -116,9 +116,9 @@ class Api:
 def api(db: Database) -> Iterator[Api]:
     """An app "Shop" (envs prod, dev) on a fresh database and a TestClient holding a valid token."""
     from fastapi.testclient import TestClient
+    from tallyhub.accounts.tokens import create_token
     from tallyhub.app import create_app
     from tallyhub.settings import load_settings
-    from tallyhub.storage.tokens import create_token
 
     created = app_store.create_app(db, "Shop", ("prod", "dev"))
     token = create_token(db, "tests")
@@ -138,7 +138,7 @@ def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     The production parameters run in the browser tests, which start a real `tallyhub serve`.
     """
     from argon2 import PasswordHasher
-    from tallyhub.storage import users
+    from tallyhub.accounts import users
 
     monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 

@@ -1,8 +1,8 @@
 """The query benchmark's data set, loaded through the ingestion code.
 
 The same traffic as bench._dataset (same cells, daily cycle and histogram shapes), sent as one Hub v2
-sync per minute through the hub's own parsing and writes (tallyhub.ingest.models.Sync and
-tallyhub.storage.ingest_writes.Writer; only the HTTP layer is skipped, bench.ingest measures that),
+sync per minute through the hub's own parsing and writes (tallyhub.ingest.v2.models.Sync and
+tallyhub.ingest.writer.Writer; only the HTTP layer is skipped, bench.ingest measures that),
 then rolled up and trimmed by the hub's own rollup and retention, as a running hub would.
 """
 
@@ -16,11 +16,12 @@ from collections import Counter
 
 import orjson
 import sqlalchemy as sa
-from tallyhub.ingest.models import Sync
+from tallyhub.app import run_retention
+from tallyhub.ingest.v2.models import Sync
+from tallyhub.ingest.writer import Writer
+from tallyhub.metrics import rollup
 from tallyhub.settings import load_settings
-from tallyhub.storage import retention, rollup
 from tallyhub.storage.database import Database
-from tallyhub.storage.ingest_writes import Writer
 from tallyhub.storage.tables import HOUR, MINUTE, metrics
 
 from bench._dataset import Loaded, Spec, _cells, _hist, _minutes
@@ -81,7 +82,7 @@ def load(db: Database, app_id: int, spec: Spec, now: float) -> Loaded:
         writer.store_sync(app_id, ENV, Sync.model_validate_json(orjson.dumps(body)))
     settings = dataclasses.replace(load_settings(environ={}), retention_minute_days=spec.minute_days)
     rollup.run(db, settings, now)  # as a live hub's maintenance would have, minute by minute
-    retention.run(db, settings, now)
+    run_retention(db, settings, now)
     with db.read() as conn:
         loaded.rows = conn.execute(sa.select(sa.func.count()).select_from(metrics)).scalar_one()
     loaded.seconds = time.perf_counter() - began

@@ -20,12 +20,12 @@ import time
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tallyhub.accounts import teams, users
+from tallyhub.accounts.sessions import create_session
 from tallyhub.app import create_app
 from tallyhub.settings import load_settings
-from tallyhub.storage import teams, users
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
-from tallyhub.storage.sessions import create_session
 from tallyhub.storage.tables import apps
 from tallyhub.web.security import SESSION_COOKIE
 

@@ -27,13 +27,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tallyhub.accounts.tokens import create_token
 from tallyhub.app import create_app
 from tallyhub.settings import load_settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 from tallyhub.storage.tables import apps, envs
-from tallyhub.storage.tokens import create_token
 
 from bench import _dataset, _ingested
 

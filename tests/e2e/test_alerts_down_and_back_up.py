@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from tallyhub.monitor import channels
-from tallyhub.monitor.rule_spec import parse_form
-from tallyhub.storage import alert_channels, alert_rules
+from tallyhub.alerts import channel_urls as channels
+from tallyhub.alerts import channels as alert_channels
+from tallyhub.alerts import rules as alert_rules
+from tallyhub.alerts.rule_spec import parse_form
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import alert_rules as alert_rules_table
 from tallyhub.storage.tables import apps

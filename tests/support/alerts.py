@@ -6,11 +6,12 @@ import dataclasses
 from typing import Any
 
 import sqlalchemy as sa
-from tallyhub.monitor import channels
-from tallyhub.monitor.alert_scheduler import AlertScheduler
-from tallyhub.monitor.rule_spec import parse_form
+from tallyhub.alerts import channel_urls as channels
+from tallyhub.alerts import channels as alert_channels
+from tallyhub.alerts import rules as alert_rules
+from tallyhub.alerts.rule_spec import parse_form
+from tallyhub.alerts.scheduler import AlertScheduler
 from tallyhub.settings import Settings, load_settings
-from tallyhub.storage import alert_channels, alert_rules
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import alert_events, alert_notifications, apps, incidents

@@ -42,7 +42,7 @@ class Web:
 
     def user(self, email: str, team: str = "Acme", role: str = "admin") -> int:
         """Make (or reuse) a user with WEB_PASSWORD and give them `role` in `team`; returns the id."""
-        from tallyhub.storage import teams, users
+        from tallyhub.accounts import teams, users
 
         with self.db.write() as conn:
             user = users.user_by_email(conn, email) or users.create_user(
@@ -52,7 +52,7 @@ class Web:
         return int(user.id)
 
     def team_id(self, name: str) -> int:
-        from tallyhub.storage import teams
+        from tallyhub.accounts import teams
 
         with self.db.read() as conn:
             found = teams.team_by_name(conn, name)

@@ -7,23 +7,37 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from tallyhub.alerts import retention as alert_retention
+from tallyhub.alerts.scheduler import AlertScheduler
 from tallyhub.api.alert_routes import router as alert_api_router
 from tallyhub.api.channel_routes import router as channel_api_router
 from tallyhub.api.routes import router as api_router
 from tallyhub.api.uptime_routes import router as uptime_api_router
-from tallyhub.ingest.routes import router as ingest_router
-from tallyhub.monitor.alert_scheduler import AlertScheduler
-from tallyhub.monitor.maintenance import Maintenance
-from tallyhub.monitor.scheduler import UptimeMonitor
+from tallyhub.ingest import retention as ingest_retention
+from tallyhub.ingest.v2.routes import router as ingest_router
+from tallyhub.jobs.maintenance import Jobs, Maintenance
+from tallyhub.metrics import retention as metric_retention
+from tallyhub.metrics import rollup
 from tallyhub.settings import Settings, load_settings
 from tallyhub.storage.database import Database
+from tallyhub.uptime import retention as uptime_retention
+from tallyhub.uptime.monitor import UptimeMonitor
 from tallyhub.web import install as install_dashboard
+
+
+def run_retention(db: Database, settings: Settings, now: float) -> int:
+    """Delete every row past its retention setting, package by package; returns how many went."""
+    runs = (metric_retention.run, ingest_retention.run, uptime_retention.run, alert_retention.run)
+    return sum(run(db, settings, now) for run in runs)
+
+
+MAINTENANCE_JOBS: Jobs = (("rollup", rollup.run), ("retention", run_retention))
 
 
 def create_app(settings: Settings, db: Database | None = None, run_maintenance: bool = True) -> FastAPI:
     """Build the hub. The database must be migrated already (the CLI does so on `serve`)."""
     database = db or Database(settings.resolved_database_url)
-    maintenance = Maintenance(database, settings)
+    maintenance = Maintenance(database, settings, MAINTENANCE_JOBS)
     uptime_monitor = UptimeMonitor(database, settings)
     alerts = AlertScheduler(database, settings)
 

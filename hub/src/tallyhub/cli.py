@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
+from tallyhub.accounts import tokens as token_store
 from tallyhub.settings import SETTINGS, Settings, load_settings, settings_markdown
 from tallyhub.storage import apps as app_store
-from tallyhub.storage import tokens as token_store
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 
@@ -133,7 +133,7 @@ def apps_create(
     db = _open_database(_settings(**overrides))
     team_id = None
     if team is not None:
-        from tallyhub.storage.teams import ensure_team
+        from tallyhub.accounts.teams import ensure_team
 
         try:
             with db.write() as conn:
@@ -186,8 +186,8 @@ def _print_setup_link(db: Database, settings: Settings) -> None:
     """While no user exists, print a fresh one-time link that creates the first admin."""
     import time
 
-    from tallyhub.storage import invites
-    from tallyhub.storage.users import count_users
+    from tallyhub.accounts import invites
+    from tallyhub.accounts.users import count_users
 
     with db.read() as conn:
         if count_users(conn):
@@ -221,8 +221,8 @@ def users_create(
     """Create a user who signs in with EMAIL and a password (asked for, or read from stdin)."""
     import sys
 
-    from tallyhub.storage import teams as team_store
-    from tallyhub.storage import users as user_store
+    from tallyhub.accounts import teams as team_store
+    from tallyhub.accounts import users as user_store
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tallyhub.storage import teams
-from tallyhub.storage.team_tokens import create_team_token
+from tallyhub.accounts import teams
+from tallyhub.accounts.team_tokens import create_team_token
 
 from tests.support.alerts import alert_world
 from tests.support.receivers import webhook

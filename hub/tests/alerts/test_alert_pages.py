@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from tallyhub.storage import alert_rules
+from tallyhub.alerts import rules as alert_rules
 from tallyhub.storage import apps as app_store
 
 from tests.support.receivers import webhook
@@ -62,7 +62,7 @@ def test_channel_secrets_are_masked_and_kept_on_edit(web, world) -> None:
         page=f"/teams/{acme}/channels",
     )
     assert response.status_code == 303
-    from tallyhub.storage import alert_channels
+    from tallyhub.alerts import channels as alert_channels
 
     with web.db.read() as conn:
         stored = alert_channels.get(conn, channel_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import sqlalchemy as sa
-from tallyhub.storage import retention
+from tallyhub.alerts import retention
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import alert_channels, alert_events, alert_notifications, alert_rules
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tallyhub.monitor import channels
-from tallyhub.storage import alert_channels, teams
-from tallyhub.storage.team_tokens import create_team_token
+from tallyhub.accounts import teams
+from tallyhub.accounts.team_tokens import create_team_token
+from tallyhub.alerts import channel_urls as channels
+from tallyhub.alerts import channels as alert_channels
 
 P95_RULE = {
     "name": "prod slow",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tallyhub.storage import alert_channels, teams
-from tallyhub.storage.team_tokens import create_team_token
+from tallyhub.accounts import teams
+from tallyhub.accounts.team_tokens import create_team_token
+from tallyhub.alerts import channels as alert_channels
 
 from tests.support.receivers import webhook
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tallyhub.monitor import channels
+from tallyhub.alerts import channel_urls as channels
 
 
 @pytest.mark.parametrize(

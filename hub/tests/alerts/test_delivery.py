@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 
-from tallyhub.monitor import delivery
-from tallyhub.monitor.alert_scheduler import AlertScheduler
+from tallyhub.alerts import delivery
+from tallyhub.alerts.scheduler import AlertScheduler
 from tallyhub.storage.database import Database
 
 from tests.support.alerts import alert_world

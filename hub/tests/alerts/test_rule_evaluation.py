@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tallyhub.monitor import rule_metrics
+from tallyhub.alerts import rule_metrics
 from tallyhub.storage.database import Database
 
 from tests.support.alerts import T0, alert_world
@@ -77,7 +77,7 @@ def test_a_rule_is_checked_once_per_interval_however_often_the_scheduler_ticks(d
         metric="requests", window_seconds=300, interval_seconds=300, comparison=">", threshold=1
     )
     _traffic(world, T0 - 120, 2, 3)
-    from tallyhub.storage import alert_rules
+    from tallyhub.alerts import rules as alert_rules
 
     for _ in range(10):
         world.tick(5)
@@ -140,7 +140,7 @@ def test_scopes_narrow_the_metric(
         scope_value=scope_value or "",
     )
     world.tick()
-    from tallyhub.storage import alert_rules
+    from tallyhub.alerts import rules as alert_rules
 
     with db.read() as conn:
         (rule,) = alert_rules.of_app(conn, world.app_id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
-from tallyhub.storage import invites
-from tallyhub.storage.login_attempts import MAX_FAILURES_PER_EMAIL
+from tallyhub.accounts import invites
+from tallyhub.accounts.login_attempts import MAX_FAILURES_PER_EMAIL
 from tallyhub.storage.tables import sessions, users
 
 
@@ -106,7 +106,7 @@ def test_login_is_rate_limited_across_hub_processes(web) -> None:
 
 
 def test_rate_limit_window_passes(web) -> None:
-    from tallyhub.storage import login_attempts
+    from tallyhub.accounts import login_attempts
 
     web.user("ann@example.com")
     old = time.time() - login_attempts.WINDOW_SECONDS - 1

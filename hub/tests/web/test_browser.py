@@ -219,7 +219,7 @@ def test_sign_in_create_app_and_see_first_data(browser, hub: HubProcess, databas
 
 
 def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
-    from tallyhub.storage import teams, users
+    from tallyhub.accounts import teams, users
 
     db = Database(hub.database_url)
     try:
@@ -267,7 +267,7 @@ def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
 
 def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) -> None:
     """charts.js, which the data pages draw with: uPlot loads offline, tooltips show, a drag zooms."""
-    from tallyhub.storage import teams, users
+    from tallyhub.accounts import teams, users
 
     db = Database(hub.database_url)
     try:
@@ -340,7 +340,7 @@ def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) ->
 
 def test_data_pages_filter_and_edit_consumers(browser, hub: HubProcess, database_url: str) -> None:
     """Every data page draws its charts from real syncs; filter by consumer; rename and group one."""
-    from tallyhub.storage import teams, users
+    from tallyhub.accounts import teams, users
 
     engine = "sqlite" if database_url.startswith("sqlite") else "postgres"
     db = Database(hub.database_url)

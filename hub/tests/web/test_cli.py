@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from tallyhub.storage import teams, users
+from tallyhub.accounts import teams, users
 from tallyhub.storage.database import Database
 
 from tests.support.hub_process import HubProcess, free_port, tallyhub_cli

@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from tallyhub.accounts import tokens as token_store
 from tallyhub.storage import app_admin
 from tallyhub.storage import apps as app_store
-from tallyhub.storage import tokens as token_store
 from tallyhub.storage.tables import api_tokens, envs, instances
 from tallyhub.web.routes.pages import DATA_PAGES
 

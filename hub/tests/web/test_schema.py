@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from tallyhub.accounts import invites, sessions, teams, users
 from tallyhub.storage import apps as app_store
-from tallyhub.storage import invites, sessions, teams, users
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import alembic_config, upgrade
 from tallyhub.storage.tables import apps, metadata

@@ -7,9 +7,9 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from tallyhub.monitor.incidents import HEALTH_CHECK, HEARTBEAT, open_incident
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.tables import envs, health_checks
+from tallyhub.uptime.incidents import HEALTH_CHECK, HEARTBEAT, open_incident
 
 from tests.support.uptime import env_id, synced
 

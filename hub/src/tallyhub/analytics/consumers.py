@@ -6,10 +6,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.analytics import metrics
-from tallyhub.analytics.filters import Resolved
-from tallyhub.analytics.stats import Tally
-from tallyhub.analytics.timerange import TimeRange, iso
+from tallyhub.analytics.timerange import iso
+from tallyhub.metrics import reads as metrics
+from tallyhub.metrics.selection import Selection, TimeRange
+from tallyhub.metrics.tally import Tally
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import consumers
 
@@ -36,7 +36,7 @@ def _describe(row: sa.Row) -> dict[str, Any]:
 def list_consumers(
     conn: sa.Connection,
     app_id: int,
-    resolved: Resolved,
+    resolved: Selection,
     tr: TimeRange,
     apdex_t: int,
     with_histograms: bool = True,
@@ -87,7 +87,7 @@ def update_consumer(
 
 
 def activity(
-    conn: sa.Connection, resolved: Resolved, tr: TimeRange, counts: dict[int, dict[int, int]] | None = None
+    conn: sa.Connection, resolved: Selection, tr: TimeRange, counts: dict[int, dict[int, int]] | None = None
 ) -> list[dict[str, Any]]:
     """Per bucket of the range: consumers with requests, split into new and returning.
 
@@ -119,7 +119,7 @@ def activity(
 def sparklines(
     conn: sa.Connection,
     app_id: int,
-    resolved: Resolved,
+    resolved: Selection,
     tr: TimeRange,
     counts: dict[int, dict[int, int]] | None = None,
 ) -> dict[str, list[int]]:

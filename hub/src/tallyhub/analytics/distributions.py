@@ -6,8 +6,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tallyhub.analytics.stats import Tally
 from tallyhub.histograms import RESPONSE_TIME_BIN_MS
+from tallyhub.metrics.tally import Tally
 
 MAX_BINS = 30
 SIZE_BIN_BYTES = 1000

@@ -6,15 +6,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.analytics import metrics
-from tallyhub.analytics.filters import Resolved
-from tallyhub.analytics.stats import Tally
-from tallyhub.analytics.timerange import TimeRange
+from tallyhub.metrics import reads as metrics
+from tallyhub.metrics.selection import Selection, TimeRange
+from tallyhub.metrics.tally import Tally
 from tallyhub.storage.tables import endpoints
 
 
 def list_endpoints(
-    conn: sa.Connection, resolved: Resolved, tr: TimeRange, apdex_t: int
+    conn: sa.Connection, resolved: Selection, tr: TimeRange, apdex_t: int
 ) -> list[dict[str, Any]]:
     """One entry per (method, path_key) across the selected envs, ordered by path_key then method."""
     if not resolved.env_ids or resolved.endpoint_ids == ():

@@ -6,13 +6,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.analytics.filters import Resolved
 from tallyhub.analytics.timerange import iso
+from tallyhub.metrics.selection import Selection
 from tallyhub.storage.tables import NO_ID, consumers, endpoints, error_counts, error_groups
 
 
 def list_errors(
-    conn: sa.Connection, resolved: Resolved, start: int, end: int
+    conn: sa.Connection, resolved: Selection, start: int, end: int
 ) -> dict[str, list[dict[str, Any]]]:
     """Error groups with a count in the minute buckets [start, end), most frequent first, split by kind."""
     result: dict[str, list[dict[str, Any]]] = {"server_errors": [], "validation_errors": []}

@@ -9,8 +9,10 @@ import sqlalchemy as sa
 
 from tallyhub.analytics.invalid import InvalidParameter
 from tallyhub.identifiers import is_valid_env
+from tallyhub.metrics.selection import Selection
 from tallyhub.paths import path_key
-from tallyhub.storage.tables import consumers, endpoints, envs
+from tallyhub.storage.apps import app_envs
+from tallyhub.storage.tables import consumers, endpoints
 
 _STATUS = re.compile(r"^([1-5])(?:xx|XX|(\d\d))$")
 
@@ -25,17 +27,6 @@ class Filters:
     method: str | None = None
     path: str | None = None
     status: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Resolved:
-    """Filters as ids: `None` = not filtered; an empty tuple = nothing can match."""
-
-    env_ids: tuple[int, ...]
-    env_names: dict[int, str]
-    endpoint_ids: tuple[int, ...] | None
-    consumer_ids: tuple[int, ...] | None
-    status_range: tuple[int, int] | None  # inclusive bounds
 
 
 def parse_status(value: str) -> tuple[int, int]:
@@ -72,11 +63,6 @@ def validate(filters: Filters) -> None:
         parse_status(filters.status)
 
 
-def app_envs(conn: sa.Connection, app_id: int) -> dict[int, str]:
-    rows = conn.execute(sa.select(envs.c.id, envs.c.name).where(envs.c.app_id == app_id).order_by(envs.c.id))
-    return {int(env_id): name for env_id, name in rows}
-
-
 def endpoint_ids(
     conn: sa.Connection, env_ids: tuple[int, ...], method: str | None, path: str | None
 ) -> tuple[int, ...] | None:
@@ -105,14 +91,14 @@ def consumer_ids(
     return tuple(int(i) for i in conn.execute(query.order_by(consumers.c.id)).scalars())
 
 
-def resolve(conn: sa.Connection, app_id: int, filters: Filters) -> Resolved:
+def resolve(conn: sa.Connection, app_id: int, filters: Filters) -> Selection:
     """Look the filters up for one app (validate() first; unknown names resolve to no match)."""
     validate(filters)
     names = app_envs(conn, app_id)
     if filters.env is not None:
         names = {i: n for i, n in names.items() if n == filters.env}
     env_ids = tuple(names)
-    return Resolved(
+    return Selection(
         env_ids=env_ids,
         env_names=names,
         endpoint_ids=endpoint_ids(conn, env_ids, filters.method, filters.path),

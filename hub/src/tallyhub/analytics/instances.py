@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.analytics.filters import Resolved
 from tallyhub.analytics.timerange import iso
+from tallyhub.metrics.selection import Selection
 from tallyhub.storage.tables import instances
 
 
@@ -15,7 +15,7 @@ def _iso_or_none(seconds: float | None) -> str | None:
     return iso(seconds) if seconds is not None else None
 
 
-def list_instances(conn: sa.Connection, resolved: Resolved) -> list[dict[str, Any]]:
+def list_instances(conn: sa.Connection, resolved: Selection) -> list[dict[str, Any]]:
     """Every instance of the selected envs, most recently synced first."""
     if not resolved.env_ids:
         return []

@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.analytics.filters import Resolved
 from tallyhub.analytics.timerange import iso
+from tallyhub.metrics.selection import Selection
 from tallyhub.storage.tables import consumers, request_logs
 
 DETAIL_KEYS = (
@@ -23,7 +23,7 @@ DETAIL_KEYS = (
 
 def list_request_logs(
     conn: sa.Connection,
-    resolved: Resolved,
+    resolved: Selection,
     start: float,
     end: float,
     limit: int,

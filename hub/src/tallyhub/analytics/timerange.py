@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from datetime import UTC, datetime
 
 from tallyhub.analytics.invalid import InvalidParameter
-from tallyhub.storage.tables import DAY, HOUR, MINUTE
+from tallyhub.metrics.selection import INTERVALS, TimeRange
+from tallyhub.storage.tables import DAY, HOUR
 
-INTERVALS: dict[str, int] = {"minute": MINUTE, "hour": HOUR, "day": DAY}
 DEFAULT_SPAN = DAY
 MAX_BUCKETS = 10_000
 # 1970..3000: anything else is a typo, and far-future ends would overflow date formatting once aligned.
@@ -51,22 +50,6 @@ def default_interval(span_seconds: float) -> str:
     if span_seconds <= 14 * DAY:
         return "hour"
     return "day"
-
-
-@dataclasses.dataclass(frozen=True)
-class TimeRange:
-    """[start, end) aligned to whole buckets of `step` seconds (UTC)."""
-
-    start: int
-    end: int
-    interval: str
-
-    @property
-    def step(self) -> int:
-        return INTERVALS[self.interval]
-
-    def buckets(self) -> range:
-        return range(self.start, self.end, self.step)
 
 
 def parse_range(start: str | None, end: str | None, now: float) -> tuple[float, float]:

@@ -1,7 +1,7 @@
 """Bodies of the alerts API: rules, history, channels, and the writes on rules and channels.
 
 Write bodies only type their fields; what a value may be (metric, window, comparison, …) is checked by
-the dashboard's own validation (monitor.rule_spec, monitor.channels), so the two never disagree.
+the dashboard's own validation (alerts.rule_spec, alerts.channel_urls), so the two never disagree.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tallyhub.alerts.rule_metrics import METRICS
+from tallyhub.alerts.rule_spec import COMPARISONS, INTERVALS, KINDS, MAX_STREAK, SCOPES, WINDOWS
 from tallyhub.api.params import MAX_INT32
-from tallyhub.monitor.rule_metrics import METRICS
-from tallyhub.monitor.rule_spec import COMPARISONS, INTERVALS, KINDS, MAX_STREAK, SCOPES, WINDOWS
 
 ChannelRef = Annotated[int, Field(ge=1, le=MAX_INT32)]
 

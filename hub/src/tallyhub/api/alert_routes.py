@@ -1,7 +1,7 @@
 """Alert rules in the API: an app's rules (list, read, create, change, pause, delete) and its history.
 
 Writes take the same bearer tokens as reads, as the health checks do (a team token reaches only its
-team's apps). A rule is checked by the dashboard form's own validation (monitor.rule_spec.parse_form),
+team's apps). A rule is checked by the dashboard form's own validation (alerts.rule_spec.parse_form),
 so a rule the API accepts is one the dashboard would accept, and the 422 names the same field.
 """
 
@@ -15,16 +15,17 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi import Path as PathParam
 
+from tallyhub.alerts import history as alert_history
+from tallyhub.alerts import rule_spec
+from tallyhub.alerts import rules as alert_rules
 from tallyhub.analytics.timerange import iso
 from tallyhub.api import models
 from tallyhub.api.alert_models import AlertEvent, AlertRule, AlertRuleCreate, AlertRulePatch
 from tallyhub.api.auth import Caller, readable_app, require_token
+from tallyhub.api.deps import get_db
 from tallyhub.api.params import MAX_INT32, AppId, Limit, invalid_field
-from tallyhub.deps import get_db
-from tallyhub.monitor import rule_spec
-from tallyhub.storage import alert_history, alert_rules
+from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import apps, envs
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": models.Problem, "description": "Missing or unknown token."},
@@ -75,10 +76,9 @@ def _as_form(fields: dict[str, Any]) -> dict[str, str]:
 
 
 def _spec(conn: sa.Connection, app_id: int, fields: dict[str, Any]) -> rule_spec.RuleSpec:
-    names = conn.execute(sa.select(envs.c.name).where(envs.c.app_id == app_id)).scalars().all()
     form = _as_form(fields)
     try:
-        return rule_spec.parse_form(form, list(names))
+        return rule_spec.parse_form(form, list(app_store.app_envs(conn, app_id).values()))
     except rule_spec.RuleError as exc:
         # The input is echoed as text: a float such as inf has no JSON spelling.
         raise invalid_field("body", exc.field, exc.message, form.get(exc.field)) from None
@@ -119,7 +119,7 @@ def create_rule(app_id: AppId, body: AlertRuleCreate, db: Db, caller: Token) -> 
     with db.write() as conn:
         _require_app(conn, app_id, caller)
         spec = _spec(conn, app_id, body.model_dump(include=set(_SPEC_FIELDS)))
-        team_id = conn.execute(sa.select(apps.c.team_id).where(apps.c.id == app_id)).scalar()
+        team_id = app_store.team_of_app(conn, app_id)
         _check_channels(conn, team_id, body.channel_ids)
         rule_id = alert_rules.create(conn, app_id, spec, now)
         alert_rules.set_channels(conn, rule_id, team_id, body.channel_ids)

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tallyhub.deps import get_db
+from tallyhub.accounts.team_tokens import token_team
+from tallyhub.accounts.tokens import token_id
+from tallyhub.api.deps import get_db
+from tallyhub.storage.apps import app_exists
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import apps
-from tallyhub.storage.team_tokens import token_team
-from tallyhub.storage.tokens import token_id
 
 bearer = HTTPBearer(auto_error=False, description="A token from `tallyhub tokens create NAME`.")
 
@@ -50,5 +50,4 @@ def require_token(
 
 def readable_app(conn: sa.Connection, caller: Caller, app_id: int) -> bool:
     """Whether the app exists and the caller's token may read it (others are answered as unknown)."""
-    row = conn.execute(sa.select(apps.c.team_id).where(apps.c.id == app_id)).first()
-    return row is not None and caller.may_read(row.team_id)
+    return app_exists(conn, app_id, team_id=caller.team_id)

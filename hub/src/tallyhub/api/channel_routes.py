@@ -2,7 +2,7 @@
 
 A team token reaches only its team's channels (others are answered as unknown); a CLI token reaches
 every team's and names the team of a channel it creates. A URL is checked by Apprise
-(monitor.channels), as in the dashboard.
+(alerts.channel_urls), as in the dashboard.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi import Path as PathParam
 
+from tallyhub.accounts import teams as team_store
+from tallyhub.alerts import channel_urls as apprise_channels
+from tallyhub.alerts import channels as alert_channels
+from tallyhub.alerts import delivery
 from tallyhub.api import models
 from tallyhub.api.alert_models import Channel, ChannelCreate, ChannelPatch, DeliveryResult
 from tallyhub.api.auth import Caller, require_token
+from tallyhub.api.deps import get_db
 from tallyhub.api.params import MAX_INT32, invalid_field
-from tallyhub.deps import get_db
-from tallyhub.monitor import channels as apprise_channels
-from tallyhub.monitor import delivery
-from tallyhub.storage import alert_channels
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import teams
 
 router = APIRouter(
     prefix="/api/v1",
@@ -43,10 +43,10 @@ _BAD_JSON: dict[int | str, dict[str, Any]] = {
 
 
 def _channel_json(conn: sa.Connection, channel: alert_channels.Channel) -> dict[str, Any]:
-    team = conn.execute(sa.select(teams.c.name).where(teams.c.id == channel.team_id)).scalar()
+    team = team_store.get_team(conn, channel.team_id)
     return {
         "id": channel.id,
-        "team": team or "",
+        "team": team.name if team is not None else "",
         "team_id": channel.team_id,
         "name": channel.name,
         "kind": channel.kind,
@@ -66,8 +66,7 @@ def _team_of_new_channel(conn: sa.Connection, caller: Caller, team_id: int | Non
         if caller.team_id is None:
             raise invalid_field("body", "team_id", "a CLI token must name the channel's team", None)
         return caller.team_id
-    known = conn.execute(sa.select(teams.c.id).where(teams.c.id == team_id)).scalar()
-    if known is None or not caller.may_read(team_id):
+    if team_store.get_team(conn, team_id) is None or not caller.may_read(team_id):
         raise invalid_field("body", "team_id", f"no team {team_id}", team_id)
     return team_id
 
@@ -91,11 +90,7 @@ def _kind(url: str) -> str:
 def list_channels(db: Db, caller: Token) -> list[dict[str, Any]]:
     """The notification channels of the token's team (every team's for a CLI token), secrets hidden."""
     with db.read() as conn:
-        team_ids = (
-            list(conn.execute(sa.select(teams.c.id)).scalars())
-            if caller.team_id is None
-            else [caller.team_id]
-        )
+        team_ids = team_store.team_ids(conn) if caller.team_id is None else [caller.team_id]
         return [_channel_json(conn, c) for c in alert_channels.of_teams(conn, team_ids)]
 
 

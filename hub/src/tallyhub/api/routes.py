@@ -22,6 +22,7 @@ from tallyhub.analytics import (
 from tallyhub.analytics.filters import Filters
 from tallyhub.api import models
 from tallyhub.api.auth import Caller, readable_app, require_token
+from tallyhub.api.deps import get_db, get_settings
 from tallyhub.api.params import (
     ApdexT,
     AppId,
@@ -38,7 +39,6 @@ from tallyhub.api.params import (
     Status,
     as_422,
 )
-from tallyhub.deps import get_db, get_settings
 from tallyhub.settings import Settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database

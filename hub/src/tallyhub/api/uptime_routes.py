@@ -17,14 +17,13 @@ from fastapi import Path as PathParam
 from tallyhub.analytics.timerange import iso
 from tallyhub.api import uptime_models as models
 from tallyhub.api.auth import Caller, readable_app, require_token
+from tallyhub.api.deps import get_db
 from tallyhub.api.models import Problem
 from tallyhub.api.params import MAX_INT32, AppId, Env, invalid_field
-from tallyhub.deps import get_db
-from tallyhub.monitor.uptime import check_percentages, env_uptime
-from tallyhub.storage import health_checks as check_store
-from tallyhub.storage.apps import env_id_for
+from tallyhub.storage.apps import app_envs, env_id_for
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import envs
+from tallyhub.uptime import checks as check_store
+from tallyhub.uptime.figures import check_percentages, env_uptime
 
 router = APIRouter(
     prefix="/api/v1",
@@ -86,13 +85,14 @@ def get_uptime(app_id: AppId, db: Db, caller: Token, env: Env = None) -> dict[st
     now = time.time()
     with db.read() as conn:
         _require_app(conn, app_id, caller)
-        query = sa.select(envs.c.id, envs.c.name).where(envs.c.app_id == app_id).order_by(envs.c.name)
+        env_ids = sorted(app_envs(conn, app_id).items(), key=lambda item: item[1])
         if env is not None:
-            query = query.where(envs.c.id == _env_id(conn, app_id, env, "query"))
+            wanted = _env_id(conn, app_id, env, "query")
+            env_ids = [item for item in env_ids if item[0] == wanted]
         checks = check_store.checks_of_app(conn, app_id)
         result = []
-        for env_row in conn.execute(query).all():
-            up = env_uptime(conn, env_row.id, now)
+        for env_id, _name in env_ids:
+            up = env_uptime(conn, env_id, now)
             result.append(
                 {
                     **{
@@ -113,7 +113,7 @@ def get_uptime(app_id: AppId, db: Db, caller: Token, env: Env = None) -> dict[st
                         }
                         for i in up.incidents
                     ],
-                    "health_checks": [_check_json(conn, c, now) for c in checks if c["env_id"] == env_row.id],
+                    "health_checks": [_check_json(conn, c, now) for c in checks if c["env_id"] == env_id],
                 }
             )
     return {"app_id": app_id, "envs": result}

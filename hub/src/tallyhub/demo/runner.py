@@ -27,10 +27,10 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
+from tallyhub.accounts import teams, users
 from tallyhub.demo import traffic
 from tallyhub.settings import load_settings
 from tallyhub.storage import apps as app_store
-from tallyhub.storage import teams, users
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 from tallyhub.storage.tables import apps

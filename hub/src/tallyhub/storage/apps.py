@@ -9,8 +9,10 @@ import uuid
 import sqlalchemy as sa
 
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import apps, envs
+from tallyhub.storage.tables import apps, envs, teams
 from tallyhub.storage.upsert import insert_ignore
+
+DEFAULT_TEAM = "Default"  # the team of apps created without one (CLI, tests, apps made before teams)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,13 +28,11 @@ def create_app(
     db: Database, name: str, env_names: tuple[str, ...] = ("prod", "dev"), team_id: int | None = None
 ) -> App:
     """Create an app with a fresh client ID and the given environments, in a team (default: "Default")."""
-    from tallyhub.storage.teams import DEFAULT_TEAM, ensure_team
-
     now = time.time()
     client_id = str(uuid.uuid4())
     with db.write() as conn:
         if team_id is None:
-            team_id = ensure_team(conn, DEFAULT_TEAM).id
+            team_id = _default_team_id(conn, now)
         app_id = conn.execute(
             apps.insert()
             .values(name=name, client_id=client_id, created_at=now, team_id=team_id)
@@ -41,6 +41,11 @@ def create_app(
         for env in dict.fromkeys(env_names):
             conn.execute(envs.insert().values(app_id=app_id, name=env, created_at=now))
     return App(app_id, name, client_id, now, tuple(dict.fromkeys(env_names)))
+
+
+def _default_team_id(conn: sa.Connection, now: float) -> int:
+    insert_ignore(conn, teams, {"name": DEFAULT_TEAM, "created_at": now}, ["name"])
+    return int(conn.execute(sa.select(teams.c.id).where(teams.c.name == DEFAULT_TEAM)).scalar_one())
 
 
 def list_apps(conn: sa.Connection, app_id: int | None = None) -> list[App]:
@@ -60,6 +65,26 @@ def list_apps(conn: sa.Connection, app_id: int | None = None) -> list[App]:
 def get_app(conn: sa.Connection, app_id: int) -> App | None:
     found = list_apps(conn, app_id)
     return found[0] if found else None
+
+
+def app_exists(conn: sa.Connection, app_id: int, team_id: int | None = None) -> bool:
+    """Whether the app exists (in team `team_id`, when one is given)."""
+    query = sa.select(apps.c.id).where(apps.c.id == app_id)
+    if team_id is not None:
+        query = query.where(apps.c.team_id == team_id)
+    return conn.execute(query).first() is not None
+
+
+def team_of_app(conn: sa.Connection, app_id: int) -> int | None:
+    """The team the app belongs to (None for an unknown app)."""
+    team_id = conn.execute(sa.select(apps.c.team_id).where(apps.c.id == app_id)).scalar()
+    return int(team_id) if team_id is not None else None
+
+
+def app_envs(conn: sa.Connection, app_id: int) -> dict[int, str]:
+    """The app's environments, id -> name, in creation order."""
+    rows = conn.execute(sa.select(envs.c.id, envs.c.name).where(envs.c.app_id == app_id).order_by(envs.c.id))
+    return {int(env_id): name for env_id, name in rows}
 
 
 def app_id_for_client_id(conn: sa.Connection, client_id: str) -> int | None:

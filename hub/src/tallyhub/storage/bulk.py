@@ -1,4 +1,4 @@
-"""Bulk appends of many rows inside the caller's transaction, at the driver's speed.
+"""Bulk writes: appends of many rows at the driver's speed, and deletes in bounded batches.
 
 SQLAlchemy's per-row parameter processing dominates a sync's cost (hundreds of metric rows each), so
 rows are handed to the driver as tuples: PostgreSQL gets them through COPY, SQLite through executemany.
@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+
+from tallyhub.storage.database import Database
 
 
 def append(
@@ -31,3 +33,19 @@ def append(
         cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
     finally:
         cursor.close()
+
+
+DELETE_BATCH_ROWS = 10_000
+
+
+def delete_batched(db: Database, table: sa.Table, condition: sa.ColumnElement[bool]) -> int:
+    """Delete the rows matching `condition`, DELETE_BATCH_ROWS per transaction so writers are not held
+    up for long; returns how many were deleted."""
+    deleted = 0
+    while True:
+        with db.write() as conn:
+            ids = sa.select(table.c.id).where(condition).limit(DELETE_BATCH_ROWS)
+            count = conn.execute(table.delete().where(table.c.id.in_(ids))).rowcount
+        deleted += count
+        if count < DELETE_BATCH_ROWS:
+            return deleted

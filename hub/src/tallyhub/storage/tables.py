@@ -406,7 +406,7 @@ alert_rules = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     # "metric", or a built-in: "env_down", "health_check_failing", "consumer_quiet"
     sa.Column("kind", sa.String(30), nullable=False),
-    sa.Column("metric", sa.String(30)),  # tallyhub.monitor.rule_metrics.METRICS key (kind "metric")
+    sa.Column("metric", sa.String(30)),  # tallyhub.alerts.rule_metrics.METRICS key (kind "metric")
     sa.Column("window_seconds", sa.Integer, nullable=False),
     sa.Column("interval_seconds", sa.Integer, nullable=False),
     sa.Column("comparison", sa.String(2), nullable=False),  # ">", ">=", "<", "<="

@@ -12,11 +12,11 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Path, Request
 
+from tallyhub.accounts import teams as team_store
+from tallyhub.accounts import users as user_store
+from tallyhub.accounts.sessions import user_for_session
 from tallyhub.storage import app_admin
-from tallyhub.storage import teams as team_store
-from tallyhub.storage import users as user_store
 from tallyhub.storage.database import Database
-from tallyhub.storage.sessions import user_for_session
 from tallyhub.storage.tables import MAX_ID
 from tallyhub.web.security import SESSION_COOKIE
 

@@ -13,18 +13,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.analytics import (
-    consumers,
-    distributions,
-    endpoints,
-    errors,
-    instances,
-    metrics,
-    timerange,
-    traffic,
-)
+from tallyhub.analytics import consumers, distributions, endpoints, errors, instances, timerange, traffic
 from tallyhub.analytics import filters as analytics_filters
 from tallyhub.analytics.invalid import InvalidParameter
+from tallyhub.metrics import reads as metrics
+from tallyhub.metrics.selection import Selection
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import DAY, MINUTE
 from tallyhub.web.filters import FilterError, Filters
@@ -50,7 +43,7 @@ class Scope:
 
     conn: sa.Connection
     app_id: int
-    resolved: analytics_filters.Resolved
+    resolved: Selection
     tr: timerange.TimeRange  # widened to whole buckets; the series' range
     start: float  # the exact range the filters select
     end: float

@@ -12,8 +12,8 @@ import hmac
 from fastapi import Request
 from starlette.responses import Response
 
-from tallyhub.storage.hashing import new_secret
-from tallyhub.storage.sessions import SESSION_SECONDS
+from tallyhub.accounts.hashing import new_secret
+from tallyhub.accounts.sessions import SESSION_SECONDS
 
 SESSION_COOKIE = "tallyhub_session"
 PRE_COOKIE = "tallyhub_pre"  # binds the CSRF token of sign-in and setup forms to this browser

@@ -8,11 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from tallyhub.monitor import rule_spec
-from tallyhub.monitor.messages import format_value
-from tallyhub.monitor.rule_metrics import METRICS
-from tallyhub.storage import alert_channels, alert_history, alert_rules
-from tallyhub.storage import teams as team_store
+from tallyhub.accounts import teams as team_store
+from tallyhub.alerts import channels as alert_channels
+from tallyhub.alerts import history as alert_history
+from tallyhub.alerts import rule_spec
+from tallyhub.alerts import rules as alert_rules
+from tallyhub.alerts.messages import format_value
+from tallyhub.alerts.rule_metrics import METRICS
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.storage.tables import MAX_ID
 from tallyhub.web.access import RowId, SignedIn, Viewer, WebError, request_db, require_app

@@ -7,10 +7,10 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from tallyhub.accounts import teams as team_store
 from tallyhub.identifiers import is_valid_env
 from tallyhub.storage import app_admin
 from tallyhub.storage import apps as app_store
-from tallyhub.storage import teams as team_store
 from tallyhub.web import snippets
 from tallyhub.web.access import (
     FormStr,
@@ -23,7 +23,7 @@ from tallyhub.web.access import (
     require_team,
 )
 from tallyhub.web.filters import Filters, format_time
-from tallyhub.web.slots import overview_stats
+from tallyhub.web.overview import overview_stats
 from tallyhub.web.templating import hub_url, render
 
 router = APIRouter()

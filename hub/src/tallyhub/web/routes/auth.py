@@ -7,11 +7,11 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from tallyhub.storage import invites
-from tallyhub.storage import login_attempts as attempts
-from tallyhub.storage import teams as team_store
-from tallyhub.storage import users as user_store
-from tallyhub.storage.sessions import create_session, end_session
+from tallyhub.accounts import invites
+from tallyhub.accounts import login_attempts as attempts
+from tallyhub.accounts import teams as team_store
+from tallyhub.accounts import users as user_store
+from tallyhub.accounts.sessions import create_session, end_session
 from tallyhub.web import security
 from tallyhub.web.access import FormStr, WebError, not_found, optional_viewer, request_db
 from tallyhub.web.templating import render

@@ -7,10 +7,11 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from tallyhub.monitor import channels as apprise_channels
-from tallyhub.monitor import delivery
-from tallyhub.storage import alert_channels, alert_history
-from tallyhub.storage import teams as team_store
+from tallyhub.accounts import teams as team_store
+from tallyhub.alerts import channel_urls as apprise_channels
+from tallyhub.alerts import channels as alert_channels
+from tallyhub.alerts import delivery
+from tallyhub.alerts import history as alert_history
 from tallyhub.web.access import (
     FormStr,
     RowId,

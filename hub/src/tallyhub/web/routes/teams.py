@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from tallyhub.storage import invites, team_tokens
-from tallyhub.storage import teams as team_store
-from tallyhub.storage import users as user_store
+from tallyhub.accounts import invites, team_tokens
+from tallyhub.accounts import teams as team_store
+from tallyhub.accounts import users as user_store
 from tallyhub.web.access import (
     FormStr,
     RowId,

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Form, Request
 from pydantic import BaseModel
 from starlette.responses import RedirectResponse, Response
 
+from tallyhub.accounts.teams import role_at_least
 from tallyhub.analytics.timerange import iso
-from tallyhub.monitor.uptime import WINDOWS, check_percentages, env_uptime
-from tallyhub.storage import health_checks as check_store
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.storage.apps import env_id_for
-from tallyhub.storage.teams import role_at_least
+from tallyhub.uptime import checks as check_store
+from tallyhub.uptime.figures import WINDOWS, check_percentages, env_uptime
 from tallyhub.web.access import (
     FormStr,
     RowId,

@@ -1,0 +1,184 @@
+"""The /v2/{client_id}/{env}/startup|sync|log handlers of the Hub v2 protocol (PROTOCOL.md §1A).
+
+Status codes are chosen for what the official clients do with them: 404 disables a client for good, so
+it means "no such client ID" and nothing else; 422 drops the payload without a retry and must carry a JSON
+body; 413 is retried by the clients, which is harmless (they give up after an hour). A request-log file
+with a corrupt gzip stream or any invalid line is refused whole (422) and nothing of it is stored: the
+clients write these files themselves, so a bad line means a broken file, not a bad request among good ones.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from tallyhub.identifiers import is_valid_env, normalise_client_id
+from tallyhub.ingest.body import BodyTooLarge, CorruptGzip, gunzip, read_body, without_nul
+from tallyhub.ingest.v2.models import Startup, Sync, canonical_uuid
+from tallyhub.ingest.v2.request_log import RequestLogLine
+from tallyhub.ingest.writer import UnknownApp, Writer
+from tallyhub.settings import Settings
+from tallyhub.storage.database import Database
+
+router = APIRouter(include_in_schema=False)
+
+M = TypeVar("M", Startup, Sync)
+MAX_REPORTED_ERRORS = 20
+_writer_lock = threading.Lock()
+
+
+class Rejected(Exception):
+    """A request the hub refuses: status code and JSON detail."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+# SQLite takes one writer at a time: more threads than two (one writing, one parsing the next payload)
+# only fight over the GIL. PostgreSQL writers run in parallel, so they get the default thread pool.
+SQLITE_INGEST_THREADS = 2
+
+T = TypeVar("T")
+
+
+async def _in_thread(request: Request, func: Callable[..., T], *args: Any) -> T:
+    """Run blocking ingest work off the event loop, at most SQLITE_INGEST_THREADS at once on SQLite."""
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "ingest_limiter", None)
+    if limiter is None and _writer(request).db.is_sqlite:
+        limiter = state.ingest_limiter = anyio.CapacityLimiter(SQLITE_INGEST_THREADS)
+    return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
+
+
+def _writer(request: Request) -> Writer:
+    state = request.app.state
+    writer: Writer | None = getattr(state, "ingest_writer", None)
+    if writer is None:
+        with _writer_lock:
+            writer = getattr(state, "ingest_writer", None)
+            if writer is None:
+                db: Database = state.db
+                writer = state.ingest_writer = Writer(db)
+    return writer
+
+
+def _errors(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    """Pydantic's errors without the offending input echoed back (it can be megabytes)."""
+    return [
+        {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)[
+            :MAX_REPORTED_ERRORS
+        ]
+    ]
+
+
+async def _target(request: Request, client_id: str, env: str) -> tuple[Writer, int]:
+    canonical = normalise_client_id(client_id)
+    writer = _writer(request)
+    app_id = None
+    if canonical:
+        app_id = writer.cached_app_id(canonical) or await run_in_threadpool(writer.app_id, canonical)
+    if app_id is None:
+        raise Rejected(404, "unknown client ID")
+    if not is_valid_env(env):
+        raise Rejected(
+            422, [{"loc": ["path", "env"], "msg": "1-32 letters, digits, '_' or '-'", "type": "env"}]
+        )
+    return writer, app_id
+
+
+async def _body(request: Request) -> bytes:
+    settings: Settings = request.app.state.settings
+    try:
+        return await read_body(request, settings.max_body_bytes)
+    except BodyTooLarge as exc:
+        raise Rejected(413, str(exc)) from None
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(without_nul(body))
+    except ValidationError as exc:
+        raise Rejected(422, _errors(exc, ("body",))) from None
+
+
+async def _handle(handler: Callable[[], Any]) -> Response:
+    try:
+        result = await handler()
+    except Rejected as exc:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+    except UnknownApp:
+        return JSONResponse({"detail": "unknown client ID"}, status_code=404)
+    return JSONResponse({"status": "ok" if result else "duplicate"}, status_code=202)
+
+
+@router.post("/v2/{client_id}/{env}/startup")
+async def startup(client_id: str, env: str, request: Request) -> Response:
+    async def handle() -> bool:
+        writer, app_id = await _target(request, client_id, env)
+        payload = _parse(Startup, await _body(request))
+        return await _in_thread(request, writer.store_startup, app_id, env, payload)
+
+    return await _handle(handle)
+
+
+@router.post("/v2/{client_id}/{env}/sync")
+async def sync(client_id: str, env: str, request: Request) -> Response:
+    async def handle() -> bool:
+        writer, app_id = await _target(request, client_id, env)
+        body = await _body(request)
+        # Parsing 200 entries is a few milliseconds of CPU: keep it off the event loop too.
+        return await _in_thread(request, _store_sync, writer, app_id, env, body)
+
+    return await _handle(handle)
+
+
+def _store_sync(writer: Writer, app_id: int, env: str, body: bytes) -> bool:
+    return writer.store_sync(app_id, env, _parse(Sync, body))
+
+
+@router.post("/v2/{client_id}/{env}/log")
+async def request_log(client_id: str, env: str, request: Request) -> Response:
+    async def handle() -> bool:
+        writer, app_id = await _target(request, client_id, env)
+        try:
+            file_uuid = canonical_uuid(request.query_params.get("uuid", ""))
+        except ValueError:
+            raise Rejected(
+                422, [{"loc": ["query", "uuid"], "msg": "a UUID is required", "type": "uuid"}]
+            ) from None
+        body = await _body(request)
+        settings: Settings = request.app.state.settings
+        return await _in_thread(
+            request, _store_log, writer, app_id, env, file_uuid, body, settings.max_log_bytes
+        )
+
+    return await _handle(handle)
+
+
+def _store_log(writer: Writer, app_id: int, env: str, file_uuid: str, body: bytes, limit: int) -> bool:
+    try:
+        text = gunzip(body, limit)
+    except BodyTooLarge as exc:
+        raise Rejected(413, str(exc)) from None
+    except CorruptGzip as exc:
+        raise Rejected(422, [{"loc": ["body"], "msg": str(exc), "type": "gzip"}]) from None
+    lines = []
+    for number, raw in enumerate(text.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            lines.append(RequestLogLine.model_validate_json(without_nul(raw)))
+        except ValidationError as exc:
+            raise Rejected(422, _errors(exc, ("body", f"line {number}"))) from None
+    return writer.store_request_logs(app_id, env, file_uuid, lines)

@@ -1,0 +1,241 @@
+"""Reading metric rows: the coarsest level and granularity that answer a query, summed per group.
+
+The storage contract (tallyhub.storage.tables): minute rows are exact; hour and day rows hold the
+minute rows marked `rolled`, so an hour or day query reads those plus the minute rows not yet rolled.
+Several rows may exist per key, so everything is summed. Counts and sums are aggregated in SQL; the
+histograms of a group come back concatenated in one string and are merged in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import orjson
+import sqlalchemy as sa
+
+from tallyhub import histograms
+from tallyhub.metrics.selection import Selection, TimeRange
+from tallyhub.metrics.tally import Tally
+from tallyhub.storage.tables import DAY, HOUR, MINUTE, UNROLLED_MINUTES, level_for, metrics
+
+GroupBy = Literal["bucket", "endpoint", "consumer", "all"]
+_SEP = "\n"  # compact JSON never contains a newline
+
+
+Part = tuple[int, bool, int, int]  # (granularity, only unrolled rows, first bucket, end)
+
+
+def _sources(tr: TimeRange, group_by: GroupBy = "bucket") -> list[Part]:
+    """Row sets that together hold every request of [tr.start, tr.end) exactly once.
+
+    Minute rows roll into hour and day rows alike, so rolled rows come from one granularity per
+    stretch of time and unrolled minutes from the minute rows. A series reads rows of its step; a
+    single total per key (endpoint, consumer, all) reads whole days from day rows and only the
+    hours at the range's edges from hour rows: several times fewer rows for a 7-day range.
+    """
+    if tr.step == MINUTE:
+        return [(MINUTE, False, tr.start, tr.end)]
+    unrolled = (MINUTE, True, tr.start, tr.end)
+    if group_by == "bucket" or tr.step == DAY:
+        return [(tr.step, False, tr.start, tr.end), unrolled]
+    first_day, last_day = -(-tr.start // DAY) * DAY, tr.end // DAY * DAY
+    if first_day >= last_day:
+        return [(HOUR, False, tr.start, tr.end), unrolled]
+    parts: list[Part] = [(DAY, False, first_day, last_day), unrolled]
+    if tr.start < first_day:
+        parts.append((HOUR, False, tr.start, first_day))
+    if last_day < tr.end:
+        parts.append((HOUR, False, last_day, tr.end))
+    return parts
+
+
+def _key(group_by: GroupBy, granularity: int, step: int) -> sa.ColumnElement[int]:
+    if group_by == "endpoint":
+        return metrics.c.endpoint_id
+    if group_by == "consumer":
+        return metrics.c.consumer_id
+    if group_by == "all":
+        return sa.literal(0, sa.Integer)
+    if granularity == step:
+        return metrics.c.bucket
+    return metrics.c.bucket - metrics.c.bucket % step
+
+
+def _class_sum(low: int) -> sa.ColumnElement[int]:
+    in_class = metrics.c.status_code.between(low, low + 99)
+    return sa.func.sum(sa.case((in_class, metrics.c.request_count), else_=0))
+
+
+def _query(resolved: Selection, tr: TimeRange, group_by: GroupBy, part: Part, hists: bool) -> sa.Select:
+    granularity = part[0]
+    key = _key(group_by, granularity, tr.step).label("k")
+    columns = (metrics.c.response_times, metrics.c.request_sizes, metrics.c.response_sizes)
+    # Merging histograms is most of a query's cost; counts-only callers skip it.
+    merged = [sa.func.aggregate_strings(c, _SEP) if hists else sa.null() for c in columns]
+    query = sa.select(
+        key,
+        sa.func.sum(metrics.c.request_count),
+        _class_sum(400),
+        _class_sum(500),
+        sa.func.sum(metrics.c.request_size_sum),
+        sa.func.sum(metrics.c.response_size_sum),
+        *merged,
+    )
+    return _narrowed(query, resolved, part, group_by).group_by(key)
+
+
+def _narrowed(query: sa.Select, resolved: Selection, part: Part, group_by: GroupBy) -> sa.Select:
+    """Rows of the part matching the filters, at the coarsest level that has the filtered and grouped
+    dimensions (by consumer without an endpoint filter: the per-consumer level, not per endpoint)."""
+    granularity, unrolled, first, end = part
+    level = level_for(
+        resolved.endpoint_ids is not None or group_by == "endpoint",
+        resolved.consumer_ids is not None or group_by == "consumer",
+    )
+    query = query.where(
+        metrics.c.env_id.in_(resolved.env_ids),
+        metrics.c.granularity == granularity,
+        metrics.c.level == level,
+        metrics.c.bucket >= first,
+        metrics.c.bucket < end,
+    )
+    if unrolled:
+        # Spelled as the partial index's predicate, with literals, so the planners use that index.
+        query = query.where(sa.text(UNROLLED_MINUTES))
+    # For unrolled minutes, "+ 0" keeps SQLite off the endpoint/consumer indexes (more equality columns,
+    # so it would prefer them) and on the small partial index.
+    endpoint_id = metrics.c.endpoint_id + 0 if unrolled else metrics.c.endpoint_id
+    consumer_id = metrics.c.consumer_id + 0 if unrolled else metrics.c.consumer_id
+    if resolved.endpoint_ids is not None:
+        query = query.where(endpoint_id.in_(resolved.endpoint_ids))
+    if resolved.consumer_ids is not None:
+        query = query.where(consumer_id.in_(resolved.consumer_ids))
+    if resolved.status_range is not None:
+        query = query.where(metrics.c.status_code.between(*resolved.status_range))
+    return query
+
+
+def _parsed(text: str | None) -> list[dict[str, int]]:
+    """The histograms of one group, parsed in one orjson call (they arrive joined by _SEP)."""
+    if not text:
+        return []
+    parsed: list[dict[str, int]] = orjson.loads("[" + text.replace(_SEP, ",") + "]")
+    return parsed
+
+
+def _merged(text: str | None) -> histograms.Histogram:
+    """histograms.merged for a joined group, keeping string keys until the end (the hot loop)."""
+    total: dict[str, int] = {}
+    for hist in _parsed(text):
+        for key, count in hist.items():
+            total[key] = total.get(key, 0) + count
+    return {int(key): count for key, count in total.items()}
+
+
+def _count(text: str | None) -> int:
+    return sum(map(sum, map(dict.values, _parsed(text))))
+
+
+def _rows(
+    conn: sa.Connection, resolved: Selection, tr: TimeRange, group_by: GroupBy, hists: bool
+) -> Iterator[sa.Row]:
+    # One statement, so one snapshot even under READ COMMITTED: a rollup committing between two
+    # statements would otherwise make its minutes vanish from both (or count in both).
+    queries = [_query(resolved, tr, group_by, part, hists) for part in _sources(tr, group_by)]
+    statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
+    yield from conn.execute(statement)
+
+
+def tallies(
+    conn: sa.Connection,
+    resolved: Selection,
+    tr: TimeRange,
+    group_by: GroupBy,
+    with_histograms: bool = True,
+    size_histograms: bool = False,
+) -> dict[int, Tally]:
+    """One Tally per bucket start, endpoint id or consumer id (or key 0 for "all") that has rows.
+
+    With with_histograms=False the tallies' histograms stay empty (counts and bytes only; much cheaper);
+    with size_histograms=True the request and response size histograms are merged too.
+    """
+    result: dict[int, Tally] = {}
+    if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
+        return result
+    for key, count, c4xx, c5xx, req_bytes, resp_bytes, times, req_sizes, resp_sizes in _rows(
+        conn, resolved, tr, group_by, with_histograms
+    ):
+        tally = Tally(
+            int(count or 0),
+            int(c4xx or 0),
+            int(c5xx or 0),
+            int(req_bytes or 0),
+            int(resp_bytes or 0),
+            _merged(times),
+            _count(req_sizes),
+            _count(resp_sizes),
+            _merged(req_sizes) if size_histograms else {},
+            _merged(resp_sizes) if size_histograms else {},
+        )
+        existing = result.get(int(key))
+        if existing is None:
+            result[int(key)] = tally
+        else:
+            existing.add(tally)
+    return result
+
+
+def total(tallied: dict[int, Tally]) -> Tally:
+    combined = Tally()
+    for tally in tallied.values():
+        combined.add(tally)
+    return combined
+
+
+def consumer_bucket_tallies(
+    conn: sa.Connection, resolved: Selection, tr: TimeRange, by_day: bool = False
+) -> dict[int, dict[int, Tally]]:
+    """Tallies without histograms (counts and bytes) per consumer id and bucket start; empty ones left out.
+
+    Buckets are of tr's step, or with by_day=True UTC days (the edge days hold only the part of
+    the day inside tr): a daily series of an hourly range, read from day rows where days are whole.
+    """
+    result: dict[int, dict[int, Tally]] = {}
+    if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
+        return result
+    queries = []
+    step = DAY if by_day else tr.step
+    for part in _sources(tr, "consumer" if by_day else "bucket"):
+        key = _key("bucket", part[0], step).label("k")
+        query = sa.select(
+            key,
+            metrics.c.consumer_id,
+            sa.func.sum(metrics.c.request_count),
+            _class_sum(400),
+            _class_sum(500),
+            sa.func.sum(metrics.c.request_size_sum),
+            sa.func.sum(metrics.c.response_size_sum),
+        )
+        query = _narrowed(query, resolved, part, "consumer")
+        queries.append(query.group_by(key, metrics.c.consumer_id))
+    statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
+    for bucket, consumer_id, count, c4xx, c5xx, req_bytes, resp_bytes in conn.execute(statement):
+        tally = Tally(
+            int(count or 0), int(c4xx or 0), int(c5xx or 0), int(req_bytes or 0), int(resp_bytes or 0)
+        )
+        per_bucket = result.setdefault(int(consumer_id), {})
+        existing = per_bucket.get(int(bucket))
+        if existing is None:
+            per_bucket[int(bucket)] = tally
+        else:
+            existing.add(tally)
+    return result
+
+
+def consumer_counts(conn: sa.Connection, resolved: Selection, tr: TimeRange) -> dict[int, dict[int, int]]:
+    """Requests per consumer id and bucket start (buckets without requests left out)."""
+    return {
+        consumer_id: {bucket: tally.requests for bucket, tally in per_bucket.items()}
+        for consumer_id, per_bucket in consumer_bucket_tallies(conn, resolved, tr).items()
+    }

@@ -1,0 +1,28 @@
+"""Retention of metric rows: each granularity is kept for its setting, in bounded batches.
+
+Minute rows are only deleted once rolled (their requests live on in hour and day rows).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tallyhub.settings import Settings
+from tallyhub.storage.bulk import delete_batched
+from tallyhub.storage.database import Database
+from tallyhub.storage.tables import DAY, HOUR, MINUTE, metrics
+
+
+def run(db: Database, settings: Settings, now: float) -> int:
+    """Delete the metric rows past their retention; returns how many were deleted."""
+    deleted = 0
+    for granularity, keep_days in (
+        (MINUTE, settings.retention_minute_days),
+        (HOUR, settings.retention_hour_days),
+        (DAY, settings.retention_day_days),
+    ):
+        condition = sa.and_(metrics.c.granularity == granularity, metrics.c.bucket < now - keep_days * DAY)
+        if granularity == MINUTE:
+            condition = sa.and_(condition, metrics.c.rolled.is_(True))
+        deleted += delete_batched(db, metrics, condition)
+    return deleted

@@ -1,0 +1,140 @@
+"""Rollup: closed minute rows are merged into hour and day rows, one row per key and bucket.
+
+A minute row is closed once its minute has ended (bucket < start of the current minute). Each batch, in
+one transaction, adds a bounded number of unrolled minute rows into the hour and day rows of the same
+(env, level, endpoint, consumer, status) key, creating those rows when missing, and marks the minute rows
+`rolled`. So hour/day rows + unrolled minute rows always hold each request exactly once (tables.py), and
+a long backlog is worked through in short transactions. Hours and days are UTC (bucket = floor(t / size)
+* size). Runs are serialised: SQLite by its single writer, PostgreSQL by a transaction advisory lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from tallyhub.metrics.rows import Aggregate, RowKey
+from tallyhub.settings import Settings
+from tallyhub.storage.database import Database
+from tallyhub.storage.tables import DAY, HOUR, MINUTE, metrics
+
+BATCH_ROWS = 5000
+_KEYS_PER_QUERY = 400
+_ADVISORY_LOCK = 0x7461_6C6C_7275  # "tallru": any constant no other part of the hub uses
+_VALUES = (
+    "request_count",
+    "request_size_sum",
+    "response_size_sum",
+    "response_times",
+    "request_sizes",
+    "response_sizes",
+)
+
+# (env_id, granularity, bucket) -> row key -> aggregate
+Target = tuple[int, int, int]
+
+
+def run(db: Database, settings: Settings, now: float, batch_rows: int = BATCH_ROWS) -> int:
+    """Roll every closed minute row into its hour and day rows; returns how many minute rows it rolled."""
+    cutoff = int(now // MINUTE) * MINUTE
+    rolled = 0
+    while True:
+        with db.write() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
+            count = _roll_batch(conn, cutoff, batch_rows)
+        rolled += count
+        if count < batch_rows:
+            return rolled
+
+
+def _roll_batch(conn: sa.Connection, cutoff: int, batch_rows: int) -> int:
+    minute_rows = conn.execute(
+        sa.select(metrics)
+        .where(metrics.c.granularity == MINUTE, metrics.c.rolled == sa.false(), metrics.c.bucket < cutoff)
+        # In the order of the (granularity, rolled, bucket) index, so a batch reads only its own rows
+        # even behind a long backlog (ordering by id sorted every unrolled row for every batch).
+        .order_by(metrics.c.bucket)
+        .limit(batch_rows)
+    ).all()
+    if not minute_rows:
+        return 0
+    targets: dict[Target, dict[RowKey, Aggregate]] = {}
+    for row in minute_rows:
+        key: RowKey = (row.level, row.endpoint_id, row.consumer_id, row.status_code)
+        for size in (HOUR, DAY):
+            bucket = row.bucket // size * size
+            slot = targets.setdefault((row.env_id, size, bucket), {})
+            aggregate = slot.get(key)
+            if aggregate is None:
+                aggregate = slot[key] = Aggregate()
+            aggregate.add_row(row)
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
+    for (env_id, size, bucket), slot in targets.items():
+        existing = _existing(conn, env_id, size, bucket, list(slot))
+        for key, aggregate in slot.items():
+            stored = existing.get(key)
+            if stored is not None:
+                aggregate.add_row(stored)
+                updates.append({"row_id": stored.id, **aggregate.columns()})
+            else:
+                level, endpoint_id, consumer_id, status_code = key
+                inserts.append(
+                    {
+                        "env_id": env_id,
+                        "granularity": size,
+                        "bucket": bucket,
+                        "level": level,
+                        "endpoint_id": endpoint_id,
+                        "consumer_id": consumer_id,
+                        "status_code": status_code,
+                        "rolled": False,
+                        **aggregate.columns(),
+                    }
+                )
+    if updates:
+        conn.execute(
+            metrics.update()
+            .where(metrics.c.id == sa.bindparam("row_id"))
+            .values({name: sa.bindparam(name) for name in _VALUES}),
+            updates,
+        )
+    if inserts:
+        conn.execute(metrics.insert(), inserts)
+    ids = [row.id for row in minute_rows]
+    for chunk in _chunks(ids, 1000):
+        conn.execute(metrics.update().where(metrics.c.id.in_(chunk)).values(rolled=True))
+    return len(minute_rows)
+
+
+def _existing(
+    conn: sa.Connection, env_id: int, size: int, bucket: int, keys: list[RowKey]
+) -> dict[RowKey, Any]:
+    """The stored hour/day rows of these keys (at most one per key: rollups never run concurrently)."""
+    found: dict[RowKey, Any] = {}
+    by_level: dict[int, list[tuple[int, int, int]]] = {}
+    for level, endpoint_id, consumer_id, status_code in keys:
+        by_level.setdefault(level, []).append((endpoint_id, consumer_id, status_code))
+    rest = sa.tuple_(metrics.c.endpoint_id, metrics.c.consumer_id, metrics.c.status_code)
+    for level, level_keys in by_level.items():
+        for chunk in _chunks(level_keys, _KEYS_PER_QUERY):
+            # Equality on every column of the (env_id, granularity, level, bucket) index, so a lookup
+            # reads one bucket's rows, not every row of the granularity.
+            query = sa.select(metrics).where(
+                metrics.c.env_id == env_id,
+                metrics.c.granularity == size,
+                metrics.c.level == level,
+                metrics.c.bucket == bucket,
+                rest.in_(chunk),
+            )
+            for row in conn.execute(query):
+                found.setdefault((row.level, row.endpoint_id, row.consumer_id, row.status_code), row)
+    return found
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
