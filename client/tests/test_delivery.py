@@ -27,7 +27,8 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_client(url: str, **logging: Any) -> ApitallyClient:
     """A client whose worker is not started: the test runs its cycles."""
     config = ClientConfig.build(CLIENT_ID, "dev", url, None)
-    return ApitallyClient(config, RequestLoggingConfig(**logging), lambda: {"client": "python:test"})
+    # Nothing is captured for the log here: the integration's read_fields is never called.
+    return ApitallyClient(config, RequestLoggingConfig(**logging), lambda: {"client": "python:test"}, tuple)
 
 
 def count_one(client: ApitallyClient, path: str = "/a") -> None:

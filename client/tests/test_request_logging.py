@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from apitally import _wsgi
 from apitally.client import request_log
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.flask import ApitallyMiddleware
@@ -203,7 +204,7 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
     config = RequestLoggingConfig(
         enabled=True, log_request_headers=True, log_request_body=True, log_response_body=True
     )
-    logger = request_log.RequestLogger(config)
+    logger = request_log.RequestLogger(config, _wsgi.exchange_fields)
     environ = {
         "REQUEST_METHOD": "POST",
         "SCRIPT_NAME": "",
@@ -223,12 +224,12 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
         (
             100.25,
             environ,
+            [("Content-Type", "application/json"), ("Set-Cookie", "s=1"), ("Content-Length", "12")],
             "/café/<name>",
             "consumer \u2603",
             b'{"user": "bob", "password": "secret!"}',
             "200 OK",
             0.0123,
-            [("Content-Type", "application/json"), ("Set-Cookie", "s=1"), ("Content-Length", "12")],
             "12",
             b'{"token":"t"}',
             None,
@@ -236,12 +237,12 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
         (
             7.5,
             {**environ, "QUERY_STRING": "", "HTTP_X_FORWARDED_PROTO": "http", "CONTENT_LENGTH": ""},
+            [],
             None,
             None,
             None,
             "500 INTERNAL SERVER ERROR",
             1e-7,
-            [],
             0,
             b"",
             ("builtins.KeyError", "'k'", "Traceback\n  \"x\"\nKeyError: 'k'"),
@@ -249,19 +250,21 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
         (
             1.0,
             {**environ, "PATH_INFO": "/healthz"},
+            [],
             "/healthz",
             None,
             None,
             "200 OK",
             0.1,
-            [],
             None,
             None,
             None,
         ),
     ]
     for item in items:
-        item = (item[0], tuple(item[1]), tuple(item[1].values()), *item[2:])  # as the request path keeps it
+        start, env, response_headers, *rest = item
+        raw = (tuple(env), tuple(env.values()), tuple(response_headers))  # as `_wsgi` captures it
+        item = (start, raw, *rest)
         direct, built = logger._line(item, 1e9), logger._serialise(item, 1e9)
         if built is None:
             assert direct is None
@@ -271,3 +274,36 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
         assert direct_line.pop("uuid") != built_line.pop("uuid")
         assert direct_line == built_line
         assert direct.decode().split('"request":')[1] == built.decode().split('"request":')[1]  # same text
+
+
+def test_the_core_logs_a_capture_of_any_integration() -> None:
+    """The log reads captures only through `read_fields`: here one shaped as ASGI gives it."""
+    config = RequestLoggingConfig(enabled=True, log_request_headers=True)
+    logger = request_log.RequestLogger(config, lambda raw: raw)  # this capture is its fields already
+    fields = (
+        "GET",
+        "https://example.com/items/1",
+        "token=t&page=2",
+        [("host", "example.com"), ("user-agent", "test/1"), ("authorization", "Bearer x")],
+        None,
+        None,
+        "test/1",
+        [("content-type", "application/json"), ("content-length", "12")],
+    )
+    item = (1.0, fields, "/items/{id}", "c1", None, 201, 0.5, "12", None, None)
+    line = json.loads(logger._line(item, 1e9) or b"")
+    assert line["request"] == {
+        "timestamp": 1e9 + 1.0,
+        "method": "GET",
+        "path": "/items/{id}",
+        "url": "https://example.com/items/1?token=%2A%2A%2A%2A%2A%2A&page=2",
+        "headers": [["host", "example.com"], ["user-agent", "test/1"], ["authorization", "******"]],
+        "consumer": "c1",
+    }
+    assert line["response"] == {
+        "status_code": 201,
+        "response_time": 0.5,
+        "headers": [["content-type", "application/json"], ["content-length", "12"]],
+        "size": 12,
+    }
+    assert json.loads(logger._serialise(item, 1e9) or b"")["request"] == line["request"]

@@ -20,24 +20,26 @@ MAX_ATTEMPTS = 3
 BACKOFF_BASE = 1.0  # seconds; waits are full jitter: U(0, base * 2**n)
 
 
-class Outcome(enum.Enum):
+class DeliveryOutcome(enum.Enum):
+    """What became of one attempt to deliver a payload to the hub."""
+
     SENT = "sent"
     DROPPED = "dropped"  # 422: the hub will never take it
     DISABLED = "disabled"  # 404: unknown client ID
     RETRY = "retry"  # not sent, worth trying again later
 
 
-def classify(response: HubResponse) -> Outcome:
+def classify(response: HubResponse) -> DeliveryOutcome:
     """What a hub answer means for the payload (PROTOCOL.md §1A)."""
     if response.status < 400:
-        return Outcome.SENT
+        return DeliveryOutcome.SENT
     if response.status == 404:
-        return Outcome.DISABLED
+        return DeliveryOutcome.DISABLED
     if response.status == 422:
         detail = response.body[:500].decode("utf-8", "replace")
         logger.warning("Apitally hub rejected a payload (422): %s", detail)
-        return Outcome.DROPPED
-    return Outcome.RETRY
+        return DeliveryOutcome.DROPPED
+    return DeliveryOutcome.RETRY
 
 
 class Hub:
@@ -64,16 +66,16 @@ class Hub:
 
     def send_json(
         self, path: str, body: bytes, deadline: float | None, wait: Callable[[float], bool]
-    ) -> Outcome:
+    ) -> DeliveryOutcome:
         """POST a JSON body, retried with exponential backoff and jitter until `wait` says stop."""
         for attempt in range(MAX_ATTEMPTS):
             if attempt and wait(random.uniform(0, BACKOFF_BASE * 2 ** (attempt - 1))):
                 break
             response = self.post(path, body, "application/json", deadline)
-            outcome = classify(response) if response is not None else Outcome.RETRY
-            if outcome is not Outcome.RETRY:
+            outcome = classify(response) if response is not None else DeliveryOutcome.RETRY
+            if outcome is not DeliveryOutcome.RETRY:
                 return outcome
-        return Outcome.RETRY
+        return DeliveryOutcome.RETRY
 
 
 def encode(payload: dict[str, object]) -> bytes:

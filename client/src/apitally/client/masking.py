@@ -46,13 +46,15 @@ EXCLUDE_USER_AGENTS = (r"health[\-_ ]?check", r"microsoft-azure-application-lb",
 MASK_QUERY_PARAMS = (r"auth", r"api[-_]?key", r"secret", r"token", r"password", r"pwd")
 MASK_HEADERS = (r"auth", r"api[-_]?key", r"secret", r"token", r"cookie")
 MASK_BODY_FIELDS = (r"password", r"pwd", r"token", r"secret", r"auth", r"card[\-_ ]number", r"ccv", r"ssn")
-_HTTPS_HEADERS = (
+_SCHEME_HEADERS = (
     "x-forwarded-proto",
     "x-forwarded-protocol",
     "x-forwarded-scheme",
     "x-url-scheme",
     "x-scheme",
 )
+_SSL_HEADERS = ("front-end-https", "x-forwarded-ssl")
+HTTPS_HEADERS = (*_SCHEME_HEADERS, "forwarded", *_SSL_HEADERS)  # every header `is_https` reads
 
 
 def _matcher(patterns: list[str], defaults: tuple[str, ...]) -> Any:
@@ -76,11 +78,11 @@ def is_allowed_content_type(content_type: str | None) -> bool:
 def is_https(headers: list[tuple[str, str]]) -> bool:
     for k, v in headers:
         name = k.lower()
-        if name in _HTTPS_HEADERS and v.split(",")[0].strip().lower() == "https":
+        if name in _SCHEME_HEADERS and v.split(",")[0].strip().lower() == "https":
             return True
         if name == "forwarded" and "proto=https" in v.split(",")[0].lower():
             return True
-        if name in ("front-end-https", "x-forwarded-ssl") and v.lower() == "on":
+        if name in _SSL_HEADERS and v.lower() == "on":
             return True
     return False
 

@@ -33,6 +33,11 @@ def size_of(value: object) -> int | None:
     return size if size >= 0 else None
 
 
+def status_code(status: int | str) -> int:
+    """The code of a status given as an int or as a status line ("200 OK")."""
+    return status if type(status) is int else int(str(status)[:3])
+
+
 class RequestCounter:
     """Aggregates requests between syncs.
 
@@ -91,7 +96,7 @@ class RequestCounter:
                     identifier = str(consumer).strip()[:128] or None if consumer else None
                 code = statuses.get(status)
                 if code is None:
-                    code = status if type(status) is int else int(str(status)[:3])
+                    code = status_code(status)
                     if len(statuses) < 1000:
                         statuses[status] = code
                 key = (identifier, method, path, code)

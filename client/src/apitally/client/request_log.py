@@ -5,22 +5,21 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import re
 import threading
 import time
 from binascii import b2a_base64
 from collections import deque
-from functools import lru_cache
+from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring_ascii
 from random import getrandbits
 from time import perf_counter
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from apitally.client.consumers import consumer_identifier
 from apitally.client.logging_config import RequestLoggingConfig
-from apitally.client.masking import _HTTPS_HEADERS, MASKED, Masker, is_https
-from apitally.client.metrics import size_of
+from apitally.client.masking import MASKED, Masker
+from apitally.client.metrics import size_of, status_code
 from apitally.client.spool import LogFile, temp_dir_writable
 
 logger = logging.getLogger("apitally")
@@ -30,22 +29,41 @@ MAX_FILE_SIZE = 1_000_000  # compressed bytes before a file is closed for upload
 MAX_FILES = 50  # closed files waiting for upload; the oldest go first
 
 
-# A captured request as the request path hands it over, raw; the worker makes it into the log line:
-# (start perf_counter, environ keys, environ values (without wsgi.input and other objects), route
-#  template, consumer (a string, or an ApitallyConsumer), request body, status line, response time,
-#  response headers, response size (int or Content-Length string), response body,
-#  (exception type, message, traceback)). Flat tuples of strings and numbers: the garbage collector
-#  stops tracking them on its first pass.
+# What the log needs of a request and its response that only the integration can read, made of its
+# raw capture by its `read_fields` in the worker: (method, URL (scheme://host/path, the path
+# percent-encoded, without the query; the scheme https when a forwarding header says so, see
+# `masking.is_https`), query (as sent, without "?"), request headers, the request's Content-Type,
+# Content-Length and User-Agent (or None), response headers). Headers are (name, value) pairs,
+# named as the framework names them. A plain tuple: a NamedTuple's constructor would be a Python
+# call per logged request.
+ExchangeFields = tuple[
+    str,
+    str,
+    str,
+    Sequence[tuple[str, str]],
+    "str | None",
+    "str | None",
+    "str | None",
+    Sequence[tuple[str, str]],
+]
+
+
+# A captured request as the request path hands it over; the worker makes it into the log line:
+# (start perf_counter, the integration's raw capture (made into `ExchangeFields` by the logger's
+#  `read_fields`, in the worker), route template, consumer (a string, or an ApitallyConsumer),
+#  request body, status (int or status line), response time, response size (int or Content-Length
+#  string), response body, (exception type, message, traceback)). The integration keeps its raw
+#  capture cheap to make and, like the rest, flat tuples of strings and numbers: the garbage
+#  collector stops tracking them on its first pass (which is also why `read_fields` is the
+#  logger's, not part of each item: a function would keep the item tracked).
 Captured = tuple[
     float,
-    tuple[str, ...],
-    tuple[Any, ...],
+    Any,
     "str | None",
     object,
     "bytes | None",
-    str,
+    "int | str",
     float,
-    tuple[tuple[str, str], ...],
     "int | str | None",
     "bytes | None",
     "tuple[str, str, str] | None",
@@ -59,40 +77,12 @@ MAX_EXCEPTIONS = 64  # cached JSON of exceptions (a traceback is at most 64 KB)
 # to the switch interval (5 ms) to get it back from a busy request thread, so small writes would
 # leave the worker too little time to keep up with a busy app.
 WRITE_CHUNK = 2 * 1024 * 1024
-_HTTPS_KEYS = frozenset("HTTP_" + name.upper().replace("-", "_") for name in (*_HTTPS_HEADERS, "forwarded"))
-_HTTPS_KEYS |= {"HTTP_FRONT_END_HTTPS", "HTTP_X_FORWARDED_SSL"}
-
-
-def _request_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
-    """The request headers of a WSGI environ, named as Flask names them."""
-    headers = [(_header_name(k), v) for k, v in environ.items() if k[:5] == "HTTP_"]
-    if environ.get("CONTENT_TYPE"):
-        headers.append(("Content-Type", environ["CONTENT_TYPE"]))
-    if environ.get("CONTENT_LENGTH"):
-        headers.append(("Content-Length", environ["CONTENT_LENGTH"]))
-    return headers
-
-
-def _base_url(environ: dict[str, Any]) -> str:
-    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
-    return _url(
-        environ.get("wsgi.url_scheme", "http"),
-        host,
-        environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
-    )
 
 
 def _json_default(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
     raise TypeError(type(value).__name__)
-
-
-def _url(scheme: str, host: str, path: str) -> str:
-    """The request URL without its query, from WSGI pieces (`path`: the latin-1 string of the raw bytes)."""
-    if _plain_path(path) is None:
-        path = quote(path.encode("latin-1", "replace"), safe=_SAFE)
-    return f"{scheme}://{host}{path}"
 
 
 def _uuid4() -> str:
@@ -102,18 +92,9 @@ def _uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-_SAFE = "/:@!$&'()*+,;=-._~%"
-_plain_path = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%]*").fullmatch  # what `quote` leaves as it is
 _string = encode_basestring_ascii  # a JSON string literal, as the encoder writes it (C)
 MASKED_JSON = _string(MASKED)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)  # built once, not per line
-
-
-@lru_cache(maxsize=1024)
-def _header_name(environ_key: str) -> str:
-    """`HTTP_USER_AGENT` → `User-Agent`, as Flask spells header names."""
-    name = environ_key[5:] if environ_key.startswith("HTTP_") else environ_key
-    return name.replace("_", "-").title()
 
 
 def _without_empty(data: dict[str, Any]) -> dict[str, Any]:
@@ -123,8 +104,9 @@ def _without_empty(data: dict[str, Any]) -> dict[str, Any]:
 class RequestLogger:
     """Holds captured requests until the worker masks, serialises and writes them to a file."""
 
-    def __init__(self, config: RequestLoggingConfig) -> None:
+    def __init__(self, config: RequestLoggingConfig, read_fields: Callable[[Any], ExchangeFields]) -> None:
         self.config = config
+        self.read_fields = read_fields  # the integration's: its raw capture → ExchangeFields
         self.masker = Masker(config)
         self.enabled = config.enabled and temp_dir_writable()
         if config.enabled and not self.enabled:
@@ -135,7 +117,7 @@ class RequestLogger:
         self._pending: deque[Captured] = deque()
         self._sizes: deque[int] = deque()  # of the pending items (apart: the items stay flat)
         self._pending_bytes = 0
-        # JSON of header pairs, by (environ key, value) and by (response header name, value)
+        # JSON of header pairs, by (name, value), of requests and of responses
         self._request_fragments: dict[tuple[str, str], str] = {}
         self._response_fragments: dict[tuple[str, str], str] = {}
         self._exceptions: dict[tuple[str, str, str], str] = {}
@@ -214,33 +196,27 @@ class RequestLogger:
 
         It is the line `_serialise` makes, without its dicts: same keys, order and values.
         """
-        start, keys, values, path, consumer, body, status, seconds, response_headers = item[:9]
-        environ = dict(zip(keys, values, strict=True))
-        response_size = item[9]
+        start, raw, path, consumer, body, status, seconds, response_size, response_body, exception = item
+        method, url, query, headers, content_type, length, agent, response_headers = self.read_fields(raw)
         masker, config = self.masker, self.config
-        url = _base_url(environ)
-        if url[:5] == "http:" and not _HTTPS_KEYS.isdisjoint(environ) and is_https(_request_headers(environ)):
-            url = "https:" + url[5:]
         if masker.exclude_path(path or urlsplit(url).path):
             return None
-        agent = environ.get("HTTP_USER_AGENT")
         if agent is not None and masker.exclude_agent(agent):
             return None
-        query = environ.get("QUERY_STRING")
         if query and config.log_query_params:
             query = masker.mask_query(query)
             if query:
                 url = f"{url}?{query}"
-        headers = self._request_headers_json(environ) if config.log_request_headers else ""
-        size = size_of(environ.get("CONTENT_LENGTH") or None)
+        headers_json = self._headers(headers, self._request_fragments) if config.log_request_headers else ""
+        size = size_of(length)
         consumer = consumer_identifier(consumer)
-        body = masker.body(body, environ.get("CONTENT_TYPE") or None, config.log_request_body)
+        body = masker.body(body, content_type, config.log_request_body)
         request = (
             f'{{"uuid":"{_uuid4()}","request":{{"timestamp":{start + clock!r},'
-            f'"method":{_string(environ["REQUEST_METHOD"])}'
+            f'"method":{_string(method)}'
             + (f',"path":{_string(path)}' if path else "")
             + f',"url":{_string(url)}'
-            + (f',"headers":{headers}' if headers else "")
+            + (f',"headers":{headers_json}' if headers_json else "")
             + (f',"size":{size}' if size is not None else "")
             + (f',"consumer":{_string(consumer)}' if consumer else "")
             + (f',"body":"{b2a_base64(body, newline=False).decode()}"' if body else "")
@@ -250,13 +226,14 @@ class RequestLogger:
             if name == "Content-Type" or name.lower() == "content-type":
                 content_type = value
                 break
-        headers = self._headers(response_headers) if config.log_response_headers and response_headers else ""
+        headers_json = (
+            self._headers(response_headers, self._response_fragments) if config.log_response_headers else ""
+        )
         size = size_of(response_size)
-        body = masker.body(item[10], content_type, config.log_response_body)
-        exception = item[11]
+        body = masker.body(response_body, content_type, config.log_response_body)
         response = (
-            f'}},"response":{{"status_code":{int(status[:3])},"response_time":{seconds!r}'
-            + (f',"headers":{headers}' if headers else "")
+            f'}},"response":{{"status_code":{status_code(status)},"response_time":{seconds!r}'
+            + (f',"headers":{headers_json}' if headers_json else "")
             + (f',"size":{size}' if size is not None else "")
             + (f',"body":"{b2a_base64(body, newline=False).decode()}"' if body else "")
         )
@@ -277,72 +254,48 @@ class RequestLogger:
             self._exceptions[exception] = text
         return text
 
-    def _headers(self, headers: tuple[tuple[str, str], ...]) -> str:
-        """A JSON array of [name, value] pairs, masked."""
-        cache = self._response_fragments
+    def _headers(self, headers: Sequence[tuple[str, str]], cache: dict[tuple[str, str], str]) -> str:
+        """A JSON array of [name, value] pairs, masked; "" if there are none."""
         fragments = []
         for pair in headers:
             fragment = cache.get(pair)
             if fragment is None:
-                fragment = self._fragment(pair[0], pair, cache)
+                fragment = self._fragment(pair, cache)
             fragments.append(fragment)
-        return "[" + ",".join(fragments) + "]"
-
-    def _request_headers_json(self, environ: dict[str, Any]) -> str:
-        """The JSON of `_request_headers(environ)`, masked; "" if there are none."""
-        cache = self._request_fragments
-        fragments = []
-        for pair in environ.items():
-            if "HTTP_" <= pair[0] < "HTTP`":  # starts with HTTP_ ("`" follows "_"), without a slice
-                fragment = cache.get(pair)
-                if fragment is None:
-                    fragment = self._fragment(_header_name(pair[0]), pair, cache)
-                fragments.append(fragment)
-        for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
-            value = environ.get(key)
-            if value:
-                pair = (key, value)
-                fragments.append(cache.get(pair) or self._fragment(name, pair, cache))
         return "[" + ",".join(fragments) + "]" if fragments else ""
 
-    def _fragment(self, name: str, key: tuple[str, str], cache: dict[tuple[str, str], str]) -> str:
-        """`[name, value]` as JSON, the value masked if the name says so; cached by `key`, as most
-        header pairs repeat from request to request."""
-        value = MASKED_JSON if self.masker.mask_header(name) else _string(key[1])
-        fragment = f"[{_string(name)},{value}]"
-        if len(key[1]) <= MAX_CACHED_VALUE:  # long values (cookies, tokens) rarely repeat
+    def _fragment(self, pair: tuple[str, str], cache: dict[tuple[str, str], str]) -> str:
+        """`[name, value]` as JSON, the value masked if the name says so; cached, as most header
+        pairs repeat from request to request."""
+        name, value = pair
+        fragment = f"[{_string(name)},{MASKED_JSON if self.masker.mask_header(name) else _string(value)}]"
+        if len(value) <= MAX_CACHED_VALUE:  # long values (cookies, tokens) rarely repeat
             if len(cache) >= MAX_FRAGMENTS:
                 cache.clear()
-            cache[key] = fragment
+            cache[pair] = fragment
         return fragment
 
     def _serialise(self, item: Captured, clock: float) -> bytes | None:
         """The log line of `item`, through the request and response dicts that the callbacks are given."""
-        start, keys, values, path, consumer, body, status, seconds, response_headers = item[:9]
-        environ = dict(zip(keys, values, strict=True))
-        response_size = item[9]
-        response_body = item[10]
-        query = environ.get("QUERY_STRING")
-        url = _base_url(environ)
+        start, raw, path, consumer, body, status, seconds, response_size, response_body, exception = item
+        method, url, query, headers, _, length, _, response_headers = self.read_fields(raw)
         request: dict[str, Any] = {
             "timestamp": start + clock,
-            "method": environ["REQUEST_METHOD"],
+            "method": method,
             "path": path,
             "url": f"{url}?{query}" if query else url,
-            "headers": _request_headers(environ),
-            "size": size_of(environ.get("CONTENT_LENGTH") or None),
+            "headers": list(headers),
+            "size": size_of(length),
             "consumer": consumer_identifier(consumer),
             "body": body,
         }
         response: dict[str, Any] = {
-            "status_code": int(status[:3]),
+            "status_code": status_code(status),
             "response_time": seconds,
             "headers": list(response_headers),
             "size": size_of(response_size),
             "body": response_body,
         }
-        if request["url"].startswith("http:") and is_https(request["headers"]):
-            request["url"] = "https:" + request["url"][5:]
         if self.masker.excluded(request, response):
             return None
         self.masker.apply(request, response)
@@ -354,7 +307,6 @@ class RequestLogger:
             "request": _without_empty(request),
             "response": _without_empty(response),
         }
-        exception = item[11]
         if exception is not None:
             line["exception"] = {"type": exception[0], "message": exception[1], "traceback": exception[2]}
         return _ENCODER.encode(line).encode()

@@ -24,11 +24,11 @@ from apitally.client.config import (
     ClientConfig,
 )
 from apitally.client.consumers import ConsumerRegistry
-from apitally.client.delivery import Hub, Outcome, Payload, PayloadQueue, classify, encode
+from apitally.client.delivery import DeliveryOutcome, Hub, Payload, PayloadQueue, classify, encode
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.metrics import MAX_NOTED, RequestCounter
-from apitally.client.request_log import RequestLogger
+from apitally.client.request_log import ExchangeFields, RequestLogger
 from apitally.client.resources import ResourceSampler
 from apitally.client.server_errors import ServerErrorCounter
 from apitally.client.transport import Transport
@@ -58,6 +58,7 @@ class ApitallyClient:
         config: ClientConfig,
         logging_config: RequestLoggingConfig,
         startup_data: Callable[[], dict[str, Any]],
+        read_fields: Callable[[Any], ExchangeFields],
     ) -> None:
         self.config = config
         self.enabled = config.enabled
@@ -65,7 +66,7 @@ class ApitallyClient:
         self.server_errors = ServerErrorCounter()
         self.consumers = ConsumerRegistry()
         self.requests.consumers = self.consumers
-        self.request_logger = RequestLogger(logging_config)
+        self.request_logger = RequestLogger(logging_config, read_fields)
         self.hub = Hub(config.prefix, Transport(config.proxy))
         self.queue = PayloadQueue()
         self._startup_data = startup_data
@@ -254,9 +255,9 @@ class ApitallyClient:
             self._startup = encode(self.startup_payload())
         wait = self._no_retry if final else self._wait
         outcome = self.hub.send_json("/startup", self._startup, deadline, wait)
-        if outcome is Outcome.DISABLED:
+        if outcome is DeliveryOutcome.DISABLED:
             self._disable()
-        elif outcome is not Outcome.RETRY:
+        elif outcome is not DeliveryOutcome.RETRY:
             self._startup_sent = True
             self._startup = None
 
@@ -268,10 +269,10 @@ class ApitallyClient:
                 return  # stopping: the final flush sends the rest
             wait = self._no_retry if final else self._wait
             outcome = self.hub.send_json("/sync", payload.body, deadline, wait)
-            if outcome is Outcome.RETRY:
+            if outcome is DeliveryOutcome.RETRY:
                 return  # kept at the front; the next cycle tries again
             self.queue.remove_oldest()
-            if outcome is Outcome.DISABLED:
+            if outcome is DeliveryOutcome.DISABLED:
                 self._disable()
             sent += 1
 
@@ -287,11 +288,11 @@ class ApitallyClient:
                 self.request_logger.suspend(int(response.headers["Retry-After"]))
                 return
             outcome = classify(response)
-            if outcome is Outcome.RETRY:
+            if outcome is DeliveryOutcome.RETRY:
                 return
             files.popleft()
             log_file.delete()
-            if outcome is Outcome.DISABLED:
+            if outcome is DeliveryOutcome.DISABLED:
                 self._disable()
             count += 1
 
