@@ -133,7 +133,7 @@ class Writer:
     ) -> bool:
         """Run `write` in one transaction unless the message was received before; retry lost races."""
         for attempt in range(1, ATTEMPTS + 1):
-            pending = Pending(self.cache)
+            pending = Pending(cache=self.cache)
             try:
                 with self.db.write() as conn:
                     if not _first_receipt(conn, app_id, kind, message_uuid, now):

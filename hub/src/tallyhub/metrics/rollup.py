@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.metrics.rows import Aggregate, RowKey
+from tallyhub.metrics.rows import VALUE_COLUMNS, Aggregate, RowKey
 from tallyhub.settings import Settings
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import DAY, HOUR, MINUTE, metrics
@@ -23,14 +23,6 @@ from tallyhub.storage.tables import DAY, HOUR, MINUTE, metrics
 BATCH_ROWS = 5000
 _KEYS_PER_QUERY = 400
 _ADVISORY_LOCK = 0x7461_6C6C_7275  # "tallru": any constant no other part of the hub uses
-_VALUES = (
-    "request_count",
-    "request_size_sum",
-    "response_size_sum",
-    "response_times",
-    "request_sizes",
-    "response_sizes",
-)
 
 # (env_id, granularity, bucket) -> row key -> aggregate
 Target = tuple[int, int, int]
@@ -99,7 +91,7 @@ def _roll_batch(conn: sa.Connection, cutoff: int, batch_rows: int) -> int:
         conn.execute(
             metrics.update()
             .where(metrics.c.id == sa.bindparam("row_id"))
-            .values({name: sa.bindparam(name) for name in _VALUES}),
+            .values({name: sa.bindparam(name) for name in VALUE_COLUMNS}),
             updates,
         )
     if inserts:

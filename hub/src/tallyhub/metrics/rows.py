@@ -68,22 +68,17 @@ def _nonzero(hist: dict[int, int]) -> dict[int, int]:
     return {k: v for k, v in hist.items() if v}
 
 
-COLUMNS = (
-    "env_id",
-    "granularity",
-    "bucket",
-    "level",
-    "endpoint_id",
-    "consumer_id",
-    "status_code",
+# What a row counts, in the order Aggregate holds it (the histograms serialised).
+VALUE_COLUMNS = (
     "request_count",
     "request_size_sum",
     "response_size_sum",
     "response_times",
     "request_sizes",
     "response_sizes",
-    "rolled",
 )
+KEY_COLUMNS = ("env_id", "granularity", "bucket", "level", "endpoint_id", "consumer_id", "status_code")
+COLUMNS = (*KEY_COLUMNS, *VALUE_COLUMNS, "rolled")
 
 E = TypeVar("E", bound=Hashable)
 C = TypeVar("C", bound=Hashable)

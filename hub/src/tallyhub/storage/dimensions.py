@@ -53,16 +53,10 @@ class IdCache:
 
 
 @dataclasses.dataclass
-class Pending:
-    """What one transaction learnt; merged into the cache only after it commits."""
+class Pending(IdCache):
+    """What one transaction learnt (the same maps as the cache); merged into it only after it commits."""
 
-    cache: IdCache
-    endpoints: dict[EndpointKey, int] = dataclasses.field(default_factory=dict)
-    consumers: dict[ConsumerKey, int] = dataclasses.field(default_factory=dict)
-    last_seen: dict[int, float] = dataclasses.field(default_factory=dict)
-    labels: dict[int, Labels] = dataclasses.field(default_factory=dict)
-    error_groups: dict[ErrorGroupKey, int] = dataclasses.field(default_factory=dict)
-    error_seen: dict[int, float] = dataclasses.field(default_factory=dict)
+    cache: IdCache = dataclasses.field(kw_only=True)
 
     def endpoint(self, key: EndpointKey) -> int | None:
         return self.endpoints.get(key) or self.cache.endpoints.get(key)

@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tallyhub.identifiers import is_valid_env
 from tallyhub.storage import app_admin
+from tallyhub.storage.app_admin import TeamApp
 from tallyhub.web.access import (
     FormStr,
     RowId,
@@ -33,15 +34,21 @@ def _back(app_id: int, notice: str) -> Response:
 @router.get("/apps/{app_id}/settings")
 def settings_page(request: Request, viewer: SignedIn, app_id: RowId, notice: str = "") -> Response:
     app = require_app(request, viewer, app_id, "admin")
+    return _page(request, app, Filters.from_query(request.query_params), NOTICES.get(notice))
+
+
+def _page(
+    request: Request, app: TeamApp, filters: Filters, notice: str | None, new_client_id: str | None = None
+) -> Response:
     return render(
         request,
         "app_settings.html",
         app=app,
         role="admin",
-        filters=Filters.from_query(request.query_params),
+        filters=filters,
         nav="settings",
-        notice=NOTICES.get(notice),
-        new_client_id=None,
+        notice=notice,
+        new_client_id=new_client_id,
         error=None,
     )
 
@@ -84,17 +91,8 @@ def rotate_client_id(request: Request, viewer: SignedIn, app_id: RowId) -> Respo
     with request_db(request).write() as conn:
         client_id = app_admin.rotate_client_id(conn, app.id)
     fresh = require_app(request, viewer, app_id, "admin")
-    return render(
-        request,
-        "app_settings.html",
-        app=fresh,
-        role="admin",
-        filters=Filters(),
-        nav="settings",
-        notice="The client ID was rotated: deploy the new one, the old one is no longer accepted.",
-        new_client_id=client_id,
-        error=None,
-    )
+    notice = "The client ID was rotated: deploy the new one, the old one is no longer accepted."
+    return _page(request, fresh, Filters(), notice, client_id)
 
 
 @router.post("/apps/{app_id}/delete")
