@@ -3,6 +3,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Three stamps, each adding to the one before: what the hub needs to run, the client for the demo,
+# then the test, lint and benchmark tools (so `make run` installs no test toolchain).
+RUNTIME := $(VENV)/.runtime
+DEMO_STAMP := $(VENV)/.demo
 STAMP := $(VENV)/.installed
 # The official Apitally client uses the import name `apitally`, as ours does, so it lives in a
 # virtual environment of its own; compatibility tests and benchmarks run it from there.
@@ -15,10 +19,18 @@ NODE_STAMP := $(NODE_E2E)/node_modules/.installed
 
 .PHONY: setup e2e-node run test lint format bench demo clean vendor chromium
 
-$(STAMP): hub/pyproject.toml client/pyproject.toml requirements-dev.txt
+$(RUNTIME): hub/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e "./hub[postgres]"
+	touch $@
+
+$(DEMO_STAMP): $(RUNTIME) client/pyproject.toml
+	$(BIN)/pip install -q --disable-pip-version-check -e "./client[flask]"
+	touch $@
+
+$(STAMP): $(DEMO_STAMP) requirements-dev.txt
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e "./hub[postgres]" -e "./client[flask]" -r requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
 $(OFFICIAL_STAMP):
@@ -52,7 +64,7 @@ setup: $(STAMP) $(OFFICIAL_STAMP) vendor chromium
 
 e2e-node: $(NODE_STAMP)
 
-run: $(STAMP) vendor
+run: $(RUNTIME) vendor
 	$(BIN)/tallyhub serve
 
 lint: $(STAMP)
@@ -67,8 +79,8 @@ format: $(STAMP)
 test: setup e2e-node lint
 	$(BIN)/pytest
 
-# A hub with a demo login, a Flask API instrumented with apitally.flask and traffic; Ctrl-C stops it.
-demo: $(STAMP) $(OFFICIAL_STAMP) vendor
+# A hub with a demo login, a Flask API instrumented with apitally.flask and traffic; Ctrl-C (or SIGTERM) stops it.
+demo: $(DEMO_STAMP) vendor
 	$(BIN)/tallyhub demo
 
 bench: setup  ## BENCH=name1,name2 runs only those

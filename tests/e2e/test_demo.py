@@ -99,6 +99,56 @@ def test_demo_shows_live_data_and_stops_cleanly_on_ctrl_c() -> None:
             process.stdout.close()
 
 
+def _start_demo(port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALLYHUB_")}
+    env["TALLYHUB_OFFICIAL_PYTHON"] = os.environ.get("TALLYHUB_OFFICIAL_PYTHON", "")
+    return subprocess.Popen(
+        [sys.executable, "-m", "tallyhub", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def test_demo_stops_cleanly_on_sigterm_and_starts_again_on_the_same_port_at_once() -> None:
+    """SIGTERM (what a service manager or `kill` sends) stops the demo as Ctrl-C does; the hub's closed
+    connections, left in TIME_WAIT on its port, don't keep the next demo from starting there."""
+    port = free_port()
+    first = _start_demo(port)
+    second: subprocess.Popen[str] | None = None
+    try:
+        banner = _read_until(first, "Press Ctrl-C", timeout=60)
+        folder = re.search(r"Data:\s+(\S+)", banner)
+        assert folder, banner
+        for _ in range(3):  # connections the hub closes when it stops: TIME_WAIT on its side
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                assert client.get("/login").status_code == 200
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0
+        assert first.stdout is not None
+        rest = first.stdout.read()
+        assert "Stopping the demo" in rest and "Traceback" not in rest, rest
+        assert not Path(folder.group(1)).exists()
+
+        second = _start_demo(port)
+        banner = _read_until(second, "Press Ctrl-C", timeout=60)
+        assert f"http://127.0.0.1:{port}/login" in banner, banner
+    finally:
+        for process in (first, second):
+            if process is None:
+                continue
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():

@@ -1,4 +1,4 @@
-"""Runs the demo: hub + demo login and app + instrumented Flask API + traffic, until Ctrl-C.
+"""Runs the demo: hub + demo login and app + instrumented Flask API + traffic, until Ctrl-C or SIGTERM.
 
 The hub and the API run as child processes in their own sessions, so Ctrl-C reaches only this
 process, which then stops them in order: traffic, the API (its client sends a last sync), the hub.
@@ -49,6 +49,8 @@ def free_port() -> int:
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As the hub's own listener does: a previous hub's connections in TIME_WAIT don't hold the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -141,7 +143,8 @@ def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
 
 
 def run(port: int, data_dir: str | None) -> None:
-    """Start everything, print the URL and login, and run until Ctrl-C (or a child exits)."""
+    """Start everything, print the URL and login, and run until Ctrl-C or SIGTERM (or a child exits)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C: in order, cleaned up
     if not port_is_free(port):
         raise click.ClickException(f"port {port} is in use: choose another with --port")
     temporary = data_dir is None
