@@ -91,6 +91,14 @@ SETTINGS: tuple[Setting, ...] = (
         5.0,
         "How often each hub process looks for due alert rules and notifications to deliver.",
     ),
+    Setting(
+        "log_budget_bytes",
+        int,
+        200_000_000,
+        "Request-log bytes (as inflated) an app may store per budget window; past it /log answers 402 "
+        "with Retry-After and the clients pause request logging. 0: no budget.",
+    ),
+    Setting("log_budget_seconds", int, 3600, "Length of the request-log budget window (seconds)."),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -121,6 +129,12 @@ class Settings:
     log_level: str
     public_url: str
     alerts_tick_seconds: float
+    log_budget_bytes: int
+    log_budget_seconds: int
+
+    def __post_init__(self) -> None:
+        if self.log_budget_seconds <= 0:
+            raise ValueError(f"log_budget_seconds must be positive, not {self.log_budget_seconds}")
 
     @property
     def resolved_database_url(self) -> str:
