@@ -76,24 +76,25 @@ def serve(**overrides: Any) -> None:
         "" if settings.workers == 1 else "es",
     )
     level = settings.log_level.lower()
+    server: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": level,
+        "access_log": False,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default (or $FORWARDED_ALLOW_IPS),
+        # letting any local process pick the address the sign-in limiter counts: only listed proxies.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or "",
+    }
     if settings.workers == 1:
-        app = create_app(settings, db)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=level, access_log=False)
+        uvicorn.run(create_app(settings, db), **server)
         return
     db.dispose()
     # Worker processes build their own app from the environment: hand them this command's options.
     for setting in SETTINGS:
         if overrides.get(setting.name) is not None:
             os.environ[setting.env_var] = str(overrides[setting.name])
-    uvicorn.run(
-        "tallyhub.app:create_app_from_environment",
-        factory=True,
-        workers=settings.workers,
-        host=settings.host,
-        port=settings.port,
-        log_level=level,
-        access_log=False,
-    )
+    uvicorn.run("tallyhub.app:create_app_from_environment", factory=True, workers=settings.workers, **server)
 
 
 @main.command("settings")
