@@ -244,6 +244,25 @@ def users_create(
     except user_store.UserError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"Created user {user.email} ({'admin' if admin else role} of team {found.name!r})")
+    if user.is_hub_admin:
+        click.echo(f"{user.email} is a hub admin (the first user)")
+
+
+@users.command("hub-admin")
+@click.argument("email")
+@click.option("--revoke", is_flag=True, help="Take hub admin away instead of granting it.")
+@settings_options(DB_OPTIONS)
+def users_hub_admin(email: str, revoke: bool, **overrides: Any) -> None:
+    """Make the user EMAIL a hub admin (who may create teams when team_creation is "admins")."""
+    from tallyhub.accounts import users as user_store
+
+    db = _open_database(_settings(**overrides))
+    try:
+        with db.write() as conn:
+            user = user_store.set_hub_admin(conn, email, not revoke)
+    except user_store.UserError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"{user.email} is {'now' if user.is_hub_admin else 'no longer'} a hub admin")
 
 
 @main.command()

@@ -35,6 +35,13 @@ def parse_proxies(value: str) -> str:
     return ",".join(items)
 
 
+def parse_team_creation(value: str) -> str:
+    """`admins` or `anyone`."""
+    if value not in ("admins", "anyone"):
+        raise ValueError(f"{value!r} is neither 'admins' nor 'anyone'")
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "Address the hub listens on."),
     Setting("port", int, 8000, "Port the hub listens on."),
@@ -125,6 +132,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (`*`: any). Empty: none, the peer's address is the client's.",
     ),
+    Setting(
+        "team_creation",
+        parse_team_creation,
+        "admins",
+        "Who may create teams: `admins` (hub admins only) or `anyone` (every signed-in user).",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -158,6 +171,7 @@ class Settings:
     max_password_checks: int
     password_check_wait_seconds: float
     trusted_proxies: str
+    team_creation: str
 
     @property
     def resolved_database_url(self) -> str:
