@@ -62,8 +62,11 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
         version="1",
         summary="Read API of Tallyhub, self-hosted API monitoring and analytics.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # The docs page is the dashboard's (web/routes/api_docs.py): Swagger UI from the hub's own
+        # static files under the CSP, not FastAPI's page with a CDN and an inline script.
+        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         lifespan=lifespan,
     )
     app.state.db = database
