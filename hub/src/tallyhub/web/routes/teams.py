@@ -118,13 +118,17 @@ def revoke_invite(request: Request, viewer: SignedIn, team_id: RowId, invite_id:
 
 
 @router.post("/teams/{team_id}/tokens")
-def create_token(request: Request, viewer: SignedIn, team_id: RowId, name: FormStr = "") -> Response:
+def create_token(
+    request: Request, viewer: SignedIn, team_id: RowId, name: FormStr = "", read_only: FormStr = ""
+) -> Response:
     team = require_team(viewer, team_id, "admin")
     label = name.strip()
     if not 1 <= len(label) <= 200:
         return _page(request, team, status_code=400, error="A token needs a name of 1 to 200 characters.")
+    if read_only not in ("", "on"):
+        return _page(request, team, status_code=400, error="read_only is either absent or 'on'.")
     with request_db(request).write() as conn:
-        token = team_tokens.create_team_token(conn, team.id, label)
+        token = team_tokens.create_team_token(conn, team.id, label, read_only=read_only == "on")
     return _page(request, team, new_token=token)
 
 
