@@ -22,6 +22,7 @@ from tallyhub.web.routes import (
     auth,
     channels,
     consumers,
+    invites,
     pages,
     teams,
     uptime,
@@ -82,7 +83,7 @@ async def _csrf_error(request: Request, _exc: Exception) -> Response:
 def router() -> APIRouter:
     """Every dashboard route, behind the CSRF check (which lets GET, HEAD and OPTIONS through)."""
     web = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-    for module in (auth, apps, pages, consumers, app_settings, teams, uptime, alert_rules, channels):
+    for module in (auth, invites, apps, pages, consumers, app_settings, teams, uptime, alert_rules, channels):
         web.include_router(module.router)
     return web
 
