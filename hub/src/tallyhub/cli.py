@@ -232,8 +232,14 @@ def _print_setup_link(db: Database, settings: Settings) -> None:
         if count_users(conn):
             return
     secret = invites.create_setup_link(db, time.time())
-    base = settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
-    click.echo(f"No user exists yet. Create the first admin at: {base}/setup/{secret}", err=True)
+    click.echo(
+        f"No user exists yet. Create the first admin at: {_base_url(settings)}/setup/{secret}", err=True
+    )
+
+
+def _base_url(settings: Settings) -> str:
+    """The hub's address in links printed here: public_url, else where `serve` listens."""
+    return settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
 
 
 @main.group()
@@ -282,6 +288,27 @@ def users_create(
     except user_store.UserError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"Created user {user.email} ({'admin' if admin else role} of team {found.name!r})")
+
+
+@users.command("reset-password")
+@click.argument("email")
+@settings_options(("public_url", *DB_OPTIONS))
+def users_reset_password(email: str, **overrides: Any) -> None:
+    """Print a one-time link (valid 1 hour) where EMAIL's user sets a new password; using it signs out
+    every session of the user."""
+    import time
+
+    from tallyhub.accounts import passwords
+    from tallyhub.accounts import users as user_store
+
+    settings = _settings(**overrides)
+    with _open_database(settings).write() as conn:
+        user = user_store.user_by_email(conn, email)
+        if user is None:
+            raise click.UsageError(f"no user with the e-mail {email.strip().lower()}")
+        secret = passwords.create_reset_link(conn, user, time.time())
+    click.echo(f"Password reset link for {user.email} (works once, for 1 hour):")
+    click.echo(f"{_base_url(settings)}/reset/{secret}")
 
 
 @main.command()

@@ -8,6 +8,8 @@ import pytest
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.tables import invites
 
+from tests.support.hub_process import tallyhub_cli
+
 
 @pytest.fixture
 def acme(web):
@@ -129,3 +131,128 @@ def test_accepting_never_lowers_a_role_and_a_new_invitation_replaces_the_old(web
     assert web.post(vic, f"{path}/accept", page=path).status_code == 303
     with web.db.read() as conn:
         assert teams.role_of(conn, web.user("vic@example.com", "Other2", "viewer"), team) == "member"
+
+
+def _account_post(web, client, path: str, data: dict[str, str] | None = None):
+    return web.post(client, path, data, page="/account")
+
+
+def test_changing_the_password_needs_the_current_one_and_signs_out_other_sessions(web, acme) -> None:
+    here = web.signed_in("ann@example.com")
+    there = web.signed_in("ann@example.com")
+    page = here.get("/account")
+    assert page.status_code == 200 and "1 other session " in page.text
+    wrong = _account_post(
+        web, here, "/account/password", {"current": "not it", "password": "n" * 10, "password2": "n" * 10}
+    )
+    assert wrong.status_code == 400 and "current password is wrong" in wrong.text
+    differ = _account_post(
+        web, here, "/account/password", {"current": web.password, "password": "n" * 10, "password2": "m" * 10}
+    )
+    assert differ.status_code == 400 and "differ" in differ.text
+    short = _account_post(
+        web, here, "/account/password", {"current": web.password, "password": "n", "password2": "n"}
+    )
+    assert short.status_code == 400 and "at least 8" in short.text
+    assert there.get("/apps").status_code == 200  # nothing changed yet
+
+    done = _account_post(
+        web, here, "/account/password", {"current": web.password, "password": "n" * 10, "password2": "n" * 10}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=password"
+    assert "Password changed" in here.get(done.headers["location"]).text
+    assert here.get("/apps").status_code == 200
+    assert there.get("/apps").status_code == 303  # signed out
+    web.password = "n" * 10
+    web.signed_in("ann@example.com")
+    with web.db.read() as conn:
+        from tallyhub.accounts import users
+
+        assert users.authenticate(conn, "ann@example.com", "correct horse battery") is None
+
+
+def test_signing_out_every_other_session(web, acme) -> None:
+    here = web.signed_in("ann@example.com")
+    others = [web.signed_in("ann@example.com") for _ in range(2)]
+    vic = web.signed_in("vic@example.com")
+    assert "2 other sessions" in here.get("/account").text
+    done = _account_post(web, here, "/account/sessions/end-others")
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=sessions"
+    assert here.get("/apps").status_code == 200
+    assert [c.get("/apps").status_code for c in others] == [303, 303]
+    assert vic.get("/apps").status_code == 200  # another user's sessions are untouched
+    assert "0 other sessions" in here.get("/account").text
+
+
+def test_account_forms_need_sign_in_and_csrf(web, acme) -> None:
+    assert web.client().get("/account").status_code == 303
+    client = web.signed_in("ann@example.com")
+    form = {"current": web.password, "password": "n" * 10, "password2": "n" * 10}
+    for path, data in [("/account/password", form), ("/account/sessions/end-others", {})]:
+        for token in (None, "0" * 64):
+            response = client.post(path, data=data if token is None else {**data, "csrf_token": token})
+            assert response.status_code == 403 and "CSRF" in response.text, path
+    # The query string cannot put text on the page.
+    assert "<script>" not in client.get("/account?done=<script>").text
+
+
+def test_reset_link_from_the_cli(web, acme, database_url: str) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tallyhub.storage.tables import invites as invites_table
+
+    ann = web.signed_in("ann@example.com")
+    printed = tallyhub_cli(database_url, "users", "reset-password", "Ann@Example.com")
+    link = printed.strip().splitlines()[-1]
+    assert link.startswith("http://127.0.0.1:8000/reset/")
+    path = link.removeprefix("http://127.0.0.1:8000")
+    guest = web.client()
+    page = guest.get(path)
+    assert page.status_code == 200 and "ann@example.com" in page.text
+    bad = guest.post(
+        path, data={"password": "a" * 9, "password2": "b" * 9, "csrf_token": web.csrf(page.text)}
+    )
+    assert bad.status_code == 400 and "differ" in bad.text
+    assert ann.get("/apps").status_code == 200  # still signed in until the link is used
+    done = guest.post(
+        path,
+        data={"password": "fresh password", "password2": "fresh password", "csrf_token": web.csrf(page.text)},
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/apps"
+    assert guest.get("/apps").status_code == 200  # signed in with the new password
+    assert ann.get("/apps").status_code == 303  # every earlier session is signed out
+    assert web.client().get(path).status_code == 404  # works once
+    web.password = "fresh password"
+    web.signed_in("ann@example.com")
+
+    # A new link replaces the previous one; a link expires.
+    first = tallyhub_cli(database_url, "users", "reset-password", "vic@example.com").strip().splitlines()[-1]
+    second = tallyhub_cli(database_url, "users", "reset-password", "vic@example.com").strip().splitlines()[-1]
+    client = web.client()
+    assert client.get(first.removeprefix("http://127.0.0.1:8000")).status_code == 404
+    with web.db.write() as conn:
+        conn.execute(invites_table.update().values(expires_at=time.time() - 1))
+    assert client.get(second.removeprefix("http://127.0.0.1:8000")).status_code == 404
+
+    # An invitation's link does not reset a password; an unknown e-mail is refused by name.
+    invite_path = _link_path(_invite(web, web.signed_in("ann@example.com"), acme["team"], "new@example.com"))
+    secret = invite_path.removeprefix("/invite/")
+    assert client.get(f"/reset/{secret}").status_code == 404
+    assert client.get(invite_path).status_code == 200  # and is not spent by trying
+    unknown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tallyhub",
+            "users",
+            "reset-password",
+            "who@example.com",
+            "--database-url",
+            database_url,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert unknown.returncode == 2 and "no user with the e-mail who@example.com" in unknown.stderr

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from tallyhub.web.access import LoginRequired, WebError
 from tallyhub.web.filters import FilterError
 from tallyhub.web.routes import (
+    account,
     alert_rules,
     app_settings,
     apps,
@@ -83,7 +84,19 @@ async def _csrf_error(request: Request, _exc: Exception) -> Response:
 def router() -> APIRouter:
     """Every dashboard route, behind the CSRF check (which lets GET, HEAD and OPTIONS through)."""
     web = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-    for module in (auth, invites, apps, pages, consumers, app_settings, teams, uptime, alert_rules, channels):
+    for module in (
+        auth,
+        invites,
+        account,
+        apps,
+        pages,
+        consumers,
+        app_settings,
+        teams,
+        uptime,
+        alert_rules,
+        channels,
+    ):
         web.include_router(module.router)
     return web
 
