@@ -84,6 +84,8 @@ def test_an_existing_account_accepts_while_signed_in(web, acme) -> None:
         path, data={"password": "x" * 12, "password2": "x" * 12, "csrf_token": web.csrf(page.text)}
     )
     assert again.status_code == 400 and "has an account already" in again.text
+    signed_out = guest.post(f"{path}/accept", data={"csrf_token": web.csrf(page.text)})
+    assert signed_out.status_code == 401 and "Sign in first" in signed_out.text
 
     # Another signed-in account cannot use a forwarded link.
     eve = web.signed_in("eve@example.com")

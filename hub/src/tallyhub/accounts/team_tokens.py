@@ -1,7 +1,7 @@
 """Read-API tokens that belong to a team (made in the dashboard): they read only that team's apps.
 
 They are ordinary api_tokens rows with team_id set, hashed as tokens.py hashes them, so
-tokens.token_id() knows them too.
+tokens.grant() knows them too.
 """
 
 from __future__ import annotations
@@ -43,8 +43,3 @@ def delete_team_token(conn: sa.Connection, team_id: int, token_id: int) -> bool:
         api_tokens.delete().where(api_tokens.c.id == token_id, api_tokens.c.team_id == team_id)
     ).rowcount
     return bool(deleted)
-
-
-def token_team(conn: sa.Connection, token_id: int) -> int | None:
-    """The team a token is limited to, or None when it may read every app (a CLI token)."""
-    return conn.execute(sa.select(api_tokens.c.team_id).where(api_tokens.c.id == token_id)).scalar()
