@@ -176,11 +176,50 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.argument("name")
+@click.option("--read-only", is_flag=True, help="The token may only read (GET); the API refuses its writes.")
 @settings_options(DB_OPTIONS)
-def tokens_create(name: str, **overrides: Any) -> None:
-    """Create a read-API token and print it (it is shown only once)."""
-    token = token_store.create_token(_open_database(_settings(**overrides)), name)
+def tokens_create(name: str, read_only: bool, **overrides: Any) -> None:
+    """Create an API token for every app and print it (it is shown only once)."""
+    token = token_store.create_token(_open_database(_settings(**overrides)), name, read_only=read_only)
     click.echo(token)
+
+
+@tokens.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the tokens as JSON.")
+@settings_options(DB_OPTIONS)
+def tokens_list(as_json: bool, **overrides: Any) -> None:
+    """List every token (CLI and team tokens) by id; their secrets are not stored and never shown."""
+    with _open_database(_settings(**overrides)).read() as conn:
+        found = token_store.list_tokens(conn)
+    rows = [
+        {
+            "id": t.id,
+            "name": t.name,
+            "team": t.team,
+            "kind": "read-only" if t.read_only else "read-write",
+            "created_at": t.created_at,
+            "last_used_at": t.last_used_at,
+        }
+        for t in found
+    ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        team = row["team"] if row["team"] is not None else "(every app)"
+        click.echo(f"{row['id']}\t{row['name']}\t{team}\t{row['kind']}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=click.IntRange(min=1))
+@settings_options(DB_OPTIONS)
+def tokens_revoke(token_id: int, **overrides: Any) -> None:
+    """Revoke the token with this id (from `tallyhub tokens list`); it stops working at once."""
+    with _open_database(_settings(**overrides)).write() as conn:
+        revoked = token_store.revoke_token(conn, token_id)
+    if not revoked:
+        raise click.UsageError(f"no token with id {token_id} (see `tallyhub tokens list`)")
+    click.echo(f"Revoked token {token_id}")
 
 
 def _print_setup_link(db: Database, settings: Settings) -> None:
@@ -194,8 +233,14 @@ def _print_setup_link(db: Database, settings: Settings) -> None:
         if count_users(conn):
             return
     secret = invites.create_setup_link(db, time.time())
-    base = settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
-    click.echo(f"No user exists yet. Create the first admin at: {base}/setup/{secret}", err=True)
+    click.echo(
+        f"No user exists yet. Create the first admin at: {_base_url(settings)}/setup/{secret}", err=True
+    )
+
+
+def _base_url(settings: Settings) -> str:
+    """The hub's address in links printed here: public_url, else where `serve` listens."""
+    return settings.public_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
 
 
 @main.group()
@@ -263,6 +308,27 @@ def users_hub_admin(email: str, revoke: bool, **overrides: Any) -> None:
     except user_store.UserError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"{user.email} is {'now' if user.is_hub_admin else 'no longer'} a hub admin")
+
+
+@users.command("reset-password")
+@click.argument("email")
+@settings_options(("public_url", *DB_OPTIONS))
+def users_reset_password(email: str, **overrides: Any) -> None:
+    """Print a one-time link (valid 1 hour) where EMAIL's user sets a new password; using it signs out
+    every session of the user."""
+    import time
+
+    from tallyhub.accounts import passwords
+    from tallyhub.accounts import users as user_store
+
+    settings = _settings(**overrides)
+    with _open_database(settings).write() as conn:
+        user = user_store.user_by_email(conn, email)
+        if user is None:
+            raise click.UsageError(f"no user with the e-mail {email.strip().lower()}")
+        secret = passwords.create_reset_link(conn, user, time.time())
+    click.echo(f"Password reset link for {user.email} (works once, for 1 hour):")
+    click.echo(f"{_base_url(settings)}/reset/{secret}")
 
 
 @main.command()

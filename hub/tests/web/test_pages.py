@@ -336,11 +336,15 @@ def test_members_and_roles(web, world) -> None:
     page = f"/teams/{team}"
     text = client.get(page).text
     assert "mia@example.com" in text and "vic@example.com" in text and "eve@example.com" not in text
-    # An existing user is added directly, without an invitation.
+    # An existing user is invited too, and joins by accepting (test_account_flows.py has the details).
     web.user("zed@example.com", "Elsewhere", "viewer")
     added = web.post(client, f"{page}/members", {"email": "zed@example.com", "role": "member"}, page=page)
-    assert added.status_code == 303
-    assert "Shop" in web.signed_in("zed@example.com").get("/apps").text
+    assert added.status_code == 200
+    link = added.text.split('id="invite-link">')[1].split("<")[0].removeprefix("http://testserver")
+    zed = web.signed_in("zed@example.com")
+    assert "Shop" not in zed.get("/apps").text
+    assert web.post(zed, f"{link}/accept", page=link).status_code == 303
+    assert "Shop" in zed.get("/apps").text
     mia_id = web.user("mia@example.com", "Acme", "member")
     assert web.post(client, f"{page}/members/{mia_id}/role", {"role": "viewer"}, page=page).status_code == 303
     assert web.signed_in("mia@example.com").get(f"/apps/{world['shop'].id}/settings").status_code == 403

@@ -1,4 +1,5 @@
-"""One-time links: the setup link that creates the first admin, and invitations to join a team.
+"""One-time links: the setup link that creates the first admin, invitations to join a team, and
+password resets (accounts/password_resets.py).
 
 Only the hash of a link's secret is stored; consuming a link is one conditional UPDATE, so a link
 works once even when two hub processes receive it at the same moment.
@@ -21,7 +22,7 @@ INVITE_SECONDS = 7 * 86400
 @dataclasses.dataclass(frozen=True)
 class Invite:
     id: int
-    kind: str  # "setup" or "invite"
+    kind: str  # "setup", "invite" or "reset"
     email: str | None
     team_id: int | None
     role: str | None
@@ -42,8 +43,17 @@ def create_setup_link(db: Database, now: float) -> str:
 
 
 def create_invite(conn: sa.Connection, email: str, team_id: int, role: str, now: float) -> str:
-    """A new invitation secret for `email` to join a team with `role`."""
+    """A new invitation secret for `email` to join a team with `role`; an earlier pending invitation
+    of the same address to the same team stops working."""
     secret = new_secret()
+    conn.execute(
+        invites.delete().where(
+            invites.c.kind == "invite",
+            invites.c.email == email,
+            invites.c.team_id == team_id,
+            invites.c.used_at.is_(None),
+        )
+    )
     conn.execute(
         invites.insert().values(
             token_hash=secret_hash(secret),

@@ -48,3 +48,25 @@ def end_session(db: Database, token: str) -> None:
 
 def end_user_sessions(conn: sa.Connection, user_id: int) -> None:
     conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
+
+
+def end_other_sessions(conn: sa.Connection, user_id: int, keep_token: str) -> int:
+    """End every session of the user but the one with `keep_token`; returns how many ended."""
+    return int(
+        conn.execute(
+            sessions.delete().where(
+                sessions.c.user_id == user_id, sessions.c.token_hash != secret_hash(keep_token)
+            )
+        ).rowcount
+    )
+
+
+def live_session_count(conn: sa.Connection, user_id: int, now: float) -> int:
+    """How many unexpired sessions the user has (browsers signed in)."""
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.expires_at > now)
+        ).scalar_one()
+    )

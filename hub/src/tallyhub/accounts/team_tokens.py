@@ -1,18 +1,16 @@
 """Read-API tokens that belong to a team (made in the dashboard): they read only that team's apps.
 
 They are ordinary api_tokens rows with team_id set, hashed as tokens.py hashes them, so
-tokens.token_id() knows them too.
+tokens.grant() knows them too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import sqlalchemy as sa
 
-from tallyhub.accounts.hashing import new_secret, secret_hash
-from tallyhub.accounts.tokens import PREFIX
+from tallyhub.accounts.tokens import new_token_values
 from tallyhub.storage.tables import api_tokens
 
 
@@ -22,16 +20,13 @@ class TokenInfo:
     name: str
     created_at: float
     last_used_at: float | None
+    read_only: bool = False
 
 
-def create_team_token(conn: sa.Connection, team_id: int, name: str) -> str:
+def create_team_token(conn: sa.Connection, team_id: int, name: str, read_only: bool = False) -> str:
     """Create a token for the team and return it; this is the only time it can be read."""
-    token = PREFIX + new_secret()
-    conn.execute(
-        api_tokens.insert().values(
-            name=name, token_hash=secret_hash(token), created_at=time.time(), team_id=team_id
-        )
-    )
+    token, values = new_token_values(name, read_only)
+    conn.execute(api_tokens.insert().values(**values, team_id=team_id))
     return token
 
 
@@ -39,7 +34,7 @@ def team_tokens(conn: sa.Connection, team_id: int) -> list[TokenInfo]:
     rows = conn.execute(
         sa.select(api_tokens).where(api_tokens.c.team_id == team_id).order_by(api_tokens.c.id)
     ).all()
-    return [TokenInfo(r.id, r.name, r.created_at, r.last_used_at) for r in rows]
+    return [TokenInfo(r.id, r.name, r.created_at, r.last_used_at, bool(r.read_only)) for r in rows]
 
 
 def delete_team_token(conn: sa.Connection, team_id: int, token_id: int) -> bool:
@@ -48,8 +43,3 @@ def delete_team_token(conn: sa.Connection, team_id: int, token_id: int) -> bool:
         api_tokens.delete().where(api_tokens.c.id == token_id, api_tokens.c.team_id == team_id)
     ).rowcount
     return bool(deleted)
-
-
-def token_team(conn: sa.Connection, token_id: int) -> int | None:
-    """The team a token is limited to, or None when it may read every app (a CLI token)."""
-    return conn.execute(sa.select(api_tokens.c.team_id).where(api_tokens.c.id == token_id)).scalar()

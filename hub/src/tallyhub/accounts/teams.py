@@ -95,6 +95,11 @@ def role_of(conn: sa.Connection, user_id: int, team_id: int) -> str | None:
     ).scalar()
 
 
+def higher_role(a: str | None, b: str) -> str:
+    """The role that may do more of the two (None, no membership, may do nothing)."""
+    return b if a is None or ROLES.index(b) > ROLES.index(a) else a
+
+
 def set_role(conn: sa.Connection, user_id: int, team_id: int, role: str) -> None:
     """Make the user a member of the team with `role` (adding or changing the membership)."""
     if role not in ROLES:

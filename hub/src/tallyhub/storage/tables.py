@@ -247,6 +247,8 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", sa.Float),
     # The team whose apps the token may read; NULL = every app (tokens made with the CLI).
     sa.Column("team_id", sa.Integer, _cascade("teams.id"), index=True),
+    # A read-only token may only GET: the API answers its writes 403 (migration 0016).
+    sa.Column("read_only", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 leases = sa.Table(

@@ -17,6 +17,7 @@ from tallyhub.web.access import LoginRequired, WebError
 from tallyhub.web.filters import FilterError
 from tallyhub.web.headers import SecurityHeaders
 from tallyhub.web.routes import (
+    account,
     alert_rules,
     api_docs,
     app_settings,
@@ -24,6 +25,7 @@ from tallyhub.web.routes import (
     auth,
     channels,
     consumers,
+    invites,
     pages,
     teams,
     uptime,
@@ -87,6 +89,8 @@ def router() -> APIRouter:
     for module in (
         api_docs,
         auth,
+        invites,
+        account,
         apps,
         pages,
         consumers,

@@ -1,4 +1,4 @@
-"""Sign-in, sign-out, the first admin's setup link and accepting an invitation."""
+"""Sign-in, sign-out and the first admin's setup link (invitations: invites.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def safe_next(target: str | None) -> str:
     return "/apps"
 
 
-def _signed_in(request: Request, user_id: int, target: str) -> Response:
+def signed_in(request: Request, user_id: int, target: str) -> Response:
+    """Start a session for the user and go to `target` (a local path) with its cookie."""
     token = create_session(request_db(request), user_id, time.time())
     response = RedirectResponse(safe_next(target), status_code=303)
     security.set_session_cookie(request, response, token)
@@ -72,7 +73,7 @@ def login(request: Request, email: FormStr = "", password: FormStr = "", next: F
         # 200, not 401: the form is shown again as any page is (and a 401 would need WWW-Authenticate).
         return render(request, "login.html", next=next, email=email, error="Wrong e-mail or password.")
     attempts.succeeded(db, attempt)
-    return _signed_in(request, user.id, next)
+    return signed_in(request, user.id, next)
 
 
 @router.post("/logout")
@@ -85,7 +86,8 @@ def logout(request: Request) -> Response:
     return response
 
 
-def _live_link(request: Request, secret: str, kind: str) -> invites.Invite:
+def live_link(request: Request, secret: str, kind: str) -> invites.Invite:
+    """The unused, unexpired one-time link of this kind; else WebError 404."""
     with request_db(request).read() as conn:
         found = invites.peek(conn, secret, time.time())
         if kind == "setup" and user_store.count_users(conn):
@@ -97,7 +99,7 @@ def _live_link(request: Request, secret: str, kind: str) -> invites.Invite:
 
 @router.get("/setup/{secret}")
 def setup_page(request: Request, secret: str) -> Response:
-    _live_link(request, secret, "setup")
+    live_link(request, secret, "setup")
     return render(request, "setup.html", email="", team="Default", error=None)
 
 
@@ -110,7 +112,7 @@ def setup(
     password2: FormStr = "",
     team: FormStr = "Default",
 ) -> Response:
-    _live_link(request, secret, "setup")
+    live_link(request, secret, "setup")
     try:
         if password != password2:
             raise ValueError("the two passwords differ")
@@ -124,28 +126,4 @@ def setup(
             team_store.set_role(conn, user.id, team_store.ensure_team(conn, team).id, "admin")
     except ValueError as exc:
         return render(request, "setup.html", status_code=400, email=email, team=team, error=str(exc))
-    return _signed_in(request, user.id, "/apps")
-
-
-@router.get("/invite/{secret}")
-def invite_page(request: Request, secret: str) -> Response:
-    found = _live_link(request, secret, "invite")
-    return render(request, "invite.html", invite=found, error=None)
-
-
-@router.post("/invite/{secret}")
-def accept_invite(request: Request, secret: str, password: FormStr = "", password2: FormStr = "") -> Response:
-    found = _live_link(request, secret, "invite")
-    try:
-        if password != password2:
-            raise ValueError("the two passwords differ")
-        password_hash = user_store.hash_password(password)
-        with request_db(request).write() as conn:
-            used = invites.consume(conn, secret, time.time())
-            if used is None or used.email is None or used.team_id is None or used.role is None:
-                raise not_found()
-            user = user_store.create_user(conn, used.email, password_hash)
-            team_store.set_role(conn, user.id, used.team_id, used.role)
-    except ValueError as exc:
-        return render(request, "invite.html", status_code=400, invite=found, error=str(exc))
-    return _signed_in(request, user.id, "/apps")
+    return signed_in(request, user.id, "/apps")

@@ -40,6 +40,7 @@ def _page(request: Request, team: team_store.Team, status_code: int = 200, **sho
         roles=team_store.ROLES,
         new_token=shown.get("new_token"),
         invite_link=shown.get("invite_link"),
+        invited=shown.get("invited"),
         error=shown.get("error"),
     )
 
@@ -64,16 +65,11 @@ def add_member(
             raise ValueError(f"role must be one of {', '.join(team_store.ROLES)}")
     except ValueError as exc:
         return _page(request, team, status_code=400, error=str(exc))
+    # Always an invitation, whether or not the address has an account: the answer is the same for
+    # every address, and nobody joins a team without accepting.
     with request_db(request).write() as conn:
-        user = user_store.user_by_email(conn, address)
-        if user is not None:
-            team_store.set_role(conn, user.id, team.id, role)
-            secret = None
-        else:
-            secret = invites.create_invite(conn, address, team.id, role, time.time())
-    if secret is None:
-        return _back(team.id)
-    return _page(request, team, invite_link=f"{hub_url(request)}/invite/{secret}")
+        secret = invites.create_invite(conn, address, team.id, role, time.time())
+    return _page(request, team, invite_link=f"{hub_url(request)}/invite/{secret}", invited=address)
 
 
 def _check_admins_remain(conn: sa.Connection, team_id: int, user_id: int) -> None:
@@ -118,13 +114,17 @@ def revoke_invite(request: Request, viewer: SignedIn, team_id: RowId, invite_id:
 
 
 @router.post("/teams/{team_id}/tokens")
-def create_token(request: Request, viewer: SignedIn, team_id: RowId, name: FormStr = "") -> Response:
+def create_token(
+    request: Request, viewer: SignedIn, team_id: RowId, name: FormStr = "", read_only: FormStr = ""
+) -> Response:
     team = require_team(viewer, team_id, "admin")
     label = name.strip()
     if not 1 <= len(label) <= 200:
         return _page(request, team, status_code=400, error="A token needs a name of 1 to 200 characters.")
+    if read_only not in ("", "on"):
+        return _page(request, team, status_code=400, error="read_only is either absent or 'on'.")
     with request_db(request).write() as conn:
-        token = team_tokens.create_team_token(conn, team.id, label)
+        token = team_tokens.create_team_token(conn, team.id, label, read_only=read_only == "on")
     return _page(request, team, new_token=token)
 
 
