@@ -37,7 +37,9 @@ class Web:
             from fastapi.testclient import TestClient
 
         url = self.db.url.render_as_string(hide_password=False)
-        app = create_app(load_settings({"database_url": url, **overrides}), self.db, run_maintenance=False)
+        # Tests call targets on 127.0.0.1: the local network is allowed unless a test says otherwise.
+        settings = load_settings({"database_url": url, "outbound_allow_local": True, **overrides})
+        app = create_app(settings, self.db, run_maintenance=False)
         return TestClient(app, base_url=base_url, follow_redirects=False)
 
     def user(self, email: str, team: str = "Acme", role: str = "admin") -> int:
