@@ -61,9 +61,9 @@ class Web:
         assert found is not None
         return found.id
 
-    def signed_in(self, email: str, base_url: str = "http://testserver") -> Any:
-        """A client signed in through the login form."""
-        client = self.client(base_url)
+    def signed_in(self, email: str, base_url: str = "http://testserver", **overrides: Any) -> Any:
+        """A client signed in through the login form (on an app with these settings overrides)."""
+        client = self.client(base_url, **overrides)
         page = client.get("/login")
         response = client.post(
             "/login", data={"email": email, "password": self.password, "csrf_token": csrf_of(page.text)}

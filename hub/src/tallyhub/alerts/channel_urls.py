@@ -132,6 +132,13 @@ def send(url: str, title: str, body: str, policy: Policy, notify_type: str = "in
         plugin = _plugin(url)
     except ChannelError as exc:
         return str(exc)
+    for host, port in hosts(plugin):
+        try:  # the URL's own hosts first, for a clear message; the guard below covers every resolution
+            policy.check(host, port)
+        except Refused as exc:
+            return f"the channel's host is refused: {exc}"
+        except OSError:
+            pass  # does not resolve: Apprise says so in its own words
     plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, CONNECT_TIMEOUT_SECONDS)
     plugin.socket_read_timeout = min(plugin.socket_read_timeout, READ_TIMEOUT_SECONDS)
     notifier = apprise.Apprise()

@@ -122,7 +122,9 @@ class Policy:
         Raises OSError (socket.gaierror) when the name does not resolve.
         """
         literal = _literal(host)
-        addresses = [str(literal)] if literal is not None else list(self.resolver(host, port))
+        if literal is not None:
+            host = str(literal)  # [::1] as ::1
+        addresses = [host] if literal is not None else list(self.resolver(host, port))
         for address in addresses:
             reason = self.refusal(host, address)
             if reason is not None:
