@@ -122,7 +122,9 @@ def api(db: Database) -> Iterator[Api]:
 
     created = app_store.create_app(db, "Shop", ("prod", "dev"))
     token = create_token(db, "tests")
-    settings = load_settings({"database_url": str(db.url.render_as_string(hide_password=False))}, environ={})
+    # Tests call health-check targets and channels on 127.0.0.1: the local network is allowed here.
+    url = str(db.url.render_as_string(hide_password=False))
+    settings = load_settings({"database_url": url, "outbound_allow_local": True}, environ={})
     with TestClient(create_app(settings, db, run_maintenance=False)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         yield Api(created.id, created.client_id, MetricWriter(db, created.id), client, token)

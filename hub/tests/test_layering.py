@@ -30,6 +30,7 @@ ROWS: dict[str, int] = {
     "jobs": 4,
     "metrics": 5,
     "storage": 6,
+    "outbound": 6,
     "settings": 7,
     "histograms": 7,
     "paths": 7,
@@ -52,6 +53,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "accounts": _rows(6, 7),
     "metrics": _rows(6, 7),
     "storage": LEAVES,
+    "outbound": frozenset({"settings"}),
     **dict.fromkeys(LEAVES, frozenset()),
 }
 

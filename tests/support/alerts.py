@@ -106,6 +106,7 @@ def alert_world(db: Database, **settings: Any) -> AlertWorld:
         {
             "database_url": db.url.render_as_string(hide_password=False),
             "public_url": "https://hub.example.com",
+            "outbound_allow_local": True,  # channels in these tests post to receivers on 127.0.0.1
             **settings,
         },
         environ={},

@@ -23,6 +23,7 @@ class HttpTarget:
     def __init__(self, port: int = 0) -> None:
         self.behaviour = Behaviour()
         self.hits = 0
+        self.hit_times: list[float] = []  # time.time() of each request, in order
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.port = port
@@ -39,6 +40,7 @@ class HttpTarget:
             def _answer(self) -> None:
                 with target._lock:
                     target.hits += 1
+                    target.hit_times.append(time.time())
                     failing = target.behaviour.fail_next > 0
                     if failing:
                         target.behaviour.fail_next -= 1

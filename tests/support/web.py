@@ -30,7 +30,9 @@ class Web:
         from tallyhub.settings import load_settings
 
         url = self.db.url.render_as_string(hide_password=False)
-        return create_app(load_settings({"database_url": url, **overrides}), self.db, run_maintenance=False)
+        # Tests call targets on 127.0.0.1: the local network is allowed unless a test says otherwise.
+        settings = load_settings({"database_url": url, "outbound_allow_local": True, **overrides})
+        return create_app(settings, self.db, run_maintenance=False)
 
     def client(
         self,
@@ -72,9 +74,9 @@ class Web:
         assert found is not None
         return found.id
 
-    def signed_in(self, email: str, base_url: str = "http://testserver") -> Any:
-        """A client signed in through the login form."""
-        client = self.client(base_url)
+    def signed_in(self, email: str, base_url: str = "http://testserver", **overrides: Any) -> Any:
+        """A client signed in through the login form (on an app with these settings overrides)."""
+        client = self.client(base_url, **overrides)
         page = client.get("/login")
         response = client.post(
             "/login", data={"email": email, "password": self.password, "csrf_token": csrf_of(page.text)}

@@ -19,6 +19,8 @@ from tallyhub.ingest.v2.routes import router as ingest_router
 from tallyhub.jobs.maintenance import Jobs, Maintenance
 from tallyhub.metrics import retention as metric_retention
 from tallyhub.metrics import rollup
+from tallyhub.outbound.policy import Policy
+from tallyhub.outbound.pool import TeamPool
 from tallyhub.settings import Settings, load_settings
 from tallyhub.storage.database import Database
 from tallyhub.uptime import retention as uptime_retention
@@ -39,8 +41,11 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     """Build the hub. The database must be migrated already (the CLI does so on `serve`)."""
     database = db or Database(settings.resolved_database_url)
     maintenance = Maintenance(database, settings, MAINTENANCE_JOBS)
-    uptime_monitor = UptimeMonitor(database, settings)
-    alerts = AlertScheduler(database, settings)
+    # Outbound calls run in bounded pools where a team holds at most its share (no shared stalls).
+    check_pool = TeamPool("checks", settings.check_workers, settings.outbound_team_share)
+    delivery_pool = TeamPool("deliveries", settings.delivery_workers, settings.outbound_team_share)
+    uptime_monitor = UptimeMonitor(database, settings, pool=check_pool)
+    alerts = AlertScheduler(database, settings, pool=delivery_pool)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +59,8 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
             alerts.stop()
             uptime_monitor.stop()
             maintenance.stop()
+            check_pool.shutdown()
+            delivery_pool.shutdown()
             if db is None:
                 database.dispose()
 
@@ -74,6 +81,9 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.state.maintenance = maintenance
     app.state.uptime_monitor = uptime_monitor
     app.state.alerts = alerts
+    app.state.outbound_policy = Policy.from_settings(settings)
+    app.state.check_pool = check_pool
+    app.state.delivery_pool = delivery_pool
     app.state.password_gate = PasswordGate(settings.max_password_checks, settings.password_check_wait_seconds)
     app.include_router(ingest_router)
     app.include_router(api_router)

@@ -22,6 +22,16 @@ class Setting:
         return f"TALLYHUB_{self.name.upper()}"
 
 
+def boolean(raw: str) -> bool:
+    """true/false, yes/no, on/off or 1/0 (any case)."""
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not a boolean")
+
+
 def parse_proxies(value: str) -> str:
     """Comma-separated IP addresses or networks (or `*`), normalised; ValueError naming a bad one."""
     items = [item.strip() for item in value.split(",") if item.strip()]
@@ -146,6 +156,29 @@ SETTINGS: tuple[Setting, ...] = (
         "admins",
         "Who may create teams: `admins` (hub admins only) or `anyone` (every signed-in user).",
     ),
+    # Outbound requests (health checks, notification channels): see the README's "Outbound requests".
+    Setting(
+        "outbound_allow_local",
+        boolean,
+        False,
+        "Allow health checks and notification channels to call the local network (loopback, link-local, "
+        "private, unique-local addresses). Off: such targets are refused, after DNS resolution.",
+    ),
+    Setting(
+        "outbound_allow",
+        str,
+        "",
+        "Hosts and CIDRs health checks and channels may always call, comma-separated, e.g. "
+        "status.internal,10.1.0.0/16.",
+    ),
+    Setting("check_workers", int, 16, "Health checks run at once by one hub process (a worker pool)."),
+    Setting("delivery_workers", int, 8, "Notifications sent at once by one hub process (a worker pool)."),
+    Setting(
+        "outbound_team_share",
+        float,
+        0.25,
+        "The fraction of each of those pools one team can hold; its other checks and deliveries wait.",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -176,6 +209,11 @@ class Settings:
     log_level: str
     public_url: str
     alerts_tick_seconds: float
+    outbound_allow_local: bool
+    outbound_allow: str
+    check_workers: int
+    delivery_workers: int
+    outbound_team_share: float
     log_budget_bytes: int
     log_budget_seconds: int
     max_password_checks: int

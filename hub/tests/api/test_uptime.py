@@ -7,6 +7,7 @@ from typing import Any
 
 from tallyhub.accounts import teams
 from tallyhub.accounts.team_tokens import create_team_token
+from tallyhub.outbound.policy import Policy
 from tallyhub.storage import apps as app_store
 from tallyhub.uptime.check_runner import run_due
 
@@ -36,7 +37,7 @@ def test_health_check_crud_and_uptime(api: Any) -> None:
         assert check["last_result"] is None and check["paused"] is False
 
         target.behaviour.status = 503
-        run_due(api.writer.db, time.time(), retry_delay=0.01)
+        run_due(api.writer.db, time.time(), Policy(allow_local=True), retry_delay=0.01)
         uptime = api.get("/uptime", env="prod")
         [prod] = uptime["envs"]
         assert prod["state"] == "down" and prod["uptime"]["24h"] is not None

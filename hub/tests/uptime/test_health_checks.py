@@ -10,6 +10,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 from tallyhub.analytics.incidents import open_incidents
+from tallyhub.outbound.policy import Policy
 from tallyhub.settings import load_settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.tables import health_check_results
@@ -21,6 +22,7 @@ from tests.support.http_target import HttpTarget
 from tests.support.uptime import Clock, env_id, incidents_of
 
 RETRY = 0.05  # seconds between a failure and its retry (1 s in the hub)
+LOCAL = Policy(allow_local=True)  # the targets are on 127.0.0.1
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def prod(db):
 
 def _check(db, env: int, clock: Clock, **fields) -> int:
     with db.write() as conn:
-        return check_store.create(conn, env, check_store.validate(fields), clock.now)
+        return check_store.create(conn, env, check_store.validate(fields, LOCAL), clock.now)
 
 
 def _results(db, check: int) -> list:
@@ -56,7 +58,7 @@ def test_a_target_that_fails_in_every_way_and_recovers(db, prod, target) -> None
     check = _check(db, prod, clock, url=target.url, body_contains="all systems go", timeout_seconds=0.5)
 
     def tick() -> None:
-        assert run_due(db, clock.now, RETRY) == 1
+        assert run_due(db, clock.now, LOCAL, RETRY) == 1
         clock.advance(60)
 
     tick()
@@ -100,7 +102,7 @@ def test_one_retry_before_a_failure_counts(db, prod, target) -> None:
     clock = Clock()
     check = _check(db, prod, clock, url=target.url)
     target.behaviour.fail_next = 1
-    run_due(db, clock.now, RETRY)
+    run_due(db, clock.now, LOCAL, RETRY)
     assert target.hits == 2
     [result] = _results(db, check)
     assert (result.ok, result.attempts) == (True, 2)
@@ -111,10 +113,10 @@ def test_method_status_and_schedule(db, prod, target) -> None:
     clock = Clock()
     _check(db, prod, clock, url=target.url, method="HEAD", expected_status=204)
     target.behaviour.status = 204
-    assert run_due(db, clock.now, RETRY) == 1
-    assert run_due(db, clock.now, RETRY) == 0  # not due again before its interval
-    assert run_due(db, clock.advance(59), RETRY) == 0
-    assert run_due(db, clock.advance(1), RETRY) == 1
+    assert run_due(db, clock.now, LOCAL, RETRY) == 1
+    assert run_due(db, clock.now, LOCAL, RETRY) == 0  # not due again before its interval
+    assert run_due(db, clock.advance(59), LOCAL, RETRY) == 0
+    assert run_due(db, clock.advance(1), LOCAL, RETRY) == 1
     assert open_incidents(db, prod) == []
 
 
@@ -122,15 +124,15 @@ def test_a_paused_check_does_not_run_and_its_incident_ends(db, prod, target) -> 
     clock = Clock()
     check = _check(db, prod, clock, url=target.url)
     target.behaviour.status = 502
-    run_due(db, clock.now, RETRY)
+    run_due(db, clock.now, LOCAL, RETRY)
     assert len(open_incidents(db, prod)) == 1
     with db.write() as conn:
         check_store.set_paused(conn, check, True, clock.advance(10))
     assert open_incidents(db, prod) == []
-    assert run_due(db, clock.advance(600), RETRY) == 0
+    assert run_due(db, clock.advance(600), LOCAL, RETRY) == 0
     with db.write() as conn:
         check_store.set_paused(conn, check, False, clock.now)
-    assert run_due(db, clock.now, RETRY) == 1
+    assert run_due(db, clock.now, LOCAL, RETRY) == 1
 
 
 def test_two_hub_processes_run_each_check_once_per_interval(db, prod, target) -> None:
@@ -138,7 +140,7 @@ def test_two_hub_processes_run_each_check_once_per_interval(db, prod, target) ->
     clock = Clock()
     for _ in range(3):
         _check(db, prod, clock, url=target.url)
-    settings = load_settings({"database_url": "sqlite://"}, environ={})
+    settings = load_settings({"database_url": "sqlite://", "outbound_allow_local": True}, environ={})
     monitors = [UptimeMonitor(db, settings, clock, RETRY) for _ in range(2)]
     intervals = 5
     barrier = threading.Barrier(2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from tallyhub.analytics.incidents import open_incidents
+from tallyhub.outbound.policy import Policy
 from tallyhub.settings import load_settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.tables import incidents
@@ -13,6 +14,9 @@ from tallyhub.uptime import heartbeats
 from tallyhub.uptime.incidents import HEALTH_CHECK, HEARTBEAT, open_incident
 
 from tests.support.uptime import Clock, env_id, incidents_of, synced
+
+LOCAL = Policy(allow_local=True)  # the checks here point at 127.0.0.1
+LOCAL_CHECK = {"url": "http://127.0.0.1:9/"}
 
 SETTINGS = load_settings({"heartbeat_timeout_seconds": 180}, environ={})
 
@@ -64,7 +68,7 @@ def test_at_most_one_open_incident_per_env_kind_and_check(db, shop) -> None:
     with db.write() as conn:
         assert open_incident(conn, prod, HEARTBEAT, None, 1.0, "down", {})
         assert not open_incident(conn, prod, HEARTBEAT, None, 2.0, "down again", {})
-        check = check_store.create(conn, prod, check_store.validate({"url": "http://127.0.0.1:9/"}), 0.0)
+        check = check_store.create(conn, prod, check_store.validate(LOCAL_CHECK, LOCAL), 0.0)
         assert open_incident(conn, prod, HEALTH_CHECK, check, 3.0, "failing", {})
         assert not open_incident(conn, prod, HEALTH_CHECK, check, 4.0, "failing", {})
     # The database itself refuses a second open incident (the partial unique index), not only the code.

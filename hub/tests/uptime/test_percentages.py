@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tallyhub.outbound.policy import Policy
 from tallyhub.settings import load_settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.tables import health_check_results
@@ -12,6 +13,9 @@ from tallyhub.uptime.figures import check_percentages, env_uptime, uptime_percen
 from tallyhub.uptime.incidents import HEALTH_CHECK, HEARTBEAT, close_incident, open_incident
 
 from tests.support.uptime import Clock, env_id, incidents_of, synced
+
+LOCAL = Policy(allow_local=True)  # the checks here point at 127.0.0.1
+LOCAL_CHECK = {"url": "http://127.0.0.1:9/"}
 
 DAY = 86400
 
@@ -58,9 +62,7 @@ def test_state_up_since_the_last_incident_and_check_uptime(db) -> None:
     clock = Clock()
     prod = env_id(db, app_store.create_app(db, "Shop", ("prod",)).id)
     with db.write() as conn:
-        check = check_store.create(
-            conn, prod, check_store.validate({"url": "http://127.0.0.1:9/"}), clock.now
-        )
+        check = check_store.create(conn, prod, check_store.validate(LOCAL_CHECK, LOCAL), clock.now)
         open_incident(conn, prod, HEALTH_CHECK, check, clock.now + 3600, "failing", {})
         close_incident(conn, prod, HEALTH_CHECK, check, clock.now + 7200)
     clock.advance(DAY)
@@ -78,9 +80,7 @@ def test_retention_keeps_open_incidents_and_recent_results(db) -> None:
     synced(db, prod, clock.now)
     heartbeats.run(db, settings, clock.advance(3600))
     with db.write() as conn:
-        check = check_store.create(
-            conn, prod, check_store.validate({"url": "http://127.0.0.1:9/"}), clock.now
-        )
+        check = check_store.create(conn, prod, check_store.validate(LOCAL_CHECK, LOCAL), clock.now)
         for at in (clock.now, clock.now + 95 * DAY):
             conn.execute(
                 health_check_results.insert().values(check_id=check, checked_at=at, ok=True, attempts=1)
@@ -106,11 +106,12 @@ def test_retention_keeps_open_incidents_and_recent_results(db) -> None:
         ("expected_status", "99", "between 100 and 599"),
         ("expected_status", "ok", "'ok' is not a whole number"),
         ("interval_seconds", "5", "between 10 and 86400"),
-        ("timeout_seconds", "0", "between 0.1 and 60"),
+        ("timeout_seconds", "0", "between 0.1 and 14"),
+        ("timeout_seconds", "30", "between 0.1 and 14"),  # two attempts stay within 30 s
     ],
 )
 def test_validation_names_the_field(field: str, value: str, words: str) -> None:
     raw = {"url": "https://example.com/health", field: value}
     with pytest.raises(check_store.InvalidField) as caught:
-        check_store.validate(raw)
+        check_store.validate(raw, LOCAL)
     assert caught.value.field == field and words in caught.value.message

@@ -2,6 +2,8 @@
 
 No sender is written by hand: every channel (e-mail over SMTP, Slack, Microsoft Teams, Discord,
 Telegram, ntfy, PagerDuty, a JSON webhook, or any other service Apprise knows) is an Apprise URL.
+The outbound policy applies twice: to the hosts written in the URL when it is entered (`validate`),
+and to every name Apprise resolves while it sends (tallyhub.outbound.guard), since DNS can change.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ import logging
 
 import apprise
 
+from tallyhub.outbound.guard import guarded
+from tallyhub.outbound.policy import Policy, Refused
+
 MAX_URL_LENGTH = 4000
+# A send ends within SEND_TIMEOUT_SECONDS (Apprise stops waiting); each socket operation of a plugin
+# within these, whatever cto=/rto= the URL asks for, so an abandoned send ends soon after too.
+SEND_TIMEOUT_SECONDS = 12.0
+CONNECT_TIMEOUT_SECONDS = 4.0
+READ_TIMEOUT_SECONDS = 8.0
 
 # The kind shown for a channel, from its URL's scheme (both the plain and the TLS spelling).
 KINDS: dict[str, str] = {
@@ -81,6 +91,32 @@ def parse(url: str) -> Parsed:
     return Parsed(KINDS.get(scheme, "other"), str(plugin.url(privacy=True)))
 
 
+def hosts(plugin: apprise.plugins.NotifyBase) -> list[tuple[str, int | None]]:
+    """The hosts (with ports) a channel's URL names: the custom host of webhooks, ntfy, SMTP and the like.
+
+    Only plugins whose URL template has a {host} call it (in discord://ID/TOKEN the "host" is an ID).
+    """
+    port = plugin.port if isinstance(getattr(plugin, "port", None), int) else None
+    found = []
+    if "host" in plugin.template_tokens and isinstance(plugin.host, str) and plugin.host:
+        found.append((plugin.host, port))
+    smtp_host = getattr(plugin, "smtp_host", None)  # e-mail: the server Apprise picked for the address
+    if isinstance(smtp_host, str) and smtp_host and smtp_host != plugin.host:
+        found.append((smtp_host, port))
+    return found
+
+
+def validate(url: str, policy: Policy) -> Parsed:
+    """`parse`, and a ChannelError when a host of the URL resolves to an address the policy refuses."""
+    parsed = parse(url)
+    for host, port in hosts(_plugin(url)):
+        try:
+            policy.check_at_setup(host, port)
+        except Refused as exc:
+            raise ChannelError(f"the channel's host is refused: {exc}") from None
+    return parsed
+
+
 def masked(url: str) -> str:
     """The URL with its passwords and tokens hidden (Apprise's privacy spelling), for display."""
     try:
@@ -89,18 +125,33 @@ def masked(url: str) -> str:
         return url.split("://", 1)[0] + "://…"
 
 
-def send(url: str, title: str, body: str, notify_type: str = "info") -> str | None:
-    """Send one message; None when delivered, else what went wrong (from Apprise's own log)."""
+def send(url: str, title: str, body: str, policy: Policy, notify_type: str = "info") -> str | None:
+    """Send one message within SEND_TIMEOUT_SECONDS, every name it resolves checked against `policy`;
+    None when delivered, else what went wrong (from Apprise's own log)."""
     try:
         plugin = _plugin(url)
     except ChannelError as exc:
         return str(exc)
+    for host, port in hosts(plugin):
+        try:  # the URL's own hosts first, for a clear message; the guard below covers every resolution
+            policy.check(host, port)
+        except Refused as exc:
+            return f"the channel's host is refused: {exc}"
+        except OSError:
+            pass  # does not resolve: Apprise says so in its own words
+    plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, CONNECT_TIMEOUT_SECONDS)
+    plugin.socket_read_timeout = min(plugin.socket_read_timeout, READ_TIMEOUT_SECONDS)
     notifier = apprise.Apprise()
     notifier.add(plugin)
-    with apprise.LogCapture(level=logging.WARNING) as captured:
+    with apprise.LogCapture(level=logging.WARNING) as captured, guarded(policy):
         try:
             delivered = bool(
-                notifier.notify(body=body, title=title, notify_type=apprise.NotifyType(notify_type))
+                notifier.notify(
+                    body=body,
+                    title=title,
+                    notify_type=apprise.NotifyType(notify_type),
+                    timeout=SEND_TIMEOUT_SECONDS,
+                )
             )
         except Exception as exc:  # a plugin bug must not stop the other deliveries
             return f"{type(exc).__name__}: {exc}"

@@ -11,8 +11,9 @@ import time
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi import Path as PathParam
+from starlette.concurrency import run_in_threadpool
 
 from tallyhub.accounts import teams as team_store
 from tallyhub.alerts import channel_urls as apprise_channels
@@ -21,8 +22,9 @@ from tallyhub.alerts import delivery
 from tallyhub.api import models
 from tallyhub.api.alert_models import Channel, ChannelCreate, ChannelPatch, DeliveryResult
 from tallyhub.api.auth import Caller, require_token
-from tallyhub.api.deps import get_db
+from tallyhub.api.deps import get_db, get_policy
 from tallyhub.api.params import MAX_INT32, invalid_field
+from tallyhub.outbound.policy import Policy
 from tallyhub.storage.database import Database
 
 router = APIRouter(
@@ -36,6 +38,7 @@ router = APIRouter(
 )
 Db = Annotated[Database, Depends(get_db)]
 Token = Annotated[Caller, Depends(require_token)]
+OutboundPolicy = Annotated[Policy, Depends(get_policy)]
 ChannelId = Annotated[int, PathParam(ge=1, le=MAX_INT32, description="The channel's id.")]
 _BAD_JSON: dict[int | str, dict[str, Any]] = {
     400: {"model": models.Problem, "description": "The body is not valid JSON."}
@@ -78,9 +81,9 @@ def _name(name: str) -> str:
         raise invalid_field("body", "name", str(exc), name) from None
 
 
-def _kind(url: str) -> str:
+def _kind(url: str, policy: Policy) -> str:
     try:
-        return apprise_channels.parse(url).kind
+        return apprise_channels.validate(url, policy).kind
     except apprise_channels.ChannelError as exc:
         # The input is echoed masked at most: it may hold a password or token.
         raise invalid_field("body", "url", str(exc), apprise_channels.masked(url)) from None
@@ -102,12 +105,13 @@ def get_channel(channel_id: ChannelId, db: Db, caller: Token) -> dict[str, Any]:
 
 
 @router.post("/alert-channels", response_model=Channel, status_code=201, responses=_BAD_JSON)
-def create_channel(body: ChannelCreate, db: Db, caller: Token) -> dict[str, Any]:
+def create_channel(body: ChannelCreate, db: Db, caller: Token, policy: OutboundPolicy) -> dict[str, Any]:
     """Add a channel: an Apprise URL (e-mail, Slack, Teams, Discord, Telegram, ntfy, PagerDuty, webhook…).
 
-    Apprise checks the URL; 422 says what is wrong with it. The answer shows the URL masked.
+    Apprise checks the URL, and the hub's outbound policy its host; 422 says what is wrong with it.
+    The answer shows the URL masked.
     """
-    name, kind = _name(body.name), _kind(body.url)
+    name, kind = _name(body.name), _kind(body.url, policy)
     with db.write() as conn:
         team_id = _team_of_new_channel(conn, caller, body.team_id)
         channel_id = alert_channels.create(conn, team_id, name, kind, body.url, time.time())
@@ -115,9 +119,11 @@ def create_channel(body: ChannelCreate, db: Db, caller: Token) -> dict[str, Any]
 
 
 @router.patch("/alert-channels/{channel_id}", response_model=Channel, responses=_BAD_JSON)
-def patch_channel(channel_id: ChannelId, body: ChannelPatch, db: Db, caller: Token) -> dict[str, Any]:
+def patch_channel(
+    channel_id: ChannelId, body: ChannelPatch, db: Db, caller: Token, policy: OutboundPolicy
+) -> dict[str, Any]:
     """Rename a channel and/or point it at a new URL; without url the stored URL (and its secrets) stays."""
-    kind = _kind(body.url) if body.url is not None else None
+    kind = _kind(body.url, policy) if body.url is not None else None
     with db.write() as conn:
         channel = _one_channel(conn, caller, channel_id)
         name = _name(body.name) if body.name is not None else channel.name
@@ -134,10 +140,22 @@ def delete_channel(channel_id: ChannelId, db: Db, caller: Token) -> Response:
 
 
 @router.post("/alert-channels/{channel_id}/test", response_model=DeliveryResult)
-def test_channel(channel_id: ChannelId, db: Db, caller: Token) -> dict[str, Any]:
-    """Send a test notification now and answer whether it was delivered (kept in the channel's history)."""
-    with db.read() as conn:
-        channel = _one_channel(conn, caller, channel_id)
-    # A sync route: FastAPI runs it on a worker thread, so the send does not hold up other requests.
-    error = delivery.send_test(db, channel.id, channel.url, time.time())
-    return {"delivered": error is None, "error": error}
+async def test_channel(
+    channel_id: ChannelId, request: Request, db: Db, caller: Token, policy: OutboundPolicy
+) -> dict[str, Any]:
+    """Send a test notification now and answer whether it was delivered (kept in the channel's history).
+
+    The send runs in the hub's delivery pool; the answer comes within 14 s, saying so when the send
+    is still under way then.
+    """
+
+    def lookup() -> alert_channels.Channel:
+        with db.read() as conn:
+            return _one_channel(conn, caller, channel_id)
+
+    channel = await run_in_threadpool(lookup)
+    pool = request.app.state.delivery_pool
+    delivered, error = await delivery.await_test(
+        db, pool, channel.team_id, channel.id, channel.url, time.time(), policy
+    )
+    return {"delivered": delivered, "error": error}

@@ -17,9 +17,10 @@ from fastapi import Path as PathParam
 from tallyhub.analytics.times import iso
 from tallyhub.api import uptime_models as models
 from tallyhub.api.auth import Caller, readable_app, require_token
-from tallyhub.api.deps import get_db
+from tallyhub.api.deps import get_db, get_policy
 from tallyhub.api.models import Problem
 from tallyhub.api.params import MAX_INT32, AppId, Env, invalid_field
+from tallyhub.outbound.policy import Policy
 from tallyhub.storage.apps import app_envs, env_id_for
 from tallyhub.storage.database import Database
 from tallyhub.uptime import checks as check_store
@@ -36,6 +37,7 @@ router = APIRouter(
 )
 Db = Annotated[Database, Depends(get_db)]
 Token = Annotated[Caller, Depends(require_token)]
+OutboundPolicy = Annotated[Policy, Depends(get_policy)]
 _BAD_JSON: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "The body is not valid JSON."}
 }
@@ -72,9 +74,9 @@ def _one_check(conn: sa.Connection, app_id: int, check_id: int) -> dict[str, Any
     return found[0]
 
 
-def _spec(raw: dict[str, Any]) -> check_store.CheckSpec:
+def _spec(raw: dict[str, Any], policy: Policy) -> check_store.CheckSpec:
     try:
-        return check_store.validate(raw)
+        return check_store.validate(raw, policy)
     except check_store.InvalidField as exc:
         raise invalid_field("body", exc.field, exc.message, raw.get(exc.field)) from None
 
@@ -138,9 +140,14 @@ def get_check(app_id: AppId, check_id: CheckId, db: Db, caller: Token) -> dict[s
 @router.post(
     "/apps/{app_id}/health-checks", response_model=models.HealthCheck, status_code=201, responses=_BAD_JSON
 )
-def create_check(app_id: AppId, body: models.HealthCheckCreate, db: Db, caller: Token) -> dict[str, Any]:
-    """Add a health check; it runs within a few seconds, then every interval_seconds."""
-    spec = _spec(body.model_dump())
+def create_check(
+    app_id: AppId, body: models.HealthCheckCreate, db: Db, caller: Token, policy: OutboundPolicy
+) -> dict[str, Any]:
+    """Add a health check; it runs within a few seconds, then every interval_seconds.
+
+    422 when a field is wrong, the URL included when the hub's outbound policy refuses its host.
+    """
+    spec = _spec(body.model_dump(), policy)
     now = time.time()
     with db.write() as conn:
         _require_app(conn, app_id, caller)
@@ -155,7 +162,12 @@ def create_check(app_id: AppId, body: models.HealthCheckCreate, db: Db, caller: 
     "/apps/{app_id}/health-checks/{check_id}", response_model=models.HealthCheck, responses=_BAD_JSON
 )
 def patch_check(
-    app_id: AppId, check_id: CheckId, body: models.HealthCheckPatch, db: Db, caller: Token
+    app_id: AppId,
+    check_id: CheckId,
+    body: models.HealthCheckPatch,
+    db: Db,
+    caller: Token,
+    policy: OutboundPolicy,
 ) -> dict[str, Any]:
     """Change a check's settings and/or pause or resume it (pausing ends its open incident)."""
     now = time.time()
@@ -166,7 +178,9 @@ def patch_check(
         current = _one_check(conn, app_id, check_id)
         if changes:
             fields = [f.name for f in dataclasses.fields(check_store.CheckSpec)]
-            check_store.update(conn, check_id, _spec({**{f: current[f] for f in fields}, **changes}), now)
+            check_store.update(
+                conn, check_id, _spec({**{f: current[f] for f in fields}, **changes}, policy), now
+            )
         if paused is not None and paused != current["paused"]:
             check_store.set_paused(conn, check_id, paused, now)
     with db.read() as conn:

@@ -12,12 +12,15 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from tallyhub.outbound.policy import Policy, Refused
 from tallyhub.storage.tables import envs, health_check_results, health_checks
 from tallyhub.uptime.incidents import HEALTH_CHECK, HEARTBEAT, close_incident
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DEFAULT_INTERVAL_SECONDS = 60
 DEFAULT_TIMEOUT_SECONDS = 5.0
+# Two attempts and the pause between them stay within 30 s, so a hanging target holds a worker no longer.
+MAX_TIMEOUT_SECONDS = 14.0
 MAX_URL_CHARS = 2000
 MAX_BODY_TEXT_CHARS = 1000
 
@@ -59,8 +62,9 @@ def _number(field: str, raw: Any, kind: type[int] | type[float], low: float, hig
     return value
 
 
-def validate(raw: Mapping[str, Any]) -> CheckSpec:
-    """A CheckSpec from form or JSON values (missing keys take their defaults); InvalidField if wrong."""
+def validate(raw: Mapping[str, Any], policy: Policy) -> CheckSpec:
+    """A CheckSpec from form or JSON values (missing keys take their defaults); InvalidField if wrong,
+    including a URL whose host the outbound policy refuses (checked again at every run)."""
     url = str(raw.get("url") or "").strip()
     parts = urlsplit(url)
     if not url:
@@ -75,6 +79,10 @@ def validate(raw: Mapping[str, Any]) -> CheckSpec:
         parts.port  # noqa: B018 - urlsplit checks the port only when asked
     except ValueError:
         raise InvalidField("url", f"{url!r} has an invalid port") from None
+    try:
+        policy.check_at_setup(parts.hostname, parts.port)
+    except Refused as exc:
+        raise InvalidField("url", f"is refused: {exc}") from None
     method = str(raw.get("method") or "GET").strip().upper()
     if method not in METHODS:
         raise InvalidField("method", f"{method!r} is not one of {', '.join(METHODS)}")
@@ -95,7 +103,11 @@ def validate(raw: Mapping[str, Any]) -> CheckSpec:
         expected_status=_number("expected_status", given("expected_status", 200), int, 100, 599),
         body_contains=body_text,
         timeout_seconds=_number(
-            "timeout_seconds", given("timeout_seconds", DEFAULT_TIMEOUT_SECONDS), float, 0.1, 60
+            "timeout_seconds",
+            given("timeout_seconds", DEFAULT_TIMEOUT_SECONDS),
+            float,
+            0.1,
+            MAX_TIMEOUT_SECONDS,
         ),
         interval_seconds=_number(
             "interval_seconds", given("interval_seconds", DEFAULT_INTERVAL_SECONDS), int, 10, 86400

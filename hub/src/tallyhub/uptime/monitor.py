@@ -2,7 +2,8 @@
 runs the due health checks.
 
 It has its own tick because checks are due every minute or so, while maintenance runs less often. A
-tick is cheap when nothing is due: one lease write and two small reads.
+tick is cheap when nothing is due: one lease write and two small reads. With a pool (the hub's), a tick
+only hands the due checks to it: heartbeat evaluation never waits on a check.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Callable
 
 from tallyhub.jobs import leases
 from tallyhub.jobs.ticker import Ticker
+from tallyhub.outbound.policy import Policy
+from tallyhub.outbound.pool import TeamPool
 from tallyhub.settings import Settings
 from tallyhub.storage.database import Database
 from tallyhub.uptime import check_runner as health_checks
@@ -24,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class UptimeMonitor(Ticker):
-    """`run_once` is the unit tests drive directly, with their own clock."""
+    """`run_once` is the unit tests drive directly, with their own clock; without a pool, a tick runs the
+    due checks itself and returns when they are done."""
 
     thread_name = "tallyhub-uptime"
 
@@ -34,10 +38,13 @@ class UptimeMonitor(Ticker):
         settings: Settings,
         clock: Callable[[], float] = time.time,
         retry_delay: float = health_checks.RETRY_DELAY_SECONDS,
+        pool: TeamPool | None = None,
     ) -> None:
         super().__init__()
         self.db = db
         self.settings = settings
+        self.policy = Policy.from_settings(settings)
+        self.pool = pool
         self.clock = clock
         self.retry_delay = retry_delay
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
@@ -53,7 +60,11 @@ class UptimeMonitor(Ticker):
             except Exception:  # evaluated again at the next tick
                 log.exception("heartbeat evaluation failed")
         try:
-            return health_checks.run_due(self.db, self.clock(), self.retry_delay)
+            if self.pool is not None:
+                return health_checks.dispatch_due(
+                    self.db, self.clock(), self.pool, self.policy, self.retry_delay
+                )
+            return health_checks.run_due(self.db, self.clock(), self.policy, self.retry_delay)
         except Exception:
             log.exception("health checks failed")
             return 0

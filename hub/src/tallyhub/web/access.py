@@ -15,6 +15,7 @@ from fastapi import Depends, Form, Path, Request
 from tallyhub.accounts import teams as team_store
 from tallyhub.accounts import users as user_store
 from tallyhub.accounts.sessions import user_for_session
+from tallyhub.outbound.policy import Policy
 from tallyhub.storage import app_admin
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import MAX_ID
@@ -65,6 +66,12 @@ def request_db(request: Request) -> Database:
     """The hub's database, for a route or dependency that has the request."""
     db: Database = request.app.state.db
     return db
+
+
+def request_policy(request: Request) -> Policy:
+    """The hub's outbound policy (health-check URLs, channel URLs), built once by the application factory."""
+    policy: Policy = request.app.state.outbound_policy
+    return policy
 
 
 def optional_viewer(request: Request) -> Viewer | None:

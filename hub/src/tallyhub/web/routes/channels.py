@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from tallyhub.accounts import teams as team_store
@@ -19,6 +20,7 @@ from tallyhub.web.access import (
     Viewer,
     WebError,
     request_db,
+    request_policy,
     require_team,
 )
 from tallyhub.web.templating import render
@@ -75,7 +77,7 @@ def create_channel(
 ) -> Response:
     team = require_team(viewer, team_id, "admin")
     try:
-        parsed = apprise_channels.parse(url)
+        parsed = apprise_channels.validate(url, request_policy(request))
         with request_db(request).write() as conn:
             alert_channels.create(conn, team.id, name, parsed.kind, url, time.time())
     except ValueError as exc:  # ChannelError or a bad name
@@ -124,7 +126,7 @@ def update_channel(
     channel = _channel_of(request, team, channel_id)
     try:
         # An empty URL field keeps the stored URL (and its secrets, which the page never shows).
-        kind = apprise_channels.parse(url).kind if url.strip() else None
+        kind = apprise_channels.validate(url, request_policy(request)).kind if url.strip() else None
         with request_db(request).write() as conn:
             alert_channels.update(conn, channel.id, name, kind, url if url.strip() else None)
     except ValueError as exc:
@@ -133,14 +135,27 @@ def update_channel(
 
 
 @router.post("/teams/{team_id}/channels/{channel_id}/test")
-def test_channel(request: Request, viewer: SignedIn, team_id: RowId, channel_id: RowId) -> Response:
+async def test_channel(request: Request, viewer: SignedIn, team_id: RowId, channel_id: RowId) -> Response:
     team = require_team(viewer, team_id, "admin")
-    channel = _channel_of(request, team, channel_id)
-    # A sync route: FastAPI runs it on a worker thread, so the send does not hold up other requests.
-    error = delivery.send_test(request_db(request), channel.id, channel.url, time.time())
-    if error is None:
-        return _edit_page(request, team, channel, notice="The test notification was delivered.")
-    return _edit_page(request, team, channel, error=f"The test notification failed: {error}")
+    channel = await run_in_threadpool(_channel_of, request, team, channel_id)
+    # The send runs in the delivery pool (the team's share of it); this route awaits it without
+    # holding a request thread, and answers within delivery.TEST_WAIT_SECONDS.
+    delivered, error = await delivery.await_test(
+        request_db(request),
+        request.app.state.delivery_pool,
+        team.id,
+        channel.id,
+        channel.url,
+        time.time(),
+        request_policy(request),
+    )
+    if delivered:
+        return await run_in_threadpool(
+            _edit_page, request, team, channel, notice="The test notification was delivered."
+        )
+    shown = error if error in (delivery.TEST_STILL_SENDING, delivery.TEST_ALREADY_RUNNING) else None
+    message = f"The test notification failed: {error}" if shown is None else shown.capitalize() + "."
+    return await run_in_threadpool(_edit_page, request, team, channel, error=message)
 
 
 @router.post("/teams/{team_id}/channels/{channel_id}/delete")

@@ -27,6 +27,7 @@ from tallyhub.web.access import (
     WebError,
     not_found,
     request_db,
+    request_policy,
     require_app,
 )
 from tallyhub.web.filters import Filters
@@ -104,6 +105,7 @@ def _page(
         form=form or {"env": app.envs[0] if app.envs else "", "method": "GET", "expected_status": 200},
         editing=editing,
         methods=check_store.METHODS,
+        max_timeout=check_store.MAX_TIMEOUT_SECONDS,
         notice=notice,
         error=error,
         iso=iso,
@@ -124,7 +126,7 @@ def _spec_or_page(
     request: Request, viewer: Viewer, app: TeamApp, form: dict[str, Any], editing: int | None
 ) -> check_store.CheckSpec | Response:
     try:
-        return check_store.validate(form)
+        return check_store.validate(form, request_policy(request))
     except check_store.InvalidField as exc:
         label = exc.field.replace("_", " ")
         return _page(
