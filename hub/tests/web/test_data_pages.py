@@ -158,7 +158,7 @@ def test_performance_page(web: Any, shop: dict[str, Any]) -> None:
     chart = _charts(page)["percentiles"]
     assert [s["label"] for s in chart["series"]] == ["p50", "p75", "p95", "p99"]
     histogram = page.split("Response time histogram")[1].split("</table>")[0]
-    counts = [int(c.replace(",", "")) for c in re.findall(r"</span> ([\d,]+)</td>", histogram)]
+    counts = [int(c.replace(",", "")) for c in re.findall(r"</svg> ([\d,]+)</td>", histogram)]
     assert sum(counts) == 100
     slowest = page.split("Slowest endpoints")[1]
     assert slowest.index("POST /pay") < slowest.index("GET /items</code>")
@@ -172,7 +172,7 @@ def test_data_transferred_page(web: Any, shop: dict[str, Any]) -> None:
     assert stats["Average request size"] == "120 B"  # 12000 / 100
     for title, total in (("Request sizes", 100), ("Response sizes", 100)):
         table = page.split(title)[1].split("</table>")[0]
-        assert sum(int(c.replace(",", "")) for c in re.findall(r"</span> ([\d,]+)</td>", table)) == total
+        assert sum(int(c.replace(",", "")) for c in re.findall(r"</svg> ([\d,]+)</td>", table)) == total
 
 
 def test_endpoints_page_lists_never_called_endpoints_and_detail(web: Any, shop: dict[str, Any]) -> None:
