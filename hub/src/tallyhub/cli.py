@@ -126,11 +126,11 @@ def apps_create(
     name: str, envs: tuple[str, ...], as_json: bool, team: str | None = None, **overrides: Any
 ) -> None:
     """Create an app and print its client ID."""
-    from tallyhub.identifiers import is_valid_env
+    from tallyhub.identifiers import ENV_RULE, is_valid_env
 
     bad = [e for e in envs if not is_valid_env(e)]
     if bad:
-        raise click.BadParameter(f"{bad[0]!r}: 1-32 letters, digits, '_' or '-'", param_hint="--env")
+        raise click.BadParameter(f"{bad[0]!r}: {ENV_RULE}", param_hint="--env")
     db = _open_database(_settings(**overrides))
     team_id = None
     if team is not None:

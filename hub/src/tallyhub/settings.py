@@ -112,6 +112,14 @@ SETTINGS: tuple[Setting, ...] = (
         5.0,
         "How often each hub process looks for due alert rules and notifications to deliver.",
     ),
+    Setting(
+        "log_budget_bytes",
+        int,
+        200_000_000,
+        "Request-log bytes (as inflated) an app may store per budget window; past it /log answers 402 "
+        "with Retry-After and the clients pause request logging. 0: no budget.",
+    ),
+    Setting("log_budget_seconds", int, 3600, "Length of the request-log budget window (seconds)."),
     # Accounts and sign-in.
     Setting(
         "max_password_checks",
@@ -168,10 +176,16 @@ class Settings:
     log_level: str
     public_url: str
     alerts_tick_seconds: float
+    log_budget_bytes: int
+    log_budget_seconds: int
     max_password_checks: int
     password_check_wait_seconds: float
     trusted_proxies: str
     team_creation: str
+
+    def __post_init__(self) -> None:
+        if self.log_budget_seconds <= 0:
+            raise ValueError(f"log_budget_seconds must be positive, not {self.log_budget_seconds}")
 
     @property
     def resolved_database_url(self) -> str:

@@ -227,6 +227,16 @@ received_messages = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False, index=True),
 )
 
+# Request-log bytes an app stored in its current budget window (migration 0018): one row per app, reset
+# when a new window starts, so it never grows.
+log_budgets = sa.Table(
+    "log_budgets",
+    metadata,
+    sa.Column("app_id", sa.Integer, _cascade("apps.id"), primary_key=True),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+)
+
 api_tokens = sa.Table(
     "api_tokens",
     metadata,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tallyhub.accounts import teams as team_store
-from tallyhub.identifiers import is_valid_env
+from tallyhub.identifiers import ENV_RULE, is_valid_env
 from tallyhub.storage import app_admin
 from tallyhub.storage import apps as app_store
 from tallyhub.web import snippets
@@ -34,7 +34,7 @@ def parse_envs(raw: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n for n in raw.replace(",", " ").split() if n))
     for name in names:
         if not is_valid_env(name):
-            raise ValueError(f"{name!r} is not an environment name (1-32 letters, digits, '_' or '-')")
+            raise ValueError(f"{name!r} is not an environment name ({ENV_RULE})")
     if not names:
         raise ValueError("an app needs at least one environment")
     return names

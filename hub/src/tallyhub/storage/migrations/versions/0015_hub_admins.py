@@ -1,14 +1,14 @@
 """users.is_hub_admin: hub admins may create teams; the first user of an existing hub becomes one
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0018
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0014"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
