@@ -275,11 +275,11 @@ class Exchange:
     # -- recording ----------------------------------------------------------------------------------
 
     def __del__(self) -> None:
-        # Dropped by the server before the end of the body and without close(): Werkzeug's
-        # development server skips close() on a connection reset while it drains the request, a
-        # test client's response may be neither read nor closed. A finaliser runs in whatever
-        # thread drops or collects the exchange, maybe one holding a lock that `done` takes, so
-        # the worker records it (which resurrects it until then; it is finalised only once).
+        # Dropped before the end of its body and without close(): a test client's response that
+        # was neither read nor closed, a server that gives up on a broken connection and skips
+        # close(), as Werkzeug's development server does. A finaliser runs in whatever thread
+        # drops or collects the exchange, maybe one holding a lock that `done` takes, so the
+        # worker records it (which resurrects it until then; it is finalised only once).
         if not self.finished:
             try:
                 self.mw.client.requests.later(partial(self.done, perf_counter()))
