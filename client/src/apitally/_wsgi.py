@@ -1,19 +1,22 @@
 """WSGI mechanics shared by WSGI integrations: the wrapped `start_response`, the body, `close`.
 
 The middleware hands each request to an `Exchange`, whose `start_response` runs inside the
-framework's call (where a framework reads its route and consumer: `Exchange.read_context`). The
-time runs until the server has closed the response; a body without a Content-Length is wrapped,
-which also counts the bytes sent. Each request is then noted as one tuple, and captured for the
-request log as the environ's strings: the worker aggregates the notes and turns the captures into
-log fields (`exchange_fields`).
+framework's call (where a framework reads its route and consumer: `Exchange.read_context`). A
+request is recorded once, by the first of: the end of its body's iteration, the server's `close()`
+of the response, and the finalisation of the exchange (a server that drops the response unclosed
+and unfinished); the time runs until then. A body without a Content-Length is wrapped, which also
+counts the bytes sent. Each request is then noted as one tuple, and captured for the request log as
+the environ's strings: the worker aggregates the notes and turns the captures into log fields
+(`exchange_fields`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from functools import lru_cache
+from functools import lru_cache, partial
 from io import BytesIO
+from itertools import chain
 from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -53,8 +56,9 @@ class WsgiMiddleware:
     """Measures every request of a WSGI app through the integration's `exchange` class."""
 
     exchange: type[Exchange]
-    # A body type whose close() runs the callbacks in its `_callbacks` list (Werkzeug's
-    # ClosingIterator): given a Content-Length, such a body calls `done` itself.
+    # A body type whose close() runs the callbacks in its `_callbacks` list and whose iteration
+    # calls its `_next`, a `partial(next, iterator)` (Werkzeug's ClosingIterator): given a
+    # Content-Length, such a body calls `done` itself, at the end of its iteration and on close().
     closing_iterator: type | None = None
 
     def __init__(
@@ -78,10 +82,10 @@ class WsgiMiddleware:
         if not client.enabled or environ.get("REQUEST_METHOD") == "OPTIONS":
             return self.wsgi_app(environ, start_response)
         start = perf_counter()
+        exchange = self.exchange()
         try:
             if start - client.pid_checked > PID_CHECK_INTERVAL:
                 client.check_process(start)
-            exchange = self.exchange()
             exchange.mw = self
             exchange.environ = environ
             exchange.server_start_response = start_response
@@ -89,6 +93,7 @@ class WsgiMiddleware:
             if self._log_request_body:
                 exchange.read_request_body()
         except Exception as fault:
+            exchange.finished = True  # the request runs unmeasured
             client_fault(fault, "wsgi request")
             return self.wsgi_app(environ, start_response)
         try:
@@ -98,11 +103,20 @@ class WsgiMiddleware:
             raise
         # The common case with Werkzeug: no wrapper object sits between the server and the body.
         if type(body) is self.closing_iterator and exchange.length is not None:
-            callbacks = getattr(body, "_callbacks", None)
-            if type(callbacks) is list and (
-                not self._log_response_body or exchange.take_response_body(callbacks)
+            closing: Any = body
+            callbacks = getattr(closing, "_callbacks", None)
+            iterate = getattr(closing, "_next", None)
+            if (
+                type(callbacks) is list
+                and type(iterate) is partial
+                and iterate.func is next
+                and (not self._log_response_body or exchange.take_response_body(callbacks))
             ):
-                callbacks.append(exchange.done)
+                done = exchange.done
+                # Its iterator, then `done` (which returns the sentinel None): a chain is a C
+                # iterator as cheap per chunk as the partial it replaces.
+                closing._next = chain(iterate.args[0], iter(done, None)).__next__
+                callbacks.append(done)
                 return body
         exchange.body = body
         return exchange
@@ -118,8 +132,9 @@ class WsgiMiddleware:
 class Exchange:
     """One request: the wrapped `start_response`, and what is recorded once the body was sent.
 
-    The request is noted by `done`, which the body's own `close()` may call (a `closing_iterator`);
-    otherwise the exchange is itself the iterable handed to the server, and its `close` calls it.
+    The request is noted by `done`, at the end of the body's iteration or on its `close()`, which
+    a `closing_iterator` body calls itself; otherwise the exchange is itself the iterable handed to
+    the server. An exchange finalised before either (`__del__`) is recorded by the worker.
     """
 
     # Class-level defaults: a request sets only what it learns (cheaper than a full __init__).
@@ -136,6 +151,7 @@ class Exchange:
     exc: BaseException | None = None
     chunks: list[bytes] | None = None
     request_body: bytes | None = None
+    finished = False  # recorded (or never to be): later calls of `done` do nothing
     _sent = 0
 
     # -- what the integration reads of its framework ------------------------------------------
@@ -200,7 +216,7 @@ class Exchange:
         if self.mw._log_response_body and self._capture_response_body():
             return self._counting(self.chunks)
         if self.length is not None:
-            return iter(self.body)
+            return chain(self.body, iter(self.done, None))  # `done` returns the sentinel None
         return self._counting(None)
 
     def take_response_body(self, callbacks: list[Any]) -> bool:
@@ -243,6 +259,7 @@ class Exchange:
                 captured += len(chunk)
                 chunks.append(chunk)
             yield chunk
+        self.done()
 
     def close(self) -> None:
         body, self.body = self.body, None
@@ -257,9 +274,25 @@ class Exchange:
 
     # -- recording ----------------------------------------------------------------------------------
 
-    def done(self) -> None:
-        """Note the finished request (and capture it for the log); faults here never reach the app."""
-        seconds = perf_counter() - self.start
+    def __del__(self) -> None:
+        # Dropped before the end of its body and without close(): a test client's response that
+        # was neither read nor closed, a server that gives up on a broken connection and skips
+        # close(), as Werkzeug's development server does. A finaliser runs in whatever thread
+        # drops or collects the exchange, maybe one holding a lock that `done` takes, so the
+        # worker records it (which resurrects it until then; it is finalised only once).
+        if not self.finished:
+            try:
+                self.mw.client.requests.later(partial(self.done, perf_counter()))
+            except Exception as fault:
+                client_fault(fault, "wsgi finaliser")
+
+    def done(self, end: float = 0.0) -> None:
+        """Note the finished request (and capture it for the log), once; the time runs until `end`
+        (a perf_counter reading), or now. Faults here never reach the app."""
+        if self.finished:
+            return
+        self.finished = True
+        seconds = (end or perf_counter()) - self.start
         try:
             environ = self.environ
             mw = self.mw

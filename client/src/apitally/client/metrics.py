@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from apitally.client.consumers import ApitallyConsumer
@@ -42,7 +43,9 @@ class RequestCounter:
     """Aggregates requests between syncs.
 
     The request path only appends a tuple to `noted` (`note`, a bound `list.append`); the worker
-    aggregates them in bulk (`drain`), where identical tuples are counted in C by `Counter`.
+    aggregates them in bulk (`drain`), where identical tuples are counted in C by `Counter`. A
+    request that can only be recorded later, outside any lock (from a finaliser), leaves the
+    callable that records it (`later`); the worker calls those first (`finish_late`).
     """
 
     def __init__(self) -> None:
@@ -53,6 +56,7 @@ class RequestCounter:
         self._lock = threading.Lock()
         self.noted: list[Noted] = []
         self.note = self.noted.append
+        self.late: list[Callable[[], None]] = []
         self.consumers: Any = None  # a ConsumerRegistry, told about ApitallyConsumer values
         self._statuses: dict[object, int] = {}
         self.dropped = 0
@@ -71,8 +75,23 @@ class RequestCounter:
         with self._lock:
             self._count((consumer, method, path, status), int(seconds / 0.01), request_size, response_size, 1)
 
+    def later(self, record: Callable[[], None]) -> None:
+        """Keep `record` (which notes one request) for the worker; past MAX_NOTED it is dropped, counted."""
+        if len(self.late) < MAX_NOTED:
+            self.late.append(record)  # one C call under the GIL: no lock, safe in a finaliser
+        else:
+            self.dropped += 1
+
+    def finish_late(self) -> None:
+        """Record the requests left by `later` (called by the worker and by `drain`, holding no lock)."""
+        late = self.late
+        while late:
+            late.pop()()
+
     def drain(self) -> None:
         """Aggregate the requests noted so far (the worker calls this; so does `take`)."""
+        if self.late:
+            self.finish_late()
         noted = self.noted
         n = len(noted)
         if not n:
@@ -163,3 +182,4 @@ class RequestCounter:
         self._lock = threading.Lock()
         self._entries = {}
         del self.noted[:]
+        del self.late[:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import math
 import os
@@ -184,6 +185,8 @@ class ApitallyClient:
                         # once), so the worker waits for a good batch or the sync.
                         if len(self.requests.noted) >= MAX_NOTED // 2:
                             self._step(self.requests.drain)
+                        elif self.requests.late:
+                            self._step(self.requests.finish_late)
                         next_drain = now + TICK
                     self._step(self.request_logger.spool)
                 stop.wait(max(0.0, min(tick, next_sync - time.monotonic())))
@@ -208,7 +211,10 @@ class ApitallyClient:
             self.request_logger.resume_if_due()
 
     def _flush(self, deadline: float) -> None:
-        # The final flush: everything captured so far, one attempt each, within the deadline.
+        # The final flush: everything captured so far, one attempt each, within the deadline. A
+        # collection first finalises the responses dropped unclosed in reference cycles (a 500's
+        # traceback holds the frames that hold them), so that they are counted too.
+        gc.collect()
         if self._send_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             try:
                 if self.enabled:
