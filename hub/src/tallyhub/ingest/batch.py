@@ -139,9 +139,34 @@ class RequestLog:
     response_headers: list[tuple[str, Any]] | None = None
     response_body: str | None = None
     exception: ExceptionInfo | None = None
+    client_ip: str | None = None  # the client's address, when the protocol tells it (OTLP)
     logs: list[AppLog] | None = None
     spans: list[Span] | None = None
     trace_id: str | None = None
+    span_id: str | None = None  # its SERVER span (OTLP): the root of what trace items join it
+
+
+@dataclasses.dataclass(slots=True)
+class TraceItem:
+    """A child span or a log record of a trace, stored apart: it joins its request log by trace id when read.
+
+    `span_id` is a span's own id, or the id of the span a log record was written in.
+    """
+
+    trace_id: str
+    span_id: str | None
+    timestamp: float  # epoch seconds
+    span: Span | None = None
+    log: AppLog | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class SourcedRequests:
+    """Requests of one instance as one OTLP signal counted them; per instance only one signal counts."""
+
+    instance: str  # service.instance.id (else service.name): the key the counting rule is kept under
+    source: str  # "spans" or "metrics"
+    requests: list[RequestMetrics]
 
 
 @dataclasses.dataclass(slots=True)
@@ -156,3 +181,5 @@ class Batch:
     validation_errors: list[ValidationError] = dataclasses.field(default_factory=list)
     consumers: list[Consumer] = dataclasses.field(default_factory=list)
     request_logs: list[RequestLog] = dataclasses.field(default_factory=list)
+    trace_items: list[TraceItem] = dataclasses.field(default_factory=list)
+    sourced_requests: list[SourcedRequests] = dataclasses.field(default_factory=list)

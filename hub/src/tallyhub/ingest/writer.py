@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from tallyhub.ingest import error_groups, request_logs
+from tallyhub.ingest import error_groups, request_logs, request_sources, trace_items
 from tallyhub.ingest.batch import Batch, Instance, RequestMetrics, ServerError, ValidationError
 from tallyhub.metrics.writes import MinuteRows
 from tallyhub.storage import dimensions
@@ -75,6 +75,8 @@ class Writer:
         labels = {c.identifier: (c.name, c.group) for c in batch.consumers if c.identifier}
         seen_at = _latest(batch, now)
         minute_rows = MinuteRows(batch.requests, now)
+        items = trace_items.serialise(batch.trace_items)
+        sourced = [(s.instance, s.source, MinuteRows(s.requests, now)) for s in batch.sourced_requests]
         errors = [
             (
                 error_groups.SERVER,
@@ -105,6 +107,10 @@ class Writer:
             endpoint_ids = {k: pending.endpoint((env_id, *k)) or NO_ID for k in paths}
             consumer_ids = {i: dimensions.consumer_id(pending, app_id, i) for i in identifiers}
             minute_rows.append(conn, env_id, endpoint_ids, consumer_ids)
+            counting = request_sources.claim(conn, env_id, {(i, src) for i, src, _ in sourced}, now)
+            for instance, source, rows in sourced:
+                if counting[instance] == source:
+                    rows.append(conn, env_id, endpoint_ids, consumer_ids)
             counts = [
                 error_groups.ErrorCount(
                     error_groups.ErrorKey(
@@ -119,6 +125,7 @@ class Writer:
             ]
             error_groups.store(conn, pending, env_id, seen_at, counts)
             request_logs.store(conn, env_id, batch.request_logs, endpoint_ids, consumer_ids)
+            trace_items.append(conn, env_id, items)
 
         return self._once(app_id, env, batch.kind, batch.key, now, write)
 
@@ -167,7 +174,8 @@ class Writer:
 
 def _counted(batch: Batch) -> list[RequestMetrics | ServerError | ValidationError]:
     """The entries that count requests at an endpoint by a consumer."""
-    return [*batch.requests, *batch.server_errors, *batch.validation_errors]
+    sourced = [e for s in batch.sourced_requests for e in s.requests]
+    return [*batch.requests, *sourced, *batch.server_errors, *batch.validation_errors]
 
 
 def _endpoints(batch: Batch) -> tuple[dict[NaturalEndpoint, str], dict[NaturalEndpoint, Described]]:

@@ -218,6 +218,33 @@ request_logs = sa.Table(
     sa.Index(None, "env_id", "timestamp"),
 )
 
+# Child spans and log records of OTLP traces, kept apart from their request log: they may arrive in
+# another export than their SERVER span, before or after it, and join it by trace id when read.
+trace_items = sa.Table(
+    "trace_items",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("trace_id", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(4), nullable=False),  # "span" or "log"
+    sa.Column("span_id", sa.String(16)),  # the span's own id; for a log, the span it was written in
+    sa.Column("parent_span_id", sa.String(16)),
+    sa.Column("timestamp", sa.Float, nullable=False),  # for retention, as request logs'
+    sa.Column("data", sa.JSON, nullable=False),  # the span or log as request-log details spell it
+    sa.Index(None, "env_id", "trace_id"),
+    sa.Index(None, "timestamp"),
+)
+
+# Which OTLP signal counts an instance's requests: the first that brought them (see docs/otlp-mapping.md).
+request_sources = sa.Table(
+    "request_sources",
+    metadata,
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), primary_key=True),
+    sa.Column("instance", sa.String(128), primary_key=True),
+    sa.Column("source", sa.String(10), nullable=False),  # "spans" or "metrics"
+    sa.Column("first_seen", sa.Float, nullable=False, index=True),
+)
+
 received_messages = sa.Table(
     "received_messages",
     metadata,
