@@ -9,6 +9,7 @@ from typing import Any
 
 from tallyhub.ingest import batch
 from tallyhub.ingest.otlp import logs as otlp_logs
+from tallyhub.ingest.otlp.context import Context
 from tallyhub.ingest.writer import Writer
 
 from tests.support import otlp_messages as m
@@ -41,11 +42,13 @@ def event(name: str, body: Any, at: int = T0 + 10) -> Any:
     return m.log_record(at * NS, body, event_name=name)
 
 
+def context() -> Context:
+    return Context(1, "prod", T0 + 70, "v1/logs", str(uuid.uuid4()))
+
+
 def export(*records: Any) -> tuple[batch.Batch, int]:
-    target = batch.Batch("otlp", str(uuid.uuid4()))
-    out = otlp_logs.translate(m.logs(RESOURCE, *records, scope="apitally"))
-    out.add_to(target)
-    return target, out.rejected
+    out = otlp_logs.translate(m.logs(RESOURCE, *records, scope="apitally"), context())
+    return out.batch, out.rejected
 
 
 def test_the_events_are_the_startup_consumers_and_errors(api: Any, db: Any) -> None:
@@ -124,5 +127,7 @@ def test_an_event_whose_body_is_not_its_shape_is_refused_and_counted() -> None:
 
 
 def test_app_logs_without_a_trace_belong_to_no_request() -> None:
-    out = otlp_logs.translate(m.logs(RESOURCE, m.log_record(T0 * NS, "startup done", severity="INFO")))
-    assert (out.trace_items, out.rejected) == ([], 0)
+    out = otlp_logs.translate(
+        m.logs(RESOURCE, m.log_record(T0 * NS, "startup done", severity="INFO")), context()
+    )
+    assert (out.batch.trace_items, out.rejected) == ([], 0)

@@ -7,9 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from tallyhub.ingest import batch
 from tallyhub.ingest.otlp import logs as otlp_logs
 from tallyhub.ingest.otlp import traces as otlp_traces
+from tallyhub.ingest.otlp.context import Context, Translated
 from tallyhub.ingest.writer import Writer
 
 from tests.support import otlp_messages as m
@@ -34,12 +34,13 @@ def b64(text: str | bytes) -> str:
     return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
 
 
-def store(writer: Writer, app_id: int, *parts: otlp_traces.Spans | otlp_logs.Logs) -> bool:
-    """Store one export's parts as one batch, keyed as the receiver keys a body: once per export."""
-    target = batch.Batch("otlp", str(uuid.uuid4()))
-    for part in parts:
-        part.add_to(target)
-    return writer.store(app_id, "prod", target)
+def context(app_id: int, kind: str = "v1/traces") -> Context:
+    """A new export's context, as the receiver makes it (env prod, a key of its own)."""
+    return Context(app_id, "prod", T0 + 70, kind, str(uuid.uuid4()))
+
+
+def store(writer: Writer, app_id: int, translated: Translated) -> bool:
+    return writer.store(app_id, "prod", translated.batch)
 
 
 def logs_of(api: Any) -> list[dict[str, Any]]:
@@ -113,9 +114,13 @@ def test_a_server_span_is_a_request_log_and_its_children_join_it_from_any_export
     writer = Writer(db, clock=lambda: T0 + 70)
     db_span, render = child_spans()
     # A grandchild first, then the SERVER span, then its direct child, then a log: four exports.
-    assert store(writer, api.app_id, otlp_traces.translate(m.traces(RESOURCE, render)))
-    assert store(writer, api.app_id, otlp_traces.translate(m.traces(RESOURCE, server_span(**STABLE))))
-    assert store(writer, api.app_id, otlp_traces.translate(m.traces(RESOURCE, db_span)))
+    assert store(writer, api.app_id, otlp_traces.translate(m.traces(RESOURCE, render), context(api.app_id)))
+    assert store(
+        writer,
+        api.app_id,
+        otlp_traces.translate(m.traces(RESOURCE, server_span(**STABLE)), context(api.app_id)),
+    )
+    assert store(writer, api.app_id, otlp_traces.translate(m.traces(RESOURCE, db_span), context(api.app_id)))
     record = m.log_record(
         T0 * NS + 5 * NS + 30_000_000,
         "item 7 not found",
@@ -124,7 +129,11 @@ def test_a_server_span_is_a_request_log_and_its_children_join_it_from_any_export
         severity="WARNING",
         attrs={"code.file.path": "app.py", "code.line.number": 12},
     )
-    assert store(writer, api.app_id, otlp_logs.translate(m.logs(RESOURCE, record, scope="shop.items")))
+    assert store(
+        writer,
+        api.app_id,
+        otlp_logs.translate(m.logs(RESOURCE, record, scope="shop.items"), context(api.app_id, "v1/logs")),
+    )
     (item,) = logs_of(api)
     assert {k: v for k, v in item.items() if k not in ("id", "details")} == {
         "uuid": item["uuid"],
@@ -205,7 +214,9 @@ def test_the_older_semantic_conventions_give_the_same_request_log(api: Any, db: 
     }
     span = m.span(TRACE, SERVER_SPAN, "POST /items", T0 * NS, 3_000_000, kind=m.SERVER, attrs=old)
     assert store(
-        Writer(db, clock=lambda: T0 + 70), api.app_id, otlp_traces.translate(m.traces(RESOURCE, span))
+        Writer(db, clock=lambda: T0 + 70),
+        api.app_id,
+        otlp_traces.translate(m.traces(RESOURCE, span), context(api.app_id)),
     )
     (item,) = logs_of(api)
     assert (item["method"], item["path"], item["url"], item["status_code"], item["consumer"]) == (
@@ -238,9 +249,15 @@ def test_a_span_exported_twice_is_one_request_log_and_a_nested_server_span_is_it
         attrs={"http.request.method": "GET", "http.route": "/stock", "http.response.status_code": 200},
     )
     below_nested = m.span(TRACE, "1112131415161718", "count", T0 * NS + 5 * NS + 2_100_000, 10, parent=NESTED)
-    first = otlp_traces.translate(m.traces(RESOURCE, server_span(**STABLE), db_span, nested, below_nested))
+    first = otlp_traces.translate(
+        m.traces(RESOURCE, server_span(**STABLE), db_span, nested, below_nested), context(api.app_id)
+    )
     assert store(writer, api.app_id, first)
-    assert store(writer, api.app_id, otlp_traces.translate(m.traces(RESOURCE, server_span(**STABLE))))
+    assert store(
+        writer,
+        api.app_id,
+        otlp_traces.translate(m.traces(RESOURCE, server_span(**STABLE)), context(api.app_id)),
+    )
     outer, inner = sorted(logs_of(api), key=lambda i: i["timestamp"] + i["path"], reverse=True)
     assert (outer["path"], [s["name"] for s in outer["details"]["spans"]]) == (
         "/items/{id}",
@@ -250,12 +267,23 @@ def test_a_span_exported_twice_is_one_request_log_and_a_nested_server_span_is_it
     assert len(logs_of(api)) == 2
 
 
-def test_spans_without_a_status_or_with_bad_ids_are_refused_and_counted(db: Any) -> None:
+def test_spans_without_a_status_or_with_bad_ids_are_refused_and_counted() -> None:
     no_status = m.span(TRACE, SERVER_SPAN, "GET", T0 * NS, 1, kind=m.SERVER, attrs={"http.method": "GET"})
     bad_id = m.span(TRACE, SERVER_SPAN, "x", T0 * NS, 1)
     bad_id.span_id = b"\x01\x02"
     grpc = m.span(
         TRACE, DB_SPAN, "grpc.Health/Check", T0 * NS, 1, kind=m.SERVER, attrs={"rpc.system": "grpc"}
     )
-    out = otlp_traces.translate(m.traces(RESOURCE, no_status, bad_id, grpc))
-    assert (out.rejected, out.request_logs, len(out.trace_items)) == (2, [], 1)
+    other_env = m.traces({**RESOURCE, "deployment.environment.name": "dev"}, grpc)
+    out = otlp_traces.translate(m.traces(RESOURCE, no_status, bad_id, grpc), context(1))
+    assert (out.rejected, out.batch.request_logs, len(out.batch.trace_items)) == (2, [], 1)
+    assert out.message == (
+        "an HTTP SERVER span without a response status code; "
+        "a span without a 16-byte trace id and an 8-byte span id"
+    )
+    refused = otlp_traces.translate(other_env, context(1))
+    assert (refused.rejected, refused.batch.trace_items, refused.message) == (
+        1,
+        [],
+        "a resource of another env",
+    )

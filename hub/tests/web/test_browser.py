@@ -445,7 +445,7 @@ def test_data_pages_filter_and_edit_consumers(browser, hub: HubProcess, database
     assert stat("Requests") == "72"  # 4 syncs x (15 + 3)
     page.click(".appnav >> text='Performance'")
     page.wait_for_url(re.compile(r".*/performance\?.*consumer=globex.*"))
-    assert stat("p99") == "905 ms"
+    assert stat("p99") == "≈ 909 ms"  # rank 71.3 of 72 is 11.3/12 into the 900 ms bin
     page.screenshot(path=str(SHOTS / f"{engine}-filtered-by-consumer.png"), full_page=True)
 
     # Rename a consumer and put it in a new group, from its page.

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tallyhub.metrics.writes import RequestMetrics as RequestMetrics  # metrics/ may not import ingest/
+from tallyhub.metrics.streams import CumulativePoint as CumulativePoint  # metrics/ may not import ingest/
+from tallyhub.metrics.writes import RequestMetrics as RequestMetrics
 
 
 @dataclasses.dataclass(slots=True)
@@ -43,6 +44,9 @@ class Instance:
     heartbeat: bool = False  # the batch is one of its regular reports: it was alive when received
     cpu_percent: float | None = None  # None: not reported (the stored value stays)
     memory_rss: int | None = None  # bytes
+    # What an exporter's resource tells of its client (OTLP): stored only where no startup told it yet.
+    client: str | None = None
+    versions: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -183,3 +187,5 @@ class Batch:
     request_logs: list[RequestLog] = dataclasses.field(default_factory=list)
     trace_items: list[TraceItem] = dataclasses.field(default_factory=list)
     sourced_requests: list[SourcedRequests] = dataclasses.field(default_factory=list)
+    # Cumulative request metrics (OTLP): counted as the difference from their stream's stored totals.
+    cumulative: list[CumulativePoint] = dataclasses.field(default_factory=list)

@@ -16,7 +16,15 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tallyhub.ingest import error_groups, request_logs, request_sources, trace_items
-from tallyhub.ingest.batch import Batch, Instance, RequestMetrics, ServerError, ValidationError
+from tallyhub.ingest.batch import (
+    Batch,
+    CumulativePoint,
+    Instance,
+    RequestMetrics,
+    ServerError,
+    ValidationError,
+)
+from tallyhub.metrics import streams
 from tallyhub.metrics.writes import MinuteRows
 from tallyhub.storage import dimensions
 from tallyhub.storage.apps import app_id_for_client_id, ensure_env
@@ -91,6 +99,11 @@ class Writer:
         ]
         # An instance the batch only names has nothing to store.
         instances = [(i.uuid, _instance_columns(i, now)) for i in batch.instances if i.startup or i.heartbeat]
+        described_instances = [
+            (i.uuid, i.client, i.versions)
+            for i in batch.instances
+            if not i.startup and (i.client or i.versions)
+        ]
 
         def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
             dimensions.resolve_endpoints(
@@ -111,6 +124,12 @@ class Writer:
             for instance, source, rows in sourced:
                 if counting[instance] == source:
                     rows.append(conn, env_id, endpoint_ids, consumer_ids)
+            if batch.cumulative:
+                # The deltas depend on the stored totals: computed inside the transaction that moves them.
+                deltas = streams.deltas(conn, env_id, batch.cumulative, now)
+                MinuteRows(deltas, now).append(conn, env_id, endpoint_ids, consumer_ids)
+            for instance_uuid, client, versions in described_instances:
+                dimensions.describe_instance(conn, env_id, instance_uuid, client, versions)
             counts = [
                 error_groups.ErrorCount(
                     error_groups.ErrorKey(
@@ -172,10 +191,10 @@ class Writer:
         return self._envs.get((app_id, env)) or ensure_env(conn, app_id, env)
 
 
-def _counted(batch: Batch) -> list[RequestMetrics | ServerError | ValidationError]:
+def _counted(batch: Batch) -> list[RequestMetrics | ServerError | ValidationError | CumulativePoint]:
     """The entries that count requests at an endpoint by a consumer."""
     sourced = [e for s in batch.sourced_requests for e in s.requests]
-    return [*batch.requests, *sourced, *batch.server_errors, *batch.validation_errors]
+    return [*batch.requests, *sourced, *batch.server_errors, *batch.validation_errors, *batch.cumulative]
 
 
 def _endpoints(batch: Batch) -> tuple[dict[NaturalEndpoint, str], dict[NaturalEndpoint, Described]]:

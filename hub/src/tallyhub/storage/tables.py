@@ -495,3 +495,30 @@ alert_notifications = sa.Table(
     sa.Index(None, "event_id"),
     sa.Index(None, "status", "next_attempt_at"),
 )
+
+# OTLP write tokens (storage/write_tokens.py): only the SHA-256 is kept; `expires_at` is NULL for the
+# current token and set when a newer one is made (the grace period), migration 0019.
+write_tokens = sa.Table(
+    "write_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app_id", sa.Integer, _cascade("apps.id"), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(8), nullable=False),  # "apt_" and 4 characters, to recognise a token
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float),
+)
+
+# The last cumulative values of each OTLP metric stream (metrics/streams.py), so that cumulative
+# exports become deltas across hub restarts and processes, migration 0019.
+metric_streams = sa.Table(
+    "metric_streams",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("stream_key", sa.String(64), nullable=False),  # sha256 of the stream's identity
+    sa.Column("start_ns", sa.BigInteger, nullable=False),  # the stream's start time: a change is a reset
+    sa.Column("state", sa.Text, nullable=False),  # JSON of the cumulative values
+    sa.Column("updated_at", sa.Float, nullable=False, index=True),
+    sa.UniqueConstraint("env_id", "stream_key"),
+)

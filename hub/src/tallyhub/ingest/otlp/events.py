@@ -8,9 +8,8 @@ from typing import Any
 import orjson
 
 from tallyhub.ingest import batch
-from tallyhub.ingest.otlp import resource as resources
+from tallyhub.ingest.otlp.attributes import instance_uuid
 
-INSTANCE_CHARS = 36  # instances.instance_uuid
 STARTUP, CONSUMER = "apitally.app.startup", "apitally.consumer.update"
 SERVER_ERROR, VALIDATION_ERROR = "apitally.request.server_error", "apitally.request.validation_error"
 
@@ -32,14 +31,15 @@ class Events:
         target.validation_errors.extend(self.validation_errors)
 
 
-def add(out: Events, name: str, body: Any, at: float | None, resource: dict[str, Any]) -> bool:
-    """Add what event `name` tells to `out`; False when its body is not what that event carries.
+def add(out: Events, name: str, body: Any, at: float | None, resource: Any, attrs: dict[str, Any]) -> bool:
+    """Add what event `name` (of `resource`, with attributes `attrs`) tells to `out`; False when its body is
+    not what that event carries.
 
     Events of other names (a later client's) are skipped and True: they are nobody's error.
     """
     try:
         if name == STARTUP:
-            out.instances.append(_startup(body, resource))
+            out.instances.append(_startup(body, instance_uuid(resource), attrs))
         elif name == CONSUMER:
             out.consumers.append(_consumer(body, at))
         elif name == SERVER_ERROR:
@@ -51,7 +51,7 @@ def add(out: Events, name: str, body: Any, at: float | None, resource: dict[str,
     return True
 
 
-def _startup(body: Any, resource: dict[str, Any]) -> batch.Instance:
+def _startup(body: Any, instance: str, resource: dict[str, Any]) -> batch.Instance:
     data = orjson.loads(body) if isinstance(body, (str, bytes)) else body
     if not isinstance(data, dict):
         raise TypeError("startup body")
@@ -75,7 +75,7 @@ def _startup(body: Any, resource: dict[str, Any]) -> batch.Instance:
         app_version=_opt(versions.get("app"), 100),
         endpoints=endpoints,
     )
-    return batch.Instance(resources.instance_key(resource)[:INSTANCE_CHARS], info)
+    return batch.Instance(instance, info)
 
 
 def _consumer(body: Any, at: float | None) -> batch.Consumer:

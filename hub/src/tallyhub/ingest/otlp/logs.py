@@ -10,6 +10,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from tallyhub.ingest import batch
 from tallyhub.ingest.otlp import events
+from tallyhub.ingest.otlp.context import Context, Translated
 from tallyhub.ingest.otlp.values import attributes, integer, text, value
 
 APITALLY_SCOPE = "apitally"
@@ -18,34 +19,48 @@ SERVER_SPAN = "apitally.request.server_span_id"
 
 @dataclasses.dataclass(slots=True)
 class Logs:
-    """What a log export holds: app logs as trace items, the apitally events' parts, the records refused."""
+    """What a log export holds: app logs as trace items, the apitally events' parts; refusals by why."""
 
     trace_items: list[batch.TraceItem] = dataclasses.field(default_factory=list)
     events: events.Events = dataclasses.field(default_factory=events.Events)
-    rejected: int = 0
+    refused: dict[str, int] = dataclasses.field(default_factory=dict)
 
-    def add_to(self, target: batch.Batch) -> None:
-        """Put these parts into `target` (the batch of the export)."""
-        target.trace_items.extend(self.trace_items)
-        self.events.add_to(target)
+    def refuse(self, count: int, why: str) -> None:
+        self.refused[why] = self.refused.get(why, 0) + count
 
 
-def translate(request: ExportLogsServiceRequest) -> Logs:
+def translate(request: ExportLogsServiceRequest, context: Context) -> Translated:
+    """The export's batch: app logs as trace items, the apitally events' parts; refusals counted."""
+    logs = read(request, context)
+    out = Translated(context.batch())
+    out.batch.trace_items.extend(logs.trace_items)
+    logs.events.add_to(out.batch)
+    for why, count in logs.refused.items():
+        out.reject(count, why)
+    return out
+
+
+def read(request: ExportLogsServiceRequest, context: Context) -> Logs:
     """The app logs (those with a trace id: others belong to no request) and apitally events of an export."""
     out = Logs()
     for resource_logs in request.resource_logs:
+        if not context.accepts(resource_logs.resource):
+            out.refuse(sum(len(s.log_records) for s in resource_logs.scope_logs), "a resource of another env")
+            continue
         res = attributes(resource_logs.resource.attributes)
         for scope_logs in resource_logs.scope_logs:
             apitally = scope_logs.scope.name == APITALLY_SCOPE
             for record in scope_logs.log_records:
                 at = (record.time_unix_nano or record.observed_time_unix_nano) / 1e9 or None
                 if apitally and record.event_name:
-                    if not events.add(out.events, record.event_name, value(record.body), at, res):
-                        out.rejected += 1
+                    if not events.add(
+                        out.events, record.event_name, value(record.body), at, resource_logs.resource, res
+                    ):
+                        out.refuse(1, f"an {record.event_name} event whose body is not its shape")
                 elif record.trace_id:
                     item = _app_log(record, at, scope_logs.scope.name)
                     if item is None:
-                        out.rejected += 1
+                        out.refuse(1, "a log record without a 16-byte trace id and an 8-byte span id")
                     else:
                         out.trace_items.append(item)
     return out

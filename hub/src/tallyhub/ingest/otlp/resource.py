@@ -1,17 +1,10 @@
-"""What an OTLP resource says of the process that sent it: its instance key and whether it is apitally 1.0."""
+"""What an OTLP resource says of the process that sent it: whether it is an apitally 1.0 client."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tallyhub.ingest.otlp.values import text
-
-INSTANCE_KEY_CHARS = 128  # request_sources.instance
-
-
-def instance_key(resource: dict[str, Any]) -> str:
-    """`service.instance.id`, else `service.name` (SDKs without an instance detector), else ""."""
-    return text(resource, "service.instance.id", "service.name", limit=INSTANCE_KEY_CHARS) or ""
 
 
 def is_apitally(resource: dict[str, Any]) -> bool:

@@ -15,6 +15,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from tallyhub.ingest import batch
 from tallyhub.ingest.otlp import resource as resources
+from tallyhub.ingest.otlp.attributes import instance_uuid
+from tallyhub.ingest.otlp.context import Context, Translated
 from tallyhub.ingest.otlp.urls import url
 from tallyhub.ingest.otlp.values import attributes, integer, text
 
@@ -25,36 +27,48 @@ IDENTIFIER_CHARS, PATH_CHARS, METHOD_CHARS = 128, 1000, 16
 
 @dataclasses.dataclass(slots=True)
 class Spans:
-    """What a trace export holds: request logs, trace items, counted requests and the spans refused."""
+    """What a trace export holds: request logs, trace items, counted requests; the spans refused, by why."""
 
     request_logs: list[batch.RequestLog] = dataclasses.field(default_factory=list)
     trace_items: list[batch.TraceItem] = dataclasses.field(default_factory=list)
     sourced_requests: list[batch.SourcedRequests] = dataclasses.field(default_factory=list)
-    rejected: int = 0
+    refused: dict[str, int] = dataclasses.field(default_factory=dict)
 
-    def add_to(self, target: batch.Batch) -> None:
-        """Put these parts into `target` (the batch of the export)."""
-        target.request_logs.extend(self.request_logs)
-        target.trace_items.extend(self.trace_items)
-        target.sourced_requests.extend(self.sourced_requests)
+    def refuse(self, count: int, why: str) -> None:
+        self.refused[why] = self.refused.get(why, 0) + count
 
 
-def translate(request: ExportTraceServiceRequest) -> Spans:
+def translate(request: ExportTraceServiceRequest, context: Context) -> Translated:
+    """The export's batch: its request logs, trace items and span-counted requests; refusals counted."""
+    spans = read(request, context)
+    out = Translated(context.batch())
+    out.batch.request_logs.extend(spans.request_logs)
+    out.batch.trace_items.extend(spans.trace_items)
+    out.batch.sourced_requests.extend(spans.sourced_requests)
+    for why, count in spans.refused.items():
+        out.reject(count, why)
+    return out
+
+
+def read(request: ExportTraceServiceRequest, context: Context) -> Spans:
     """The request logs, trace items and span-counted requests of a trace export."""
     out = Spans()
     for resource_spans in request.resource_spans:
+        if not context.accepts(resource_spans.resource):
+            out.refuse(sum(len(s.spans) for s in resource_spans.scope_spans), "a resource of another env")
+            continue
         res = attributes(resource_spans.resource.attributes)
         counted: list[batch.RequestMetrics] = []
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 if len(span.trace_id) != 16 or len(span.span_id) != 8:
-                    out.rejected += 1
+                    out.refuse(1, "a span without a 16-byte trace id and an 8-byte span id")
                     continue
                 attrs = attributes(span.attributes)
                 if span.kind == SERVER and text(attrs, "http.request.method", "http.method"):
                     log = request_log(span, attrs)
                     if log is None:
-                        out.rejected += 1
+                        out.refuse(1, "an HTTP SERVER span without a response status code")
                         continue
                     out.request_logs.append(log)
                     counted.append(_counted(span, log))
@@ -69,7 +83,8 @@ def translate(request: ExportTraceServiceRequest) -> Spans:
                     )
         # apitally 1.0 samples its spans and counts every request in its metrics: its spans never count.
         if counted and not resources.is_apitally(res):
-            out.sourced_requests.append(batch.SourcedRequests(resources.instance_key(res), "spans", counted))
+            instance = instance_uuid(resource_spans.resource)
+            out.sourced_requests.append(batch.SourcedRequests(instance, "spans", counted))
     return out
 
 

@@ -1,28 +1,13 @@
-"""OTLP attribute values (`AnyValue`, `KeyValue` lists) as plain Python values, lists and dicts."""
+"""Typed reads of OTLP attributes once they are a dict (attributes.to_dict): the first of several names."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from tallyhub.ingest.otlp.attributes import to_dict as attributes
+from tallyhub.ingest.otlp.attributes import value
 
-
-def value(v: AnyValue) -> Any:
-    """The value an AnyValue holds; None when it holds none."""
-    which = v.WhichOneof("value")
-    if which is None:
-        return None
-    if which == "array_value":
-        return [value(item) for item in v.array_value.values]
-    if which == "kvlist_value":
-        return attributes(v.kvlist_value.values)
-    return getattr(v, which)
-
-
-def attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
-    """A KeyValue list as a dict (a repeated key: the last one wins, as the SDKs dedupe)."""
-    return {pair.key: value(pair.value) for pair in pairs}
+__all__ = ["attributes", "integer", "text", "value"]
 
 
 def text(attrs: dict[str, Any], *keys: str, limit: int | None = None) -> str | None:

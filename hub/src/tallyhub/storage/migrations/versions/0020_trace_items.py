@@ -1,14 +1,14 @@
 """OTLP: trace items (child spans and log records, joined to request logs by trace id), request sources
 
 Revision ID: 0020
-Revises: 0014
+Revises: 0019
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0014"
+down_revision = "0019"  # assigned "0014"; re-chained after 0019 (branch otlp) was merged in
 branch_labels = None
 depends_on = None
 
