@@ -171,6 +171,7 @@ class SourcedRequests:
     instance: str  # service.instance.id (else service.name): the key the counting rule is kept under
     source: str  # "spans" or "metrics"
     requests: list[RequestMetrics]
+    cumulative: list[CumulativePoint] = dataclasses.field(default_factory=list)  # counted as Batch.cumulative
 
 
 @dataclasses.dataclass(slots=True)

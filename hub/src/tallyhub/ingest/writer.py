@@ -84,7 +84,9 @@ class Writer:
         seen_at = _latest(batch, now)
         minute_rows = MinuteRows(batch.requests, now)
         items = trace_items.serialise(batch.trace_items)
-        sourced = [(s.instance, s.source, MinuteRows(s.requests, now)) for s in batch.sourced_requests]
+        sourced = [
+            (s.instance, s.source, MinuteRows(s.requests, now), s.cumulative) for s in batch.sourced_requests
+        ]
         errors = [
             (
                 error_groups.SERVER,
@@ -120,10 +122,13 @@ class Writer:
             endpoint_ids = {k: pending.endpoint((env_id, *k)) or NO_ID for k in paths}
             consumer_ids = {i: dimensions.consumer_id(pending, app_id, i) for i in identifiers}
             minute_rows.append(conn, env_id, endpoint_ids, consumer_ids)
-            counting = request_sources.claim(conn, env_id, {(i, src) for i, src, _ in sourced}, now)
-            for instance, source, rows in sourced:
+            counting = request_sources.claim(conn, env_id, {(i, src) for i, src, _, _ in sourced}, now)
+            for instance, source, rows, points in sourced:
                 if counting[instance] == source:
                     rows.append(conn, env_id, endpoint_ids, consumer_ids)
+                    if points:
+                        deltas = streams.deltas(conn, env_id, points, now)
+                        MinuteRows(deltas, now).append(conn, env_id, endpoint_ids, consumer_ids)
             if batch.cumulative:
                 # The deltas depend on the stored totals: computed inside the transaction that moves them.
                 deltas = streams.deltas(conn, env_id, batch.cumulative, now)
@@ -193,7 +198,10 @@ class Writer:
 
 def _counted(batch: Batch) -> list[RequestMetrics | ServerError | ValidationError | CumulativePoint]:
     """The entries that count requests at an endpoint by a consumer."""
-    sourced = [e for s in batch.sourced_requests for e in s.requests]
+    sourced: list[RequestMetrics | CumulativePoint] = []
+    for s in batch.sourced_requests:
+        sourced.extend(s.requests)
+        sourced.extend(s.cumulative)
     return [*batch.requests, *sourced, *batch.server_errors, *batch.validation_errors, *batch.cumulative]
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tallyhub.ingest.batch import CumulativePoint, Instance, RequestMetrics
+from tallyhub.ingest.batch import CumulativePoint, Instance, RequestMetrics, SourcedRequests
 from tallyhub.ingest.otlp import bins
 from tallyhub.ingest.otlp.attributes import instance_uuid, to_dict
 from tallyhub.ingest.otlp.context import Context, Translated
+from tallyhub.ingest.otlp.resource import is_apitally
 from tallyhub.metrics.streams import DURATION, REQUEST_SIZE, RESPONSE_SIZE
 
 CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -65,17 +66,30 @@ def translate(request: Any, context: Context) -> Translated:
         instance = instances.get(uuid := instance_uuid(resource))
         if instance is None:
             instance = instances[uuid] = _instance(uuid, resource)
+        # apitally 1.0's metrics always count; another SDK's only if its spans did not count first
+        # (the counting rule, ingest/request_sources.py): those go to the writer as sourced requests.
+        apitally = is_apitally(to_dict(resource.attributes))
+        own_sums: dict[Key, list[Any]] = sums if apitally else {}
+        own_cumulative = batch.cumulative if apitally else []
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 name = metric.name
                 described = HISTOGRAMS.get(name)
                 if described is not None:
-                    _histogram(metric, described, uuid, context.now, sums, batch.cumulative, result)
+                    _histogram(metric, described, uuid, context.now, own_sums, own_cumulative, result)
                 elif name in (CPU_UTILIZATION, MEMORY_USAGE):
                     _gauge(metric, instance)
+        if not apitally and (own_sums or own_cumulative):
+            batch.sourced_requests.append(
+                SourcedRequests(uuid, "metrics", _entries(own_sums), own_cumulative)
+            )
     batch.instances.extend(instances.values())
-    batch.requests.extend(RequestMetrics(*key, v[0], v[1], v[2], v[3], v[4], v[5]) for key, v in sums.items())
+    batch.requests.extend(_entries(sums))
     return result
+
+
+def _entries(sums: dict[Key, list[Any]]) -> list[RequestMetrics]:
+    return [RequestMetrics(*key, v[0], v[1], v[2], v[3], v[4], v[5]) for key, v in sums.items()]
 
 
 def _instance(uuid: str, resource: Any) -> Instance:
