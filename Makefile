@@ -16,6 +16,9 @@ export TALLYHUB_OFFICIAL_PYTHON := $(abspath $(OFFICIAL))/bin/python
 # The official npm client (pinned in package-lock.json) on Express, for the e2e tests; needs node and npm.
 NODE_E2E := tests/e2e/node
 NODE_STAMP := $(NODE_E2E)/node_modules/.installed
+# An Express app with the plain OpenTelemetry SDK for Node (pinned in its package-lock.json), for the OTLP e2e tests.
+NODE_OTEL := tests/e2e/node-otel
+NODE_OTEL_STAMP := $(NODE_OTEL)/node_modules/.installed
 
 .PHONY: setup e2e-node run test lint format bench demo clean vendor chromium
 
@@ -65,7 +68,11 @@ $(NODE_STAMP): $(NODE_E2E)/package.json $(NODE_E2E)/package-lock.json
 
 setup: $(STAMP) $(OFFICIAL_STAMP) vendor chromium
 
-e2e-node: $(NODE_STAMP)
+$(NODE_OTEL_STAMP): $(NODE_OTEL)/package.json $(NODE_OTEL)/package-lock.json
+	npm ci --prefix $(NODE_OTEL) --no-audit --no-fund --loglevel=error
+	touch $@
+
+e2e-node: $(NODE_STAMP) $(NODE_OTEL_STAMP)
 
 run: $(RUNTIME) vendor
 	$(BIN)/tallyhub serve

@@ -15,6 +15,7 @@ from tallyhub.api.channel_routes import router as channel_api_router
 from tallyhub.api.routes import router as api_router
 from tallyhub.api.uptime_routes import router as uptime_api_router
 from tallyhub.ingest import retention as ingest_retention
+from tallyhub.ingest.otlp.routes import router as otlp_router
 from tallyhub.ingest.v2.routes import router as ingest_router
 from tallyhub.jobs.maintenance import Jobs, Maintenance
 from tallyhub.metrics import retention as metric_retention
@@ -86,6 +87,7 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.state.delivery_pool = delivery_pool
     app.state.password_gate = PasswordGate(settings.max_password_checks, settings.password_check_wait_seconds)
     app.include_router(ingest_router)
+    app.include_router(otlp_router)
     app.include_router(api_router)
     app.include_router(uptime_api_router)
     app.include_router(alert_api_router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ import click
 from tallyhub.accounts import tokens as token_store
 from tallyhub.settings import SETTINGS, Settings, load_settings, settings_markdown
 from tallyhub.storage import apps as app_store
+from tallyhub.storage import write_tokens as write_token_store
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 
@@ -142,13 +144,45 @@ def apps_create(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--team") from exc
     app = app_store.create_app(db, name, envs or ("prod", "dev"), team_id=team_id)
+    with db.write() as conn:
+        token = write_token_store.create(conn, app.id, time.time(), 0)
     if as_json:
         click.echo(
-            json.dumps({"id": app.id, "name": app.name, "client_id": app.client_id, "envs": list(app.envs)})
+            json.dumps(
+                {
+                    "id": app.id,
+                    "name": app.name,
+                    "client_id": app.client_id,
+                    "write_token": token,
+                    "envs": list(app.envs),
+                }
+            )
         )
     else:
         click.echo(f"Created app {app.name!r} (id {app.id}), environments: {', '.join(app.envs)}")
         click.echo(f"client_id: {app.client_id}")
+        click.echo(f"write_token: {token}  (OTLP; shown only now)")
+
+
+@apps.command("write-token")
+@click.argument("app")
+@settings_options((*DB_OPTIONS, "write_token_grace_hours"))
+def apps_write_token(app: str, **overrides: Any) -> None:
+    """Make a new OTLP write token for APP (id or name) and print it; the previous one stays valid for
+    --write-token-grace-hours."""
+    settings = _settings(**overrides)
+    db = _open_database(settings)
+    with db.write() as conn:
+        found = [a for a in app_store.list_apps(conn) if str(a.id) == app or a.name == app]
+        if len(found) != 1:
+            raise click.BadParameter(
+                f"{app!r}: no such app" if not found else f"{app!r}: several apps have this name, use the id",
+                param_hint="APP",
+            )
+        token = write_token_store.create(
+            conn, found[0].id, time.time(), settings.write_token_grace_hours * 3600
+        )
+    click.echo(token)
 
 
 @apps.command("list")

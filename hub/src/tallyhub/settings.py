@@ -179,6 +179,26 @@ SETTINGS: tuple[Setting, ...] = (
         0.25,
         "The fraction of each of those pools one team can hold; its other checks and deliveries wait.",
     ),
+    # OTLP receiver (/v1/traces|logs|metrics); its size limits are max_body_bytes, applied after gunzip.
+    Setting(
+        "write_token_grace_hours",
+        float,
+        24.0,
+        "How long an app's previous OTLP write token stays valid after a new one is made (0: at once).",
+    ),
+    Setting(
+        "otlp_export_interval_seconds",
+        int,
+        0,
+        "Export interval (5-60 s) told to apitally 1.0 clients in the Apitally-Export-Interval header. "
+        "0: not sent (the clients export every 15 s).",
+    ),
+    Setting(
+        "otlp_max_concurrent_exports",
+        int,
+        32,
+        "OTLP exports one hub process handles at once; more are answered 429 with Retry-After.",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -220,6 +240,9 @@ class Settings:
     password_check_wait_seconds: float
     trusted_proxies: str
     team_creation: str
+    write_token_grace_hours: float
+    otlp_export_interval_seconds: int
+    otlp_max_concurrent_exports: int
 
     def __post_init__(self) -> None:
         if self.log_budget_seconds <= 0:
@@ -256,6 +279,10 @@ def load_settings(
             raise KeyError(f"unknown setting {name!r}")
         if value is not None:
             values[name] = value
+    interval = values["otlp_export_interval_seconds"]
+    if interval and not 5 <= interval <= 60:
+        # apitally 1.0 clamps it to 5-60 s: a value outside would not mean what it says.
+        raise ValueError(f"TALLYHUB_OTLP_EXPORT_INTERVAL_SECONDS={interval} must be 0 or from 5 to 60")
     return Settings(**values)
 
 

@@ -214,6 +214,7 @@ def test_request_logs_filter_and_page_newest_first(api: Any, db: Any) -> None:
             "response_headers": [["content-type", "application/json"]],
             "response_body": None,
             "exception": None,
+            "client_ip": None,
             "logs": None,
             "spans": None,
         },

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tallyhub.analytics import traces
 from tallyhub.analytics.times import iso
 from tallyhub.metrics.selection import Selection
 from tallyhub.storage.tables import consumers, request_logs
@@ -16,6 +17,7 @@ DETAIL_KEYS = (
     "response_headers",
     "response_body",
     "exception",
+    "client_ip",
     "logs",
     "spans",
 )
@@ -69,6 +71,7 @@ def list_request_logs(
     query = query.order_by(request_logs.c.timestamp.desc(), request_logs.c.id.desc()).limit(limit + 1)
     rows = conn.execute(query).all()
     items = [_item(row, resolved.env_names) for row in rows[:limit]]
+    traces.join(conn, rows[:limit], items)
     return {"items": items, "next_before": items[-1]["id"] if len(rows) > limit else None}
 
 

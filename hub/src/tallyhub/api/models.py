@@ -134,6 +134,7 @@ class RequestLogDetails(BaseModel):
     response_headers: Any = None
     response_body: Any = None
     exception: Any = None
+    client_ip: str | None = Field(None, description="The client's address when the protocol tells it (OTLP).")
     logs: Any = None
     spans: Any = None
 

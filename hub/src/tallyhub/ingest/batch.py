@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tallyhub.metrics.writes import RequestMetrics as RequestMetrics  # metrics/ may not import ingest/
+from tallyhub.metrics.streams import CumulativePoint as CumulativePoint  # metrics/ may not import ingest/
+from tallyhub.metrics.writes import RequestMetrics as RequestMetrics
 
 
 @dataclasses.dataclass(slots=True)
@@ -43,6 +44,9 @@ class Instance:
     heartbeat: bool = False  # the batch is one of its regular reports: it was alive when received
     cpu_percent: float | None = None  # None: not reported (the stored value stays)
     memory_rss: int | None = None  # bytes
+    # What an exporter's resource tells of its client (OTLP): stored only where no startup told it yet.
+    client: str | None = None
+    versions: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -139,9 +143,35 @@ class RequestLog:
     response_headers: list[tuple[str, Any]] | None = None
     response_body: str | None = None
     exception: ExceptionInfo | None = None
+    client_ip: str | None = None  # the client's address, when the protocol tells it (OTLP)
     logs: list[AppLog] | None = None
     spans: list[Span] | None = None
     trace_id: str | None = None
+    span_id: str | None = None  # its SERVER span (OTLP): the root of what trace items join it
+
+
+@dataclasses.dataclass(slots=True)
+class TraceItem:
+    """A child span or a log record of a trace, stored apart: it joins its request log by trace id when read.
+
+    `span_id` is a span's own id, or the id of the span a log record was written in.
+    """
+
+    trace_id: str
+    span_id: str | None
+    timestamp: float  # epoch seconds
+    span: Span | None = None
+    log: AppLog | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class SourcedRequests:
+    """Requests of one instance as one OTLP signal counted them; per instance only one signal counts."""
+
+    instance: str  # service.instance.id (else service.name): the key the counting rule is kept under
+    source: str  # "spans" or "metrics"
+    requests: list[RequestMetrics]
+    cumulative: list[CumulativePoint] = dataclasses.field(default_factory=list)  # counted as Batch.cumulative
 
 
 @dataclasses.dataclass(slots=True)
@@ -156,3 +186,7 @@ class Batch:
     validation_errors: list[ValidationError] = dataclasses.field(default_factory=list)
     consumers: list[Consumer] = dataclasses.field(default_factory=list)
     request_logs: list[RequestLog] = dataclasses.field(default_factory=list)
+    trace_items: list[TraceItem] = dataclasses.field(default_factory=list)
+    sourced_requests: list[SourcedRequests] = dataclasses.field(default_factory=list)
+    # Cumulative request metrics (OTLP): counted as the difference from their stream's stored totals.
+    cumulative: list[CumulativePoint] = dataclasses.field(default_factory=list)

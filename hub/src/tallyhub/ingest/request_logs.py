@@ -52,9 +52,9 @@ def store(
 
 
 def details(log: RequestLog) -> dict[str, Any]:
-    """The `details` JSON: headers, bodies, exception, logs (without missing fields) and spans."""
+    """The `details` JSON: headers, bodies, exception, logs (without missing fields), spans, SERVER span."""
     exc = log.exception
-    return {
+    out: dict[str, Any] = {
         "request_headers": log.request_headers,
         "request_body": log.request_body,
         "response_headers": log.response_headers,
@@ -67,13 +67,20 @@ def details(log: RequestLog) -> dict[str, Any]:
         }
         if exc
         else None,
-        "logs": [
-            {name: value for name in _LOG_FIELDS if (value := getattr(record, name)) is not None}
-            for record in log.logs
-        ]
-        if log.logs is not None
-        else None,
-        "spans": [{name: getattr(span, name) for name in _SPAN_FIELDS} for span in log.spans]
-        if log.spans is not None
-        else None,
+        "client_ip": log.client_ip,
+        "logs": [log_details(record) for record in log.logs] if log.logs is not None else None,
+        "spans": [span_details(span) for span in log.spans] if log.spans is not None else None,
     }
+    if log.span_id is not None:
+        out["span_id"] = log.span_id  # the SERVER span: the read side joins trace items to it
+    return out
+
+
+def log_details(record: AppLog) -> dict[str, Any]:
+    """A log record as the details list it: the fields it has."""
+    return {name: value for name in _LOG_FIELDS if (value := getattr(record, name)) is not None}
+
+
+def span_details(span: Span) -> dict[str, Any]:
+    """A span as the details list it."""
+    return {name: getattr(span, name) for name in _SPAN_FIELDS}

@@ -1,4 +1,4 @@
-"""Retention of what ingestion stores beside metrics: error counts and groups, request logs, receipts.
+"""Retention of what ingestion stores beside metrics: errors, request logs and their trace items, receipts.
 
 Idempotency keys are kept for RECEIVED_KEEP_SECONDS: clients retry a payload for up to an hour
 (PROTOCOL.md §1A).
@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from tallyhub.settings import Settings
 from tallyhub.storage.bulk import delete_batched
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import DAY, error_counts, error_groups, received_messages, request_logs
+from tallyhub.storage.tables import (
+    DAY,
+    error_counts,
+    error_groups,
+    received_messages,
+    request_logs,
+    trace_items,
+)
 
 RECEIVED_KEEP_SECONDS = 2 * 3600
 
@@ -31,6 +38,7 @@ def run(db: Database, settings: Settings, now: float) -> int:
     )
     logs_cutoff = now - settings.retention_request_logs_days * DAY
     deleted += delete_batched(db, request_logs, request_logs.c.timestamp < logs_cutoff)
+    deleted += delete_batched(db, trace_items, trace_items.c.timestamp < logs_cutoff)
     with db.write() as conn:
         result = conn.execute(
             received_messages.delete().where(received_messages.c.received_at < now - RECEIVED_KEEP_SECONDS)

@@ -15,9 +15,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from tallyhub.ingest import error_groups, request_logs
-from tallyhub.ingest.batch import Batch, Instance, RequestMetrics, ServerError, ValidationError
+from tallyhub.ingest import error_groups, request_logs, request_sources, trace_items
+from tallyhub.ingest.batch import (
+    Batch,
+    CumulativePoint,
+    Instance,
+    RequestMetrics,
+    ServerError,
+    ValidationError,
+)
 from tallyhub.ingest.log_budget import LogBudget
+from tallyhub.metrics import streams
 from tallyhub.metrics.writes import MinuteRows
 from tallyhub.storage import dimensions
 from tallyhub.storage.apps import app_id_for_client_id, ensure_env
@@ -111,6 +119,10 @@ class Writer:
         labels = {c.identifier: (c.name, c.group) for c in batch.consumers if c.identifier}
         seen_at = _latest(batch, now)
         minute_rows = MinuteRows(batch.requests, now)
+        items = trace_items.serialise(batch.trace_items)
+        sourced = [
+            (s.instance, s.source, MinuteRows(s.requests, now), s.cumulative) for s in batch.sourced_requests
+        ]
         errors = [
             (
                 error_groups.SERVER,
@@ -125,6 +137,11 @@ class Writer:
         ]
         # An instance the batch only names has nothing to store.
         instances = [(i.uuid, _instance_columns(i, now)) for i in batch.instances if i.startup or i.heartbeat]
+        described_instances = [
+            (i.uuid, i.client, i.versions)
+            for i in batch.instances
+            if not i.startup and (i.client or i.versions)
+        ]
 
         def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
             dimensions.resolve_endpoints(
@@ -141,6 +158,19 @@ class Writer:
             endpoint_ids = {k: pending.endpoint((env_id, *k)) or NO_ID for k in paths}
             consumer_ids = {i: dimensions.consumer_id(pending, app_id, i) for i in identifiers}
             minute_rows.append(conn, env_id, endpoint_ids, consumer_ids)
+            counting = request_sources.claim(conn, env_id, {(i, src) for i, src, _, _ in sourced}, now)
+            for instance, source, rows, points in sourced:
+                if counting[instance] == source:
+                    rows.append(conn, env_id, endpoint_ids, consumer_ids)
+                    if points:
+                        deltas = streams.deltas(conn, env_id, points, now)
+                        MinuteRows(deltas, now).append(conn, env_id, endpoint_ids, consumer_ids)
+            if batch.cumulative:
+                # The deltas depend on the stored totals: computed inside the transaction that moves them.
+                deltas = streams.deltas(conn, env_id, batch.cumulative, now)
+                MinuteRows(deltas, now).append(conn, env_id, endpoint_ids, consumer_ids)
+            for instance_uuid, client, versions in described_instances:
+                dimensions.describe_instance(conn, env_id, instance_uuid, client, versions)
             counts = [
                 error_groups.ErrorCount(
                     error_groups.ErrorKey(
@@ -155,6 +185,7 @@ class Writer:
             ]
             error_groups.store(conn, pending, env_id, seen_at, counts)
             request_logs.store(conn, env_id, batch.request_logs, endpoint_ids, consumer_ids)
+            trace_items.append(conn, env_id, items)
 
         return write
 
@@ -201,9 +232,13 @@ class Writer:
         return self._envs.get((app_id, env)) or ensure_env(conn, app_id, env)
 
 
-def _counted(batch: Batch) -> list[RequestMetrics | ServerError | ValidationError]:
+def _counted(batch: Batch) -> list[RequestMetrics | ServerError | ValidationError | CumulativePoint]:
     """The entries that count requests at an endpoint by a consumer."""
-    return [*batch.requests, *batch.server_errors, *batch.validation_errors]
+    sourced: list[RequestMetrics | CumulativePoint] = []
+    for s in batch.sourced_requests:
+        sourced.extend(s.requests)
+        sourced.extend(s.cumulative)
+    return [*batch.requests, *sourced, *batch.server_errors, *batch.validation_errors, *batch.cumulative]
 
 
 def _endpoints(batch: Batch) -> tuple[dict[NaturalEndpoint, str], dict[NaturalEndpoint, Described]]:

@@ -220,6 +220,27 @@ def upsert_instance(conn: sa.Connection, env_id: int, instance_uuid: str, values
     conn.execute(stmt, {"env_id": env_id, "instance_uuid": instance_uuid, **values})
 
 
+def describe_instance(
+    conn: sa.Connection, env_id: int, instance_uuid: str, client: str | None, versions: dict[str, Any] | None
+) -> None:
+    """Set an instance's client and versions from what its exporter tells, unless a startup told them."""
+    values: dict[str, Any] = {}
+    if client:
+        values["client"] = client[:64]
+    if versions:
+        values["versions"] = versions
+    if values:
+        conn.execute(
+            instances.update()
+            .where(
+                instances.c.env_id == env_id,
+                instances.c.instance_uuid == instance_uuid,
+                instances.c.last_startup_at.is_(None),
+            )
+            .values(values)
+        )
+
+
 @functools.cache
 def _instance_upsert(dialect: str, names: tuple[str, ...]) -> Any:
     # Built once per shape: constructing an upsert costs more than running it.

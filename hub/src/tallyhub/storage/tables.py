@@ -218,6 +218,33 @@ request_logs = sa.Table(
     sa.Index(None, "env_id", "timestamp"),
 )
 
+# Child spans and log records of OTLP traces, kept apart from their request log: they may arrive in
+# another export than their SERVER span, before or after it, and join it by trace id when read.
+trace_items = sa.Table(
+    "trace_items",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("trace_id", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(4), nullable=False),  # "span" or "log"
+    sa.Column("span_id", sa.String(16)),  # the span's own id; for a log, the span it was written in
+    sa.Column("parent_span_id", sa.String(16)),
+    sa.Column("timestamp", sa.Float, nullable=False),  # for retention, as request logs'
+    sa.Column("data", sa.JSON, nullable=False),  # the span or log as request-log details spell it
+    sa.Index(None, "env_id", "trace_id"),
+    sa.Index(None, "timestamp"),
+)
+
+# Which OTLP signal counts an instance's requests: the first that brought them (see docs/otlp-mapping.md).
+request_sources = sa.Table(
+    "request_sources",
+    metadata,
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), primary_key=True),
+    sa.Column("instance", sa.String(128), primary_key=True),
+    sa.Column("source", sa.String(10), nullable=False),  # "spans" or "metrics"
+    sa.Column("first_seen", sa.Float, nullable=False, index=True),
+)
+
 received_messages = sa.Table(
     "received_messages",
     metadata,
@@ -481,4 +508,31 @@ alert_notifications = sa.Table(
     sa.Column("sent_at", sa.Float),
     sa.Index(None, "event_id"),
     sa.Index(None, "status", "next_attempt_at"),
+)
+
+# OTLP write tokens (storage/write_tokens.py): only the SHA-256 is kept; `expires_at` is NULL for the
+# current token and set when a newer one is made (the grace period), migration 0019.
+write_tokens = sa.Table(
+    "write_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app_id", sa.Integer, _cascade("apps.id"), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(8), nullable=False),  # "apt_" and 4 characters, to recognise a token
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float),
+)
+
+# The last cumulative values of each OTLP metric stream (metrics/streams.py), so that cumulative
+# exports become deltas across hub restarts and processes, migration 0019.
+metric_streams = sa.Table(
+    "metric_streams",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("stream_key", sa.String(64), nullable=False),  # sha256 of the stream's identity
+    sa.Column("start_ns", sa.BigInteger, nullable=False),  # the stream's start time: a change is a reset
+    sa.Column("state", sa.Text, nullable=False),  # JSON of the cumulative values
+    sa.Column("updated_at", sa.Float, nullable=False, index=True),
+    sa.UniqueConstraint("env_id", "stream_key"),
 )
