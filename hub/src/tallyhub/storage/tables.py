@@ -274,6 +274,8 @@ users = sa.Table(
     sa.Column("email", sa.String(320), nullable=False, unique=True),  # stored lower-cased
     sa.Column("password_hash", sa.String(200), nullable=False),  # argon2id, PHC string
     sa.Column("created_at", sa.Float, nullable=False),
+    # Hub admins may create teams when team_creation is "admins"; the first user is one.
+    sa.Column("is_hub_admin", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 memberships = sa.Table(

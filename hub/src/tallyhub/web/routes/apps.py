@@ -61,11 +61,18 @@ def overview(request: Request, viewer: SignedIn) -> Response:
         teams=teams,
         admin_teams=viewer.teams_with("admin"),
         envs=sorted({env for app in apps for env in app.envs}),
+        may_create_teams=_may_create_teams(request, viewer),
     )
+
+
+def _may_create_teams(request: Request, viewer: Viewer) -> bool:
+    return team_store.may_create_teams(viewer.user.is_hub_admin, request.app.state.settings.team_creation)
 
 
 @router.post("/teams")
 def create_team(request: Request, viewer: SignedIn, name: FormStr = "") -> Response:
+    if not _may_create_teams(request, viewer):
+        raise WebError(403, "Only hub admins may create teams on this hub (setting team_creation).")
     try:
         with request_db(request).write() as conn:
             if team_store.team_by_name(conn, name) is not None:
