@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import json
 import tracemalloc
 import uuid
@@ -13,8 +14,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from tallyhub.analytics import query
 from tallyhub.app import create_app
+from tallyhub.ingest.body import gunzip_pieces, split_lines
 from tallyhub.ingest.writer import Writer
 from tallyhub.settings import load_settings
 from tallyhub.storage import apps
@@ -216,6 +220,13 @@ def test_the_budget_is_shared_by_hub_processes_and_per_app(db: Database) -> None
     assert other.log([log_line(body=BODY) for _ in range(2)]).status_code == 202
 
 
+def test_a_line_longer_than_any_client_writes_refuses_the_file(hub: Hub) -> None:
+    response = hub.log([log_line(), log_line(body="C" * 8_000_000)])
+    assert detail_loc(response) == ["body", "line 2"]
+    assert response.json()["detail"][0]["msg"] == "line 2 is longer than 8000000 bytes"
+    assert hub.count(request_logs) == 0 and hub.count(received_messages) == 0
+
+
 def test_a_log_bomb_is_parsed_in_bounded_memory(db: Database) -> None:
     hub = Hub(db)
     lines = [log_line(body="B" * 60_000) for _ in range(600)]  # ~36 MB inflated
@@ -232,3 +243,21 @@ def test_a_log_bomb_is_parsed_in_bounded_memory(db: Database) -> None:
     assert hub.count(request_logs) == 600
     # A part (at most 4 MB of lines) with its parsed models and rows, never the inflated file.
     assert peak < inflated / 2, f"peak {peak / 1e6:.1f} MB for a {inflated / 1e6:.1f} MB file"
+
+
+@given(text=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=8))
+def test_lines_split_as_the_pieces_come_are_the_lines_of_the_whole(text: bytes, cuts: list[int]) -> None:
+    bounds = [0, *sorted(cuts), len(text)]
+    pieces = [text[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    expected = text.split(b"\n")
+    if expected[-1] == b"":
+        expected.pop()  # a final newline ends the last line; it starts none
+    assert [line for _, line in split_lines(pieces, 1000)] == expected
+    assert [n for n, _ in split_lines(pieces, 1000)] == list(range(1, len(expected) + 1))
+
+
+@given(data=st.binary(max_size=5000), piece=st.integers(min_value=1, max_value=700))
+def test_gunzip_in_pieces_gives_the_file_back(data: bytes, piece: int) -> None:
+    pieces = list(gunzip_pieces(gzip.compress(data) + gzip.compress(data[:10]), 10_000, piece))
+    assert b"".join(pieces) == data + data[:10]
+    assert all(0 < len(p) <= piece for p in pieces)

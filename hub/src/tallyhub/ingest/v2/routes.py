@@ -231,8 +231,12 @@ def _log_parts(file_uuid: str, body: bytes, limit: int, window: Window) -> Itera
                 lines, size = [], 0
     except BodyTooLarge as exc:
         raise Rejected(413, str(exc)) from None
-    except (CorruptGzip, LineTooLong) as exc:
+    except CorruptGzip as exc:
         raise Rejected(422, [{"loc": ["body"], "msg": str(exc), "type": "gzip"}]) from None
+    except LineTooLong as exc:
+        raise Rejected(
+            422, [{"loc": ["body", f"line {exc.number}"], "msg": str(exc), "type": "line"}]
+        ) from None
     except OutOfWindow as exc:
         raise _window_error(exc) from None
     yield translate.request_log(file_uuid, lines), size
