@@ -9,6 +9,7 @@ lower bound, or the point's max when the exporter sent one.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -53,7 +54,7 @@ def explicit_bins(bounds: tuple[float, ...], factor: float, width: int) -> tuple
 
 
 def add_counts(target: dict[int, int], bins: Sequence[int], counts: Sequence[int]) -> None:
-    """Add bucket counts into hub bins, bucket by bucket."""
-    for key, count in zip(bins, counts, strict=False):
-        if count:
-            target[key] = target.get(key, 0) + count
+    """Add bucket counts into hub bins (most buckets are empty: only the others reach Python code)."""
+    get = target.get
+    for key, count in zip(itertools.compress(bins, counts), filter(None, counts), strict=False):
+        target[key] = get(key, 0) + count

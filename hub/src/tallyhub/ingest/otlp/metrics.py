@@ -129,13 +129,17 @@ def _request_key(attributes: Any) -> tuple[str | None, str | None, int | None, s
         if slot is None or (slots[slot] is not None and name not in PREFERRED):
             continue
         v = kv.value
-        which = v.WhichOneof("value")
-        if which == "string_value":
-            slots[slot] = v.string_value
-        elif which == "int_value":
-            slots[slot] = v.int_value
-        elif which == "double_value":
-            slots[slot] = int(v.double_value)
+        # The common case first: strings, and the status as an int (what the SDKs send).
+        found: Any = v.int_value if slot == 2 else v.string_value
+        if not found:
+            which = v.WhichOneof("value")
+            if which in ("string_value", "int_value", "bool_value"):
+                found = getattr(v, which)
+            elif which == "double_value":
+                found = int(v.double_value)
+            else:
+                continue
+        slots[slot] = found
     method, route, status, consumer = slots
     if isinstance(status, str):
         status = int(status) if status.isdigit() else None
