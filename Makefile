@@ -43,11 +43,14 @@ $(OFFICIAL_STAMP):
 # package's static folder (gitignored; the wheel includes them as hatch artifacts).
 VENDOR := hub/src/tallyhub/web/static/vendor
 UPLOT := hub/frontend/node_modules/uplot
+SWAGGER_UI := hub/frontend/node_modules/swagger-ui-dist
 $(VENDOR)/.installed: hub/frontend/package.json hub/frontend/package-lock.json
 	cd hub/frontend && npm ci --ignore-scripts --no-audit --no-fund
 	mkdir -p $(VENDOR)
 	cp $(UPLOT)/dist/uPlot.iife.min.js $(UPLOT)/dist/uPlot.min.css $(VENDOR)/
 	cp $(UPLOT)/LICENSE $(VENDOR)/uPlot.LICENSE
+	cp $(SWAGGER_UI)/swagger-ui-bundle.js $(SWAGGER_UI)/swagger-ui.css $(VENDOR)/
+	cp $(SWAGGER_UI)/LICENSE $(VENDOR)/swagger-ui.LICENSE
 	touch $@
 
 vendor: $(VENDOR)/.installed

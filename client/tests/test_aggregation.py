@@ -93,8 +93,9 @@ def test_bad_client_ids(value: str) -> None:
 
 
 def test_env_pattern() -> None:
-    assert valid_env("prod") and valid_env("my_env-2") and valid_env("é" * 32)
+    assert valid_env("prod") and valid_env("my_env-2") and valid_env("e" * 32)
     assert not valid_env("") and not valid_env("a" * 33) and not valid_env("a b")
+    assert not valid_env("é" * 32) and not valid_env("ｐｒｏｄ") and not valid_env("prod\n")  # as the hub
 
 
 def test_config_prefix_keeps_values_as_given(caplog: pytest.LogCaptureFixture) -> None:

@@ -12,7 +12,7 @@ from tests.e2e.processes import APPS, AppProcess, free_port, node_app, official_
 StartApp = Callable[[str, str, str], AppProcess]
 
 
-def _app_starter(argv: list[str], tmp_path: Path) -> Iterator[StartApp]:
+def _app_starter(argv: list[str], tmp_path: Path, **extra_env: str) -> Iterator[StartApp]:
     """Start instrumented apps with hub_url, client_id and env; kill at teardown what is still up."""
     started: list[AppProcess] = []
 
@@ -29,6 +29,7 @@ def _app_starter(argv: list[str], tmp_path: Path) -> Iterator[StartApp]:
                 # The client keeps its instance-UUID lock files and request-log files in the temp dir.
                 "TMPDIR": str(tmp_path),
                 "PYTHONUNBUFFERED": "1",
+                **extra_env,
             },
             port=port,
             log_path=tmp_path / f"app-{len(started)}.log",
@@ -46,6 +47,14 @@ def _app_starter(argv: list[str], tmp_path: Path) -> Iterator[StartApp]:
 def official_flask_app(tmp_path: Path) -> Iterator[StartApp]:
     """apps/official_flask.py (official apitally[flask] 0.25.1), run by the official client's Python."""
     yield from _app_starter([official_python(), str(APPS / "official_flask.py")], tmp_path)
+
+
+@pytest.fixture
+def official_flask_logging_app(tmp_path: Path) -> Iterator[StartApp]:
+    """As official_flask_app, with the client's request logging on."""
+    yield from _app_starter(
+        [official_python(), str(APPS / "official_flask.py")], tmp_path, E2E_REQUEST_LOGGING="1"
+    )
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,6 +24,8 @@ class Forwarded:
     message_uuid: str | None
     hub_status: int
     dropped: bool
+    retry_after: str | None = None  # the hub's Retry-After header, if any
+    at: float = 0.0  # when the hub's answer came (epoch seconds)
 
 
 class LossyProxy:
@@ -72,7 +75,16 @@ class LossyProxy:
                     return
                 message_uuid, drop = proxy._should_drop(self.path, body)
                 with proxy._lock:
-                    proxy.forwarded.append(Forwarded(self.path, message_uuid, answer.status_code, drop))
+                    proxy.forwarded.append(
+                        Forwarded(
+                            self.path,
+                            message_uuid,
+                            answer.status_code,
+                            drop,
+                            answer.headers.get("retry-after"),
+                            time.time(),
+                        )
+                    )
                 if drop:
                     proxy.on_drop()
                     self.close_connection = True

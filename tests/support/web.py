@@ -24,21 +24,34 @@ class Web:
     db: Any
     password: str = WEB_PASSWORD
 
-    def client(self, base_url: str = "http://testserver", **overrides: Any) -> Any:
-        """A TestClient on a fresh app instance (two clients = two hub processes over one database)."""
-        import warnings
-
+    def app(self, **overrides: Any) -> Any:
+        """A fresh hub app instance (one hub process) over the database, with settings overridden."""
         from tallyhub.app import create_app
         from tallyhub.settings import load_settings
+
+        url = self.db.url.render_as_string(hide_password=False)
+        return create_app(load_settings({"database_url": url, **overrides}), self.db, run_maintenance=False)
+
+    def client(
+        self,
+        base_url: str = "http://testserver",
+        address: str = "testclient",
+        app: Any = None,
+        **overrides: Any,
+    ) -> Any:
+        """A TestClient on `app` or a fresh app instance (two clients = two hub processes over one database).
+
+        `address` is the peer address the hub sees, as a browser on another machine would have.
+        """
+        import warnings
 
         with warnings.catch_warnings():
             # Starlette's TestClient warns that it prefers another HTTP package; it works with httpx.
             warnings.simplefilter("ignore")
             from fastapi.testclient import TestClient
 
-        url = self.db.url.render_as_string(hide_password=False)
-        app = create_app(load_settings({"database_url": url, **overrides}), self.db, run_maintenance=False)
-        return TestClient(app, base_url=base_url, follow_redirects=False)
+        hub = app if app is not None else self.app(**overrides)
+        return TestClient(hub, base_url=base_url, follow_redirects=False, client=(address, 50000))
 
     def user(self, email: str, team: str = "Acme", role: str = "admin") -> int:
         """Make (or reuse) a user with WEB_PASSWORD and give them `role` in `team`; returns the id."""

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from tallyhub.accounts.password_gate import PasswordGate
 from tallyhub.alerts import retention as alert_retention
 from tallyhub.alerts.scheduler import AlertScheduler
 from tallyhub.api.alert_routes import router as alert_api_router
@@ -62,8 +63,11 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
         version="1",
         summary="Read API of Tallyhub, self-hosted API monitoring and analytics.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # The docs page is the dashboard's (web/routes/api_docs.py): Swagger UI from the hub's own
+        # static files under the CSP, not FastAPI's page with a CDN and an inline script.
+        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         lifespan=lifespan,
     )
     app.state.db = database
@@ -71,6 +75,7 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.state.maintenance = maintenance
     app.state.uptime_monitor = uptime_monitor
     app.state.alerts = alerts
+    app.state.password_gate = PasswordGate(settings.max_password_checks, settings.password_check_wait_seconds)
     app.include_router(ingest_router)
     app.include_router(otlp_router)
     app.include_router(api_router)

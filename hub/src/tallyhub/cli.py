@@ -78,24 +78,25 @@ def serve(**overrides: Any) -> None:
         "" if settings.workers == 1 else "es",
     )
     level = settings.log_level.lower()
+    server: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": level,
+        "access_log": False,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default (or $FORWARDED_ALLOW_IPS),
+        # letting any local process pick the address the sign-in limiter counts: only listed proxies.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": settings.trusted_proxies or "",
+    }
     if settings.workers == 1:
-        app = create_app(settings, db)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=level, access_log=False)
+        uvicorn.run(create_app(settings, db), **server)
         return
     db.dispose()
     # Worker processes build their own app from the environment: hand them this command's options.
     for setting in SETTINGS:
         if overrides.get(setting.name) is not None:
             os.environ[setting.env_var] = str(overrides[setting.name])
-    uvicorn.run(
-        "tallyhub.app:create_app_from_environment",
-        factory=True,
-        workers=settings.workers,
-        host=settings.host,
-        port=settings.port,
-        log_level=level,
-        access_log=False,
-    )
+    uvicorn.run("tallyhub.app:create_app_from_environment", factory=True, workers=settings.workers, **server)
 
 
 @main.command("settings")
@@ -127,11 +128,11 @@ def apps_create(
     name: str, envs: tuple[str, ...], as_json: bool, team: str | None = None, **overrides: Any
 ) -> None:
     """Create an app and print its client ID."""
-    from tallyhub.identifiers import is_valid_env
+    from tallyhub.identifiers import ENV_RULE, is_valid_env
 
     bad = [e for e in envs if not is_valid_env(e)]
     if bad:
-        raise click.BadParameter(f"{bad[0]!r}: 1-32 letters, digits, '_' or '-'", param_hint="--env")
+        raise click.BadParameter(f"{bad[0]!r}: {ENV_RULE}", param_hint="--env")
     db = _open_database(_settings(**overrides))
     team_id = None
     if team is not None:
@@ -277,6 +278,25 @@ def users_create(
     except user_store.UserError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"Created user {user.email} ({'admin' if admin else role} of team {found.name!r})")
+    if user.is_hub_admin:
+        click.echo(f"{user.email} is a hub admin (the first user)")
+
+
+@users.command("hub-admin")
+@click.argument("email")
+@click.option("--revoke", is_flag=True, help="Take hub admin away instead of granting it.")
+@settings_options(DB_OPTIONS)
+def users_hub_admin(email: str, revoke: bool, **overrides: Any) -> None:
+    """Make the user EMAIL a hub admin (who may create teams when team_creation is "admins")."""
+    from tallyhub.accounts import users as user_store
+
+    db = _open_database(_settings(**overrides))
+    try:
+        with db.write() as conn:
+            user = user_store.set_hub_admin(conn, email, not revoke)
+    except user_store.UserError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"{user.email} is {'now' if user.is_hub_admin else 'no longer'} a hub admin")
 
 
 @main.command()

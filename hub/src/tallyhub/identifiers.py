@@ -1,11 +1,18 @@
-"""Client IDs and environment names, as the clients spell them (PROTOCOL.md §5)."""
+"""Client IDs, environment names and methods: one rule each for ingestion and dashboard (PROTOCOL.md §5)."""
 
 from __future__ import annotations
 
 import re
 import uuid
 
-ENV_PATTERN = re.compile(r"^[\w-]{1,32}$")
+# ASCII only: Python's Unicode `\w` (what the 0.x Python client allows) lets `ｐｒｏｄ`, `prød` or `²`
+# create environments that look like another one; Node's client is ASCII-only already.
+ENV_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+ENV_RULE = "1-32 ASCII letters, digits, '_' or '-'"
+# A method is a name (letters, maybe hyphenated as in M-SEARCH), any case: the wider HTTP token syntax
+# would let `GET'&|~^` become an endpoint. Upper-cased where it is stored and compared.
+METHOD_PATTERN = re.compile(r"[A-Za-z][A-Za-z-]{0,15}")
+METHOD_RULE = "an HTTP method: 1-16 ASCII letters or '-', starting with a letter"
 
 
 def normalise_client_id(raw: str) -> str | None:
@@ -17,4 +24,10 @@ def normalise_client_id(raw: str) -> str | None:
 
 
 def is_valid_env(env: str) -> bool:
+    """Whether `env` is an environment name ingestion would create and the dashboard would select."""
     return ENV_PATTERN.fullmatch(env) is not None
+
+
+def is_valid_method(method: str) -> bool:
+    """Whether `method` (any case) is a method ingestion would store and the dashboard would filter by."""
+    return METHOD_PATTERN.fullmatch(method) is not None

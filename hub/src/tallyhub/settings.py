@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,6 +20,26 @@ class Setting:
     @property
     def env_var(self) -> str:
         return f"TALLYHUB_{self.name.upper()}"
+
+
+def parse_proxies(value: str) -> str:
+    """Comma-separated IP addresses or networks (or `*`), normalised; ValueError naming a bad one."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if items == ["*"]:
+        return "*"
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not an IP address or network") from exc
+    return ",".join(items)
+
+
+def parse_team_creation(value: str) -> str:
+    """`admins` or `anyone`."""
+    if value not in ("admins", "anyone"):
+        raise ValueError(f"{value!r} is neither 'admins' nor 'anyone'")
+    return value
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -91,6 +112,40 @@ SETTINGS: tuple[Setting, ...] = (
         5.0,
         "How often each hub process looks for due alert rules and notifications to deliver.",
     ),
+    Setting(
+        "log_budget_bytes",
+        int,
+        200_000_000,
+        "Request-log bytes (as inflated) an app may store per budget window; past it /log answers 402 "
+        "with Retry-After and the clients pause request logging. 0: no budget.",
+    ),
+    Setting("log_budget_seconds", int, 3600, "Length of the request-log budget window (seconds)."),
+    # Accounts and sign-in.
+    Setting(
+        "max_password_checks",
+        int,
+        4,
+        "Sign-in password checks (argon2, 64 MB each) a hub process runs at once; others wait.",
+    ),
+    Setting(
+        "password_check_wait_seconds",
+        float,
+        10.0,
+        "How long a sign-in waits for a free password check before the hub answers 503 with Retry-After.",
+    ),
+    Setting(
+        "trusted_proxies",
+        parse_proxies,
+        "",
+        "Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (`*`: any). Empty: none, the peer's address is the client's.",
+    ),
+    Setting(
+        "team_creation",
+        parse_team_creation,
+        "admins",
+        "Who may create teams: `admins` (hub admins only) or `anyone` (every signed-in user).",
+    ),
     # OTLP receiver (/v1/traces|logs|metrics); its size limits are max_body_bytes, applied after gunzip.
     Setting(
         "write_token_grace_hours",
@@ -141,9 +196,19 @@ class Settings:
     log_level: str
     public_url: str
     alerts_tick_seconds: float
+    log_budget_bytes: int
+    log_budget_seconds: int
+    max_password_checks: int
+    password_check_wait_seconds: float
+    trusted_proxies: str
+    team_creation: str
     write_token_grace_hours: float
     otlp_export_interval_seconds: int
     otlp_max_concurrent_exports: int
+
+    def __post_init__(self) -> None:
+        if self.log_budget_seconds <= 0:
+            raise ValueError(f"log_budget_seconds must be positive, not {self.log_budget_seconds}")
 
     @property
     def resolved_database_url(self) -> str:
@@ -167,9 +232,9 @@ def load_settings(
             try:
                 value = setting.parse(raw)
             except ValueError as exc:
-                raise ValueError(
-                    f"{setting.env_var}={raw!r} is not a valid {setting.parse.__name__}"
-                ) from exc
+                kind = setting.parse.__name__
+                reason = f"is not a valid {kind}" if kind in ("int", "float", "str") else f"is invalid: {exc}"
+                raise ValueError(f"{setting.env_var}={raw!r} {reason}") from exc
         values[setting.name] = value
     for name, value in (overrides or {}).items():
         if name not in BY_NAME:

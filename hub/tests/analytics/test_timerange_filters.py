@@ -86,8 +86,10 @@ def test_status_and_levels() -> None:
         with pytest.raises(InvalidParameter):
             parse_status(bad)
     query.parse_filters(
-        {"env": "prod_1-ü", "consumer": "c" * 128, "group": "g" * 64, "method": "get", "path": "/x/{id}"}
+        {"env": "prod_1-X", "consumer": "c" * 128, "group": "g" * 64, "method": "get", "path": "/x/{id}"}
     )
+    with pytest.raises(InvalidParameter):  # ASCII only: no look-alikes of another environment
+        query.parse_filters({"env": "prüfung"})
     # The coarsest level with the filtered (or grouped-by) dimensions: (endpoint, consumer).
     assert level_for(False, False) == LEVEL_TOTAL
     assert level_for(True, False) == LEVEL_ENDPOINT

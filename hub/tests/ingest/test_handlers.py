@@ -40,6 +40,9 @@ from tallyhub.storage.tables import (
 )
 
 DATA = Path(__file__).parent / "data"
+# The hub's clock in these tests: a few minutes after the captured payloads were sent, so that their
+# times fall within the ingestion window (25 h before the clock to 10 min after it).
+CAPTURED_AT = 1795715400.0
 
 
 def payload(name: str, **changes: Any) -> dict[str, Any]:
@@ -63,6 +66,7 @@ class Hub:
     def __init__(self, db: Database, **settings: Any) -> None:
         self.db = db
         self.app = create_app(load_settings(settings), db, run_maintenance=False)
+        self.app.state.ingest_writer = Writer(db, clock=lambda: CAPTURED_AT)
         self.client_id = apps.create_app(db, "Shop", ("prod",)).client_id
 
     def post(
@@ -293,10 +297,10 @@ def test_invalid_env_is_422_with_json(asgi: Hub, env: str) -> None:
     assert response.json()["detail"][0]["loc"] == ["path", "env"]
 
 
-def test_env_is_created_on_first_sight_including_unicode_and_underscore(asgi: Hub) -> None:
-    for env in ("staging_2", "prüfung"):
+def test_env_is_created_on_first_sight_including_underscore(asgi: Hub) -> None:
+    for env in ("staging_2", "Dev-1"):
         assert_stored(asgi.post("sync", env=env, json=payload("python_flask_sync.json")))
-    assert set(apps.list_apps(asgi.db.engine.connect())[0].envs) == {"prod", "staging_2", "prüfung"}
+    assert set(apps.list_apps(asgi.db.engine.connect())[0].envs) == {"prod", "staging_2", "Dev-1"}
 
 
 @pytest.mark.parametrize(
@@ -358,7 +362,7 @@ def test_log_needs_a_uuid(asgi: Hub) -> None:
     "body",
     [
         b"not gzip at all",
-        gzip.compress(b'{"uuid": "x"}\n')[:-6],  # truncated
+        log_file("python_log.ndjson")[:-6],  # truncated: its lines are read (and dropped) first
         b"",
     ],
 )

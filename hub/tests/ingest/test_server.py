@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,13 @@ from tallyhub.storage.tables import metrics, request_logs
 from tests.support.hub_process import HubProcess, free_port
 
 DATA = Path(__file__).parent / "data"
+CAPTURED_AT = 1795715150.0  # when the captured payloads were sent: moved to now, into the ingestion window
+
+
+def fresh_sync() -> dict[str, object]:
+    sync: dict[str, object] = json.loads((DATA / "python_flask_sync.json").read_text())
+    sync["timestamp"] = time.time()
+    return sync
 
 
 def chunks(data: bytes, size: int) -> Iterator[bytes]:
@@ -25,6 +33,14 @@ def chunks(data: bytes, size: int) -> Iterator[bytes]:
 
 def log_body() -> bytes:
     lines = [json.loads(line) for line in (DATA / "python_log.ndjson").read_text().splitlines()]
+    shift = time.time() - CAPTURED_AT
+    for line in lines:
+        line["request"]["timestamp"] += shift
+        for record in line.get("logs") or ():
+            record["timestamp"] += shift
+        for span in line.get("spans") or ():
+            span["start_time"] += int(shift * 1e9)
+            span["end_time"] += int(shift * 1e9)
     return gzip.compress("".join(json.dumps(line) + "\n" for line in lines).encode())
 
 
@@ -67,8 +83,7 @@ def test_limits_hold_for_chunked_bodies(database_url: str, tmp_path: Path) -> No
         assert response.json() == {"detail": "request body larger than 20000 bytes"}
         response = httpx.post(f"{base}/sync", content=big)  # with a Content-Length
         assert response.status_code == 413
-        sync = json.loads((DATA / "python_flask_sync.json").read_text())
-        assert httpx.post(f"{base}/sync", json=sync).status_code == 202  # the hub is fine afterwards
+        assert httpx.post(f"{base}/sync", json=fresh_sync()).status_code == 202  # the hub is fine afterwards
     finally:
         hub.stop()
     db = Database(database_url)
@@ -85,7 +100,7 @@ def test_several_worker_processes_share_the_ingest(database_url: str, tmp_path: 
     hub.start(TALLYHUB_WORKERS="2")
     try:
         client_id = hub.create_app("Shop", "prod")["client_id"]
-        sync = json.loads((DATA / "python_flask_sync.json").read_text())
+        sync = fresh_sync()
         with httpx.Client() as client:
             for _ in range(10):
                 sync["message_uuid"] = str(uuid.uuid4())

@@ -6,7 +6,7 @@ import time
 
 import sqlalchemy as sa
 from tallyhub.accounts import invites
-from tallyhub.accounts.login_attempts import MAX_FAILURES_PER_EMAIL
+from tallyhub.accounts.login_attempts import MAX_FAILURES_PER_ACCOUNT_AND_IP
 from tallyhub.storage.tables import sessions, users
 
 
@@ -92,7 +92,7 @@ def test_wrong_password_and_unknown_user_look_alike(web) -> None:
 def test_login_is_rate_limited_across_hub_processes(web) -> None:
     web.user("ann@example.com")
     first, second = web.client(), web.client()  # two app instances over one database
-    for i in range(MAX_FAILURES_PER_EMAIL):
+    for i in range(MAX_FAILURES_PER_ACCOUNT_AND_IP):
         client = first if i % 2 else second
         assert "Wrong e-mail" in _login(web, client, "ann@example.com", f"wrong {i}").text
     # Even the right password is refused now, on either process.
@@ -110,7 +110,7 @@ def test_rate_limit_window_passes(web) -> None:
 
     web.user("ann@example.com")
     old = time.time() - login_attempts.WINDOW_SECONDS - 1
-    for _ in range(MAX_FAILURES_PER_EMAIL):
+    for _ in range(MAX_FAILURES_PER_ACCOUNT_AND_IP):
         login_attempts.record(web.db, "ann@example.com", "testclient", False, old)
     assert _login(web, web.client(), "ann@example.com", web.password).status_code == 303
 

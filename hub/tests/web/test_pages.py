@@ -10,6 +10,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from tallyhub.accounts import tokens as token_store
+from tallyhub.accounts import users as user_store
 from tallyhub.storage import app_admin
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.tables import api_tokens, envs, instances
@@ -382,6 +383,8 @@ def test_read_api_tokens_belong_to_the_team(web, world) -> None:
 
 def test_create_team(web, world) -> None:
     client = web.signed_in("vic@example.com")
+    with web.db.write() as conn:  # by default only hub admins create teams (test_team_creation.py)
+        user_store.set_hub_admin(conn, "vic@example.com", True)
     created = web.post(client, "/teams", {"name": "Side project"})
     assert created.status_code == 303
     assert client.get(created.headers["location"]).status_code == 200

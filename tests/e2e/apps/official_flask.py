@@ -1,9 +1,10 @@
 """A small Flask API instrumented with the official `apitally[flask]==0.25.1`, served by Werkzeug.
 
 Run by the official client's own Python (.venv-official). Configuration comes from the environment:
-APITALLY_HUB_BASE_URL (read by the client at import), E2E_CLIENT_ID, E2E_ENV and E2E_PORT. The consumer
-of a request is taken from the X-Consumer-Id / -Name / -Group headers. SIGTERM stops the server
-normally, so the client's atexit hook sends its final sync before the process ends.
+APITALLY_HUB_BASE_URL (read by the client at import), E2E_CLIENT_ID, E2E_ENV and E2E_PORT, and
+E2E_REQUEST_LOGGING=1 for the client's request logging. The consumer of a request is taken from the
+X-Consumer-Id / -Name / -Group headers. SIGTERM stops the server normally, so the client's atexit hook
+sends its final sync before the process ends.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ class PaymentDeclinedError(Exception):
 
 app = Flask(__name__)
 app.wsgi_app = ApitallyMiddleware(  # type: ignore[method-assign]
-    app, client_id=os.environ["E2E_CLIENT_ID"], env=os.environ["E2E_ENV"], app_version="1.0.0-e2e"
+    app,
+    client_id=os.environ["E2E_CLIENT_ID"],
+    env=os.environ["E2E_ENV"],
+    app_version="1.0.0-e2e",
+    enable_request_logging=os.environ.get("E2E_REQUEST_LOGGING") == "1",
 )
 
 

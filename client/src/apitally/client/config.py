@@ -21,7 +21,8 @@ MAX_QUEUE_AGE = 3600.0
 MAX_QUEUE_BYTES = 32 * 1024 * 1024
 EXIT_FLUSH_SECONDS = 5.0
 
-_ENV_RE = re.compile(r"^[\w-]{1,32}$")
+# ASCII, as the hub takes env names (the official Python client's Unicode \w would let look-alikes through).
+_ENV_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def valid_client_id(client_id: str) -> bool:
@@ -34,8 +35,8 @@ def valid_client_id(client_id: str) -> bool:
 
 
 def valid_env(env: str) -> bool:
-    """True if `env` has 1–32 word characters or hyphens."""
-    return isinstance(env, str) and _ENV_RE.match(env) is not None
+    """True if `env` has 1–32 ASCII letters, digits, '_' or '-'."""
+    return isinstance(env, str) and _ENV_RE.fullmatch(env) is not None
 
 
 def resolve_hub_url(hub_url: str | None) -> str:

@@ -1,45 +1,101 @@
-"""Sign-in attempts, kept in the database so that the rate limit holds across all hub processes."""
+"""Sign-in attempts, counted in the database before the password is checked, across all hub processes.
+
+An attempt is stored as a failure (committed) before its password is verified and becomes a success
+only when the password was right. Each attempt counts after its own row is committed, so of N
+concurrent guesses the k-th to commit sees at least k rows: at most the limit are ever verified.
+Limits are per (account, address) and per address, never per account alone, so that failures from
+one address cannot keep the account's owner out from another.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 import sqlalchemy as sa
 
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import login_attempts
 
-WINDOW_SECONDS = 15 * 60
-MAX_FAILURES_PER_EMAIL = 5  # guessing one account's password
+WINDOW_SECONDS = 15 * 60  # sliding: a failure stops counting this long after it happened
+MAX_FAILURES_PER_ACCOUNT_AND_IP = 5  # guessing one account's password from one address
 MAX_FAILURES_PER_IP = 20  # trying many accounts from one address
 
 
-def record(db: Database, email: str, ip: str, succeeded: bool, now: float) -> None:
-    """Remember one attempt and forget those older than the window."""
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """A counted attempt (id of its row), or a refused one (retry_after > 0, no row kept)."""
+
+    id: int | None
+    retry_after: int
+
+
+def _key(email: str, ip: str) -> tuple[str, str]:
+    return email.strip().lower()[:320], ip[:64]
+
+
+def _failures(conn: sa.Connection, where: sa.ColumnElement[bool], now: float) -> tuple[int, float | None]:
+    """How many failures (pending ones included) match, and when the oldest of them happened."""
+    row = conn.execute(
+        sa.select(sa.func.count(), sa.func.min(login_attempts.c.attempted_at)).where(
+            where,
+            login_attempts.c.attempted_at > now - WINDOW_SECONDS,
+            login_attempts.c.succeeded == sa.false(),
+        )
+    ).one()
+    return int(row[0]), row[1]
+
+
+def begin(db: Database, email: str, ip: str, now: float) -> Attempt:
+    """Count one attempt before its password is checked; a refused one says how long to wait."""
+    address_email, address = _key(email, ip)
     with db.write() as conn:
-        conn.execute(login_attempts.delete().where(login_attempts.c.attempted_at < now - WINDOW_SECONDS))
+        conn.execute(login_attempts.delete().where(login_attempts.c.attempted_at <= now - WINDOW_SECONDS))
+        attempt_id = conn.execute(
+            login_attempts.insert()
+            .values(email=address_email, ip=address, attempted_at=now, succeeded=False)
+            .returning(login_attempts.c.id)
+        ).scalar_one()
+    # Counted after the commit above (see the module's docstring): this row and every earlier one.
+    with db.read() as conn:
+        limits = (
+            (login_attempts.c.ip == address, MAX_FAILURES_PER_IP),
+            (
+                sa.and_(login_attempts.c.email == address_email, login_attempts.c.ip == address),
+                MAX_FAILURES_PER_ACCOUNT_AND_IP,
+            ),
+        )
+        wait = 0.0
+        for where, limit in limits:
+            count, oldest = _failures(conn, where, now)
+            if count > limit and oldest is not None:
+                wait = max(wait, oldest + WINDOW_SECONDS - now)
+    if wait <= 0:
+        return Attempt(int(attempt_id), 0)
+    forget(db, int(attempt_id))  # a refused attempt was not heard: it does not prolong the wait
+    return Attempt(None, max(1, int(wait + 0.999)))
+
+
+def succeeded(db: Database, attempt: Attempt) -> None:
+    """The attempt's password was right: it no longer counts as a failure."""
+    if attempt.id is not None:
+        with db.write() as conn:
+            conn.execute(
+                login_attempts.update().where(login_attempts.c.id == attempt.id).values(succeeded=True)
+            )
+
+
+def forget(db: Database, attempt_id: int) -> None:
+    """Drop an attempt whose password was never checked (refused, or the hub was too busy)."""
+    with db.write() as conn:
+        conn.execute(login_attempts.delete().where(login_attempts.c.id == attempt_id))
+
+
+def record(db: Database, email: str, ip: str, succeeded: bool, now: float) -> None:
+    """Store a finished attempt as it was (for imports and tests of the window)."""
+    address_email, address = _key(email, ip)
+    with db.write() as conn:
         conn.execute(
             login_attempts.insert().values(
-                email=email.strip().lower()[:320], ip=ip[:64], attempted_at=now, succeeded=succeeded
+                email=address_email, ip=address, attempted_at=now, succeeded=succeeded
             )
         )
-
-
-def _failures(conn: sa.Connection, column: sa.ColumnElement[str], value: str, now: float) -> int:
-    return int(
-        conn.execute(
-            sa.select(sa.func.count())
-            .select_from(login_attempts)
-            .where(
-                column == value,
-                login_attempts.c.attempted_at >= now - WINDOW_SECONDS,
-                login_attempts.c.succeeded == sa.false(),
-            )
-        ).scalar_one()
-    )
-
-
-def retry_after(conn: sa.Connection, email: str, ip: str, now: float) -> int:
-    """Seconds to wait before another attempt for this e-mail or address is heard; 0 = go ahead."""
-    blocked = _failures(conn, login_attempts.c.email, email.strip().lower()[:320], now) >= (
-        MAX_FAILURES_PER_EMAIL
-    ) or _failures(conn, login_attempts.c.ip, ip[:64], now) >= (MAX_FAILURES_PER_IP)
-    return WINDOW_SECONDS if blocked else 0

@@ -14,6 +14,11 @@ from tallyhub.storage.tables import memberships, teams, users
 ROLES = ("viewer", "member", "admin")  # each role may do what the ones before it may
 
 
+def may_create_teams(is_hub_admin: bool, team_creation: str) -> bool:
+    """Whether a user may create a team under the hub's team_creation setting ("admins" or "anyone")."""
+    return team_creation == "anyone" or is_hub_admin
+
+
 @dataclasses.dataclass(frozen=True)
 class Team:
     id: int

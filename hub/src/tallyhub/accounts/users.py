@@ -1,9 +1,10 @@
-"""Users who sign in to the dashboard: e-mail (unique, lower-cased) and an argon2id password hash."""
+"""Users who sign in to the dashboard: e-mail (unique, lower-cased), an argon2id password hash, hub admin."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -23,6 +24,7 @@ class User:
     id: int
     email: str
     created_at: float
+    is_hub_admin: bool = False  # may create teams when team_creation is "admins"
 
 
 class UserError(ValueError):
@@ -53,35 +55,48 @@ def hash_password(password: str) -> str:
 
 
 def create_user(conn: sa.Connection, email: str, password_hash: str) -> User:
-    """Insert a user; UserError when the e-mail is taken or invalid."""
+    """Insert a user (the first one is a hub admin); UserError when the e-mail is taken or invalid."""
     address = normalise_email(email)
     if user_by_email(conn, address) is not None:
         raise UserError(f"a user with the e-mail {address} exists already")
     now = time.time()
+    first = count_users(conn) == 0  # who sets the hub up runs it
     user_id = conn.execute(
         users.insert()
-        .values(email=address, password_hash=password_hash, created_at=now)
+        .values(email=address, password_hash=password_hash, created_at=now, is_hub_admin=first)
         .returning(users.c.id)
     ).scalar_one()
-    return User(user_id, address, now)
+    return User(user_id, address, now, first)
+
+
+def set_hub_admin(conn: sa.Connection, email: str, is_hub_admin: bool) -> User:
+    """Grant or take away hub admin; UserError when no user has this e-mail."""
+    found = user_by_email(conn, email)
+    if found is None:
+        raise UserError(f"no user has the e-mail {email.strip().lower()}")
+    conn.execute(users.update().where(users.c.id == found.id).values(is_hub_admin=is_hub_admin))
+    return dataclasses.replace(found, is_hub_admin=is_hub_admin)
 
 
 def set_password_hash(conn: sa.Connection, user_id: int, password_hash: str) -> None:
     conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
 
 
+_USER_COLUMNS = (users.c.id, users.c.email, users.c.created_at, users.c.is_hub_admin)
+
+
+def _user(row: Any) -> User:
+    return User(row.id, row.email, row.created_at, bool(row.is_hub_admin))
+
+
 def user_by_email(conn: sa.Connection, email: str) -> User | None:
-    row = conn.execute(
-        sa.select(users.c.id, users.c.email, users.c.created_at).where(users.c.email == email.strip().lower())
-    ).first()
-    return User(row.id, row.email, row.created_at) if row else None
+    row = conn.execute(sa.select(*_USER_COLUMNS).where(users.c.email == email.strip().lower())).first()
+    return _user(row) if row else None
 
 
 def get_user(conn: sa.Connection, user_id: int) -> User | None:
-    row = conn.execute(
-        sa.select(users.c.id, users.c.email, users.c.created_at).where(users.c.id == user_id)
-    ).first()
-    return User(row.id, row.email, row.created_at) if row else None
+    row = conn.execute(sa.select(*_USER_COLUMNS).where(users.c.id == user_id)).first()
+    return _user(row) if row else None
 
 
 def count_users(conn: sa.Connection) -> int:
@@ -97,4 +112,4 @@ def authenticate(conn: sa.Connection, email: str, password: str) -> User | None:
         ok = _hasher.verify(stored, password[:MAX_PASSWORD_LENGTH])
     except (VerificationError, InvalidHashError):
         ok = False
-    return User(row.id, row.email, row.created_at) if ok and row else None
+    return _user(row) if ok and row else None

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from tallyhub.identifiers import is_valid_env
+from tallyhub.identifiers import ENV_RULE, METHOD_RULE, is_valid_env, is_valid_method
 from tallyhub.metrics.selection import INTERVALS, TimeRange
 from tallyhub.storage.tables import DAY, HOUR
 
@@ -19,8 +19,7 @@ DEFAULT_SPAN = DAY
 MAX_BUCKETS = 10_000
 # 1970..3000: anything else is a typo, and far-future ends would overflow date formatting once aligned.
 MIN_TIME, MAX_TIME = 0.0, 32_503_680_000.0
-# After normalising: a method as ingestion stores it (an HTTP token), a status code or class.
-_METHOD = re.compile(r"[A-Z0-9!#$%&'*+.^_`|~-]{1,16}")
+# After normalising: a status code or class.
 _STATUS = re.compile(r"([1-5])(xx|[0-9][0-9])")
 # The longest value a row holds, per free-text filter.
 _MAX_LENGTH = {"consumer": 128, "group": 64, "path": 1000}
@@ -90,12 +89,12 @@ def parse_filters(params: Mapping[str, str | None]) -> Filters:
     """The filters among `params` (text as given), normalised; InvalidParameter names the first bad one."""
     env = text_param(params, "env")
     if env is not None and not is_valid_env(env):
-        raise InvalidParameter("env", "1-32 letters, digits, '_' or '-'", env)
+        raise InvalidParameter("env", ENV_RULE, env)
     method = text_param(params, "method")
     if method is not None:
         method = method.upper()
-        if _METHOD.fullmatch(method) is None:
-            raise InvalidParameter("method", "an HTTP method (at most 16 characters)", method)
+        if not is_valid_method(method):
+            raise InvalidParameter("method", METHOD_RULE, method)
     status = text_param(params, "status")
     if status is not None:
         status = status.lower()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from tallyhub.ingest.batch import (
     ServerError,
     ValidationError,
 )
+from tallyhub.ingest.log_budget import LogBudget
 from tallyhub.metrics import streams
 from tallyhub.metrics.writes import MinuteRows
 from tallyhub.storage import dimensions
@@ -36,6 +37,7 @@ from tallyhub.storage.upsert import insert_for
 log = logging.getLogger(__name__)
 
 Described = tuple[str | None, str | None]  # an endpoint's summary and description
+Write = Callable[[sa.Connection, Pending, int], None]
 ATTEMPTS = 3  # PostgreSQL may pick a payload's transaction as a deadlock victim; run it again
 APP_CACHE_SECONDS = 30.0  # client IDs are looked up on every request; an app's deletion shows within this
 
@@ -74,6 +76,40 @@ class Writer:
     def store(self, app_id: int, env: str, batch: Batch) -> bool:
         """Store everything a batch holds in one transaction; False when it was stored before (a retry)."""
         now = self.clock()
+        return self._once(app_id, env, batch.kind, batch.key, now, self._writes(app_id, batch, now))
+
+    def store_parts(
+        self,
+        app_id: int,
+        env: str,
+        kind: str,
+        key: str,
+        parts: Callable[[], Iterable[tuple[Batch, int]]],
+        budget: LogBudget,
+    ) -> bool:
+        """Store a payload too large to hold at once, part by part, in one transaction, at most once.
+
+        `parts()` yields (batch, bytes of request logs it holds) and may raise to refuse the payload;
+        it is called again if the transaction is retried. The payload is refused with OverBudget (and
+        nothing stored) as soon as its bytes pass what the app's budget allows.
+        """
+        now = self.clock()
+
+        def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
+            allowance = budget.allowance(conn, app_id, now)
+            total = 0
+            for batch, size in parts():
+                total += size
+                if allowance is not None and total > allowance:
+                    raise budget.exceeded(now)
+                self._writes(app_id, batch, now)(conn, pending, env_id)
+            budget.charge(conn, app_id, total, now)
+
+        return self._once(app_id, env, kind, key, now, write)
+
+    @staticmethod
+    def _writes(app_id: int, batch: Batch, now: float) -> Write:
+        """Storing `batch`, prepared: the function returned writes it in the transaction it is given."""
         # Everything that needs no database happens before the write transaction (on SQLite, before
         # taking the one write lock): collecting natural keys, summing metric levels, serialising.
         paths, described = _endpoints(batch)
@@ -139,7 +175,7 @@ class Writer:
             error_groups.store(conn, pending, env_id, seen_at, counts)
             request_logs.store(conn, env_id, batch.request_logs, endpoint_ids, consumer_ids)
 
-        return self._once(app_id, env, batch.kind, batch.key, now, write)
+        return write
 
     def _once(
         self,
@@ -148,7 +184,7 @@ class Writer:
         kind: str,
         message_uuid: str,
         now: float,
-        write: Callable[[sa.Connection, Pending, int], None],
+        write: Write,
     ) -> bool:
         """Run `write` in one transaction unless the message was received before; retry lost races."""
         for attempt in range(1, ATTEMPTS + 1):

@@ -227,6 +227,16 @@ received_messages = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False, index=True),
 )
 
+# Request-log bytes an app stored in its current budget window (migration 0018): one row per app, reset
+# when a new window starts, so it never grows.
+log_budgets = sa.Table(
+    "log_budgets",
+    metadata,
+    sa.Column("app_id", sa.Integer, _cascade("apps.id"), primary_key=True),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+)
+
 api_tokens = sa.Table(
     "api_tokens",
     metadata,
@@ -264,6 +274,8 @@ users = sa.Table(
     sa.Column("email", sa.String(320), nullable=False, unique=True),  # stored lower-cased
     sa.Column("password_hash", sa.String(200), nullable=False),  # argon2id, PHC string
     sa.Column("created_at", sa.Float, nullable=False),
+    # Hub admins may create teams when team_creation is "admins"; the first user is one.
+    sa.Column("is_hub_admin", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 memberships = sa.Table(

@@ -15,8 +15,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tallyhub.web.access import LoginRequired, WebError
 from tallyhub.web.filters import FilterError
+from tallyhub.web.headers import SecurityHeaders
 from tallyhub.web.routes import (
     alert_rules,
+    api_docs,
     app_settings,
     apps,
     auth,
@@ -30,7 +32,7 @@ from tallyhub.web.security import CsrfError, check_csrf
 from tallyhub.web.templating import render
 
 STATIC = Path(__file__).parent / "static"
-VENDOR_FILES = ("uPlot.iife.min.js", "uPlot.min.css")
+VENDOR_FILES = ("uPlot.iife.min.js", "uPlot.min.css", "swagger-ui-bundle.js", "swagger-ui.css")
 log = logging.getLogger("tallyhub.web")
 
 
@@ -82,13 +84,24 @@ async def _csrf_error(request: Request, _exc: Exception) -> Response:
 def router() -> APIRouter:
     """Every dashboard route, behind the CSRF check (which lets GET, HEAD and OPTIONS through)."""
     web = APIRouter(dependencies=[Depends(check_csrf)], include_in_schema=False)
-    for module in (auth, apps, pages, consumers, app_settings, teams, uptime, alert_rules, channels):
+    for module in (
+        api_docs,
+        auth,
+        apps,
+        pages,
+        consumers,
+        app_settings,
+        teams,
+        uptime,
+        alert_rules,
+        channels,
+    ):
         web.include_router(module.router)
     return web
 
 
 def install(app: FastAPI) -> None:
-    """Add the dashboard's routes, static files and error pages to the hub."""
+    """Add the dashboard's routes, static files, error pages and security headers to the hub."""
     missing = [name for name in VENDOR_FILES if not (STATIC / "vendor" / name).is_file()]
     if missing:
         # The wheel ships them; a source checkout gets them from `make vendor` (npm ci).
@@ -98,6 +111,7 @@ def install(app: FastAPI) -> None:
     # Pages, JSON and static files compress 2-9 times (the first load of a page has a 300 KB budget);
     # small responses, such as ingestion's, are sent as they are.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(SecurityHeaders, public_url=str(app.state.settings.public_url))
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(WebError, _web_error)
     app.add_exception_handler(FilterError, _filter_error)

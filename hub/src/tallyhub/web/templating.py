@@ -14,18 +14,6 @@ from tallyhub.web.access import optional_viewer
 from tallyhub.web.filters import METHODS, PERIOD_LABELS, format_time
 from tallyhub.web.pages import APP_NAV
 
-# Scripts only from the hub itself, no framing (clickjacking), no Referer leaving the hub (setup and
-# invitation URLs carry secrets). Inline styles stay allowed: uPlot positions its elements with them.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.globals.update(
     period_labels=PERIOD_LABELS, methods=METHODS, format_time=format_time, app_nav=APP_NAV
@@ -51,6 +39,5 @@ def render(request: Request, template: str, /, status_code: int = 200, **context
     )
     # Pages show per-user data: never from a shared cache, never from the back button after logout.
     response.headers["Cache-Control"] = "no-store"
-    response.headers.update(SECURITY_HEADERS)
     security.set_pending_cookies(request, response)
     return response

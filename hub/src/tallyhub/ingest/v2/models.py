@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from tallyhub.identifiers import METHOD_PATTERN
+
 # Bounds that keep every number inside its column (BigInteger, SmallInteger) and every time sane.
 MAX_COUNT = 2**45  # sums of a year of these stay within BIGINT
 MAX_TIMESTAMP = 1e11  # year 5138: rejects milliseconds-as-seconds and garbage, accepts any real clock
@@ -32,8 +34,9 @@ Uuid = Annotated[str, Field(max_length=100), AfterValidator(canonical_uuid)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 # Native constraints only on the fields repeated per entry (hundreds per sync): a Python validator per
 # value doubles the parsing time. Clients cut identifiers to 128 themselves; methods are upper-cased
-# where they are used (endpoint keys), since Starlette's startup paths spell them in lower case.
-Method = Annotated[str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,16}$")]  # an HTTP token
+# where they are used (endpoint keys), since Starlette's startup paths spell them in lower case. The
+# rule is the dashboard's (tallyhub.identifiers), as a native pattern.
+Method = Annotated[str, Field(pattern=f"^{METHOD_PATTERN.pattern}$")]
 Path = Annotated[str, Field(max_length=1000)]
 Identifier = Annotated[str, Field(max_length=128)]
 Label = Annotated[str, _cut(64)]

@@ -5,12 +5,15 @@ it means "no such client ID" and nothing else; 422 drops the payload without a r
 body; 413 is retried by the clients, which is harmless (they give up after an hour). A request-log file
 with a corrupt gzip stream or any invalid line is refused whole (422) and nothing of it is stored: the
 clients write these files themselves, so a bad line means a broken file, not a bad request among good ones.
+A time outside the ingestion window is 422 too (tallyhub.ingest.window). A log file is inflated, split and
+stored in parts as it comes, in one transaction, so its memory is bounded by a part, not by the file; an
+app past its request-log budget gets 402 with Retry-After, which pauses the clients' request logging.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import anyio
@@ -20,11 +23,22 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from tallyhub.identifiers import is_valid_env, normalise_client_id
-from tallyhub.ingest.body import BodyTooLarge, CorruptGzip, gunzip, read_body, without_nul
-from tallyhub.ingest.v2 import translate
+from tallyhub.identifiers import ENV_RULE, is_valid_env, normalise_client_id
+from tallyhub.ingest.batch import Batch
+from tallyhub.ingest.body import (
+    BodyTooLarge,
+    CorruptGzip,
+    LineTooLong,
+    gunzip_pieces,
+    read_body,
+    split_lines,
+    without_nul,
+)
+from tallyhub.ingest.log_budget import LogBudget, OverBudget
+from tallyhub.ingest.v2 import times, translate
 from tallyhub.ingest.v2.models import Startup, Sync, canonical_uuid
 from tallyhub.ingest.v2.request_log import RequestLogLine
+from tallyhub.ingest.window import OutOfWindow, Window
 from tallyhub.ingest.writer import UnknownApp, Writer
 from tallyhub.settings import Settings
 from tallyhub.storage.database import Database
@@ -33,6 +47,11 @@ router = APIRouter(include_in_schema=False)
 
 M = TypeVar("M", Startup, Sync)
 MAX_REPORTED_ERRORS = 20
+# A request-log file is stored in parts of this many lines or bytes (inflated), whichever comes first.
+PART_LINES = 500
+PART_BYTES = 4_000_000
+# No client writes a line this long (bodies are cut to 50 KB, log messages to 2 KB each).
+MAX_LINE_BYTES = 8_000_000
 _writer_lock = threading.Lock()
 
 
@@ -92,9 +111,7 @@ async def _target(request: Request, client_id: str, env: str) -> tuple[Writer, i
     if app_id is None:
         raise Rejected(404, "unknown client ID")
     if not is_valid_env(env):
-        raise Rejected(
-            422, [{"loc": ["path", "env"], "msg": "1-32 letters, digits, '_' or '-'", "type": "env"}]
-        )
+        raise Rejected(422, [{"loc": ["path", "env"], "msg": ENV_RULE, "type": "env"}])
     return writer, app_id
 
 
@@ -113,11 +130,19 @@ def _parse(model: type[M], body: bytes) -> M:
         raise Rejected(422, _errors(exc, ("body",))) from None
 
 
+def _window_error(exc: OutOfWindow) -> Rejected:
+    return Rejected(422, [{"loc": list(exc.loc), "msg": exc.message, "type": "timestamp"}])
+
+
 async def _handle(handler: Callable[[], Any]) -> Response:
     try:
         result = await handler()
     except Rejected as exc:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+    except OverBudget as exc:
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=402, headers={"Retry-After": str(exc.retry_after)}
+        )
     except UnknownApp:
         return JSONResponse({"detail": "unknown client ID"}, status_code=404)
     return JSONResponse({"status": "ok" if result else "duplicate"}, status_code=202)
@@ -145,7 +170,12 @@ async def sync(client_id: str, env: str, request: Request) -> Response:
 
 
 def _store_sync(writer: Writer, app_id: int, env: str, body: bytes) -> bool:
-    return writer.store(app_id, env, translate.sync(_parse(Sync, body)))
+    payload = _parse(Sync, body)
+    try:
+        times.check_sync(payload, Window(writer.clock()))
+    except OutOfWindow as exc:
+        raise _window_error(exc) from None
+    return writer.store(app_id, env, translate.sync(payload))
 
 
 @router.post("/v2/{client_id}/{env}/log")
@@ -160,26 +190,49 @@ async def request_log(client_id: str, env: str, request: Request) -> Response:
             ) from None
         body = await _body(request)
         settings: Settings = request.app.state.settings
-        return await _in_thread(
-            request, _store_log, writer, app_id, env, file_uuid, body, settings.max_log_bytes
-        )
+        return await _in_thread(request, _store_log, writer, app_id, env, file_uuid, body, settings)
 
     return await _handle(handle)
 
 
-def _store_log(writer: Writer, app_id: int, env: str, file_uuid: str, body: bytes, limit: int) -> bool:
+def _store_log(
+    writer: Writer, app_id: int, env: str, file_uuid: str, body: bytes, settings: Settings
+) -> bool:
+    budget = LogBudget(settings.log_budget_bytes, settings.log_budget_seconds)
+    window = Window(writer.clock())
+    return writer.store_parts(
+        app_id,
+        env,
+        "log",
+        file_uuid,
+        lambda: _log_parts(file_uuid, body, settings.max_log_bytes, window),
+        budget,
+    )
+
+
+def _log_parts(file_uuid: str, body: bytes, limit: int, window: Window) -> Iterator[tuple[Batch, int]]:
+    """The file's lines as batches of at most PART_LINES lines, with the bytes of each, as it inflates."""
+    lines: list[RequestLogLine] = []
+    size = 0
     try:
-        text = gunzip(body, limit)
+        for number, raw in split_lines(gunzip_pieces(body, limit), MAX_LINE_BYTES):
+            if not raw.strip():
+                continue
+            loc = ("body", f"line {number}")
+            try:
+                line = RequestLogLine.model_validate_json(without_nul(raw))
+            except ValidationError as exc:
+                raise Rejected(422, _errors(exc, loc)) from None
+            times.check_log_line(line, window, loc)
+            lines.append(line)
+            size += len(raw)
+            if len(lines) >= PART_LINES or size >= PART_BYTES:
+                yield translate.request_log(file_uuid, lines), size
+                lines, size = [], 0
     except BodyTooLarge as exc:
         raise Rejected(413, str(exc)) from None
-    except CorruptGzip as exc:
+    except (CorruptGzip, LineTooLong) as exc:
         raise Rejected(422, [{"loc": ["body"], "msg": str(exc), "type": "gzip"}]) from None
-    lines = []
-    for number, raw in enumerate(text.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            lines.append(RequestLogLine.model_validate_json(without_nul(raw)))
-        except ValidationError as exc:
-            raise Rejected(422, _errors(exc, ("body", f"line {number}"))) from None
-    return writer.store(app_id, env, translate.request_log(file_uuid, lines))
+    except OutOfWindow as exc:
+        raise _window_error(exc) from None
+    yield translate.request_log(file_uuid, lines), size

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from tallyhub.identifiers import is_valid_env
+from tallyhub.identifiers import ENV_RULE, is_valid_env
 from tallyhub.storage import app_admin
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.web.access import (
@@ -69,7 +69,7 @@ def add_env(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr = "
     app = require_app(request, viewer, app_id, "admin")
     env = name.strip()
     if not is_valid_env(env):
-        raise WebError(400, f"{env!r} is not an environment name (1-32 letters, digits, '_' or '-')")
+        raise WebError(400, f"{env!r} is not an environment name ({ENV_RULE})")
     with request_db(request).write() as conn:
         app_admin.add_env(conn, app.id, env)
     return _back(app.id, "env-added")

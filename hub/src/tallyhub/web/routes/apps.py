@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tallyhub.accounts import teams as team_store
-from tallyhub.identifiers import is_valid_env
+from tallyhub.identifiers import ENV_RULE, is_valid_env
 from tallyhub.storage import app_admin, write_tokens
 from tallyhub.storage import apps as app_store
 from tallyhub.web import snippets
@@ -34,7 +34,7 @@ def parse_envs(raw: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n for n in raw.replace(",", " ").split() if n))
     for name in names:
         if not is_valid_env(name):
-            raise ValueError(f"{name!r} is not an environment name (1-32 letters, digits, '_' or '-')")
+            raise ValueError(f"{name!r} is not an environment name ({ENV_RULE})")
     if not names:
         raise ValueError("an app needs at least one environment")
     return names
@@ -61,11 +61,18 @@ def overview(request: Request, viewer: SignedIn) -> Response:
         teams=teams,
         admin_teams=viewer.teams_with("admin"),
         envs=sorted({env for app in apps for env in app.envs}),
+        may_create_teams=_may_create_teams(request, viewer),
     )
+
+
+def _may_create_teams(request: Request, viewer: Viewer) -> bool:
+    return team_store.may_create_teams(viewer.user.is_hub_admin, request.app.state.settings.team_creation)
 
 
 @router.post("/teams")
 def create_team(request: Request, viewer: SignedIn, name: FormStr = "") -> Response:
+    if not _may_create_teams(request, viewer):
+        raise WebError(403, "Only hub admins may create teams on this hub (setting team_creation).")
     try:
         with request_db(request).write() as conn:
             if team_store.team_by_name(conn, name) is not None:

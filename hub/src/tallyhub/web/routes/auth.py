@@ -11,6 +11,7 @@ from tallyhub.accounts import invites
 from tallyhub.accounts import login_attempts as attempts
 from tallyhub.accounts import teams as team_store
 from tallyhub.accounts import users as user_store
+from tallyhub.accounts.password_gate import GateBusy, PasswordGate
 from tallyhub.accounts.sessions import create_session, end_session
 from tallyhub.web import security
 from tallyhub.web.access import FormStr, WebError, not_found, optional_viewer, request_db
@@ -40,28 +41,37 @@ def login_page(request: Request, next: str = "") -> Response:
     return render(request, "login.html", next=next, email="", error=None)
 
 
+def _login_refused(request: Request, status: int, wait: int, email: str, next: str, error: str) -> Response:
+    response = render(request, "login.html", status_code=status, next=next, email=email, error=error)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @router.post("/login")
 def login(request: Request, email: FormStr = "", password: FormStr = "", next: FormStr = "") -> Response:
     db, ip, now = request_db(request), security.client_ip(request), time.time()
-    with db.read() as conn:
-        wait = attempts.retry_after(conn, email, ip, now)
-    if wait:
-        response = render(
-            request,
-            "login.html",
-            status_code=429,
-            next=next,
-            email=email,
-            error="Too many failed sign-ins. Wait a few minutes, then try again.",
-        )
-        response.headers["Retry-After"] = str(wait)
-        return response
-    with db.read() as conn:
-        user = user_store.authenticate(conn, email, password)
-    attempts.record(db, email, ip, user is not None, now)
+    attempt = attempts.begin(db, email, ip, now)  # counted before the password is checked
+    if attempt.retry_after:
+        error = "Too many failed sign-ins from this address. Wait a few minutes, then try again."
+        return _login_refused(request, 429, attempt.retry_after, email, next, error)
+    gate: PasswordGate = request.app.state.password_gate
+
+    def check() -> user_store.User | None:
+        with db.read() as conn:
+            return user_store.authenticate(conn, email, password)
+
+    try:
+        user = gate.run(check)
+    except GateBusy:
+        if attempt.id is not None:
+            attempts.forget(db, attempt.id)  # never checked: not a failure
+        wait = max(1, round(gate.wait_seconds))
+        error = "The hub is busy checking other sign-ins. Try again in a moment."
+        return _login_refused(request, 503, wait, email, next, error)
     if user is None:
         # 200, not 401: the form is shown again as any page is (and a 401 would need WWW-Authenticate).
         return render(request, "login.html", next=next, email=email, error="Wrong e-mail or password.")
+    attempts.succeeded(db, attempt)
     return _signed_in(request, user.id, next)
 
 

@@ -1,14 +1,14 @@
 """otlp: write tokens per app, and the last values of cumulative metric streams
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0014"
+down_revision = "0015"  # re-chained after main's 0018 -> 0015 (assigned: after 0014)
 branch_labels = None
 depends_on = None
 
