@@ -92,7 +92,10 @@ async def _drive(connections: list[Connection], bodies: Iterator[bytes], seconds
     async def sender(connection: Connection) -> None:
         nonlocal sent
         while time.monotonic() < stop_at:
-            status, answer = await connection.post(next(bodies))
+            body = next(bodies, None)
+            if body is None:
+                return  # the warm-up's bodies are all sent
+            status, answer = await connection.post(body)
             if status >= 300:
                 raise RuntimeError(f"{status}: {answer[:300]!r}")
             sent += 1
