@@ -11,13 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
-from tallyhub.app import create_app
-from tallyhub.settings import load_settings
-from tallyhub.storage import apps, write_tokens
+from tallyhub.storage import write_tokens
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import (
     LEVEL_CONSUMER,
@@ -30,38 +27,12 @@ from tallyhub.storage.tables import (
 )
 
 from tests.support.otlp import Requests, apitally_export
-
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
-MINUTE_NS = 1795715100 * 10**9
-
-
-class Hub:
-    """The hub app driven in-process through httpx's ASGI transport, with one app and its write token."""
-
-    def __init__(self, db: Database, **settings: Any) -> None:
-        self.db = db
-        self.app = create_app(load_settings(settings), db, run_maintenance=False)
-        self.app_id = apps.create_app(db, "Shop", ("prod",)).id
-        with db.write() as conn:
-            self.token = write_tokens.create(conn, self.app_id, time.time(), 0)
-
-    def post(self, signal: str, content: bytes, token: str | None = None, **headers: str) -> httpx.Response:
-        sent = {**PROTOBUF, "Authorization": f"Bearer {token or self.token}", **headers}
-
-        async def send() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=True)
-            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
-                return await client.post(f"/v1/{signal}", content=content, headers=sent)
-
-        return asyncio.run(send())
-
-    def rows(self, table: sa.Table, *where: Any) -> list[Any]:
-        with self.db.read() as conn:
-            return list(conn.execute(sa.select(table).where(*where).order_by(*table.primary_key.columns)))
+from tests.support.otlp_hub import MINUTE_NS, PROTOBUF, Hub, totals
 
 
 @pytest.fixture
 def hub(db: Database) -> Hub:
+    """The in-process hub (this folder's, not the conftest's hub process)."""
     return Hub(db)
 
 
@@ -78,13 +49,6 @@ def shop_export(
         instance,
         time_ns,
     )
-
-
-def totals(hub: Hub) -> dict[int, int]:
-    result: dict[int, int] = {}
-    for r in hub.rows(metrics, metrics.c.level == LEVEL_TOTAL):
-        result[r.status_code] = result.get(r.status_code, 0) + r.request_count
-    return result
 
 
 def test_apitally_metrics_export_becomes_minute_rows_and_a_heartbeat(hub: Hub) -> None:

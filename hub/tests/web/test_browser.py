@@ -156,7 +156,8 @@ def test_sign_in_create_app_and_see_first_data(browser, hub: HubProcess, databas
     page.evaluate("window.__same_document = true")
     _first_sync(hub.url, client_id)
     page.wait_for_selector("#data-status.receiving", timeout=15_000)
-    assert status.inner_text() == "Receiving data"
+    assert status.inner_text() == "Receiving data: see the traffic"
+    assert status.locator("a").get_attribute("href").endswith("/traffic")
     assert page.evaluate("window.__same_document") is True
     shot("setup-receiving")
 

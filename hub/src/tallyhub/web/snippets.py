@@ -137,3 +137,38 @@ def snippet(framework: str, client_id: str, hub_url: str) -> Snippet:
         f'export APITALLY_HUB_BASE_URL="{hub_url}"',
         chosen.code.replace("{client_id}", client_id),
     )
+
+
+TOKEN_PLACEHOLDER = "<write token>"
+
+
+@dataclasses.dataclass(frozen=True)
+class OtlpSnippets:
+    """The two OTLP ways: the official apitally 1.0 client, and any OpenTelemetry SDK."""
+
+    apitally_install: str
+    apitally_environment: str
+    apitally_code: str
+    otel_environment: str
+
+
+def otlp(write_token: str | None, env: str, hub_url: str) -> OtlpSnippets:
+    """The OTLP instructions with the hub URL, the env and the write token (or a placeholder) filled in."""
+    token = write_token or TOKEN_PLACEHOLDER
+    return OtlpSnippets(
+        'pip install "apitally[flask]>=1"',
+        f'export APITALLY_OTLP_ENDPOINT="{hub_url}"',
+        f"""import apitally
+from flask import Flask
+
+app = Flask(__name__)
+apitally.init(app, write_token="{token}", env="{env}")""",
+        "\n".join(
+            (
+                f'export OTEL_EXPORTER_OTLP_ENDPOINT="{hub_url}"',
+                'export OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf"',
+                f'export OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer {token}"',
+                f'export OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name={env}"',
+            )
+        ),
+    )

@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from tallyhub.ingest.body import BodyTooLarge, CorruptGzip, gunzip
+from tallyhub.ingest.body import BodyTooLarge, CorruptGzip, gunzip_pieces
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -70,7 +70,7 @@ def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
     if value != "gzip":
         raise UnsupportedMedia(f"Content-Encoding must be gzip or identity, not {value!r}")
     try:
-        return gunzip(body, limit)
+        return b"".join(gunzip_pieces(body, limit))
     except CorruptGzip as exc:
         raise Unparseable(str(exc)) from None
     except BodyTooLarge:

@@ -10,6 +10,7 @@ cumulative points are handed to the writer, which subtracts each stream's stored
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 from tallyhub.ingest.batch import CumulativePoint, Instance, RequestMetrics, SourcedRequests
@@ -47,6 +48,10 @@ PREFERRED = frozenset(
     {"http.request.method", "http.route", "http.response.status_code", "apitally.consumer.identifier"}
 )
 MAX_METHOD, MAX_PATH, MAX_CONSUMER = 16, 1000, 128
+# Bounds that keep sums of many points within the 64-bit columns (a point beyond them is refused).
+MAX_COUNT = 2**40
+MAX_SUM = 2.0**50  # bytes (or seconds) in one point
+MAX_NS = 2**63 - 1
 
 # (at, consumer, method, path, status): sums[key] = [count, request bytes, response bytes, 3 histograms]
 Key = tuple[float, str | None, str, str, int]
@@ -118,6 +123,8 @@ def _gauge(metric: Any, instance: Instance) -> None:
     if latest is None:
         return
     value = latest.as_double if latest.WhichOneof("value") == "as_double" else float(latest.as_int)
+    if not 0 <= value <= MAX_SUM:
+        return  # NaN, negative or absurd: the stored figure stays
     if metric.name == CPU_UTILIZATION:
         instance.cpu_percent = max(value, 0.0) * 100.0  # Hub v2 shows CPU in percent
     else:
@@ -143,13 +150,17 @@ def _request_key(attributes: Any) -> tuple[str | None, str | None, int | None, s
         if slot is None or (slots[slot] is not None and name not in PREFERRED):
             continue
         v = kv.value
-        which = v.WhichOneof("value")
-        if which == "string_value":
-            slots[slot] = v.string_value
-        elif which == "int_value":
-            slots[slot] = v.int_value
-        elif which == "double_value":
-            slots[slot] = int(v.double_value)
+        # The common case first: strings, and the status as an int (what the SDKs send).
+        found: Any = v.int_value if slot == 2 else v.string_value
+        if not found:
+            which = v.WhichOneof("value")
+            if which in ("string_value", "int_value", "bool_value"):
+                found = getattr(v, which)
+            elif which == "double_value" and math.isfinite(v.double_value):
+                found = int(v.double_value)
+            else:
+                continue
+        slots[slot] = found
     method, route, status, consumer = slots
     if isinstance(status, str):
         status = int(status) if status.isdigit() else None
@@ -187,7 +198,7 @@ def _histogram(
         slot = 4 if role == REQUEST_SIZE else 5
     is_cumulative = data.aggregation_temporality == CUMULATIVE
     exponential = kind == "exponential_histogram"
-    missing = 0
+    missing = implausible = 0
     for point in data.data_points:
         method, path, status, consumer = _request_key(point.attributes)
         if method is None or status is None:
@@ -219,14 +230,18 @@ def _histogram(
                     top_bin = bins.bin_of(top * factor, width)
                     hist[top_bin] = hist.get(top_bin, 0) + counts[len(bounds)]
         count = point.count
-        total = max(round(point.sum), 0) if role != DURATION else 0
-        at_ns = point.time_unix_nano
+        point_sum = point.sum
+        if count > MAX_COUNT or sum(hist.values()) > MAX_COUNT or not 0 <= point_sum <= MAX_SUM:
+            implausible += 1
+            continue
+        total = round(point_sum) if role != DURATION else 0
+        at_ns = min(point.time_unix_nano, MAX_NS)
         if is_cumulative:
             identity = f"{instance}\0{role}\0{method}\0{path}\0{status}\0{consumer or ''}"
             cumulative.append(
                 CumulativePoint(
                     hashlib.sha256(identity.encode()).hexdigest(),
-                    point.start_time_unix_nano,
+                    min(point.start_time_unix_nano, MAX_NS),
                     at_ns,
                     consumer,
                     method,
@@ -253,3 +268,4 @@ def _histogram(
         for k, v in hist.items():
             target[k] = target.get(k, 0) + v
     result.reject(missing, f"{metric.name} points without http.request.method or http.response.status_code")
+    result.reject(implausible, f"{metric.name} points with counts or sums out of range")

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tallyhub.accounts import teams as team_store
 from tallyhub.identifiers import ENV_RULE, is_valid_env
-from tallyhub.storage import app_admin
+from tallyhub.storage import app_admin, write_tokens
 from tallyhub.storage import apps as app_store
 from tallyhub.web import snippets
 from tallyhub.web.access import (
@@ -144,8 +144,26 @@ def setup_page(
     app = require_app(request, viewer, app_id)
     if framework not in snippets.BY_KEY:
         raise WebError(400, f"framework: one of {', '.join(snippets.BY_KEY)}")
+    return _setup_page(request, viewer, app, framework, None)
+
+
+@router.post("/apps/{app_id}/setup/write-token")
+def new_write_token(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
+    """Make the app's new OTLP write token and show it (only now: it is stored hashed)."""
+    app = require_app(request, viewer, app_id, "admin")
+    grace = request.app.state.settings.write_token_grace_hours * 3600
+    with request_db(request).write() as conn:
+        token = write_tokens.create(conn, app.id, time.time(), grace)
+    return _setup_page(request, viewer, app, snippets.DEFAULT, token)
+
+
+def _setup_page(
+    request: Request, viewer: Viewer, app: app_admin.TeamApp, framework: str, write_token: str | None
+) -> Response:
     with request_db(request).read() as conn:
         last = app_admin.last_data_at(conn, app.id)
+        hint = write_tokens.hint(conn, app.id)
+    env = "prod" if "prod" in app.envs else (app.envs[0] if app.envs else "prod")
     return render(
         request,
         "app_setup.html",
@@ -154,6 +172,10 @@ def setup_page(
         filters=Filters.from_query(request.query_params),
         frameworks=snippets.FRAMEWORKS,
         snippet=snippets.snippet(framework, app.client_id, hub_url(request)),
+        otlp=snippets.otlp(write_token, env, hub_url(request)),
+        write_token=write_token,
+        token_hint=hint,
+        grace_hours=request.app.state.settings.write_token_grace_hours,
         last_data_at=last,
         nav="setup",
     )

@@ -49,7 +49,12 @@
           if (body && body.receiving) {
             status.classList.remove("waiting");
             status.classList.add("receiving");
-            status.textContent = "Receiving data";
+            // The first export arrived: the status becomes a way to the traffic it made.
+            var link = document.createElement("a");
+            link.href = status.getAttribute("data-traffic-url");
+            link.textContent = "Receiving data: see the traffic";
+            status.textContent = "";
+            status.appendChild(link);
           } else {
             window.setTimeout(poll, 2000);
           }

@@ -1,0 +1,189 @@
+"""OTLP metrics ingestion: concurrent senders POST apitally-1.0-shaped /v1/metrics exports to a real hub.
+
+Each export holds 200 data points (100 request keys x duration and response-size exponential histograms,
+scale 3, delta, as apitally 1.0 sends them) plus its CPU and memory gauges, gzip-compressed protobuf with a
+write token. In the same run and on the same hub process, Hub v2 syncs of 200 entries (bench.ingest's
+payload) are measured as the baseline. Prints exports/s, data points/s and hub CPU per data point next to
+syncs/s and hub CPU per sync entry, per engine; the target is >= 150 metric exports/s per hub process.
+
+    python -m bench.otlp   (BENCH_SECONDS=10 BENCH_SENDERS=8 BENCH_ENGINES=sqlite,postgres)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import itertools
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import sqlalchemy as sa
+from tallyhub.storage import apps, write_tokens
+from tallyhub.storage.database import Database
+from tallyhub.storage.migrate import upgrade
+
+from bench.ingest import ENGINES, PG_ADMIN_URL, SECONDS, SENDERS, Connection, Hub, sync_payload
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.otlp import Requests, apitally_export, kv
+
+POINTS = 200
+SEQ = b"seq-0000000000"  # a fixed-length marker in each export: every body is distinct (no retry)
+
+
+class OtlpConnection(Connection):
+    """bench.ingest's cheap keep-alive sender, with OTLP's headers."""
+
+    def __init__(self, url: str, token: str) -> None:
+        super().__init__(url)
+        self.token = token
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            f"POST {self.target} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/x-protobuf\r\n"
+            f"Content-Encoding: gzip\r\nAuthorization: Bearer {self.token}\r\nApitally-Env: prod\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        await self.writer.drain()
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+
+def export_template(rng: random.Random, instance: str) -> bytes:
+    """An apitally 1.0 metrics export of POINTS data points, uncompressed, with the SEQ marker."""
+    reqs = [
+        Requests(
+            "GET" if e % 2 else "POST",
+            f"/api/v1/resource{e}/{{item_id}}",
+            status,
+            [rng.lognormvariate(-3, 1) for _ in range(rng.randint(1, 30))],
+            f"customer-{c}",
+            response_sizes=[rng.randint(100, 20000) for _ in range(3)],
+        )
+        for e in range(10)
+        for c in range(5)
+        for status in (200, 404 if e % 3 else 500)
+    ]
+    export = apitally_export(reqs, instance, time.time_ns())
+    export.resource_metrics[0].resource.attributes.append(kv("bench.seq", SEQ.decode()))
+    return export.SerializeToString()
+
+
+async def _drive(connections: list[Connection], bodies: Iterator[bytes], seconds: float) -> int:
+    sent = 0
+    stop_at = time.monotonic() + seconds
+
+    async def sender(connection: Connection) -> None:
+        nonlocal sent
+        while time.monotonic() < stop_at:
+            body = next(bodies, None)
+            if body is None:
+                return  # the warm-up's bodies are all sent
+            status, answer = await connection.post(body)
+            if status >= 300:
+                raise RuntimeError(f"{status}: {answer[:300]!r}")
+            sent += 1
+
+    try:
+        await asyncio.gather(*(sender(c) for c in connections))
+    finally:
+        for c in connections:
+            c.close()
+    return sent
+
+
+def _measure(hub: Hub, make: object, bodies: Iterator[bytes]) -> tuple[float, float]:
+    """(messages/s, hub CPU s per message) over SECONDS, after a warm-up."""
+    asyncio.run(_drive([make() for _ in range(SENDERS)], itertools.islice(bodies, 40), 60))  # type: ignore[operator]
+    cpu = hub.cpu_seconds()
+    started = time.perf_counter()
+    sent = asyncio.run(_drive([make() for _ in range(SENDERS)], bodies, SECONDS))  # type: ignore[operator]
+    elapsed = time.perf_counter() - started
+    return sent / elapsed, (hub.cpu_seconds() - cpu) / max(sent, 1)
+
+
+def bench_engine(engine: str, database_url: str, workdir: Path) -> None:
+    db = Database(database_url)
+    upgrade(db)
+    app = apps.create_app(db, "bench", ("prod",))
+    with db.write() as conn:
+        token = write_tokens.create(conn, app.id, time.time(), 0)
+    hub = Hub(database_url, workdir / f"hub-otlp-{engine}.log", 1)
+    try:
+        rng = random.Random(7)
+        instances = [str(uuid.uuid4()) for _ in range(SENDERS)]
+        templates = [export_template(rng, instances[i % SENDERS]) for i in range(8)]
+        counter = itertools.count()
+
+        def exports() -> Iterator[bytes]:
+            for i in counter:
+                seq = b"seq-%010d" % i
+                yield gzip.compress(templates[i % len(templates)].replace(SEQ, seq), compresslevel=6)
+
+        placeholder = "00000000-0000-4000-8000-000000000000"
+        sync_templates = []
+        for i in range(8):
+            payload = sync_payload(rng, instances[i % SENDERS])
+            payload["message_uuid"] = placeholder
+            sync_templates.append(orjson.dumps(payload))
+        syncs = (
+            sync_templates[i % 8].replace(placeholder.encode(), str(uuid.uuid4()).encode())
+            for i in range(10**9)
+        )
+        v2_rate, v2_cpu = _measure(hub, lambda: Connection(f"{hub.url}/v2/{app.client_id}/prod/sync"), syncs)
+        otlp_rate, otlp_cpu = _measure(hub, lambda: OtlpConnection(f"{hub.url}/v1/metrics", token), exports())
+    finally:
+        hub.stop()
+        db.dispose()
+    load = os.getloadavg()[0]
+    print(
+        f"{engine:9} OTLP metric exports/s {otlp_rate:6.1f}  points/s {otlp_rate * POINTS:8.0f}  "
+        f"hub CPU/point {otlp_cpu / POINTS * 1e6:6.1f} us   |  Hub v2 syncs/s {v2_rate:6.1f}  "
+        f"entries/s {v2_rate * 200:8.0f}  hub CPU/entry {v2_cpu / 200 * 1e6:6.1f} us   "
+        f"ratio CPU/point : CPU/entry {otlp_cpu / max(v2_cpu, 1e-9):.2f}   target >= 150 exports/s: "
+        f"{'met' if otlp_rate >= 150 else 'NOT met'}   (1 hub process, {SENDERS} senders, load {load:.2f})",
+        flush=True,
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="tallyhub-bench-otlp-") as tmp:
+        workdir = Path(tmp)
+        if "sqlite" in ENGINES:
+            bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir)
+        if "postgres" in ENGINES:
+            name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
+            admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+            try:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f"CREATE DATABASE {name}")
+            except sa.exc.OperationalError as exc:
+                print(f"postgres  skipped: {PG_ADMIN_URL} unreachable ({exc.orig})")
+                return
+            try:
+                url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+                bench_engine("postgres", url, workdir)
+            finally:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
