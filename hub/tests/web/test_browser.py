@@ -219,7 +219,8 @@ def test_sign_in_create_app_and_see_first_data(browser, hub: HubProcess, databas
     context.close()
 
 
-def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
+def test_first_load_is_small_and_compressed(browser, hub: HubProcess) -> None:
+    """Every page's first load is gzipped and small; how fast pages answer is BENCH=dashboard_pages'."""
     from tallyhub.accounts import teams, users
 
     db = Database(hub.database_url)
@@ -245,7 +246,6 @@ def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
         "/apps/1/settings",
         "/teams/1",
     ]:
-        started = time.monotonic()
         response = page.goto(f"{hub.url}{path}", wait_until="load")
         assert response is not None and response.status == 200, path
         assert response.headers.get("content-encoding") == "gzip", path
@@ -259,10 +259,7 @@ def test_first_load_is_small_and_fast(browser, hub: HubProcess) -> None:
                        .concat(performance.getEntriesByType('resource'))
                        .reduce((sum, e) => sum + (e.transferSize || e.encodedBodySize || 0), 0)"""
         )
-        server = page.evaluate("performance.getEntriesByType('navigation')[0].responseStart")
         assert 0 < total < FIRST_LOAD_LIMIT, (path, total)
-        assert server < 300, (path, server)  # ms from navigation start to the first byte
-        assert time.monotonic() - started < 5
     context.close()
 
 
