@@ -6,6 +6,9 @@ import re
 import uuid
 
 ENV_PATTERN = re.compile(r"^[\w-]{1,32}$")
+# The environment of an app's data sent to environments past its cap (storage.caps): a name no
+# client can send, so it never mixes with a real environment.
+OTHER_ENV = "(other)"
 
 
 def normalise_client_id(raw: str) -> str | None:
@@ -18,3 +21,8 @@ def normalise_client_id(raw: str) -> str | None:
 
 def is_valid_env(env: str) -> bool:
     return ENV_PATTERN.fullmatch(env) is not None
+
+
+def is_env_filter(env: str) -> bool:
+    """An environment the dashboard and the API can filter by: a valid name or the "other" one."""
+    return env == OTHER_ENV or is_valid_env(env)

@@ -91,6 +91,27 @@ SETTINGS: tuple[Setting, ...] = (
         5.0,
         "How often each hub process looks for due alert rules and notifications to deliver.",
     ),
+    # Cardinality caps (issue 10): past a cap, new keys are counted under the app's "other" bucket.
+    Setting(
+        "max_consumers_per_app",
+        int,
+        50_000,
+        "Distinct consumers an app may have; requests of further new consumers are counted under "
+        '"(other consumers)".',
+    ),
+    Setting(
+        "max_endpoints_per_app",
+        int,
+        2_000,
+        "Distinct endpoints (method and path) an app may have across its environments; further new "
+        'ones are counted under "(other endpoints)".',
+    ),
+    Setting(
+        "max_envs_per_app",
+        int,
+        20,
+        'Environments an app may have; data sent to further new ones is stored in the "(other)" environment.',
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -121,6 +142,9 @@ class Settings:
     log_level: str
     public_url: str
     alerts_tick_seconds: float
+    max_consumers_per_app: int
+    max_endpoints_per_app: int
+    max_envs_per_app: int
 
     @property
     def resolved_database_url(self) -> str:

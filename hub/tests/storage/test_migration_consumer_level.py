@@ -61,7 +61,7 @@ def _summed(rows: list[Any], level: int) -> dict[tuple[Any, ...], tuple[Any, ...
 def test_old_data_gets_the_consumer_level_and_still_answers(api: Any, db: Any) -> None:
     reqs = _requests()
     old, recent = [r for r in reqs if r.time < T0 + 2 * DAY], [r for r in reqs if r.time >= T0 + 2 * DAY]
-    command.downgrade(alembic_config(db), "-1")
+    command.downgrade(alembic_config(db), "0013")  # before 0014 (later revisions go down with it)
     # As a hub before 0014 left them: rolled minutes with their hour and day rows, then unrolled minutes.
     api.writer.write(old, rolled=True, copies=2, levels=(0, 1, 2))
     api.writer.write(recent, copies=2, levels=(0, 1, 2))
@@ -94,7 +94,7 @@ def test_the_migration_leaves_data_written_with_level_3_alone(api: Any, db: Any)
         before = conn.execute(
             sa.select(sa.func.count()).where(metrics.c.level == LEVEL_CONSUMER_TOTAL)
         ).scalar()
-    command.downgrade(alembic_config(db), "-1")  # deletes level 3 ...
+    command.downgrade(alembic_config(db), "0013")  # deletes level 3 ...
     api.writer.write(reqs, levels=(3,))  # ... which a hub already running this code writes again
     upgrade(db)
     with db.read() as conn:

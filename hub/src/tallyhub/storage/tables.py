@@ -468,3 +468,15 @@ alert_notifications = sa.Table(
     sa.Index(None, "event_id"),
     sa.Index(None, "status", "next_attempt_at"),
 )
+
+# --- Cardinality caps (migration 0017) ---
+
+# A cap of an app that new keys went past (kind "consumers", "endpoints" or "envs"), and since when:
+# from then on they are counted under the app's "other" bucket (storage.caps).
+cap_hits = sa.Table(
+    "cap_hits",
+    metadata,
+    sa.Column("app_id", sa.Integer, _cascade("apps.id"), primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("since", sa.Float, nullable=False),
+)

@@ -1,0 +1,30 @@
+"""cap_hits: which cardinality cap (consumers, endpoints, environments) an app went past, and since when
+
+Revision ID: 0017
+Revises: 0014
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0017"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "cap_hits",
+        sa.Column("app_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("since", sa.Float(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["app_id"], ["apps.id"], name=op.f("fk_cap_hits_app_id_apps"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("app_id", "kind", name=op.f("pk_cap_hits")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("cap_hits")
