@@ -229,5 +229,6 @@ def assert_stats(actual: dict[str, Any], reqs: list[Req], apdex_t: int = 500) ->
         if expected[key] is None:
             assert actual[key] is None, key
         else:
-            # The middle of the bin the true percentile falls in: within one bin, and exactly so.
-            assert actual[key] == _time_bin(expected[key]) + 5, (key, actual[key], expected[key])
+            # An estimate inside the 10 ms bin the true percentile falls in: within one bin.
+            low = _time_bin(expected[key])
+            assert low <= actual[key] <= low + 10, (key, actual[key], expected[key])

@@ -416,8 +416,8 @@ def test_data_pages_filter_and_edit_consumers(browser, hub: HubProcess, database
     expected_charts = {
         "traffic": 3,
         "errors": 1,
-        "performance": 2,
-        "data-transferred": 1,
+        "performance": 3,
+        "data-transferred": 3,
         "endpoints": 0,
         "consumers": 1,
         "instances": 0,
@@ -428,6 +428,7 @@ def test_data_pages_filter_and_edit_consumers(browser, hub: HubProcess, database
         page.screenshot(path=str(SHOTS / f"{engine}-data-{slug}.png"), full_page=True)
     page.goto(f"{hub.url}/apps/{app_id}/traffic?period=1h")
     assert stat("Requests") == "256"
+    _assert_charts_read_as_charts(page, hub.url, app_id)
 
     # Sort and search the endpoints table.
     table = page.locator("#endpoints-table")
@@ -445,7 +446,7 @@ def test_data_pages_filter_and_edit_consumers(browser, hub: HubProcess, database
     assert stat("Requests") == "72"  # 4 syncs x (15 + 3)
     page.click(".appnav >> text='Performance'")
     page.wait_for_url(re.compile(r".*/performance\?.*consumer=globex.*"))
-    assert stat("p99") == "905 ms"
+    assert stat("p99") == "≈ 909 ms"  # rank 71.3 of 72 is 11.3/12 into the 900 ms bin
     page.screenshot(path=str(SHOTS / f"{engine}-filtered-by-consumer.png"), full_page=True)
 
     # Rename a consumer and put it in a new group, from its page.
@@ -472,3 +473,48 @@ def test_data_pages_filter_and_edit_consumers(browser, hub: HubProcess, database
 
     assert problems == []
     context.close()
+
+
+def _assert_charts_read_as_charts(page: Any, hub_url: str, app_id: int) -> None:
+    """Counts are stacked bars, every axis has its unit and readable ticks (what the canvas draws)."""
+
+    def ticks(name: str) -> list[str]:
+        return list(json.loads(page.get_attribute(f"#chart-{name}", "data-y-ticks") or "[]"))
+
+    # 4 syncs of 64 requests, 58 of them 2xx: at mid-height the chart crosses 4 filled green bars
+    # (a line chart would cross each spike twice, with strokes 2 px wide).
+    runs = page.evaluate(
+        """() => {
+            const canvas = document.querySelector('#chart-requests canvas');
+            const y = Math.round(canvas.height * 0.5);
+            const row = canvas.getContext('2d').getImageData(0, y, canvas.width, 1).data;
+            const near = (i, value) => Math.abs(row[i] - value) < 30;
+            const runs = [];
+            let run = 0;
+            for (let x = 0; x < canvas.width; x++) {
+                const green = near(4 * x, 22) && near(4 * x + 1, 163) && near(4 * x + 2, 74);
+                if (green) run++;
+                else if (run) { runs.push(run); run = 0; }
+            }
+            if (run) runs.push(run);
+            return runs;
+        }"""
+    )
+    assert len(runs) == 4 and min(runs) >= 4, runs
+    counts = ticks("requests")
+    assert counts and all(re.fullmatch(r"\d+(\.\d)?K?", t) for t in counts), counts
+    assert all(float(t.rstrip("K")) == int(float(t.rstrip("K"))) for t in counts if "K" not in t), counts
+    assert ticks("error-rate") and all(t.endswith(" %") for t in ticks("error-rate")), ticks("error-rate")
+    assert all(re.fullmatch(r"[\d.]+ (B|KB|MB|GB)", t) for t in ticks("bytes")), ticks("bytes")
+
+    page.goto(f"{hub_url}/apps/{app_id}/performance?period=1h")
+    page.wait_for_selector("#chart-apdex[data-drawn]")
+    assert ticks("apdex") == ["0.00", "0.25", "0.50", "0.75", "1.00"]
+    assert ticks("percentiles") and all(re.fullmatch(r"[\d.]+ (ms|s)", t) for t in ticks("percentiles"))
+    assert ticks("response-times"), "the response-time distribution is a chart"
+    page.goto(
+        f"{hub_url}/apps/{app_id}/traffic?period=custom&start=2020-01-01T00:00:00Z&end=2020-01-02T00:00:00Z"
+    )
+    assert page.locator(".empty-state:has-text('No requests in this range.')").count() == 3
+    page.screenshot(path=str(SHOTS / "traffic-empty-range.png"), full_page=True)
+    page.goto(f"{hub_url}/apps/{app_id}/traffic?period=1h")

@@ -102,7 +102,8 @@ def test_overview_has_each_apps_figures(web: Any, shop: dict[str, Any]) -> None:
     page = _get(web.signed_in("vic@example.com"), "/apps")
     row = page.split(">Shop</a>")[1].split("</tr>")[0]
     cells = [html.unescape(c) for c in re.findall(r'<td class="num">([^<]*)</td>', row)]
-    assert cells == ["100", "10.0 %", "45 ms"]  # 10 errors of 100; rank 95 falls in the 40 ms bin
+    # 10 errors of 100; rank 95 is 29 of the 30 requests into the 40 ms bin: 49.7 ms.
+    assert cells == ["100", "10.0 %", "50 ms"]
     assert "<polyline" in row
 
 
@@ -117,11 +118,22 @@ def test_traffic_page(web: Any, shop: dict[str, Any]) -> None:
     charts = _charts(page)
     assert set(charts) == {"requests", "error-rate", "bytes"}
     assert [_series_sum(charts["requests"], c) for c in ("2xx/3xx", "4xx", "5xx")] == [90, 6, 4]
+    assert charts["requests"]["kind"] == "stacked" and charts["error-rate"]["kind"] == "lines"
     assert _series_sum(charts["bytes"], "Sent") == 226_000
+    assert "No requests in this range" not in page
     table = page.split('id="endpoints-table"')[1]
     assert table.index("GET /items</code>") < table.index("POST /pay")  # busiest first
     assert "/never/called" not in table  # only endpoints with requests here
     assert 'data-search="endpoints-table"' in page and 'data-sort="num"' in table
+
+
+def test_an_empty_range_shows_the_empty_state_not_a_flat_line(web: Any, shop: dict[str, Any]) -> None:
+    client = web.signed_in("vic@example.com")
+    quiet = {"period": "custom", "start": "2020-01-01T00:00:00Z", "end": "2020-01-02T00:00:00Z"}
+    for slug, charts in (("traffic", 3), ("errors", 1), ("performance", 3), ("data-transferred", 3)):
+        page = _get(client, f"/apps/{shop['id']}/{slug}", **quiet)
+        assert _charts(page) == {}, slug
+        assert page.count('<p class="empty-state"') == charts, slug
 
 
 def test_errors_page(web: Any, shop: dict[str, Any]) -> None:
@@ -144,14 +156,23 @@ def test_errors_page(web: Any, shop: dict[str, Any]) -> None:
 def test_performance_page(web: Any, shop: dict[str, Any]) -> None:
     page = _get(web.signed_in("vic@example.com"), f"/apps/{shop['id']}/performance")
     stats = _stats(page)
-    # 60 x 20 ms, 6 x 10 ms, 30 x 40 ms, 4 x 1200 ms: middles of the 10 ms bins.
-    assert (stats["p50"], stats["p75"], stats["p95"], stats["p99"]) == ("25 ms", "45 ms", "45 ms", "1,205 ms")
+    # 6 x 10 ms, 60 x 20 ms, 30 x 40 ms, 4 x 1200 ms, linear within each 10 ms bin: rank 50 is 44/60 into
+    # the 20 ms bin (27.3), rank 75 9/30 into the 40 ms bin (43), rank 95 29/30 (49.7), rank 99 3/4 into
+    # the 1200 ms bin (1207.5).
+    assert (stats["p50"], stats["p75"], stats["p95"], stats["p99"]) == (
+        "≈ 27 ms",
+        "≈ 43 ms",
+        "≈ 50 ms",
+        "≈ 1,208 ms",
+    )
     assert stats["Apdex (T = 500 ms)"] == "0.98"  # 96 satisfied, 4 tolerating (<= 4T)
     chart = _charts(page)["percentiles"]
     assert [s["label"] for s in chart["series"]] == ["p50", "p75", "p95", "p99"]
-    histogram = page.split("Response time histogram")[1].split("</table>")[0]
-    counts = [int(c.replace(",", "")) for c in re.findall(r"</span> ([\d,]+)</td>", histogram)]
-    assert sum(counts) == 100
+    histogram = _charts(page)["response-times"]
+    assert histogram["kind"] == "histogram" and _series_sum(histogram, "Requests") == 100
+    width = histogram["highs"][0] - histogram["times"][0]  # equal bins, a multiple of 10 ms, from 0
+    assert histogram["times"][0] == 0 and width % 10 == 0
+    assert histogram["highs"][:-1] == histogram["times"][1:]
     slowest = page.split("Slowest endpoints")[1]
     assert slowest.index("POST /pay") < slowest.index("GET /items</code>")
 
@@ -162,9 +183,9 @@ def test_data_transferred_page(web: Any, shop: dict[str, Any]) -> None:
     assert stats["Sent (responses)"] == "226.0 KB"
     assert stats["Average response size"] == "2.3 KB"  # 226000 / 100
     assert stats["Average request size"] == "120 B"  # 12000 / 100
-    for title, total in (("Request sizes", 100), ("Response sizes", 100)):
-        table = page.split(title)[1].split("</table>")[0]
-        assert sum(int(c.replace(",", "")) for c in re.findall(r"</span> ([\d,]+)</td>", table)) == total
+    charts = _charts(page)
+    for name in ("request-sizes", "response-sizes"):
+        assert charts[name]["kind"] == "histogram" and _series_sum(charts[name], "Requests") == 100, name
 
 
 def test_endpoints_page_lists_never_called_endpoints_and_detail(web: Any, shop: dict[str, Any]) -> None:

@@ -30,13 +30,23 @@ PERCENTILE_LINES = (
 BYTES_LINES = (("Received", "bytes_received", "#2563eb"), ("Sent", "bytes_sent", "#7c3aed"))
 
 
-def chart(series: Sequence[dict[str, Any]], lines: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
-    """Chart data from a traffic series: `lines` are (label, field, colour); None values stay gaps."""
+def chart(
+    series: Sequence[dict[str, Any]], lines: Sequence[tuple[str, str, str]], kind: str = "lines"
+) -> dict[str, Any]:
+    """Chart data from a traffic series: `lines` are (label, field, colour); None values stay gaps.
+
+    `kind` is "lines" or "stacked" (bars stacked by line, for counts). A chart over a range without
+    requests is `empty`: the page says so instead of drawing a flat line at zero.
+    """
+    values = [[point[field] for point in series] for _, field, _ in lines]
+    counted = [[point["requests"] for point in series]] if series and "requests" in series[0] else values
     return {
+        "kind": kind,
+        "empty": not any(v for column in counted for v in column),
         "times": [parse_time("time", point["time"]) for point in series],
         "series": [
-            {"label": label, "values": [point[field] for point in series], "color": color}
-            for label, field, color in lines
+            {"label": label, "values": column, "color": color}
+            for (label, _, color), column in zip(lines, values, strict=True)
         ],
     }
 
@@ -56,7 +66,7 @@ def traffic_data(scope: Scope) -> dict[str, Any]:
     return {
         "totals": totals,
         "per_minute": totals["requests"] / scope.minutes,
-        "requests_chart": chart(series, STATUS_LINES),
+        "requests_chart": chart(series, STATUS_LINES, "stacked"),
         "error_chart": chart(series, [("Error rate", "error_percent", ERROR_COLOR)]),
         "bytes_chart": chart(series, BYTES_LINES),
         "endpoints": _busiest(listed),
@@ -85,7 +95,9 @@ def errors_data(scope: Scope) -> dict[str, Any]:
     return {
         "totals": result["totals"],
         "errors_chart": chart(
-            result["series"], [("4xx", "requests_4xx", WARN_COLOR), ("5xx", "requests_5xx", ERROR_COLOR)]
+            result["series"],
+            [("4xx", "requests_4xx", WARN_COLOR), ("5xx", "requests_5xx", ERROR_COLOR)],
+            "stacked",
         ),
         "endpoints": sorted(
             (e for e in listed if e["requests_4xx"] or e["requests_5xx"]),
@@ -145,7 +157,7 @@ def endpoint_detail_data(scope: Scope) -> dict[str, Any]:
         "totals": result["totals"],
         "apdex_t": scope.apdex_t,
         "matching": endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t),
-        "requests_chart": chart(series, STATUS_LINES),
+        "requests_chart": chart(series, STATUS_LINES, "stacked"),
         "percentiles_chart": chart(series, PERCENTILE_LINES),
         "histogram": distributions.distributions(total)["response_times"],
         "server_errors": found["server_errors"],
@@ -183,7 +195,9 @@ def consumers_data(scope: Scope) -> dict[str, Any]:
     return {
         "consumers": listed,
         "pager": Pager(page, total, len(listed), "requests", CONSUMER_DESC_FIRST),
-        "activity_chart": chart(activity, [("New", "new", OK_COLOR), ("Returning", "returning", "#2563eb")]),
+        "activity_chart": chart(
+            activity, [("New", "new", OK_COLOR), ("Returning", "returning", "#2563eb")], "stacked"
+        ),
     }
 
 
@@ -204,7 +218,7 @@ def consumer_detail_data(scope: Scope, identifier: str) -> dict[str, Any] | None
         "consumer": found,
         "group_names": consumers.group_names(scope.conn, scope.app_id),
         "totals": result["totals"],
-        "requests_chart": chart(_with_classes(result["series"]), STATUS_LINES),
+        "requests_chart": chart(_with_classes(result["series"]), STATUS_LINES, "stacked"),
         "endpoints": _busiest(listed),
         "server_errors": errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)["server_errors"],
     }

@@ -1,16 +1,39 @@
 // Charts for the data pages, on uPlot (served from /static/vendor). Include after uPlot.iife.min.js:
-//   tallyhub.chart(element, {times: [epoch s...], series: [{label, values, color}]}, {unit: "ms"})
-// Tooltips follow the cursor; dragging across a chart zooms the whole page to that time range by
-// rewriting the URL's filters (period=custom&start&end), so the zoom carries to every page.
+//   tallyhub.chart(element, {kind, times, series: [{label, values, color}]}, {unit: "ms"})
+// kind "stacked": bars stacked by series (requests by status class); "histogram": bars over bins
+// (`times` are the bins' lower bounds, `highs` their upper bounds) on a log-scaled count axis;
+// anything else: lines. The y axis carries the unit on every tick (ms, %, B…), or as its label for
+// counts; the ticks drawn are also written to the element's data-y-ticks, so tests can read what
+// the canvas shows.
+// Tooltips follow the cursor; dragging across a time chart zooms the whole page to that time range
+// by rewriting the URL's filters (period=custom&start&end), so the zoom carries to every page.
 "use strict";
 window.tallyhub = window.tallyhub || {};
 (function (ns) {
   var compactFormat = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
   function compact(value) { return value == null ? "" : compactFormat.format(value); }
 
-  function iso(epoch) { return new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"); }
+  var SIZE_UNITS = ["B", "KB", "MB", "GB", "TB"];
+  function size(value) {
+    var i = 0;
+    while (Math.abs(value) >= 1000 && i < SIZE_UNITS.length - 1) { value /= 1000; i++; }
+    return (i === 0 ? Math.round(value) : +value.toFixed(1)) + " " + SIZE_UNITS[i];
+  }
 
-  function tooltip(unit) {
+  // One value in the chart's unit, as a tick label or in a tooltip.
+  function formatter(unit) {
+    if (unit === "ms") return function (v) { return Math.abs(v) < 1000 ? +v.toFixed(1) + " ms" : +(v / 1000).toFixed(2) + " s"; };
+    if (unit === "%") return function (v) { return +v.toFixed(2) + " %"; };
+    if (unit === "B") return size;
+    if (unit === "apdex") return function (v) { return v.toFixed(2); };
+    return compact; // counts: the unit is the axis label
+  }
+  var COUNT_UNITS = { requests: true, consumers: true };
+
+  function iso(epoch) { return new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"); }
+  function when(epoch) { return new Date(epoch * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC"; }
+
+  function tooltip(heading, lines) {
     var box;
     return {
       hooks: {
@@ -23,12 +46,7 @@ window.tallyhub = window.tallyhub || {};
         setCursor: function (u) {
           var i = u.cursor.idx;
           if (i == null) { box.hidden = true; return; }
-          var lines = [new Date(u.data[0][i] * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC"];
-          for (var s = 1; s < u.series.length; s++) {
-            var v = u.data[s][i];
-            lines.push(u.series[s].label + ": " + (v == null ? "–" : v.toLocaleString() + (unit ? " " + unit : "")));
-          }
-          box.textContent = lines.join("\n");
+          box.textContent = [heading(i)].concat(lines(i)).join("\n");
           box.hidden = false;
           box.style.left = Math.min(u.cursor.left + 12, u.over.clientWidth - box.offsetWidth) + "px";
           box.style.top = u.cursor.top + 12 + "px";
@@ -48,38 +66,96 @@ window.tallyhub = window.tallyhub || {};
     return found.length ? found : null;
   }
 
+  // Stacked bars without a stacking plugin: series k is drawn as the sum of series 0..k, topmost
+  // first, so each lower sum paints over the part of the bar below it.
+  function stackedSeries(series) {
+    var sums = series[0].values.map(function () { return 0; });
+    var stacked = series.map(function (s) {
+      sums = sums.map(function (sum, i) { return sum + (s.values[i] || 0); });
+      return { label: s.label, color: s.color, values: sums.slice() };
+    });
+    return stacked.reverse();
+  }
+
+  function zoomToSelection(u) {
+    if (u.select.width < 5) return;
+    var start = u.posToVal(u.select.left, "x");
+    var end = u.posToVal(u.select.left + u.select.width, "x");
+    var url = new URL(window.location.href);
+    url.searchParams.set("period", "custom");
+    url.searchParams.set("start", iso(Math.floor(start)));
+    url.searchParams.set("end", iso(Math.ceil(end)));
+    window.location.assign(url.toString());
+  }
+
   ns.chart = function (element, data, options) {
     options = options || {};
+    var kind = data.kind || "lines";
+    var unit = options.unit || "";
+    var format = formatter(unit);
+    var bars = kind === "stacked" || kind === "histogram";
+    var drawn = kind === "stacked" ? stackedSeries(data.series) : data.series;
+    if (kind === "histogram") {
+      // A log axis has no zero: empty bins are gaps.
+      drawn = drawn.map(function (s) {
+        return { label: s.label, color: s.color, values: s.values.map(function (v) { return v > 0 ? v : null; }) };
+      });
+    }
+    var xFormat = kind === "histogram" ? formatter(data.x_unit) : null;
+    var yAxis = {
+      size: 64,
+      label: COUNT_UNITS[unit] ? unit : undefined,
+      labelSize: 18,
+      values: function (u, ticks) {
+        var labels = ticks.map(format);
+        element.setAttribute("data-y-ticks", JSON.stringify(labels));
+        return labels;
+      },
+    };
+    var yScale = {};
+    if (unit === "apdex") {
+      yScale.range = [0, 1];
+      yAxis.splits = function () { return [0, 0.25, 0.5, 0.75, 1]; };
+    } else if (kind === "histogram") {
+      yScale.distr = 3;
+    } else {
+      yScale.range = function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; };
+    }
+    if (COUNT_UNITS[unit]) {
+      yAxis.incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 1e6, 1e7];
+    }
+    var barPaths = bars ? window.uPlot.paths.bars({ size: [0.8, 48], gap: 1 }) : null;
+    var original = data.series;
+    var heading = kind === "histogram"
+      ? function (i) { return xFormat(data.times[i]) + " – " + xFormat(data.highs[i]); }
+      : function (i) { return when(data.times[i]); };
+    var lines = function (i) {
+      return original.map(function (s) {
+        var v = s.values[i];
+        return s.label + ": " + (v == null ? "–" : kind === "histogram" || kind === "stacked" ? v.toLocaleString() : format(v));
+      });
+    };
     var opts = {
       width: element.clientWidth || 600,
       height: options.height || 220,
-      cursor: { drag: { x: true, y: false, setScale: false } },
+      cursor: { drag: { x: kind !== "histogram", y: false, setScale: false } },
       legend: { show: false },
-      // Compact y labels (1.2K, 3.4M) so that large byte counts fit the axis.
-      axes: [{}, { size: 56, values: function (u, ticks) { return ticks.map(compact); } }],
+      scales: { x: { time: kind !== "histogram" }, y: yScale },
+      axes: [
+        xFormat ? { values: function (u, ticks) { return ticks.map(xFormat); } } : {},
+        yAxis,
+      ],
       // Axes in UTC, like the tooltips and the filter bar's custom range.
       tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
-      plugins: [tooltip(options.unit)],
-      series: [{}].concat(data.series.map(function (s) {
-        return {
-          label: s.label, stroke: s.color || "#2563eb", fill: s.fill, width: 2,
-          points: { filter: isolatedPoints },
-        };
+      plugins: [tooltip(heading, lines)],
+      series: [{}].concat(drawn.map(function (s) {
+        var color = s.color || "#2563eb";
+        if (bars) return { label: s.label, stroke: color, fill: color, width: 0, paths: barPaths, points: { show: false } };
+        return { label: s.label, stroke: color, width: 2, points: { filter: isolatedPoints } };
       })),
-      hooks: {
-        setSelect: [function (u) {
-          if (u.select.width < 5) return;
-          var start = u.posToVal(u.select.left, "x");
-          var end = u.posToVal(u.select.left + u.select.width, "x");
-          var url = new URL(window.location.href);
-          url.searchParams.set("period", "custom");
-          url.searchParams.set("start", iso(Math.floor(start)));
-          url.searchParams.set("end", iso(Math.ceil(end)));
-          window.location.assign(url.toString());
-        }],
-      },
+      hooks: { setSelect: kind === "histogram" ? [] : [zoomToSelection] },
     };
-    var plot = new window.uPlot(opts, [data.times].concat(data.series.map(function (s) { return s.values; })), element);
+    var plot = new window.uPlot(opts, [data.times].concat(drawn.map(function (s) { return s.values; })), element);
     window.addEventListener("resize", function () { plot.setSize({ width: element.clientWidth, height: opts.height }); });
     return plot;
   };
