@@ -81,16 +81,19 @@ def list_consumers(
     """
     total = conn.execute(_filtered(sa.select(sa.func.count()).select_from(consumers), app_id, resolved))
     count = int(total.scalar_one())
-    query, requests, errors = _with_totals(sa.select(*_COLUMNS), resolved, tr)
-    by = {
-        "requests": requests,
-        "errors": errors,
+    columns: dict[str, sa.ColumnElement[Any]] = {
         "identifier": consumers.c.identifier,
         "name": consumers.c.name,
         "group": consumers.c.group_name,
         "first_seen": consumers.c.first_seen,
         "last_seen": consumers.c.last_seen,
-    }[page.sort]
+    }
+    query = sa.select(*_COLUMNS)
+    if page.sort in columns:  # sorted by a column of its own: only the page's metric rows are read
+        by = columns[page.sort]
+    else:
+        query, requests, errors = _with_totals(query, resolved, tr)
+        by = requests if page.sort == "requests" else errors
     query = _filtered(query, app_id, resolved).order_by(_ordered(by, page.desc), consumers.c.identifier)
     rows = conn.execute(query.limit(page.limit).offset(page.offset)).all()
     on_page = dataclasses.replace(resolved, consumer_ids=tuple(row.id for row in rows))

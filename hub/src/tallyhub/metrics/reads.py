@@ -93,10 +93,12 @@ def _narrowed(query: sa.Select, resolved: Selection, part: Part, group_by: Group
         resolved.endpoint_ids is not None or group_by == "endpoint",
         resolved.consumer_ids is not None or group_by == "consumer",
     )
+    # For unrolled minutes, "level + 0" keeps SQLite off ix_metrics_level_counts (it would walk every
+    # minute row of the range there, rolled or not) and on an index that finds the few unrolled ones.
     query = query.where(
         metrics.c.env_id.in_(resolved.env_ids),
         metrics.c.granularity == granularity,
-        metrics.c.level == level,
+        (metrics.c.level + 0 if unrolled else metrics.c.level) == level,
         metrics.c.bucket >= first,
         metrics.c.bucket < end,
     )
