@@ -3,6 +3,7 @@
 Cases (BENCH_HOSTILE_CASES picks some, comma-separated; default all):
   outbound  one team's 40 hanging health checks and a hanging channel while another team's 10 s check and
             webhook keep their schedule (bench/_hostile_outbound.py)
+  cardinality  a 100,000-consumer app while another app's pages keep their time (bench/_hostile_cardinality.py)
 Each case runs on SQLite, then PostgreSQL when TALLYHUB_TEST_DATABASE_URL is set, prints its figures and
 their ratio to the target, and returns whether the target was met.
 """
@@ -14,10 +15,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from bench import _hostile_outbound
+from bench import _hostile_cardinality, _hostile_outbound
 
 CASES: dict[str, Callable[[], bool]] = {
     "outbound": _hostile_outbound.main,
+    "cardinality": _hostile_cardinality.run,
 }
 
 

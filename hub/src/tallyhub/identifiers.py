@@ -13,6 +13,9 @@ ENV_RULE = "1-32 ASCII letters, digits, '_' or '-'"
 # would let `GET'&|~^` become an endpoint. Upper-cased where it is stored and compared.
 METHOD_PATTERN = re.compile(r"[A-Za-z][A-Za-z-]{0,15}")
 METHOD_RULE = "an HTTP method: 1-16 ASCII letters or '-', starting with a letter"
+# The environment of an app's data sent to environments past its cap (storage.caps): a name no
+# client can send, so it never mixes with a real environment.
+OTHER_ENV = "(other)"
 
 
 def normalise_client_id(raw: str) -> str | None:
@@ -31,3 +34,8 @@ def is_valid_env(env: str) -> bool:
 def is_valid_method(method: str) -> bool:
     """Whether `method` (any case) is a method ingestion would store and the dashboard would filter by."""
     return METHOD_PATTERN.fullmatch(method) is not None
+
+
+def is_env_filter(env: str) -> bool:
+    """An environment the dashboard and the API can filter by: a valid name or the "other" one."""
+    return env == OTHER_ENV or is_valid_env(env)

@@ -199,6 +199,27 @@ SETTINGS: tuple[Setting, ...] = (
         32,
         "OTLP exports one hub process handles at once; more are answered 429 with Retry-After.",
     ),
+    # Cardinality caps (issue 10): past a cap, new keys are counted under the app's "other" bucket.
+    Setting(
+        "max_consumers_per_app",
+        int,
+        50_000,
+        "Distinct consumers an app may have; requests of further new consumers are counted under "
+        '"(other consumers)".',
+    ),
+    Setting(
+        "max_endpoints_per_app",
+        int,
+        2_000,
+        "Distinct endpoints (method and path) an app may have across its environments; further new "
+        'ones are counted under "(other endpoints)".',
+    ),
+    Setting(
+        "max_envs_per_app",
+        int,
+        20,
+        'Environments an app may have; data sent to further new ones is stored in the "(other)" environment.',
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -243,6 +264,9 @@ class Settings:
     write_token_grace_hours: float
     otlp_export_interval_seconds: int
     otlp_max_concurrent_exports: int
+    max_consumers_per_app: int
+    max_endpoints_per_app: int
+    max_envs_per_app: int
 
     def __post_init__(self) -> None:
         if self.log_budget_seconds <= 0:

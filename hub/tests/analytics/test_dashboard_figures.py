@@ -8,12 +8,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from tallyhub.analytics import consumers, distributions, query, traffic
 from tallyhub.analytics.selection import resolve
 from tallyhub.analytics.times import iso
 from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.tally import Tally
 from tallyhub.storage.tables import NO_ID
+from tallyhub.storage.tables import consumers as consumer_rows
 
 from tests.support.metric_rows import Req
 
@@ -74,6 +76,16 @@ def test_distributions_match_the_requests(api: Any) -> None:
     assert shapes["request_sizes"] == []  # no request size was known
 
 
+def _sparklines(conn: Any, app_id: int, resolved: Any, tr: Any) -> dict[str, list[int]]:
+    """consumers.sparklines for every consumer of the app, by identifier (pages ask for theirs by id)."""
+    ids = dict(
+        conn.execute(
+            sa.select(consumer_rows.c.id, consumer_rows.c.identifier).where(consumer_rows.c.app_id == app_id)
+        ).all()
+    )
+    return {ids[cid]: line for cid, line in consumers.sparklines(conn, resolved, tr, list(ids)).items()}
+
+
 def test_consumer_counts_sparklines_and_activity(api: Any) -> None:
     # alice: hours 0 and 2 (new in hour 0); bob: first seen before the range, active in hour 1;
     # carol: new in hour 2 with two requests; anonymous requests count for nobody.
@@ -89,7 +101,7 @@ def test_consumer_counts_sparklines_and_activity(api: Any) -> None:
     api.writer.write(reqs)
     cm, conn, (resolved, tr) = _scope(api, T0, T0 + 3 * HOUR, "hour")
     try:
-        lines = consumers.sparklines(conn, api.app_id, resolved, tr)
+        lines = _sparklines(conn, api.app_id, resolved, tr)
         activity = consumers.activity(conn, resolved, tr)
         counts = metrics.consumer_counts(conn, resolved, tr)
     finally:
@@ -102,7 +114,7 @@ def test_consumer_counts_sparklines_and_activity(api: Any) -> None:
     # Filters narrow them like every other query: only 5xx -> alice in hour 2, returning.
     cm, conn, (resolved, tr) = _scope(api, T0, T0 + 3 * HOUR, "hour", status="5xx")
     try:
-        assert consumers.sparklines(conn, api.app_id, resolved, tr) == {"alice": [0, 0, 1]}
+        assert _sparklines(conn, api.app_id, resolved, tr) == {"alice": [0, 0, 1]}
         assert [(a["new"], a["returning"]) for a in consumers.activity(conn, resolved, tr)] == [
             (0, 0),
             (0, 0),
@@ -117,7 +129,7 @@ def test_sparklines_read_rolled_hours_and_unrolled_minutes_once(api: Any) -> Non
     api.writer.write([Req(T0 + HOUR + 60, "GET", "/a", 200, consumer="alice")])
     cm, conn, (resolved, tr) = _scope(api, T0, T0 + 2 * HOUR, "hour")
     try:
-        assert consumers.sparklines(conn, api.app_id, resolved, tr) == {"alice": [1, 1]}
+        assert _sparklines(conn, api.app_id, resolved, tr) == {"alice": [1, 1]}
         assert consumers.group_names(conn, api.app_id) == []
     finally:
         cm.__exit__(None, None, None)

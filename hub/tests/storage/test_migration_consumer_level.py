@@ -61,7 +61,7 @@ def _summed(rows: list[Any], level: int) -> dict[tuple[Any, ...], tuple[Any, ...
 def test_old_data_gets_the_consumer_level_and_still_answers(api: Any, db: Any) -> None:
     reqs = _requests()
     old, recent = [r for r in reqs if r.time < T0 + 2 * DAY], [r for r in reqs if r.time >= T0 + 2 * DAY]
-    command.downgrade(alembic_config(db), "0013")
+    command.downgrade(alembic_config(db), "0013")  # before 0014 (later revisions go down with it)
     # As a hub before 0014 left them: rolled minutes with their hour and day rows, then unrolled minutes.
     api.writer.write(old, rolled=True, copies=2, levels=(0, 1, 2))
     api.writer.write(recent, copies=2, levels=(0, 1, 2))

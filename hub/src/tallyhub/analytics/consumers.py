@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import sqlalchemy as sa
 
+from tallyhub.analytics.paging import Page
 from tallyhub.analytics.times import iso
 from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.selection import Selection, TimeRange
 from tallyhub.metrics.tally import Tally
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import consumers
+from tallyhub.storage.tables import DAY, NO_ID, consumers
 
 _COLUMNS = (
     consumers.c.id,
@@ -33,29 +35,111 @@ def _describe(row: sa.Row) -> dict[str, Any]:
     }
 
 
+CONSUMER_SORTS = ("requests", "errors", "identifier", "name", "group", "first_seen", "last_seen")
+GROUP_SORTS = ("requests", "errors", "consumers", "name")
+
+
+def _filtered(query: sa.Select, app_id: int, resolved: Selection) -> sa.Select:
+    query = query.where(consumers.c.app_id == app_id)
+    if resolved.consumer_ids is not None:
+        query = query.where(consumers.c.id.in_(resolved.consumer_ids))
+    return query
+
+
+def _with_totals(
+    query: sa.Select, resolved: Selection, tr: TimeRange
+) -> tuple[sa.Select, sa.ColumnElement[int], sa.ColumnElement[int]]:
+    """The query over consumers joined to their request and error counts over tr (0 without requests)."""
+    totals = metrics.consumer_totals(resolved, tr)
+    if totals is None:
+        zero = sa.literal(0, sa.Integer)
+        return query.select_from(consumers), zero, zero
+    joined = consumers.outerjoin(totals, totals.c.consumer_id == consumers.c.id)
+    requests = sa.func.coalesce(totals.c.requests, 0)
+    errors = sa.func.coalesce(totals.c.errors, 0)
+    return query.select_from(joined), requests, errors
+
+
+def _ordered(column: sa.ColumnElement[Any], desc: bool) -> sa.ColumnElement[Any]:
+    return (column.desc() if desc else column.asc()).nulls_last()
+
+
 def list_consumers(
     conn: sa.Connection,
     app_id: int,
     resolved: Selection,
     tr: TimeRange,
     apdex_t: int,
+    page: Page,
     with_histograms: bool = True,
-    per_consumer: dict[int, Tally] | None = None,
-) -> list[dict[str, Any]]:
-    """Every consumer of the app (in the group, if filtered), busiest first, then by identifier.
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the app's consumers (in the group, if filtered) and how many there are in all.
 
-    with_histograms=False leaves percentiles, mean sizes and Apdex out (None): for counts-only views.
-    `per_consumer` = tallies per consumer id over `tr` when the caller has them already.
+    Sorted in SQL (by requests or errors over tr, or a consumer column; then by identifier), so only
+    the page's consumers are read with their statistics. with_histograms=False leaves percentiles,
+    mean sizes and Apdex out (None): for counts-only views.
     """
-    query = sa.select(*_COLUMNS).where(consumers.c.app_id == app_id)
-    if resolved.consumer_ids is not None:
-        query = query.where(consumers.c.id.in_(resolved.consumer_ids))
-    rows = conn.execute(query).all()
-    if per_consumer is None:
-        per_consumer = metrics.tallies(conn, resolved, tr, "consumer", with_histograms) if rows else {}
-    listed = [{**_describe(row), **per_consumer.get(row.id, Tally()).stats(apdex_t)} for row in rows]
-    listed.sort(key=lambda c: (-c["requests"], c["identifier"]))
-    return listed
+    total = conn.execute(_filtered(sa.select(sa.func.count()).select_from(consumers), app_id, resolved))
+    count = int(total.scalar_one())
+    columns: dict[str, sa.ColumnElement[Any]] = {
+        "identifier": consumers.c.identifier,
+        "name": consumers.c.name,
+        "group": consumers.c.group_name,
+        "first_seen": consumers.c.first_seen,
+        "last_seen": consumers.c.last_seen,
+    }
+    query = sa.select(*_COLUMNS)
+    if page.sort in columns:  # sorted by a column of its own: only the page's metric rows are read
+        by = columns[page.sort]
+    else:
+        query, requests, errors = _with_totals(query, resolved, tr)
+        by = requests if page.sort == "requests" else errors
+    query = _filtered(query, app_id, resolved).order_by(_ordered(by, page.desc), consumers.c.identifier)
+    rows = conn.execute(query.limit(page.limit).offset(page.offset)).all()
+    on_page = dataclasses.replace(resolved, consumer_ids=tuple(row.id for row in rows))
+    per_consumer = metrics.tallies(conn, on_page, tr, "consumer", with_histograms) if rows else {}
+    listed = [
+        {**_describe(row), **per_consumer.get(row.id, Tally()).stats(apdex_t), "id": row.id} for row in rows
+    ]
+    return listed, count
+
+
+def list_groups(
+    conn: sa.Connection, app_id: int, resolved: Selection, tr: TimeRange, page: Page
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the app's consumer groups (consumers, requests and errors over tr) and how many there are."""
+    named = consumers.c.group_name.is_not(None)
+    total = conn.execute(
+        _filtered(sa.select(sa.func.count(sa.distinct(consumers.c.group_name))), app_id, resolved).where(
+            named
+        )
+    )
+    count = int(total.scalar_one())
+    query, requests, errors = _with_totals(sa.select(consumers.c.group_name), resolved, tr)
+    summed = {
+        "requests": sa.func.sum(requests).label("requests"),
+        "errors": sa.func.sum(errors).label("errors"),
+        "consumers": sa.func.count(consumers.c.id).label("consumers"),
+    }
+    by = {**summed, "name": consumers.c.group_name}[page.sort]
+    query = (
+        _filtered(query.add_columns(*summed.values()), app_id, resolved)
+        .where(named)
+        .group_by(consumers.c.group_name)
+        .order_by(_ordered(by, page.desc), consumers.c.group_name)
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    listed = [
+        {
+            "name": row.group_name,
+            "consumers": int(row.consumers),
+            "requests": int(row.requests or 0),
+            "errors": int(row.errors or 0),
+        }
+        for row in conn.execute(query)
+    ]
+    return listed, count
 
 
 def get_consumer(conn: sa.Connection, app_id: int, identifier: str) -> dict[str, Any] | None:
@@ -87,56 +171,54 @@ def update_consumer(
 
 
 def activity(
-    conn: sa.Connection, resolved: Selection, tr: TimeRange, counts: dict[int, dict[int, int]] | None = None
+    conn: sa.Connection, resolved: Selection, tr: TimeRange, by_day: bool = False
 ) -> list[dict[str, Any]]:
-    """Per bucket of the range: consumers with requests, split into new and returning.
+    """Per bucket of tr (UTC days with by_day): consumers with requests, split into new and returning.
 
     A consumer is new in its earliest bucket with requests in the range when it was first seen no
     earlier than that bucket's start; in every other bucket where it has requests it is returning.
-    `counts` = metrics.consumer_counts(conn, resolved, tr), when the caller has it already.
+    Counted in SQL: the range may hold 100,000 consumers.
     """
-    if counts is None:
-        counts = metrics.consumer_counts(conn, resolved, tr)
-    first_seen: dict[int, float] = {}
-    if counts:
-        rows = conn.execute(
-            sa.select(consumers.c.id, consumers.c.first_seen).where(consumers.c.id.in_(list(counts)))
-        )
-        first_seen = {int(i): float(seen) for i, seen in rows}
+    active: dict[int, int] = {}
     new: dict[int, int] = {}
-    returning: dict[int, int] = {}
-    for consumer_id, per_bucket in counts.items():
-        if consumer_id not in first_seen:  # requests without a consumer (NO_ID)
-            continue
-        earliest = min(per_bucket)
-        for bucket in per_bucket:
-            is_new = bucket == earliest and first_seen[consumer_id] >= bucket
-            target = new if is_new else returning
-            target[bucket] = target.get(bucket, 0) + 1
-    return [{"time": iso(b), "new": new.get(b, 0), "returning": returning.get(b, 0)} for b in tr.buckets()]
+    buckets = metrics.consumer_buckets(resolved, tr, by_day)
+    if buckets is not None:
+        # Two scans, each grouped once (a join of the per-bucket rows with themselves costs far more):
+        # consumers with requests per bucket, and per consumer its earliest bucket, new if first seen since.
+        with_consumer = buckets.c.consumer_id != NO_ID
+        per_bucket = (
+            sa.select(buckets.c.bucket, sa.func.count()).where(with_consumer).group_by(buckets.c.bucket)
+        )
+        active = {int(b): int(n) for b, n in conn.execute(per_bucket)}
+        earliest = (
+            sa.select(buckets.c.consumer_id, sa.func.min(buckets.c.bucket).label("earliest"))
+            .where(with_consumer)
+            .group_by(buckets.c.consumer_id)
+            .subquery("earliest")
+        )
+        first = (
+            sa.select(earliest.c.earliest, sa.func.count())
+            .select_from(earliest.join(consumers, consumers.c.id == earliest.c.consumer_id))
+            .where(consumers.c.first_seen >= earliest.c.earliest)
+            .group_by(earliest.c.earliest)
+        )
+        new = {int(b): int(n) for b, n in conn.execute(first)}
+    starts = range(tr.start - tr.start % DAY, tr.end, DAY) if by_day else tr.buckets()
+    return [
+        {"time": iso(b), "new": new.get(b, 0), "returning": active.get(b, 0) - new.get(b, 0)} for b in starts
+    ]
 
 
 def sparklines(
-    conn: sa.Connection,
-    app_id: int,
-    resolved: Selection,
-    tr: TimeRange,
-    counts: dict[int, dict[int, int]] | None = None,
-) -> dict[str, list[int]]:
-    """Requests per bucket of the range (oldest first) for each consumer identifier with requests."""
-    if counts is None:
-        counts = metrics.consumer_counts(conn, resolved, tr)
-    if not counts:
+    conn: sa.Connection, resolved: Selection, tr: TimeRange, consumer_ids: list[int], by_day: bool = False
+) -> dict[int, list[int]]:
+    """Requests per bucket of tr (or UTC day; oldest first) for each of these consumer ids with requests."""
+    if not consumer_ids:
         return {}
-    names = dict(
-        conn.execute(
-            sa.select(consumers.c.id, consumers.c.identifier).where(
-                consumers.c.app_id == app_id, consumers.c.id.in_(list(counts))
-            )
-        ).all()
-    )
-    buckets = tr.buckets()
-    return {names[cid]: [per.get(b, 0) for b in buckets] for cid, per in counts.items() if cid in names}
+    on_page = dataclasses.replace(resolved, consumer_ids=tuple(consumer_ids))
+    per = metrics.consumer_bucket_tallies(conn, on_page, tr, by_day=by_day)
+    starts = range(tr.start - tr.start % DAY, tr.end, DAY) if by_day else tr.buckets()
+    return {cid: [t.requests if (t := tallies.get(b)) else 0 for b in starts] for cid, tallies in per.items()}
 
 
 def group_names(conn: sa.Connection, app_id: int) -> list[str]:

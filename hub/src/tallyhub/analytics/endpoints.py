@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tallyhub.analytics.paging import Page, sliced
 from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.selection import Selection, TimeRange
 from tallyhub.metrics.tally import Tally
@@ -61,3 +62,18 @@ def list_endpoints(
     return [
         {**merged[key], **tallies[key].stats(apdex_t)} for key in sorted(merged, key=lambda k: (k[1], k[0]))
     ]
+
+
+SORTS = ("path", "method", "requests", "errors", "p95")
+_KEYS = {
+    "path": lambda e: e["path_key"],
+    "method": lambda e: e["method"],
+    "requests": lambda e: e["requests"],
+    "errors": lambda e: e["requests_4xx"] + e["requests_5xx"],
+    "p95": lambda e: e["p95"],
+}
+
+
+def sorted_page(listed: list[dict[str, Any]], page: Page) -> list[dict[str, Any]]:
+    """A page of list_endpoints' entries (at most the app's endpoint cap of them) in the page's order."""
+    return sliced(listed, page, _KEYS, lambda e: (e["path_key"], e["method"]))

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tallyhub.analytics.paging import Page, sliced
 from tallyhub.analytics.times import iso
 from tallyhub.metrics.selection import Selection
 from tallyhub.storage.tables import NO_ID, consumers, endpoints, error_counts, error_groups
@@ -82,3 +83,12 @@ def list_errors(
     for entries in result.values():
         entries.sort(key=lambda e: (-e["count"], e["id"]))
     return result
+
+
+SORTS = ("count", "last_seen", "first_seen")
+_KEYS = {name: (lambda e, name=name: e[name]) for name in SORTS}
+
+
+def sorted_page(listed: list[dict[str, Any]], page: Page) -> list[dict[str, Any]]:
+    """A page of one of list_errors' lists in the page's order (ties by id)."""
+    return sliced(listed, page, _KEYS, lambda e: e["id"])

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from tallyhub.identifiers import ENV_RULE, METHOD_RULE, is_valid_env, is_valid_method
+from tallyhub.identifiers import ENV_RULE, METHOD_RULE, is_env_filter, is_valid_method
 from tallyhub.metrics.selection import INTERVALS, TimeRange
 from tallyhub.storage.tables import DAY, HOUR
 
@@ -88,7 +88,7 @@ def parse_status(value: str) -> tuple[int, int]:
 def parse_filters(params: Mapping[str, str | None]) -> Filters:
     """The filters among `params` (text as given), normalised; InvalidParameter names the first bad one."""
     env = text_param(params, "env")
-    if env is not None and not is_valid_env(env):
+    if env is not None and not is_env_filter(env):
         raise InvalidParameter("env", ENV_RULE, env)
     method = text_param(params, "method")
     if method is not None:

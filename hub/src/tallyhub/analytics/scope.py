@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -22,12 +22,16 @@ class Scope:
     app_id: int
     query: Query
     resolved: Selection
+    # The request's parameters as given, for what only some pages read (a list's limit, offset, sort, dir).
+    params: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     @contextmanager
-    def open(cls, db: Database, app_id: int, query: Query) -> Iterator[Scope]:
+    def open(
+        cls, db: Database, app_id: int, query: Query, params: Mapping[str, str] | None = None
+    ) -> Iterator[Scope]:
         with db.read() as conn:
-            yield cls(conn, app_id, query, resolve(conn, app_id, query.filters))
+            yield cls(conn, app_id, query, resolve(conn, app_id, query.filters), params or {})
 
     @property
     def tr(self) -> TimeRange:

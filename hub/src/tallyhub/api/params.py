@@ -32,6 +32,12 @@ ApdexT = Annotated[
     int | None, Query(ge=1, le=600_000, description="Apdex T in ms; default the apdex_threshold_ms setting.")
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
+Offset = Annotated[
+    int, Query(ge=0, le=10_000_000, description="Items to skip (the total is in X-Total-Count).")
+]
+Direction = Annotated[
+    Literal["asc", "desc"] | None, Query(description="Sort direction; default per sort key.")
+]
 Before = Annotated[int | None, Query(ge=1, le=MAX_INT64, description="Return items older than this id.")]
 
 

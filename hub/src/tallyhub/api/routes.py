@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi import Path as PathParam
+from fastapi import Query as QueryParam
 
 from tallyhub.analytics import consumers, endpoints, errors, instances, request_logs, traffic
+from tallyhub.analytics.paging import Page
 from tallyhub.analytics.query import MAX_BUCKETS, Query, check_text
 from tallyhub.analytics.scope import Scope
 from tallyhub.analytics.times import iso
@@ -19,7 +21,7 @@ from tallyhub.api import models
 from tallyhub.api.auth import Caller, readable_app, require_token
 from tallyhub.api.data_query import PARAMS, DataQuery
 from tallyhub.api.deps import get_db
-from tallyhub.api.params import AppId, Before, Limit, as_422
+from tallyhub.api.params import AppId, Before, Direction, Limit, Offset, as_422
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
 
@@ -45,6 +47,24 @@ InstancesQuery = Annotated[Query, Depends(DataQuery("env"))]
 LogsQuery = Annotated[
     Query, Depends(DataQuery("env", "start", "end", "consumer", "method", "path", "status"))
 ]
+
+
+TOTAL_HEADER = "X-Total-Count"
+ConsumerSort = Annotated[
+    Literal["requests", "errors", "identifier", "name", "group", "first_seen", "last_seen"],
+    QueryParam(description="Sort key; requests, errors and times sort descending by default."),
+]
+EndpointSort = Annotated[
+    Literal["path", "method", "requests", "errors", "p95"],
+    QueryParam(description="Sort key; path and method sort ascending by default, figures descending."),
+]
+ErrorSort = Annotated[
+    Literal["count", "last_seen", "first_seen"], QueryParam(description="Sort key (descending by default).")
+]
+
+
+def _page(limit: int, offset: int, sort: str, direction: str | None, ascending: tuple[str, ...]) -> Page:
+    return Page(limit, offset, sort, sort not in ascending if direction is None else direction == "desc")
 
 
 def _require_app(conn: sa.Connection, app_id: int, caller: Caller) -> None:
@@ -94,17 +114,44 @@ def get_traffic(app_id: AppId, db: Db, caller: Token, query: TrafficQuery) -> di
 
 
 @router.get("/apps/{app_id}/endpoints", response_model=list[models.Endpoint])
-def list_endpoints(app_id: AppId, db: Db, caller: Token, query: EndpointsQuery) -> list[dict[str, Any]]:
-    """Endpoints (including those never called) with their statistics over the range."""
+def list_endpoints(
+    app_id: AppId,
+    db: Db,
+    caller: Token,
+    query: EndpointsQuery,
+    response: Response,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    sort: EndpointSort = "path",
+    dir: Direction = None,
+) -> list[dict[str, Any]]:
+    """Endpoints (including those never called) with their statistics over the range, a page at a time."""
     with _scope(db, caller, app_id, query) as scope:
-        return endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+        listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    response.headers[TOTAL_HEADER] = str(len(listed))
+    return endpoints.sorted_page(listed, _page(limit, offset, sort, dir, ("path", "method")))
 
 
 @router.get("/apps/{app_id}/consumers", response_model=list[models.ConsumerWithStats])
-def list_consumers(app_id: AppId, db: Db, caller: Token, query: ConsumersQuery) -> list[dict[str, Any]]:
-    """Consumers (in the group, if given) with their statistics over the range, busiest first."""
+def list_consumers(
+    app_id: AppId,
+    db: Db,
+    caller: Token,
+    query: ConsumersQuery,
+    response: Response,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    sort: ConsumerSort = "requests",
+    dir: Direction = None,
+) -> list[dict[str, Any]]:
+    """Consumers (in the group, if given) with their statistics over the range, busiest first by default."""
+    page = _page(limit, offset, sort, dir, ("identifier", "name", "group"))
     with _scope(db, caller, app_id, query) as scope:
-        return consumers.list_consumers(scope.conn, app_id, scope.resolved, scope.tr, scope.apdex_t)
+        listed, total = consumers.list_consumers(
+            scope.conn, app_id, scope.resolved, scope.tr, scope.apdex_t, page
+        )
+    response.headers[TOTAL_HEADER] = str(total)
+    return listed
 
 
 @router.patch(
@@ -132,10 +179,29 @@ def patch_consumer(
 
 
 @router.get("/apps/{app_id}/errors", response_model=models.Errors)
-def list_errors(app_id: AppId, db: Db, caller: Token, query: ErrorsQuery) -> dict[str, Any]:
-    """Server and validation errors counted over the range (whole minutes), most frequent first."""
+def list_errors(
+    app_id: AppId,
+    db: Db,
+    caller: Token,
+    query: ErrorsQuery,
+    response: Response,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    sort: ErrorSort = "count",
+    dir: Direction = None,
+) -> dict[str, Any]:
+    """Server and validation errors counted over the range (whole minutes), most frequent first by default.
+
+    The page applies to each list; X-Total-Count is their sum, X-Total-Server-Errors and
+    X-Total-Validation-Errors each list's.
+    """
     with _scope(db, caller, app_id, query) as scope:
-        return errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)
+        found = errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)
+    page = _page(limit, offset, sort, dir, ())
+    response.headers["X-Total-Server-Errors"] = str(len(found["server_errors"]))
+    response.headers["X-Total-Validation-Errors"] = str(len(found["validation_errors"]))
+    response.headers[TOTAL_HEADER] = str(sum(len(v) for v in found.values()))
+    return {kind: errors.sorted_page(listed, page) for kind, listed in found.items()}
 
 
 @router.get("/apps/{app_id}/instances", response_model=list[models.Instance])

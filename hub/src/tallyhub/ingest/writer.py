@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from tallyhub.identifiers import OTHER_ENV
 from tallyhub.ingest import error_groups, request_logs, request_sources, trace_items
 from tallyhub.ingest.batch import (
     Batch,
@@ -27,8 +28,9 @@ from tallyhub.ingest.batch import (
 from tallyhub.ingest.log_budget import LogBudget
 from tallyhub.metrics import streams
 from tallyhub.metrics.writes import MinuteRows
-from tallyhub.storage import dimensions
-from tallyhub.storage.apps import app_id_for_client_id, ensure_env
+from tallyhub.storage import caps, dimensions
+from tallyhub.storage.apps import app_id_for_client_id, ensure_env, env_id_for
+from tallyhub.storage.caps import Caps
 from tallyhub.storage.database import Database
 from tallyhub.storage.dimensions import IdCache, NaturalEndpoint, Pending, natural_endpoint
 from tallyhub.storage.tables import MINUTE, NO_ID, apps, received_messages
@@ -47,11 +49,17 @@ class UnknownApp(Exception):
 
 
 class Writer:
-    """Stores batches for one database, keeping the ids it resolved (they never change) in memory."""
+    """Stores batches for one database, keeping the ids it resolved (they never change) in memory.
 
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+    New consumers, endpoints and environments past an app's `limits` go to its "other" buckets.
+    """
+
+    def __init__(
+        self, db: Database, clock: Callable[[], float] = time.time, limits: Caps | None = None
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.caps = limits or Caps()
         self.cache = IdCache()
         self._envs: dict[tuple[int, str], int] = {}
         self._apps: dict[str, tuple[int, float]] = {}
@@ -107,8 +115,7 @@ class Writer:
 
         return self._once(app_id, env, kind, key, now, write)
 
-    @staticmethod
-    def _writes(app_id: int, batch: Batch, now: float) -> Write:
+    def _writes(self, app_id: int, batch: Batch, now: float) -> Write:
         """Storing `batch`, prepared: the function returned writes it in the transaction it is given."""
         # Everything that needs no database happens before the write transaction (on SQLite, before
         # taking the one write lock): collecting natural keys, summing metric levels, serialising.
@@ -144,13 +151,19 @@ class Writer:
         ]
 
         def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
+            env_paths = {(env_id, *k): path for k, path in paths.items()}
+            # Locked before any row of this transaction, so that writers adding keys take it in one order.
+            if pending.has_uncached(env_paths, [(app_id, i) for i in identifiers]):
+                caps.lock_app(conn, app_id)
             dimensions.resolve_endpoints(
-                conn, pending, env_id, {(env_id, *k): path for k, path in paths.items()}, now
+                conn, pending, env_id, env_paths, now, app_id=app_id, cap=self.caps.endpoints
             )
             dimensions.mark_startup_endpoints(
                 conn, pending, {(env_id, *k): texts for k, texts in described.items()}
             )
-            dimensions.resolve_consumers(conn, pending, app_id, identifiers, seen_at)
+            dimensions.resolve_consumers(
+                conn, pending, app_id, identifiers, seen_at, cap=self.caps.consumers, now=now
+            )
             dimensions.name_consumers(conn, pending, app_id, labels)
             for instance_uuid, columns in instances:
                 dimensions.upsert_instance(conn, env_id, instance_uuid, columns)
@@ -205,7 +218,7 @@ class Writer:
                 with self.db.write() as conn:
                     if not _first_receipt(conn, app_id, kind, message_uuid, now):
                         return False
-                    env_id = self._env_id(conn, app_id, env)
+                    env_id, real_env = self._env_id(conn, app_id, env, now)
                     write(conn, pending, env_id)
             except (IntegrityError, DBAPIError) as exc:
                 if isinstance(exc, IntegrityError) and not self._app_exists(app_id):
@@ -220,7 +233,8 @@ class Writer:
                 self._envs.clear()
                 continue
             pending.commit()
-            self._envs[(app_id, env)] = env_id
+            if real_env:  # an env past the cap is looked up again next time (the cap may be raised)
+                self._envs[(app_id, env)] = env_id
             return True
         raise AssertionError("unreachable")
 
@@ -228,8 +242,19 @@ class Writer:
         with self.db.read() as conn:
             return conn.execute(sa.select(apps.c.id).where(apps.c.id == app_id)).first() is not None
 
-    def _env_id(self, conn: sa.Connection, app_id: int, env: str) -> int:
-        return self._envs.get((app_id, env)) or ensure_env(conn, app_id, env)
+    def _env_id(self, conn: sa.Connection, app_id: int, env: str, now: float) -> tuple[int, bool]:
+        """The id of the app's env (created if the cap allows) or of its "other" env; True for the first."""
+        cached = self._envs.get((app_id, env))
+        if cached is not None:
+            return cached, True
+        found = env_id_for(conn, app_id, env)
+        if found is not None:
+            return found, True
+        caps.lock_app(conn, app_id)
+        if caps.env_count(conn, app_id) < self.caps.envs:
+            return ensure_env(conn, app_id, env), True
+        caps.record_hit(conn, app_id, caps.ENVS, now)
+        return ensure_env(conn, app_id, OTHER_ENV), False
 
 
 def _counted(batch: Batch) -> list[RequestMetrics | ServerError | ValidationError | CumulativePoint]:

@@ -93,10 +93,12 @@ def _narrowed(query: sa.Select, resolved: Selection, part: Part, group_by: Group
         resolved.endpoint_ids is not None or group_by == "endpoint",
         resolved.consumer_ids is not None or group_by == "consumer",
     )
+    # For unrolled minutes, "level + 0" keeps SQLite off ix_metrics_level_counts (it would walk every
+    # minute row of the range there, rolled or not) and on an index that finds the few unrolled ones.
     query = query.where(
         metrics.c.env_id.in_(resolved.env_ids),
         metrics.c.granularity == granularity,
-        metrics.c.level == level,
+        (metrics.c.level + 0 if unrolled else metrics.c.level) == level,
         metrics.c.bucket >= first,
         metrics.c.bucket < end,
     )
@@ -239,3 +241,43 @@ def consumer_counts(conn: sa.Connection, resolved: Selection, tr: TimeRange) -> 
         consumer_id: {bucket: tally.requests for bucket, tally in per_bucket.items()}
         for consumer_id, per_bucket in consumer_bucket_tallies(conn, resolved, tr).items()
     }
+
+
+def consumer_totals(resolved: Selection, tr: TimeRange) -> sa.Subquery | None:
+    """Per consumer id with requests in tr: consumer_id, requests, errors (4xx + 5xx), as a subquery to
+    join and sort in SQL (100,000 consumers page without being read); None if nothing can match."""
+    if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
+        return None
+    parts = []
+    for part in _sources(tr, "consumer"):
+        query = sa.select(
+            metrics.c.consumer_id.label("consumer_id"),
+            metrics.c.request_count.label("requests"),
+            sa.case((metrics.c.status_code >= 400, metrics.c.request_count), else_=0).label("errors"),
+        )
+        parts.append(_narrowed(query, resolved, part, "consumer"))
+    rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("consumer_rows")
+    return (
+        sa.select(
+            rows.c.consumer_id,
+            sa.func.sum(rows.c.requests).label("requests"),
+            sa.func.sum(rows.c.errors).label("errors"),
+        )
+        .group_by(rows.c.consumer_id)
+        .subquery("consumer_totals")
+    )
+
+
+def consumer_buckets(resolved: Selection, tr: TimeRange, by_day: bool = False) -> sa.Subquery | None:
+    """(consumer_id, bucket) for every bucket of tr's step (or UTC day) in which a consumer has requests,
+    once each, as a subquery; None if nothing can match."""
+    if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
+        return None
+    step = DAY if by_day else tr.step
+    parts = []
+    for part in _sources(tr, "consumer" if by_day else "bucket"):
+        key = _key("bucket", part[0], step).label("bucket")
+        query = sa.select(metrics.c.consumer_id.label("consumer_id"), key)
+        parts.append(_narrowed(query, resolved, part, "consumer"))
+    rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("bucket_rows")
+    return sa.select(rows.c.consumer_id, rows.c.bucket).distinct().subquery("consumer_buckets")

@@ -184,3 +184,27 @@ class LevelAggregates(Generic[E, C]):
             )
             for (level, endpoint, consumer, status_code), a in (*self.rows.items(), *totals.items())
         ]
+
+
+def merged_duplicates(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows in COLUMNS order with one row per key: those whose keys coincide (several endpoints or
+    consumers stored under one "other" bucket) summed, so that a bucket adds one row, not one per key."""
+    width = len(KEY_COLUMNS)
+    sums: dict[tuple[Any, ...], list[Any]] = {}
+    hists: dict[tuple[Any, ...], tuple[histograms.Histogram, ...]] = {}
+    for row in rows:
+        key = row[:width]
+        total = sums.get(key)
+        if total is None:
+            sums[key] = list(row)
+            continue
+        for i in range(width, width + 3):
+            total[i] += row[i]
+        merged = hists.get(key)
+        if merged is None:
+            merged = hists[key] = tuple(histograms.loads(total[i]) for i in range(width + 3, width + 6))
+        for hist, text in zip(merged, row[width + 3 : width + 6], strict=True):
+            histograms.merge_into(hist, histograms.loads(text))
+    for key, merged in hists.items():
+        sums[key][width + 3 : width + 6] = [histograms.dumps(h) for h in merged]
+    return [tuple(total) for total in sums.values()]

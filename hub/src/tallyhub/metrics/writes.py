@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 import sqlalchemy as sa
 
-from tallyhub.metrics.rows import COLUMNS, LevelAggregates
+from tallyhub.metrics.rows import COLUMNS, LevelAggregates, merged_duplicates
 from tallyhub.storage import bulk
 from tallyhub.storage.dimensions import NaturalEndpoint, natural_endpoint
 from tallyhub.storage.tables import MINUTE, NO_ID, metrics
@@ -75,4 +75,6 @@ class MinuteRows:
             for bucket, serialised in self.minutes
             for level, ep, cons, status, values in serialised
         ]
+        if len(set(endpoints.values())) < len(endpoints) or len(set(consumers.values())) < len(consumers):
+            rows = merged_duplicates(rows)  # keys past a cap share their "other" bucket's id
         bulk.append(conn, metrics, COLUMNS, rows)

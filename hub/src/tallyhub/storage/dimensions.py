@@ -3,6 +3,8 @@
 Rows are inserted with ON CONFLICT DO NOTHING and then read back, in key order so that concurrent writers
 on PostgreSQL lock the same rows in the same order (no deadlock). Ids found or created inside a
 transaction are only cached once it commits (`Pending.commit`), since a rollback takes new rows with it.
+Past the app's cap (storage.caps) a new endpoint or consumer gets the id of the "other" bucket, which
+is never cached: the key is looked up again next time, so raising a cap admits it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tallyhub.paths import path_key
+from tallyhub.storage import caps
 from tallyhub.storage.tables import NO_ID, consumers, endpoints, instances
 from tallyhub.storage.upsert import insert_ignore
 
@@ -57,12 +60,23 @@ class Pending(IdCache):
     """What one transaction learnt (the same maps as the cache); merged into it only after it commits."""
 
     cache: IdCache = dataclasses.field(kw_only=True)
+    # Keys past a cap, with the id of their "other" bucket: for this transaction only.
+    other_endpoints: dict[EndpointKey, int] = dataclasses.field(default_factory=dict)
+    other_consumers: dict[ConsumerKey, int] = dataclasses.field(default_factory=dict)
 
     def endpoint(self, key: EndpointKey) -> int | None:
-        return self.endpoints.get(key) or self.cache.endpoints.get(key)
+        return self.endpoints.get(key) or self.cache.endpoints.get(key) or self.other_endpoints.get(key)
 
     def consumer(self, key: ConsumerKey) -> int | None:
-        return self.consumers.get(key) or self.cache.consumers.get(key)
+        return self.consumers.get(key) or self.cache.consumers.get(key) or self.other_consumers.get(key)
+
+    def has_uncached(
+        self, endpoint_keys: Iterable[EndpointKey], consumer_keys: Iterable[ConsumerKey]
+    ) -> bool:
+        """Whether any key is unknown to this process (its transaction may have to add rows)."""
+        return any(k not in self.cache.endpoints for k in endpoint_keys) or any(
+            k not in self.cache.consumers for k in consumer_keys
+        )
 
     def seen(self, consumer_id: int) -> float:
         return self.last_seen.get(consumer_id) or self.cache.last_seen.get(consumer_id, 0.0)
@@ -102,9 +116,27 @@ def resolve_endpoints(
     env_id: int,
     paths: Mapping[EndpointKey, str],
     now: float,
+    app_id: int | None = None,
+    cap: int | None = None,
 ) -> None:
-    """Make sure an endpoint exists for every key (value: the path as spelt) and record its id."""
+    """Make sure an endpoint exists for every key (value: the path as spelt) and record its id.
+
+    With a cap (the caller holds caps.lock_app), keys new to the app past it get the "other" endpoint.
+    """
     missing = sorted(k for k in paths if pending.endpoint(k) is None)
+    if missing and app_id is not None and cap is not None:
+        missing = _admitted_endpoints(conn, pending, app_id, env_id, missing, cap, now)
+    _insert_endpoints(conn, pending, env_id, missing, paths, now)
+
+
+def _insert_endpoints(
+    conn: sa.Connection,
+    pending: Pending,
+    env_id: int,
+    missing: list[EndpointKey],
+    paths: Mapping[EndpointKey, str],
+    now: float,
+) -> None:
     if not missing:
         return
     rows = [
@@ -123,6 +155,57 @@ def resolve_endpoints(
                 pending.endpoints[key] = row.id
 
 
+def _found_endpoints(conn: sa.Connection, pending: Pending, env_id: int, keys: list[EndpointKey]) -> None:
+    """Record the ids of those keys that the env has already."""
+    wanted = set(keys)
+    for chunk in _chunks(sorted({k for (_e, _m, k) in keys})):
+        query = sa.select(endpoints.c.id, endpoints.c.method, endpoints.c.path_key).where(
+            endpoints.c.env_id == env_id, endpoints.c.path_key.in_(chunk)
+        )
+        for row in conn.execute(query):
+            if (key := (env_id, row.method, row.path_key)) in wanted:
+                pending.endpoints[key] = row.id
+
+
+def _admitted_endpoints(
+    conn: sa.Connection,
+    pending: Pending,
+    app_id: int,
+    env_id: int,
+    missing: list[EndpointKey],
+    cap: int,
+    now: float,
+) -> list[EndpointKey]:
+    """The keys to create: those another env of the app has, then new ones while the cap allows."""
+    _found_endpoints(conn, pending, env_id, missing)
+    new = [k for k in missing if k not in pending.endpoints]
+    if not new:
+        return []
+    known: set[tuple[str, str]] = set()
+    for chunk in _chunks(sorted({k for (_e, _m, k) in new})):
+        known |= caps.known_endpoint_keys(conn, app_id, chunk)
+    room = cap - caps.endpoint_count(conn, app_id)
+    admitted = []
+    over = []
+    for key in new:
+        natural = key[1:]
+        if natural in known or natural == (caps.OTHER_METHOD, _path_key(caps.OTHER_PATH)):
+            admitted.append(key)
+        elif room > 0:
+            admitted.append(key)
+            known.add(natural)
+            room -= 1
+        else:
+            over.append(key)
+    if over:
+        other = (env_id, caps.OTHER_METHOD, _path_key(caps.OTHER_PATH))
+        _insert_endpoints(conn, pending, env_id, [other], {other: caps.OTHER_PATH}, now)
+        other_id = pending.endpoints[other]
+        pending.other_endpoints.update((key, other_id) for key in over)
+        caps.record_hit(conn, app_id, caps.ENDPOINTS, now)
+    return admitted
+
+
 def mark_startup_endpoints(
     conn: sa.Connection, pending: Pending, described: Mapping[EndpointKey, tuple[str | None, str | None]]
 ) -> None:
@@ -130,6 +213,7 @@ def mark_startup_endpoints(
     rows = [
         {"eid": pending.endpoint(key), "summary": summary, "description": description}
         for key, (summary, description) in sorted(described.items())
+        if key not in pending.other_endpoints  # a startup does not describe the "other" endpoint
     ]
     if not rows:
         return
@@ -146,28 +230,32 @@ def mark_startup_endpoints(
 
 
 def resolve_consumers(
-    conn: sa.Connection, pending: Pending, app_id: int, identifiers: Iterable[str], seen_at: float
+    conn: sa.Connection,
+    pending: Pending,
+    app_id: int,
+    identifiers: Iterable[str],
+    seen_at: float,
+    cap: int | None = None,
+    now: float | None = None,
 ) -> None:
-    """Make sure a consumer exists for every identifier, and move last_seen forward (throttled)."""
+    """Make sure a consumer exists for every identifier, and move last_seen forward (throttled).
+
+    With a cap (the caller holds caps.lock_app), identifiers new past it get the "other" consumer.
+    """
     wanted = sorted(set(identifiers))
     missing = [i for i in wanted if pending.consumer((app_id, i)) is None]
-    if missing:
-        rows = [
-            {"app_id": app_id, "identifier": i, "first_seen": seen_at, "last_seen": seen_at} for i in missing
-        ]
-        insert_ignore(conn, consumers, rows, ["app_id", "identifier"])
-        for chunk in _chunks(missing):
-            query = sa.select(consumers.c.id, consumers.c.identifier, consumers.c.last_seen).where(
-                consumers.c.app_id == app_id, consumers.c.identifier.in_(chunk)
-            )
-            for row in conn.execute(query):
-                pending.consumers[(app_id, row.identifier)] = row.id
-                pending.last_seen[row.id] = max(row.last_seen, pending.seen(row.id))
+    if missing and cap is not None:
+        missing = _admitted_consumers(
+            conn, pending, app_id, missing, cap, seen_at, seen_at if now is None else now
+        )
+    _insert_consumers(conn, pending, app_id, missing, seen_at)
     stale = sorted(
-        cid
-        for i in wanted
-        if (cid := pending.consumer((app_id, i))) is not None
-        and seen_at > pending.seen(cid) + LAST_SEEN_RESOLUTION
+        {
+            cid
+            for i in wanted
+            if (cid := pending.consumer((app_id, i))) is not None
+            and seen_at > pending.seen(cid) + LAST_SEEN_RESOLUTION
+        }
     )
     if stale:
         conn.execute(
@@ -178,6 +266,54 @@ def resolve_consumers(
         )
         for cid in stale:
             pending.last_seen[cid] = seen_at
+
+
+def _found_consumers(conn: sa.Connection, pending: Pending, app_id: int, identifiers: list[str]) -> None:
+    """Record the ids (and last_seen) of those identifiers that the app has already."""
+    for chunk in _chunks(identifiers):
+        query = sa.select(consumers.c.id, consumers.c.identifier, consumers.c.last_seen).where(
+            consumers.c.app_id == app_id, consumers.c.identifier.in_(chunk)
+        )
+        for row in conn.execute(query):
+            pending.consumers[(app_id, row.identifier)] = row.id
+            pending.last_seen[row.id] = max(row.last_seen, pending.seen(row.id))
+
+
+def _admitted_consumers(
+    conn: sa.Connection,
+    pending: Pending,
+    app_id: int,
+    missing: list[str],
+    cap: int,
+    seen_at: float,
+    now: float,
+) -> list[str]:
+    """The identifiers to create: new ones while the cap allows (in order); the rest go to "other"."""
+    _found_consumers(conn, pending, app_id, missing)
+    new = [i for i in missing if (app_id, i) not in pending.consumers]
+    if not new:
+        return []
+    room = max(0, cap - caps.consumer_count(conn, app_id))
+    admitted = [i for i in new if i == caps.OTHER_CONSUMER]
+    candidates = [i for i in new if i != caps.OTHER_CONSUMER]
+    admitted += candidates[:room]
+    over = candidates[room:]
+    if over:
+        _insert_consumers(conn, pending, app_id, [caps.OTHER_CONSUMER], seen_at)
+        other_id = pending.consumers[(app_id, caps.OTHER_CONSUMER)]
+        pending.other_consumers.update(((app_id, i), other_id) for i in over)
+        caps.record_hit(conn, app_id, caps.CONSUMERS, now)
+    return admitted
+
+
+def _insert_consumers(
+    conn: sa.Connection, pending: Pending, app_id: int, missing: list[str], seen_at: float
+) -> None:
+    if not missing:
+        return
+    rows = [{"app_id": app_id, "identifier": i, "first_seen": seen_at, "last_seen": seen_at} for i in missing]
+    insert_ignore(conn, consumers, rows, ["app_id", "identifier"])
+    _found_consumers(conn, pending, app_id, missing)
 
 
 def consumer_id(pending: Pending, app_id: int, identifier: str | None) -> int:
@@ -193,6 +329,8 @@ def name_consumers(conn: sa.Connection, pending: Pending, app_id: int, names: Ma
     """Apply names and groups sent by a client; a value set by a person is kept, null changes nothing."""
     rows = []
     for ident, labels in sorted(names.items()):
+        if (app_id, ident) in pending.other_consumers:
+            continue  # past the cap: its name must not rename the "other" bucket
         cid = consumer_id(pending, app_id, ident)
         # Clients re-send names after every restart: the same values need no write (a person's edit
         # wins over client values anyway, so skipping a repeat cannot undo it).

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from tallyhub.analytics import consumers, distributions, endpoints, errors, instances, traffic
-from tallyhub.analytics.query import align, parse_time
+from tallyhub.analytics.query import parse_time
 from tallyhub.analytics.scope import Scope
-from tallyhub.metrics import reads as metrics
 from tallyhub.storage.tables import DAY
+from tallyhub.web.paging import Pager, requested_page
 
 OK_COLOR, WARN_COLOR, ERROR_COLOR = "#16a34a", "#d97706", "#dc2626"
 STATUS_LINES = (
@@ -90,6 +90,8 @@ def errors_data(scope: Scope) -> dict[str, Any]:
         entry["messages"].add(error["msg"])
         entry["endpoints"].add(f"{error['method']} {error['path']}")
     by_field = sorted(fields.values(), key=lambda f: (-f["count"], f["field"]))
+    page = requested_page(scope.params, errors.SORTS, "count", ERROR_DESC_FIRST)
+    shown = errors.sorted_page(found["server_errors"], page)
     return {
         "totals": result["totals"],
         "errors_chart": chart(
@@ -101,7 +103,8 @@ def errors_data(scope: Scope) -> dict[str, Any]:
             (e for e in listed if e["requests_4xx"] or e["requests_5xx"]),
             key=lambda e: (-(e["requests_4xx"] + e["requests_5xx"]), e["path_key"]),
         ),
-        "server_errors": found["server_errors"],
+        "server_errors": shown,
+        "pager": Pager(page, len(found["server_errors"]), len(shown), "count", ERROR_DESC_FIRST),
         "validation_errors": found["validation_errors"],
         "by_field": by_field,
     }
@@ -133,8 +136,16 @@ def data_transferred_data(scope: Scope) -> dict[str, Any]:
     }
 
 
+ENDPOINT_DESC_FIRST = ("requests", "errors", "p95")
+ERROR_DESC_FIRST = errors.SORTS
+
+
 def endpoints_data(scope: Scope) -> dict[str, Any]:
-    return {"endpoints": endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)}
+    """A page of the endpoints (at most the app's cap of them, sorted in memory)."""
+    page = requested_page(scope.params, endpoints.SORTS, "path", ENDPOINT_DESC_FIRST)
+    listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    shown = endpoints.sorted_page(listed, page)
+    return {"endpoints": shown, "pager": Pager(page, len(listed), len(shown), "path", ENDPOINT_DESC_FIRST)}
 
 
 def endpoint_detail_data(scope: Scope) -> dict[str, Any]:
@@ -165,32 +176,25 @@ def downsample(values: list[int], points: int = SPARKLINE_POINTS) -> list[int]:
     return [sum(values[i : i + size]) for i in range(0, len(values), size)]
 
 
+CONSUMER_DESC_FIRST = ("requests", "errors", "first_seen", "last_seen")
+GROUP_DESC_FIRST = ("requests", "errors", "consumers")
+
+
 def consumers_data(scope: Scope) -> dict[str, Any]:
-    # Per-consumer series read the biggest rows (per endpoint, consumer and status): by day beyond 24 h.
-    daily = scope.tr
-    if scope.query.end - scope.query.start > DAY:
-        daily = align(scope.query.start, scope.query.end, "day")
-    # One pass over the rows gives the list (totals over the exact range) and the daily series.
-    per_bucket = metrics.consumer_bucket_tallies(
-        scope.conn, scope.resolved, scope.tr, by_day=daily != scope.tr
+    """One page of consumers (sorted in SQL), their sparklines, and the activity chart counted in SQL."""
+    page = requested_page(scope.params, consumers.CONSUMER_SORTS, "requests", CONSUMER_DESC_FIRST)
+    listed, total = consumers.list_consumers(
+        scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t, page, with_histograms=False
     )
-    per_consumer = {cid: metrics.total(tallies) for cid, tallies in per_bucket.items()}
-    counts = {cid: {b: t.requests for b, t in tallies.items()} for cid, tallies in per_bucket.items()}
-    listed = consumers.list_consumers(
-        scope.conn,
-        scope.app_id,
-        scope.resolved,
-        scope.tr,
-        scope.apdex_t,
-        with_histograms=False,
-        per_consumer=per_consumer,
-    )
-    lines = consumers.sparklines(scope.conn, scope.app_id, scope.resolved, daily, counts)
+    # Per-consumer series read the biggest rows (per consumer and status): by day beyond 24 h.
+    by_day = scope.query.end - scope.query.start > DAY
+    lines = consumers.sparklines(scope.conn, scope.resolved, scope.tr, [c["id"] for c in listed], by_day)
     for consumer in listed:
-        consumer["sparkline"] = downsample(lines.get(consumer["identifier"], []))
-    activity = consumers.activity(scope.conn, scope.resolved, daily, counts)
+        consumer["sparkline"] = downsample(lines.get(consumer["id"], []))
+    activity = consumers.activity(scope.conn, scope.resolved, scope.tr, by_day)
     return {
         "consumers": listed,
+        "pager": Pager(page, total, len(listed), "requests", CONSUMER_DESC_FIRST),
         "activity_chart": chart(
             activity, [("New", "new", OK_COLOR), ("Returning", "returning", "#2563eb")], "stacked"
         ),
@@ -198,24 +202,9 @@ def consumers_data(scope: Scope) -> dict[str, Any]:
 
 
 def groups_data(scope: Scope) -> dict[str, Any]:
-    listed = consumers.list_consumers(
-        scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t, with_histograms=False
-    )
-    return {"groups": _groups(listed)}
-
-
-def _groups(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups: dict[str, dict[str, Any]] = {}
-    for consumer in listed:
-        if not consumer["group"]:
-            continue
-        group = groups.setdefault(
-            consumer["group"], {"name": consumer["group"], "consumers": 0, "requests": 0, "errors": 0}
-        )
-        group["consumers"] += 1
-        group["requests"] += consumer["requests"]
-        group["errors"] += consumer["requests_4xx"] + consumer["requests_5xx"]
-    return sorted(groups.values(), key=lambda g: (-g["requests"], g["name"]))
+    page = requested_page(scope.params, consumers.GROUP_SORTS, "requests", GROUP_DESC_FIRST)
+    listed, total = consumers.list_groups(scope.conn, scope.app_id, scope.resolved, scope.tr, page)
+    return {"groups": listed, "pager": Pager(page, total, len(listed), "requests", GROUP_DESC_FIRST)}
 
 
 def consumer_detail_data(scope: Scope, identifier: str) -> dict[str, Any] | None:

@@ -41,6 +41,7 @@ from tallyhub.ingest.v2.request_log import RequestLogLine
 from tallyhub.ingest.window import OutOfWindow, Window
 from tallyhub.ingest.writer import UnknownApp, Writer
 from tallyhub.settings import Settings
+from tallyhub.storage.caps import Caps
 from tallyhub.storage.database import Database
 
 router = APIRouter(include_in_schema=False)
@@ -88,7 +89,11 @@ def _writer(request: Request) -> Writer:
             writer = getattr(state, "ingest_writer", None)
             if writer is None:
                 db: Database = state.db
-                writer = state.ingest_writer = Writer(db)
+                settings = state.settings
+                limits = Caps(
+                    settings.max_consumers_per_app, settings.max_endpoints_per_app, settings.max_envs_per_app
+                )
+                writer = state.ingest_writer = Writer(db, limits=limits)
     return writer
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from tallyhub.analytics.times import iso
 from tallyhub.identifiers import ENV_RULE, is_valid_env
-from tallyhub.storage import app_admin
+from tallyhub.storage import app_admin, caps
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.web.access import (
     FormStr,
@@ -50,7 +51,26 @@ def _page(
         notice=notice,
         new_client_id=new_client_id,
         error=None,
+        limits=_limits(request, app.id),
     )
+
+
+def _limits(request: Request, app_id: int) -> list[dict[str, object]]:
+    """The caps the app hit: kind, the cap (setting), since when, and the bucket its new keys go to."""
+    settings = request.app.state.settings
+    with request_db(request).read() as conn:
+        hit = caps.hits(conn, app_id)
+    return [
+        {
+            "kind": kind,
+            "cap": getattr(settings, f"max_{kind}_per_app"),
+            "setting": f"TALLYHUB_MAX_{kind.upper()}_PER_APP",
+            "since": iso(hit[kind]),
+            "bucket": caps.OTHER_LABELS[kind],
+        }
+        for kind in caps.KINDS
+        if kind in hit
+    ]
 
 
 @router.post("/apps/{app_id}/settings/name")

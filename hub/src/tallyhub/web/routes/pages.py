@@ -16,7 +16,7 @@ from starlette.responses import Response
 from tallyhub.analytics.scope import Scope
 from tallyhub.web import pagedata
 from tallyhub.web.access import RowId, SignedIn, Viewer, not_found, request_db, require_app
-from tallyhub.web.filters import FilterError, Filters
+from tallyhub.web.filters import FilterError, Filters, filter_errors
 from tallyhub.web.pages import DATA_PAGES, DataPage
 from tallyhub.web.templating import render
 
@@ -38,7 +38,8 @@ def _show(
     if filters is None:
         filters = Filters.from_query(request.query_params)
     query = filters.query_at(time.time(), request.app.state.settings.apdex_threshold_ms)
-    with Scope.open(request_db(request), app.id, query) as scope:
+    # filter_errors: a list's limit, offset, sort or dir is parsed by the page that has the list.
+    with Scope.open(request_db(request), app.id, query, request.query_params) as scope, filter_errors():
         data = compute(scope)
     if data is None:
         raise not_found()
