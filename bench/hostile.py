@@ -3,7 +3,8 @@
 Cases (BENCH_HOSTILE_CASES picks some, comma-separated; default all):
   outbound  one team's 40 hanging health checks and a hanging channel while another team's 10 s check and
             webhook keep their schedule (bench/_hostile_outbound.py)
-  cardinality  a 100,000-consumer app while another app's pages keep their time (bench/_hostile_cardinality.py)
+  cardinality  a 100,000-consumer app while another app's pages keep their time
+            (bench/_hostile_cardinality.py)
 Each case runs on SQLite, then PostgreSQL when TALLYHUB_TEST_DATABASE_URL is set, prints its figures and
 their ratio to the target, and returns whether the target was met.
 """
