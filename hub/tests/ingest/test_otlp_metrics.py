@@ -120,3 +120,21 @@ def test_consumer_rows_carry_every_request(hub: Hub) -> None:
     hub.post("metrics", apitally_export(reqs, str(uuid.uuid4()), MINUTE_NS).SerializeToString())
     level3 = hub.rows(metrics, metrics.c.level == LEVEL_CONSUMER_TOTAL)
     assert sum(r.request_count for r in level3) == 5
+
+
+def test_a_status_code_that_is_no_integer_refuses_the_point(hub: Hub) -> None:
+    """A bool is an int to Python: as a status code it once reached the database (a 500 on PostgreSQL)."""
+    export = ExportMetricsServiceRequest.FromString(flask({("GET", "/items", 200): [0.01] * 2}, MINUTE_NS))
+    changed = 0
+    for resource in export.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.histogram.data_points:
+                    for kv in point.attributes:
+                        if kv.key in ("http.status_code", "http.response.status_code"):
+                            kv.value.bool_value = False
+                            changed += 1
+    assert changed
+    response = hub.post("metrics", export.SerializeToString())
+    assert response.status_code == 200, response.text
+    assert totals(hub) == {}

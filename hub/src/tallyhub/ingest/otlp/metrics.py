@@ -169,7 +169,8 @@ def _request_key(attributes: Any) -> tuple[str | None, str | None, int | None, s
     return (
         str(method).upper()[:MAX_METHOD] if method is not None else None,
         route[:MAX_PATH] if route is not None else None,
-        status if isinstance(status, int) and 0 <= status <= 32767 else None,
+        # A bool is an int to Python, not a status code (the fuzz test sent one).
+        status if isinstance(status, int) and not isinstance(status, bool) and 0 <= status <= 999 else None,
         str(consumer)[:MAX_CONSUMER] if consumer else None,
     )
 
