@@ -1,0 +1,128 @@
+"""The hub against the official Python client 1.0 (OTLP), apitally[flask]==1.0.0 and apitally[fastapi]==1.0.0,
+each in a real server process: the read API equals what was sent."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.e2e.checks import HubView, assert_reports, logs, wait_for
+from tests.e2e.mix import FLASK, Api, phase
+from tests.e2e.model import Expected
+from tests.e2e.processes import APPS, REPO, AppProcess, free_port
+from tests.e2e.traffic import Sent, send
+
+if TYPE_CHECKING:
+    # Only for annotations: the root conftest is not importable once pytest loads another conftest.py.
+    from tests.support.hub_process import HubProcess
+
+pytestmark = pytest.mark.e2e
+
+ENV = "prod"
+
+
+def official_otlp_python() -> str:
+    """The Python of the virtual environment holding `apitally[flask,fastapi]==1.0.0` and uvicorn."""
+    python = os.environ.get("TALLYHUB_OFFICIAL_OTLP_PYTHON") or str(
+        REPO / ".venv-official-otlp" / "bin" / "python"
+    )
+    if not Path(python).exists():
+        raise RuntimeError(f"{python} does not exist: run `make setup` to build .venv-official-otlp")
+    return python
+
+
+def start_app(hub: HubProcess, script: str, tmp_path: Path) -> tuple[AppProcess, HubView]:
+    started = time.time()
+    created = hub.create_app("Shop", ENV)
+    port = free_port()
+    app = AppProcess(
+        argv=[official_otlp_python(), str(APPS / script)],
+        env={
+            "APITALLY_OTLP_ENDPOINT": hub.url,
+            "E2E_WRITE_TOKEN": str(created["write_token"]),
+            "E2E_ENV": ENV,
+            "E2E_PORT": str(port),
+            "TMPDIR": str(tmp_path),
+            "PYTHONUNBUFFERED": "1",
+        },
+        port=port,
+        log_path=tmp_path / "app.log",
+    )
+    app.start()
+    return app, HubView(hub, int(str(created["id"])), ENV, started - 120, started + 600)
+
+
+def assert_everything_sent_is_reported(
+    hub: HubProcess, app: AppProcess, view: HubView, sent: list[Sent], api: Api, framework: str
+) -> None:
+    """Counts, endpoints, consumers, errors, the instance, and a request log with its app logs per request."""
+    expected = Expected(sent)
+    context = logs(hub, app)
+    wait_for(
+        lambda: len(view.get("request-logs", limit=1000)["items"]) == len(sent), 30, "request logs", context
+    )
+    wait_for(lambda: view.total_requests() >= expected.totals.requests, 30, "requests counted", context)
+    assert_reports(view, expected, api.routes())
+
+    (instance,) = view.instances()
+    assert (instance["client"], instance["app_version"]) == (f"apitally-py:{framework}", "1.0.0-e2e")
+
+    # Every request is a request log, those that matched no route too (apitally 1.0 samples none out).
+    items: list[dict[str, Any]] = view.get("request-logs", limit=1000)["items"]
+    logged = sorted(
+        (
+            (i["method"], i["url"].removeprefix(app.url), i["path"], i["status_code"], i["consumer"])
+            for i in items
+        ),
+        key=repr,
+    )
+    assert logged == sorted(
+        (
+            (
+                s.call.method,
+                s.call.url,
+                s.call.route,
+                s.call.status,
+                s.call.consumer and s.call.consumer.identifier,
+            )
+            for s in sent
+        ),
+        key=repr,
+    )
+    for item in items:
+        exception = item["details"]["exception"]
+        if item["status_code"] == 500:
+            assert exception["message"] in {
+                "kaboom",
+                "card declined for order o-1",
+                "card declined for order o-2",
+            }
+        else:
+            assert exception is None
+        # The app's own log lines, captured and joined to their request (Flask logs each unhandled exception).
+        item_id = item["url"].rsplit("/", 1)[1]
+        expected_logs = []
+        if item["path"] == api.item and item["method"] == "GET" and item["status_code"] == 200:
+            expected_logs = [("shop", f"item {item_id} looked up")]
+        elif item["status_code"] == 500 and framework == "flask":
+            path = item["url"].removeprefix(app.url)
+            expected_logs = [("official_otlp_flask", f"Exception on {path} [{item['method']}]")]
+        messages = [(log["logger"], log["message"]) for log in item["details"]["logs"]]
+        assert messages == expected_logs, item
+
+
+def test_flask_requests_consumers_errors_and_logs_equal_what_was_sent(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    app, view = start_app(hub, "official_otlp_flask.py", tmp_path)
+    try:
+        sent = send(app.url, [*phase(FLASK, 1), *phase(FLASK, 2)])
+        # A graceful stop: the client's atexit hook drains its last export.
+        assert app.stop() == 0, f"the app did not exit cleanly:\n{app.log()}"
+    finally:
+        app.kill()
+    assert_everything_sent_is_reported(hub, app, view, sent, FLASK, "flask")
