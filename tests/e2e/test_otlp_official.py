@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from tests.e2e.checks import HubView, assert_reports, logs, wait_for
 from tests.e2e.mix import FASTAPI, FLASK, Api, phase
 from tests.e2e.model import Expected
 from tests.e2e.processes import APPS, REPO, AppProcess, free_port
+from tests.e2e.proxy import OTLP_HEADERS, LossyProxy
 from tests.e2e.traffic import Sent, send
 
 if TYPE_CHECKING:
@@ -36,14 +38,15 @@ def official_otlp_python() -> str:
     return python
 
 
-def start_app(hub: HubProcess, script: str, tmp_path: Path) -> tuple[AppProcess, HubView]:
+def start_app(hub: HubProcess, script: str, tmp_path: Path, endpoint: str = "") -> tuple[AppProcess, HubView]:
+    """Create an app on the hub and start `script` exporting to `endpoint` (default: the hub itself)."""
     started = time.time()
     created = hub.create_app("Shop", ENV)
     port = free_port()
     app = AppProcess(
         argv=[official_otlp_python(), str(APPS / script)],
         env={
-            "APITALLY_OTLP_ENDPOINT": hub.url,
+            "APITALLY_OTLP_ENDPOINT": endpoint or hub.url,
             "E2E_WRITE_TOKEN": str(created["write_token"]),
             "E2E_ENV": ENV,
             "E2E_PORT": str(port),
@@ -148,3 +151,57 @@ def test_fastapi_requests_consumers_errors_and_logs_equal_what_was_sent(
     finally:
         app.kill()
     assert_everything_sent_is_reported(hub, app, view, sent, FASTAPI, "fastapi")
+
+
+def test_hub_sigkilled_during_an_export_loses_nothing_acknowledged_and_counts_no_retry_twice(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    # Exports every 5 s (the hub's Apitally-Export-Interval), so that the test waits for a few of them only.
+    interval = {"TALLYHUB_OTLP_EXPORT_INTERVAL_SECONDS": "5"}
+    hub.stop()
+    hub.start(**interval)
+    metrics_exports = 0
+
+    def second_metrics_export(path: str, _: bytes) -> bool:
+        nonlocal metrics_exports
+        metrics_exports += path == "/v1/metrics"
+        return path == "/v1/metrics" and metrics_exports == 2
+
+    killed = threading.Event()
+
+    def kill_hub() -> None:
+        hub.kill()
+        killed.set()
+
+    # The hub stores the second metrics export and is SIGKILLed before its answer leaves.
+    with LossyProxy(
+        hub.url, drop=1, on_drop=kill_hub, droppable=second_metrics_export, headers=OTLP_HEADERS
+    ) as proxy:
+        app, view = start_app(hub, "official_otlp_flask.py", tmp_path, endpoint=proxy.url)
+        context = logs(hub, app)
+        try:
+            first = send(app.url, phase(FLASK, 1))
+            acknowledged = Expected(first).totals.requests
+            wait_for(lambda: view.total_requests() == acknowledged, 30, "the first export counted", context)
+
+            second = send(app.url, phase(FLASK, 2))
+            wait_for(killed.is_set, 30, "no export was cut short by SIGKILL", context)
+            hub.start(**interval)  # same port, same database
+            assert view.total_requests() >= acknowledged, "requests the hub had acknowledged were lost"
+
+            third = send(app.url, phase(FLASK, 3))
+            # The client's atexit drain sends what it could not deliver, then the rest.
+            assert app.stop() == 0, f"the app did not exit cleanly:\n{app.log()}"
+        finally:
+            app.kill()
+
+    everything = Expected([*first, *second, *third])
+    wait_for(
+        lambda: view.total_requests() >= everything.totals.requests, 30, "every request counted", context
+    )
+    assert_reports(view, everything, FLASK.routes())
+    # The export whose answer was lost had been stored, and the client sent the very same body again.
+    (lost,) = [f for f in proxy.forwarded if f.dropped]
+    assert lost.hub_status == 200, f"the hub refused the export it was killed answering: {lost}"
+    again = [f for f in proxy.forwarded if f.body_sha256 == lost.body_sha256 and not f.dropped]
+    assert again and all(f.hub_status == 200 for f in again), f"not retried as it was: {proxy.forwarded}"
