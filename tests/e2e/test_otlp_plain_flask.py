@@ -4,6 +4,7 @@ protobuf exporters (traces and cumulative metrics): totals and endpoints equal w
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ import pytest
 
 from tests.e2e.checks import HubView, logs, wait_for
 from tests.e2e.processes import APPS, REPO, AppProcess, free_port
+from tests.e2e.proxy import OTLP_HEADERS, LossyProxy
 
 if TYPE_CHECKING:
     # Only for annotations: the root conftest is not importable once pytest loads another conftest.py.
@@ -115,3 +117,52 @@ def test_totals_and_endpoints_equal_what_was_sent_counted_once(
     assert logged == sorted(SENT)
     (instance,) = view.instances()
     assert instance["client"] == "opentelemetry-python"
+
+
+# The first traces export holds every span of the first round; metrics are exported every half second.
+@pytest.mark.parametrize(("signal_path", "nth"), [("/v1/traces", 1), ("/v1/metrics", 2)])
+def test_hub_sigkilled_during_an_export_counts_every_request_once(
+    hub: HubProcess, tmp_path: Path, signal_path: str, nth: int
+) -> None:
+    """The hub stores the SDK's nth export of one signal and is SIGKILLed before answering it."""
+    exports = 0
+    killed = threading.Event()
+
+    def second_export(path: str, _: bytes) -> bool:
+        nonlocal exports
+        exports += path == signal_path
+        return path == signal_path and exports == nth
+
+    def kill_hub() -> None:
+        hub.kill()
+        killed.set()
+
+    started = time.time()
+    created = hub.create_app("Shop", "prod")
+    view = HubView(hub, int(str(created["id"])), "prod", started - 120, started + 600)
+    with LossyProxy(
+        hub.url, drop=1, on_drop=kill_hub, droppable=second_export, headers=OTLP_HEADERS
+    ) as proxy:
+        app = start_otel_flask(proxy.url, str(created["write_token"]), tmp_path)
+        context = logs(hub, app)
+        try:
+            send_all(app)
+            wait_for(killed.is_set, 30, f"no {signal_path} export was cut short by SIGKILL", context)
+            hub.start()  # same port, same database
+            send_all(app)
+            assert app.stop() == 0, f"the app did not exit cleanly:\n{app.log()}"
+        finally:
+            app.kill()
+
+    sent = SENT + SENT
+    wait_for(
+        lambda: len(view.get("request-logs", limit=100)["items"]) == len(sent), 30, "request logs", context
+    )
+    totals = view.get("traffic")["totals"]
+    assert (totals["requests"], totals["requests_4xx"], totals["requests_5xx"]) == (len(sent), 2, 4), (
+        context()
+    )
+    endpoints: list[dict[str, Any]] = view.get("endpoints")
+    assert {(e["method"].upper(), e["path"]): e["requests"] for e in endpoints} == per_endpoint(sent)
+    (lost,) = [f for f in proxy.forwarded if f.dropped]
+    assert lost.hub_status == 200, f"the hub refused the export it was killed answering: {lost}"
