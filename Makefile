@@ -13,6 +13,14 @@ STAMP := $(VENV)/.installed
 OFFICIAL := .venv-official
 OFFICIAL_STAMP := $(OFFICIAL)/.installed
 export TALLYHUB_OFFICIAL_PYTHON := $(abspath $(OFFICIAL))/bin/python
+# apitally 1.0 speaks OTLP, not Hub v2: its Flask and FastAPI apps run from a virtual environment of their own.
+OFFICIAL_OTLP := .venv-official-otlp
+OFFICIAL_OTLP_STAMP := $(OFFICIAL_OTLP)/.installed
+export TALLYHUB_OFFICIAL_OTLP_PYTHON := $(abspath $(OFFICIAL_OTLP))/bin/python
+# A Flask app with the plain OpenTelemetry SDK and OTLP/HTTP exporters (no Apitally client).
+OTEL := .venv-otel
+OTEL_STAMP := $(OTEL)/.installed
+export TALLYHUB_OTEL_PYTHON := $(abspath $(OTEL))/bin/python
 # The official npm client (pinned in package-lock.json) on Express, for the e2e tests; needs node and npm.
 NODE_E2E := tests/e2e/node
 NODE_STAMP := $(NODE_E2E)/node_modules/.installed
@@ -66,7 +74,20 @@ $(NODE_STAMP): $(NODE_E2E)/package.json $(NODE_E2E)/package-lock.json
 	npm ci --prefix $(NODE_E2E) --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(STAMP) $(OFFICIAL_STAMP) vendor chromium
+$(OFFICIAL_OTLP_STAMP):
+	$(PYTHON) -m venv $(OFFICIAL_OTLP)
+	$(OFFICIAL_OTLP)/bin/pip install -q --upgrade pip
+	$(OFFICIAL_OTLP)/bin/pip install -q "apitally[flask]==1.0.0" "apitally[fastapi]==1.0.0" uvicorn
+	touch $@
+
+$(OTEL_STAMP):
+	$(PYTHON) -m venv $(OTEL)
+	$(OTEL)/bin/pip install -q --upgrade pip
+	$(OTEL)/bin/pip install -q opentelemetry-sdk opentelemetry-instrumentation-flask \
+		opentelemetry-exporter-otlp-proto-http flask
+	touch $@
+
+setup: $(STAMP) $(OFFICIAL_STAMP) $(OFFICIAL_OTLP_STAMP) $(OTEL_STAMP) vendor chromium
 
 $(NODE_OTEL_STAMP): $(NODE_OTEL)/package.json $(NODE_OTEL)/package-lock.json
 	npm ci --prefix $(NODE_OTEL) --no-audit --no-fund --loglevel=error
@@ -97,4 +118,4 @@ bench: setup  ## BENCH=name1,name2 runs only those
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(OFFICIAL) $(NODE_E2E)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OFFICIAL) $(OFFICIAL_OTLP) $(OTEL) $(NODE_E2E)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -50,6 +50,19 @@ FLASK = Api(
     pay_error=lambda order: ServerError("__main__.PaymentDeclinedError", f"card declined for order {order}"),
 )
 
+FASTAPI = Api(
+    item="/items/{item_id}",
+    items="/items",
+    pay="/orders/{order_id}/pay",
+    boom="/boom",
+    slow="/slow",
+    boom_error=ServerError("builtins.ValueError", "kaboom"),
+    pay_error=lambda order: ServerError("__main__.PaymentDeclinedError", f"card declined for order {order}"),
+    name_missing=ValidationError(
+        ("body", "name"), "String should have at least 1 character", "string_too_short"
+    ),
+)
+
 EXPRESS = Api(
     item="/items/:itemId",
     items="/items",

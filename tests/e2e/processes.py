@@ -64,8 +64,10 @@ class AppProcess:
 
     def start(self, timeout: float = 30) -> None:
         self._log = self.log_path.open("ab")
+        # Not PYTEST_CURRENT_TEST: apitally 1.0 stays inactive (exports nothing) in a process that has it.
+        env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
         self.process = subprocess.Popen(
-            list(self.argv), stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            list(self.argv), stdout=self._log, stderr=subprocess.STDOUT, env={**env, **self.env}
         )
         deadline = time.monotonic() + timeout
         # Only a TCP connect: an HTTP probe would be a request the client counts.

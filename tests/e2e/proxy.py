@@ -9,6 +9,7 @@ the same message_uuid.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import threading
 import time
@@ -26,13 +27,33 @@ class Forwarded:
     dropped: bool
     retry_after: str | None = None  # the hub's Retry-After header, if any
     at: float = 0.0  # when the hub's answer came (epoch seconds)
+    body_sha256: str = ""  # of the body as sent: a retry of the same body has the same one
+
+
+def sync_with_requests(path: str, body: bytes) -> bool:
+    """A Hub v2 sync carrying request counts: the kind of payload whose answer is worth losing."""
+    return path.endswith("/sync") and bool(json.loads(body).get("requests"))
+
+
+# What an OTLP sender's export needs forwarded (its token, env and gzip encoding).
+OTLP_HEADERS = ("content-type", "content-encoding", "authorization", "apitally-env", "user-agent")
 
 
 class LossyProxy:
-    def __init__(self, hub_url: str, drop: int = 1, on_drop: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        hub_url: str,
+        drop: int = 1,
+        on_drop: Callable[[], None] = lambda: None,
+        droppable: Callable[[str, bytes], bool] = sync_with_requests,
+        headers: tuple[str, ...] = ("content-type",),
+    ) -> None:
+        """`droppable(path, body)` says which POSTs count towards `drop`; `headers` are those forwarded."""
         self.hub_url = hub_url
         self.drop = drop
         self.on_drop = on_drop
+        self.droppable = droppable
+        self.headers = headers
         self.forwarded: list[Forwarded] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -51,13 +72,12 @@ class LossyProxy:
         self._server.server_close()
 
     def _should_drop(self, path: str, body: bytes) -> tuple[str | None, bool]:
-        if not path.endswith("/sync"):
-            return None, False
-        payload = json.loads(body)
+        droppable = self.droppable(path, body)
         with self._lock:
-            drop = bool(payload.get("requests")) and self.drop > 0
+            drop = droppable and self.drop > 0
             self.drop -= drop
-        return payload.get("message_uuid"), drop
+        message_uuid = json.loads(body).get("message_uuid") if path.endswith("/sync") else None
+        return message_uuid, drop
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -67,7 +87,7 @@ class LossyProxy:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items() if k.lower() == "content-type"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() in proxy.headers}
                 try:
                     answer = httpx.post(proxy.hub_url + self.path, content=body, headers=headers, timeout=30)
                 except httpx.HTTPError:
@@ -83,6 +103,7 @@ class LossyProxy:
                             drop,
                             answer.headers.get("retry-after"),
                             time.time(),
+                            hashlib.sha256(body).hexdigest(),
                         )
                     )
                 if drop:
@@ -90,7 +111,7 @@ class LossyProxy:
                     self.close_connection = True
                     return
                 self.send_response(answer.status_code)
-                for name in ("content-type", "retry-after"):
+                for name in ("content-type", "retry-after", "apitally-export-interval"):
                     if name in answer.headers:
                         self.send_header(name, answer.headers[name])
                 self.send_header("Content-Length", str(len(answer.content)))

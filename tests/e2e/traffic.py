@@ -70,10 +70,14 @@ def _content_length(headers: httpx.Headers) -> int | None:
     return int(value) if value is not None else None
 
 
-def send(base_url: str, calls: Iterable[Call]) -> list[Sent]:
-    """Send the calls one by one and check that each got the status the app is built to answer."""
+def send(base_url: str, calls: Iterable[Call], keep_alive: bool = True) -> list[Sent]:
+    """Send the calls one by one and check that each got the status the app is built to answer.
+
+    keep_alive=False opens a connection per call (uvicorn drops the connection of a request that raised).
+    """
     sent: list[Sent] = []
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+    limits = httpx.Limits() if keep_alive else httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=base_url, timeout=30, limits=limits) as client:
         for call in calls:
             headers = call.consumer.headers() if call.consumer else {}
             if call.body is not None:
