@@ -18,6 +18,7 @@ depends on what else the machine is running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -320,27 +321,36 @@ def bench_engine(engine: str, database_url: str, workdir: Path, workers: int = 1
         raise SystemExit(f"{engine}: only {stored} level-0 rows for {sent} syncs")
 
 
+@contextlib.contextmanager
+def scratch_postgres() -> Iterator[str | None]:
+    """A fresh PostgreSQL database for one benchmark run, dropped after it; None when unreachable."""
+    name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sa.exc.OperationalError as exc:
+        print(f"postgres  skipped: {PG_ADMIN_URL} unreachable ({exc.orig})")
+        admin.dispose()
+        yield None
+        return
+    try:
+        yield sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tallyhub-bench-") as tmp:
         workdir = Path(tmp)
         if "sqlite" in ENGINES:
             bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir, SQLITE_WORKERS)
         if "postgres" in ENGINES:
-            name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
-            admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-            try:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f"CREATE DATABASE {name}")
-            except sa.exc.OperationalError as exc:
-                print(f"postgres  skipped: {PG_ADMIN_URL} unreachable ({exc.orig})")
-                return
-            try:
-                url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-                bench_engine("postgres", url, workdir, PG_WORKERS)
-            finally:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                admin.dispose()
+            with scratch_postgres() as url:
+                if url is not None:
+                    bench_engine("postgres", url, workdir, PG_WORKERS)
 
 
 if __name__ == "__main__":

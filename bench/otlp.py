@@ -24,12 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import sqlalchemy as sa
 from tallyhub.storage import apps, write_tokens
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 
-from bench.ingest import ENGINES, PG_ADMIN_URL, SECONDS, SENDERS, Connection, Hub, sync_payload
+from bench.ingest import ENGINES, SECONDS, SENDERS, Connection, Hub, scratch_postgres, sync_payload
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.otlp import Requests, apitally_export, kv
@@ -168,21 +167,9 @@ def main() -> None:
         if "sqlite" in ENGINES:
             bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir)
         if "postgres" in ENGINES:
-            name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
-            admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-            try:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f"CREATE DATABASE {name}")
-            except sa.exc.OperationalError as exc:
-                print(f"postgres  skipped: {PG_ADMIN_URL} unreachable ({exc.orig})")
-                return
-            try:
-                url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-                bench_engine("postgres", url, workdir)
-            finally:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                admin.dispose()
+            with scratch_postgres() as url:
+                if url is not None:
+                    bench_engine("postgres", url, workdir)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 from tallyhub.storage.tables import request_logs, trace_items
 
-from bench.ingest import ENGINES, PG_ADMIN_URL, SECONDS, SENDERS, Connection, Hub, _baseline
+from bench.ingest import ENGINES, SECONDS, SENDERS, Connection, Hub, _baseline, scratch_postgres
 from tests.support import otlp_messages as m
 
 SERVER_SPANS, CHILDREN, LOG_RECORDS = 100, 3, 100
@@ -201,21 +201,9 @@ def main() -> None:
         if "sqlite" in ENGINES:
             bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir)
         if "postgres" in ENGINES:
-            name = f"tallyhub_bench_{uuid.uuid4().hex[:10]}"
-            admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-            try:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f"CREATE DATABASE {name}")
-            except sa.exc.OperationalError as exc:
-                print(f"postgres  skipped: {PG_ADMIN_URL} unreachable ({exc.orig})")
-                return
-            try:
-                url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-                bench_engine("postgres", url, workdir)
-            finally:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                admin.dispose()
+            with scratch_postgres() as url:
+                if url is not None:
+                    bench_engine("postgres", url, workdir)
 
 
 if __name__ == "__main__":
