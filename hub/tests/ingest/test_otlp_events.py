@@ -94,6 +94,7 @@ def test_the_events_are_the_startup_consumers_and_errors(api: Any, db: Any) -> N
     ]
     consumers = api.get("/consumers", start=iso(T0), end=iso(T0 + 3600))
     assert {(c["identifier"], c["name"], c["group"]) for c in consumers} >= {("alice", "Alice", "Staff")}
+    assert next(c for c in consumers if c["identifier"] == "alice")["attributes"] == {"plan": "pro"}
     found = api.get("/errors", start=iso(T0), end=iso(T0 + 3600))
     (server,) = found["server_errors"]
     assert (server["type"], server["msg"], server["traceback"], server["count"], server["consumers"]) == (
@@ -110,6 +111,45 @@ def test_the_events_are_the_startup_consumers_and_errors(api: Any, db: Any) -> N
         "float_parsing",
         3,
     )
+
+
+def test_consumer_updates_set_and_delete_attributes_key_by_key(api: Any, db: Any) -> None:
+    writer = Writer(db, clock=lambda: T0 + 70)
+    first = {
+        "identifier": "alice",
+        "name": "Alice",
+        "attributes": {"plan": "pro", "region": "eu", "seats": "3"},
+    }
+    assert writer.store(api.app_id, "prod", export(event("apitally.consumer.update", first))[0])
+    # A later update (two in one export: the later wins) changes one key, deletes one, keeps the third.
+    target, rejected = export(
+        event("apitally.consumer.update", {"identifier": "alice", "attributes": {"plan": "team"}}),
+        event(
+            "apitally.consumer.update", {"identifier": "alice", "attributes": {"plan": "max", "region": None}}
+        ),
+        event("apitally.consumer.update", {"identifier": "bob", "group": "Staff"}),
+    )
+    assert rejected == 0
+    assert writer.store(api.app_id, "prod", target)
+    listed = {c["identifier"]: c for c in api.get("/consumers", start=iso(T0), end=iso(T0 + 3600))}
+    assert (listed["alice"]["name"], listed["alice"]["attributes"]) == (
+        "Alice",
+        {"plan": "max", "seats": "3"},
+    )
+    assert (listed["bob"]["group"], listed["bob"]["attributes"]) == ("Staff", {})
+
+
+def test_consumer_attributes_beyond_the_clients_limits_refuse_the_event() -> None:
+    _, rejected = export(
+        event(
+            "apitally.consumer.update", {"identifier": "a", "attributes": {f"k{i}": "v" for i in range(11)}}
+        ),
+        event("apitally.consumer.update", {"identifier": "b", "attributes": {"": "empty key"}}),
+        event("apitally.consumer.update", {"identifier": "c", "attributes": {"n": 3}}),
+        event("apitally.consumer.update", {"identifier": "d", "attributes": ["not", "a", "map"]}),
+        event("apitally.consumer.update", {"identifier": "e", "attributes": {"ok": "x" * 2000}}),
+    )
+    assert rejected == 4
 
 
 def test_an_event_whose_body_is_not_its_shape_is_refused_and_counted() -> None:

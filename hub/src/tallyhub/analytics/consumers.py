@@ -22,6 +22,7 @@ _COLUMNS = (
     consumers.c.group_name,
     consumers.c.first_seen,
     consumers.c.last_seen,
+    consumers.c.attributes,
 )
 
 
@@ -32,6 +33,7 @@ def _describe(row: sa.Row) -> dict[str, Any]:
         "group": row.group_name,
         "first_seen": iso(row.first_seen),
         "last_seen": iso(row.last_seen),
+        "attributes": row.attributes or {},
     }
 
 

@@ -61,6 +61,8 @@ class Consumer(BaseModel):
     group: str | None
     first_seen: str
     last_seen: str
+    # What the app sent with apitally 1.0's set_consumer(attributes=...); {} when nothing was sent.
+    attributes: dict[str, str] = {}
 
 
 class ConsumerWithStats(Stats, Consumer):

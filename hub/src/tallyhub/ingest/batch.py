@@ -86,6 +86,8 @@ class Consumer:
     identifier: str
     name: str | None
     group: str | None
+    # Changes to its attributes (apitally 1.0): a value sets the key, None deletes it; None: no change.
+    attributes: dict[str, str | None] | None = None
 
 
 @dataclasses.dataclass(slots=True)

@@ -124,6 +124,10 @@ class Writer:
         identifiers.update(c.identifier for c in batch.consumers if c.identifier)
         identifiers.update(log.consumer for log in batch.request_logs if log.consumer)
         labels = {c.identifier: (c.name, c.group) for c in batch.consumers if c.identifier}
+        attributes: dict[str, dict[str, str | None]] = {}
+        for c in batch.consumers:
+            if c.identifier and c.attributes:  # later changes of one consumer win, key by key
+                attributes.setdefault(c.identifier, {}).update(c.attributes)
         seen_at = _latest(batch, now)
         minute_rows = MinuteRows(batch.requests, now)
         items = trace_items.serialise(batch.trace_items)
@@ -165,6 +169,7 @@ class Writer:
                 conn, pending, app_id, identifiers, seen_at, cap=self.caps.consumers, now=now
             )
             dimensions.name_consumers(conn, pending, app_id, labels)
+            dimensions.set_consumer_attributes(conn, pending, app_id, attributes)
             for instance_uuid, columns in instances:
                 dimensions.upsert_instance(conn, env_id, instance_uuid, columns)
             # Ids by natural key, looked up once per key rather than once per row.

@@ -352,6 +352,43 @@ def name_consumers(conn: sa.Connection, pending: Pending, app_id: int, names: Ma
     )
 
 
+MAX_CONSUMER_ATTRIBUTES = 10  # keys kept per consumer (apitally 1.0 sends at most 10)
+
+
+def set_consumer_attributes(
+    conn: sa.Connection, pending: Pending, app_id: int, changes: Mapping[str, Mapping[str, str | None]]
+) -> None:
+    """Apply attribute changes sent by a client: a value sets its key, None deletes it, others are kept."""
+    by_id: dict[int, Mapping[str, str | None]] = {}
+    for ident, change in changes.items():
+        if (app_id, ident) in pending.other_consumers:
+            continue  # past the cap: the "other" bucket has no attributes of its own
+        by_id[consumer_id(pending, app_id, ident)] = change
+    if not by_id:
+        return
+    # Sent only when a consumer changes (the client keeps a hash of what it sent): rare enough to read.
+    stored = conn.execute(
+        sa.select(consumers.c.id, consumers.c.attributes).where(consumers.c.id.in_(sorted(by_id)))
+    ).all()
+    rows = []
+    for cid, current in stored:
+        merged = dict(current or {})
+        for key, value in by_id[cid].items():
+            if value is None:
+                merged.pop(key, None)
+            elif key in merged or len(merged) < MAX_CONSUMER_ATTRIBUTES:
+                merged[key] = value
+        if merged != (current or {}):
+            rows.append({"cid": cid, "attributes": merged or None})
+    if rows:
+        conn.execute(
+            consumers.update()
+            .where(consumers.c.id == sa.bindparam("cid"))
+            .values(attributes=sa.bindparam("attributes")),
+            rows,
+        )
+
+
 def upsert_instance(conn: sa.Connection, env_id: int, instance_uuid: str, values: dict[str, Any]) -> None:
     """Create or update an instance row; None values in `values` keep what is stored."""
     stmt = _instance_upsert(conn.dialect.name, tuple(values))

@@ -121,6 +121,8 @@ consumers = sa.Table(
     sa.Column("group_set_by_user", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("first_seen", sa.Float, nullable=False),
     sa.Column("last_seen", sa.Float, nullable=False),
+    # {key: value} as apitally.consumer.update sends them (migration 0022); null when never sent.
+    sa.Column("attributes", sa.JSON),
     sa.UniqueConstraint("app_id", "identifier"),
     sa.Index(None, "app_id", "group_name"),
 )
@@ -254,6 +256,8 @@ request_sources = sa.Table(
     sa.Column("instance", sa.String(128), primary_key=True),
     sa.Column("source", sa.String(10), nullable=False),  # "spans" or "metrics"
     sa.Column("first_seen", sa.Float, nullable=False, index=True),
+    # Touched at most hourly while the instance sends (retention deletes stale claims), migration 0022.
+    sa.Column("last_seen", sa.Float, nullable=False, server_default="0", index=True),
 )
 
 received_messages = sa.Table(

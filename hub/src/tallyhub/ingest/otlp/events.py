@@ -12,6 +12,8 @@ from tallyhub.ingest.otlp.attributes import instance_uuid
 
 STARTUP, CONSUMER = "apitally.app.startup", "apitally.consumer.update"
 SERVER_ERROR, VALIDATION_ERROR = "apitally.request.server_error", "apitally.request.validation_error"
+# apitally 1.0's own limits on consumer attributes (PROTOCOL-OTLP.md): 10 keys of 1-64, values <= 1024.
+MAX_CONSUMER_ATTRIBUTES, MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE = 10, 64, 1024
 
 
 @dataclasses.dataclass(slots=True)
@@ -80,8 +82,26 @@ def _startup(body: Any, instance: str, resource: dict[str, Any]) -> batch.Instan
 
 def _consumer(body: Any, at: float | None) -> batch.Consumer:
     return batch.Consumer(
-        at, _str(body["identifier"], 128), _opt(body.get("name"), 64), _opt(body.get("group"), 64)
+        at,
+        _str(body["identifier"], 128),
+        _opt(body.get("name"), 64),
+        _opt(body.get("group"), 64),
+        _attributes(body.get("attributes")),
     )
+
+
+def _attributes(raw: Any) -> dict[str, str | None] | None:
+    """A consumer's attribute changes as apitally 1.0 sends them ({key: str, or None to delete})."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or len(raw) > MAX_CONSUMER_ATTRIBUTES:
+        raise TypeError("attributes")
+    out: dict[str, str | None] = {}
+    for key, item in raw.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_ATTRIBUTE_KEY:
+            raise TypeError("attribute key")
+        out[key] = None if item is None else _str(item, MAX_ATTRIBUTE_VALUE)
+    return out or None
 
 
 def _counts(body: Any) -> list[tuple[str | None, int]]:
