@@ -21,7 +21,7 @@ TRACEBACK = 'Traceback (most recent call last):\n  File "shop.py", line 9, in pa
 def sample_log(i: int, t0: float) -> batch.RequestLog:
     """The i-th sample: varied method, endpoint, status, consumer, sizes, bodies, exception, logs, trace."""
     failed = i % 10 == 3
-    trace_id = f"{i:032x}" if i % 4 == 0 else None
+    trace_id = f"{i:032x}" if i % 4 == 0 or failed else None
     start_ns = int((t0 + i) * 1e9)
     return batch.RequestLog(
         uuid=str(uuid.UUID(int=i + 1)),
