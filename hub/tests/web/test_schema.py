@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from tallyhub.accounts import invites, sessions, teams, users
 from tallyhub.storage import apps as app_store
+from tallyhub.storage import text_search
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import alembic_config, upgrade
 from tallyhub.storage.tables import apps, metadata
@@ -19,6 +20,7 @@ from tallyhub.storage.tables import apps, metadata
 def test_migrations_match_tables_py(db: Database) -> None:
     with db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    diffs = [d for d in diffs if not _is_text_search_object(d)]
     if db.is_sqlite:
         # SQLite's reflection does not read the name and ON DELETE of a foreign key added with
         # ALTER TABLE … ADD COLUMN (migration 0010 adds api_tokens.team_id that way; PRAGMA
@@ -37,6 +39,15 @@ def test_migrations_match_tables_py(db: Database) -> None:
     assert diffs == []
 
 
+def _is_text_search_object(diff: object) -> bool:
+    """Migration 0025's per-engine body indexes, which tables.py cannot declare (storage/text_search.py)."""
+    if not isinstance(diff, tuple):
+        return False
+    if diff[0] == "remove_table":
+        return diff[1].name in text_search.SQLITE_OBJECTS
+    return diff[0] == "remove_index" and diff[1].name in text_search.POSTGRES_INDEXES
+
+
 def test_existing_apps_move_to_the_default_team(database_url: str) -> None:
     db = Database(database_url)
     try:
@@ -51,6 +62,7 @@ def test_existing_apps_move_to_the_default_team(database_url: str) -> None:
                     )
                 )
             conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {text_search.FTS_TABLE}"))
         command.upgrade(alembic_config(db), "0001")
         with db.engine.begin() as conn:
             conn.execute(

@@ -1,14 +1,23 @@
-"""Request logs of an app, newest first, paged with `before` (the id of the last item of a page)."""
+"""Request logs of an app, newest first, paged with `before` (the id of the last item of a page).
+
+Each env is read apart, newest first along its (env_id, timestamp) index, and the envs merged: with
+all envs selected, one query ordered by time would sort every row of the range.
+"""
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from tallyhub.analytics import traces
+from tallyhub.analytics.log_query import LogFilters
 from tallyhub.analytics.times import iso
 from tallyhub.metrics.selection import Selection
+from tallyhub.storage import text_search
+from tallyhub.storage.database import Database
 from tallyhub.storage.tables import consumers, request_logs
 
 DETAIL_KEYS = (
@@ -21,6 +30,98 @@ DETAIL_KEYS = (
     "logs",
     "spans",
 )
+NO_LOG_FILTERS = LogFilters()
+_LIST_COLUMNS = [c for c in request_logs.c if c.name not in ("request_body_text", "response_body_text")]
+
+
+def _contains(conn: sa.Connection, column: sa.Column[Any], needle: str) -> sa.ColumnElement[bool]:
+    """`column` contains `needle`, any case, through the engine's text index when it can use one."""
+    if conn.dialect.name == "sqlite":
+        if len(needle) >= text_search.MIN_INDEXED:
+            return text_search.sqlite_fts_match(request_logs.c.id, column.name, needle)
+        return column.icontains(needle, autoescape=True)
+    # A literal pattern (not '%' || :p || '%') lets the planner use the trigram index.
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
+def conditions(
+    conn: sa.Connection,
+    resolved: Selection,
+    start: float,
+    end: float,
+    method: str | None,
+    logs: LogFilters,
+) -> list[sa.ColumnElement[bool]] | None:
+    """The WHERE terms (but the env) of the filters; None when nothing can match."""
+    if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
+        return None
+    c = request_logs.c
+    out: list[sa.ColumnElement[bool]] = [c.timestamp >= start, c.timestamp < end]
+    if resolved.endpoint_ids is not None:
+        out.append(c.endpoint_id.in_(resolved.endpoint_ids))
+    if method is not None:
+        # The logged method (any case), so requests to unknown routes match it too.
+        out.append(sa.func.upper(c.method) == method.strip().upper())
+    if resolved.consumer_ids is not None:
+        out.append(c.consumer_id.in_(resolved.consumer_ids))
+    if resolved.status_range is not None:
+        out.append(c.status_code.between(*resolved.status_range))
+    if logs.client_ip is not None:
+        out.append(c.details["client_ip"].as_string() == logs.client_ip)
+    if logs.url is not None:
+        out.append(c.url.icontains(logs.url, autoescape=True))
+    if logs.request_body is not None:
+        out.append(_contains(conn, c.request_body_text, logs.request_body))
+    if logs.response_body is not None:
+        out.append(_contains(conn, c.response_body_text, logs.response_body))
+    for column, low, high in (
+        (c.request_size, logs.request_size_min, logs.request_size_max),
+        (c.response_size, logs.response_size_min, logs.response_size_max),
+    ):
+        if low is not None:
+            out.append(column >= low)
+        if high is not None:
+            out.append(column <= high)
+    if logs.response_time_min is not None:
+        out.append(c.response_time >= logs.response_time_min / 1000)
+    if logs.response_time_max is not None:
+        out.append(c.response_time <= logs.response_time_max / 1000)
+    if logs.has_exception is not None:
+        # ->> of a JSON null is SQL NULL on both engines.
+        present = c.details["exception"].as_string().is_not(None)
+        out.append(present if logs.has_exception else sa.not_(present))
+    if logs.trace_id is not None:
+        out.append(c.trace_id == logs.trace_id)
+    return out
+
+
+def _older_than(timestamp: float, row_id: int) -> sa.ColumnElement[bool]:
+    # Keyset paging on (timestamp, id), so pages neither skip nor repeat items.
+    c = request_logs.c
+    return sa.or_(c.timestamp < timestamp, sa.and_(c.timestamp == timestamp, c.id < row_id))
+
+
+def _newest(
+    conn: sa.Connection,
+    columns: Sequence[Any],
+    env_ids: Sequence[int],
+    terms: list[sa.ColumnElement[bool]],
+    limit: int,
+) -> list[sa.Row]:
+    """Up to `limit` rows matching `terms`, newest first across `env_ids` (one index walk per env)."""
+    rows: list[sa.Row] = []
+    for env_id in env_ids:
+        query = (
+            sa.select(*columns)
+            .select_from(request_logs.outerjoin(consumers, consumers.c.id == request_logs.c.consumer_id))
+            .where(request_logs.c.env_id == env_id, *terms)
+            .order_by(request_logs.c.timestamp.desc(), request_logs.c.id.desc())
+            .limit(limit)
+        )
+        rows.extend(conn.execute(query).all())
+    rows.sort(key=lambda r: (r.timestamp, r.id), reverse=True)
+    return rows[:limit]
 
 
 def list_request_logs(
@@ -31,48 +132,86 @@ def list_request_logs(
     limit: int,
     before: int | None,
     method: str | None = None,
+    logs: LogFilters = NO_LOG_FILTERS,
 ) -> dict[str, Any]:
     """{"items": [...], "next_before": id of the last item when more may follow, else null}.
 
     `method` is matched on the logged method (any case), so requests to unknown routes still match it;
     a path filter arrives resolved to endpoint ids.
     """
-    if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
+    terms = conditions(conn, resolved, start, end, method, logs)
+    if terms is None:
         return {"items": [], "next_before": None}
-    query = (
-        sa.select(request_logs, consumers.c.identifier)
-        .select_from(request_logs.outerjoin(consumers, consumers.c.id == request_logs.c.consumer_id))
-        .where(
-            request_logs.c.env_id.in_(resolved.env_ids),
-            request_logs.c.timestamp >= start,
-            request_logs.c.timestamp < end,
-        )
-    )
-    if resolved.endpoint_ids is not None:
-        query = query.where(request_logs.c.endpoint_id.in_(resolved.endpoint_ids))
-    if method is not None:
-        query = query.where(sa.func.upper(request_logs.c.method) == method.strip().upper())
-    if resolved.consumer_ids is not None:
-        query = query.where(request_logs.c.consumer_id.in_(resolved.consumer_ids))
-    if resolved.status_range is not None:
-        query = query.where(request_logs.c.status_code.between(*resolved.status_range))
     if before is not None:
-        # Keyset paging on (timestamp, id), so pages neither skip nor repeat items.
         anchor = conn.execute(sa.select(request_logs.c.timestamp).where(request_logs.c.id == before)).scalar()
-        if anchor is None:
-            query = query.where(request_logs.c.id < before)
-        else:
-            query = query.where(
-                sa.or_(
-                    request_logs.c.timestamp < anchor,
-                    sa.and_(request_logs.c.timestamp == anchor, request_logs.c.id < before),
-                )
-            )
-    query = query.order_by(request_logs.c.timestamp.desc(), request_logs.c.id.desc()).limit(limit + 1)
-    rows = conn.execute(query).all()
+        terms.append(request_logs.c.id < before if anchor is None else _older_than(anchor, before))
+    rows = _newest(conn, [*_LIST_COLUMNS, consumers.c.identifier], resolved.env_ids, terms, limit + 1)
     items = [_item(row, resolved.env_names) for row in rows[:limit]]
     traces.join(conn, rows[:limit], items)
     return {"items": items, "next_before": items[-1]["id"] if len(rows) > limit else None}
+
+
+def get_request_log(conn: sa.Connection, env_names: dict[int, str], log_id: int) -> dict[str, Any] | None:
+    """One logged request of the given envs with its details and trace; None when it is not theirs."""
+    row = conn.execute(
+        sa.select(*_LIST_COLUMNS, consumers.c.identifier)
+        .select_from(request_logs.outerjoin(consumers, consumers.c.id == request_logs.c.consumer_id))
+        .where(request_logs.c.id == log_id, request_logs.c.env_id.in_(tuple(env_names)))
+    ).first()
+    if row is None:
+        return None
+    item = _item(row, env_names)
+    traces.join(conn, [row], [item])
+    return item
+
+
+EXPORT_COLUMNS = (
+    request_logs.c.id,
+    request_logs.c.env_id,
+    request_logs.c.timestamp,
+    request_logs.c.method,
+    request_logs.c.url,
+    request_logs.c.path,
+    request_logs.c.status_code,
+    request_logs.c.response_time,
+    request_logs.c.request_size,
+    request_logs.c.response_size,
+    consumers.c.identifier,
+    request_logs.c.details["client_ip"].as_string().label("client_ip"),
+    request_logs.c.details["exception"]["type"].as_string().label("exception_type"),
+    request_logs.c.trace_id,
+)
+
+
+def iter_export_rows(
+    db: Database,
+    app_resolved: Selection,
+    terms: list[sa.ColumnElement[bool]],
+    max_rows: int,
+    batch: int = 5000,
+) -> Iterator[sa.Row]:
+    """Up to `max_rows` rows (EXPORT_COLUMNS) newest first, read in short transactions of `batch` rows.
+
+    A read transaction per batch: an export of a million rows holds no snapshot (nor SQLite's WAL)
+    for its whole download.
+    """
+
+    def env_rows(env_id: int) -> Iterator[tuple[float, int, sa.Row]]:
+        extra: list[sa.ColumnElement[bool]] = []
+        while True:
+            with db.read() as conn:
+                rows = _newest(conn, EXPORT_COLUMNS, (env_id,), [*terms, *extra], batch)
+            for row in rows:
+                yield (-row.timestamp, -row.id, row)
+            if len(rows) < batch:
+                return
+            extra = [_older_than(rows[-1].timestamp, rows[-1].id)]
+
+    merged = heapq.merge(*(env_rows(e) for e in app_resolved.env_ids))
+    for count, (_, _, row) in enumerate(merged):
+        if count >= max_rows:
+            return
+        yield row
 
 
 def _item(row: sa.Row, env_names: dict[int, str]) -> dict[str, Any]:

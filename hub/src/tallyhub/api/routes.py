@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi import Path as PathParam
 from fastapi import Query as QueryParam
 
-from tallyhub.analytics import consumers, endpoints, errors, instances, request_logs, traffic
+from tallyhub.analytics import consumers, csv_export, endpoints, errors, instances, request_logs, traffic
+from tallyhub.analytics.log_query import LogFilters
 from tallyhub.analytics.paging import Page
 from tallyhub.analytics.query import MAX_BUCKETS, Query, check_text
 from tallyhub.analytics.scope import Scope
@@ -21,6 +22,7 @@ from tallyhub.api import models
 from tallyhub.api.auth import Caller, readable_app, require_token
 from tallyhub.api.data_query import PARAMS, DataQuery
 from tallyhub.api.deps import get_db
+from tallyhub.api.log_params import CSV_RESPONSE, Accept, Format, csv_response, log_filters, wants_csv
 from tallyhub.api.params import AppId, Before, Direction, Limit, Offset, as_422
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
@@ -45,7 +47,12 @@ ConsumersQuery = Annotated[Query, Depends(DataQuery("env", "start", "end", "grou
 ErrorsQuery = Annotated[Query, Depends(DataQuery("env", "start", "end", "consumer", "method", "path"))]
 InstancesQuery = Annotated[Query, Depends(DataQuery("env"))]
 LogsQuery = Annotated[
-    Query, Depends(DataQuery("env", "start", "end", "consumer", "method", "path", "status"))
+    Query, Depends(DataQuery("env", "start", "end", "consumer", "group", "method", "path", "status"))
+]
+LogFiltersQuery = Annotated[LogFilters, Depends(log_filters)]
+TrafficTable = Annotated[
+    Literal["series", "endpoints"],
+    QueryParam(description="With CSV: the series (one line per bucket) or the endpoints table."),
 ]
 
 
@@ -98,11 +105,31 @@ def list_apps(db: Db, caller: Token) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/apps/{app_id}/traffic", response_model=models.Traffic)
-def get_traffic(app_id: AppId, db: Db, caller: Token, query: TrafficQuery) -> dict[str, Any]:
-    """Totals and a zero-filled series over [start, end), widened to whole buckets of the interval."""
+@router.get("/apps/{app_id}/traffic", response_model=models.Traffic, responses=CSV_RESPONSE)
+def get_traffic(
+    app_id: AppId,
+    db: Db,
+    caller: Token,
+    query: TrafficQuery,
+    format: Format = None,
+    accept: Accept = None,
+    table: TrafficTable = "series",
+) -> Any:
+    """Totals and a zero-filled series over [start, end), widened to whole buckets of the interval.
+
+    As CSV (Accept: text/csv or format=csv): the series, or with table=endpoints the endpoints table.
+    """
     with _scope(db, caller, app_id, query) as scope:
         result = traffic.traffic(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+        listed = (
+            endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+            if table == "endpoints"
+            else []
+        )
+    if wants_csv(format, accept):
+        if table == "endpoints":
+            return csv_response(csv_export.traffic_endpoints_csv(listed), f"traffic-endpoints-{app_id}.csv")
+        return csv_response(csv_export.traffic_series_csv(result["series"]), f"traffic-{app_id}.csv")
     return {
         "app_id": app_id,
         "env": query.filters.env,
@@ -211,16 +238,54 @@ def list_instances(app_id: AppId, db: Db, caller: Token, query: InstancesQuery) 
         return instances.list_instances(scope.conn, scope.resolved)
 
 
-@router.get("/apps/{app_id}/request-logs", response_model=models.RequestLogPage)
+@router.get("/apps/{app_id}/request-logs", response_model=models.RequestLogPage, responses=CSV_RESPONSE)
 def list_request_logs(
-    app_id: AppId, db: Db, caller: Token, query: LogsQuery, limit: Limit = 100, before: Before = None
-) -> dict[str, Any]:
-    """Logged requests, newest first; page with `before` = the previous page's next_before."""
+    app_id: AppId,
+    db: Db,
+    caller: Token,
+    query: LogsQuery,
+    logs: LogFiltersQuery,
+    limit: Limit = 100,
+    before: Before = None,
+    format: Format = None,
+    accept: Accept = None,
+) -> Any:
+    """Logged requests, newest first; page with `before` = the previous page's next_before.
+
+    As CSV (Accept: text/csv or format=csv): every matching request, newest first, up to 1,000,000
+    rows, streamed; cells that a spreadsheet would run as formulas start with an apostrophe.
+    """
     # The method is matched on the logged method, so that requests to unknown routes match it too: it
     # is not resolved to endpoints.
     method = query.filters.method
     by_endpoint = dataclasses.replace(query, filters=dataclasses.replace(query.filters, method=None))
+    if wants_csv(format, accept):
+        with _scope(db, caller, app_id, by_endpoint) as scope:
+            terms = request_logs.conditions(scope.conn, scope.resolved, query.start, query.end, method, logs)
+            resolved = scope.resolved
+        rows = (
+            request_logs.iter_export_rows(db, resolved, terms, csv_export.MAX_ROWS)
+            if terms is not None
+            else ()
+        )
+        chunks = csv_export.write_rows(
+            csv_export.REQUEST_LOG_HEADER, csv_export.request_log_rows(rows, resolved.env_names)
+        )
+        return csv_response(chunks, f"request-logs-{app_id}.csv")
     with _scope(db, caller, app_id, by_endpoint) as scope:
         return request_logs.list_request_logs(
-            scope.conn, scope.resolved, query.start, query.end, limit, before, method=method
+            scope.conn, scope.resolved, query.start, query.end, limit, before, method=method, logs=logs
         )
+
+
+@router.get("/apps/{app_id}/request-logs/{log_id}", response_model=models.RequestLog)
+def get_request_log(
+    app_id: AppId, log_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], db: Db, caller: Token
+) -> Any:
+    """One logged request with its headers, bodies, exception, application logs and trace."""
+    with db.read() as conn:
+        _require_app(conn, app_id, caller)
+        found = request_logs.get_request_log(conn, app_store.app_envs(conn, app_id), log_id)
+    if found is None:
+        raise HTTPException(404, f"request log {log_id} not found")
+    return found

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -45,10 +47,24 @@ def store(
             "response_size": log.response_size,
             "trace_id": log.trace_id,
             "details": details(log),
+            "request_body_text": body_text(log.request_body),
+            "response_body_text": body_text(log.response_body),
         }
         for log in logs
     ]
     insert_ignore(conn, request_logs, rows, ["env_id", "uuid"])
+
+
+def body_text(encoded: str | None) -> str | None:
+    """A base64 body as the text body search reads: None when absent, not base64 or not UTF-8 text."""
+    if not encoded:
+        return None
+    try:
+        text = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+    # PostgreSQL refuses NUL in text; such a body is binary in all but name.
+    return text if text and "\x00" not in text else None
 
 
 def details(log: RequestLog) -> dict[str, Any]:

@@ -227,8 +227,13 @@ request_logs = sa.Table(
     sa.Column("trace_id", sa.String(32)),
     # Headers, bodies, exception, logs and spans, in the Python client's spelling.
     sa.Column("details", sa.JSON, nullable=False),
+    # The bodies decoded as text (None when absent or not UTF-8), what body search reads (migration 0025):
+    # FTS5 trigram on SQLite, pg_trgm GIN on PostgreSQL; see storage/text_search.py.
+    sa.Column("request_body_text", sa.Text),
+    sa.Column("response_body_text", sa.Text),
     sa.UniqueConstraint("env_id", "uuid"),
     sa.Index(None, "env_id", "timestamp"),
+    sa.Index(None, "env_id", "trace_id"),
 )
 
 # Child spans and log records of OTLP traces, kept apart from their request log: they may arrive in

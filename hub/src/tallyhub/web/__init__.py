@@ -27,6 +27,7 @@ from tallyhub.web.routes import (
     consumers,
     invites,
     pages,
+    request_logs,
     teams,
     uptime,
 )
@@ -92,6 +93,7 @@ def router() -> APIRouter:
         invites,
         account,
         apps,
+        request_logs,
         pages,
         consumers,
         app_settings,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tallyhub.analytics.scope import Scope
-from tallyhub.web import pagedata
+from tallyhub.web import logdata, pagedata
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +30,7 @@ DATA_PAGES = (
     DataPage("endpoints", "Endpoints", "page_endpoints.html", pagedata.endpoints_data),
     DataPage("consumers", "Consumers", "page_consumers.html", pagedata.consumers_data),
     DataPage("instances", "Instances", "page_instances.html", pagedata.instances_data),
+    DataPage("request-logs", "Request logs", "page_request_logs.html", logdata.request_logs_data),
 )
 
 
