@@ -318,7 +318,9 @@ class _Exchange:
             consumer = mw.consumer_of(scope)
             method = scope["method"]
             length = self.length
-            response_size = self.sent if length is None else length.decode("latin-1")
+            response_size: int | str | None = self.sent if length is None else length.decode("latin-1")
+            if self.headers is None:
+                response_size = None  # no response was sent: its size is unknown, not 0
             request_length = None
             for name, value in scope["headers"]:
                 if name == b"content-length":
