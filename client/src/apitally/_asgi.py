@@ -1,0 +1,427 @@
+"""ASGI mechanics shared by ASGI integrations: the wrapped `receive` and `send`, lifespan, recording.
+
+A request runs through an `_Exchange`, whose `send` watches the response: its status, its headers
+(Content-Length, and what the log and the validation errors need), and its body, of which at most
+`MAX_BODY_SIZE` bytes are kept (only when logged, or for a 422): a streamed body of any length
+costs bounded memory. The time runs until the last body message was handed to the server (or the
+app returned). The request is recorded once the app returned, with the route template and the
+consumer the integration reads from the scope then (`AsgiMiddleware.route_of`, `consumer_of`).
+
+The lifespan: when the app reports its startup complete, the startup payload (the routes, now all
+registered) and a first sync are sent before the server is told, within `STARTUP_SYNC_SECONDS`,
+then the worker starts; when the app reports its shutdown complete, the client flushes what is
+left first. The worker's exit hook flushes at interpreter exit as well (for servers without
+lifespan). Every step is inside the guard: a fault of the client is logged, the app runs on and its
+messages reach the server unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
+from typing import Any
+from urllib.parse import quote
+
+from apitally.client.config import ClientConfig
+from apitally.client.consumers import ApitallyConsumer, consumer_identifier
+from apitally.client.guard import client_fault
+from apitally.client.logging_config import RequestLoggingConfig
+from apitally.client.masking import BODY_TOO_LARGE, MAX_BODY_SIZE, is_allowed_content_type, is_https
+from apitally.client.metrics import size_of
+from apitally.client.request_log import Captured, ExchangeFields
+from apitally.client.validation_errors import ValidationErrorCounter
+from apitally.client.worker import PID_CHECK_INTERVAL, ApitallyClient
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+STARTUP_SYNC_SECONDS = 3.0  # the longest a lifespan startup waits for the hub
+_HEADERS_WATCHED = (b"content-length", b"content-type", b"content-encoding")
+
+
+class AsgiClient(ApitallyClient):
+    """The core client plus what ASGI frameworks report: validation errors, and a sync on demand."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.validation_errors = ValidationErrorCounter()
+        super().__init__(*args, **kwargs)
+
+    def sync_payload(self) -> dict[str, Any]:
+        payload = super().sync_payload()
+        payload["validation_errors"] = self.validation_errors.take()
+        return payload
+
+    def _after_fork_in_child(self) -> None:
+        super()._after_fork_in_child()
+        self.validation_errors.reset()
+
+    def sync_now(self, timeout: float) -> None:
+        """Send the startup payload (if not yet accepted) and a sync, one attempt each, within `timeout`."""
+        deadline = time.monotonic() + timeout
+        if self.enabled and self._send_lock.acquire(timeout=timeout):
+            try:
+                self._deliver(deadline, 0)
+            finally:
+                self._send_lock.release()
+
+    def resume(self) -> None:
+        """After a lifespan shutdown, let a new lifespan of the same app start the worker again."""
+        if self._finished:
+            self._finished = False
+            self._stop = threading.Event()
+
+
+class AsgiMiddleware:
+    """Measures every HTTP request of an ASGI app; the integration reads routes and consumers."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: ClientConfig,
+        logging_config: RequestLoggingConfig,
+        startup_data: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.app = app
+        self.client = AsgiClient(config, logging_config, startup_data, exchange_fields)
+        self._count = self.client.requests.note  # one list append per request; the worker aggregates
+        logger = self.client.request_logger
+        self._logging = logger.enabled
+        self._log_request_body = logger.enabled and logging_config.log_request_body
+        self._log_response_body = logger.enabled and logging_config.log_response_body
+        self._worker_started = False
+
+    # -- what the integration reads of its framework --------------------------------------------
+
+    def route_of(self, scope: Scope) -> str | None:
+        """The route template of a request the app has handled, or None (not counted)."""
+        return None
+
+    def consumer_of(self, scope: Scope) -> object:
+        """The consumer the app set for the request (a string or an ApitallyConsumer), or None."""
+        return None
+
+    def disconnected_status(self, exchange: _Exchange) -> int | None:
+        """The status to record for a request whose client went away (None: the app's own)."""
+        return None
+
+    # -- the ASGI app ---------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = self.client
+        kind = scope["type"]
+        if kind != "http" or not client.enabled or scope["method"] == "OPTIONS":
+            if kind == "lifespan" and client.enabled:
+                await self.app(scope, receive, self._lifespan_send(send))
+            else:
+                await self.app(scope, receive, send)
+            return
+        exchange = _Exchange()
+        try:
+            start = exchange.start = perf_counter()
+            if start - client.pid_checked > PID_CHECK_INTERVAL:
+                client.check_process(start)
+            if not self._worker_started:  # served without a lifespan
+                self._worker_started = True
+                client.start()
+            exchange.mw = self
+            exchange.scope = scope
+            exchange.server_receive = receive
+            exchange.server_send = send
+            if self._log_request_body:
+                exchange.request_chunks = [] if _request_body_logged(scope) else None
+        except Exception as fault:
+            client_fault(fault, "asgi request")
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, exchange.receive, exchange.send)
+        except BaseException as exc:
+            exchange.exc = exc
+            raise
+        finally:
+            exchange.done()
+
+    def _lifespan_send(self, send: Send) -> Send:
+        async def lifespan_send(message: Message) -> None:
+            kind = message.get("type")
+            if kind == "lifespan.startup.complete":
+                await self._startup()
+            elif kind == "lifespan.shutdown.complete":
+                await self._shutdown()
+            await send(message)
+
+        return lifespan_send
+
+    async def _startup(self) -> None:
+        client = self.client
+        try:
+            client.resume()
+            self._worker_started = True
+            # In a thread: building the payload may run the app (its OpenAPI document), and the
+            # hub is reached with blocking sockets; the event loop stays free meanwhile.
+            await asyncio.to_thread(client.sync_now, STARTUP_SYNC_SECONDS)
+        except Exception as fault:
+            client_fault(fault, "asgi lifespan startup")
+        try:
+            client.start()
+        except Exception as fault:
+            client_fault(fault, "asgi worker start")
+
+    async def _shutdown(self) -> None:
+        try:
+            await asyncio.to_thread(self.client.shutdown)
+            self._worker_started = False
+        except Exception as fault:
+            client_fault(fault, "asgi lifespan shutdown")
+
+
+def _request_body_logged(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return is_allowed_content_type(value.decode("latin-1"))
+    return is_allowed_content_type(None)
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    return content_type is not None and content_type.lower().startswith(b"application/json")
+
+
+class _Exchange:
+    """One HTTP request: the wrapped `receive` and `send`, and what is recorded once the app returned."""
+
+    __slots__ = (
+        "chunks",
+        "client_gone",
+        "content_encoding",
+        "content_type",
+        "end",
+        "exc",
+        "headers",
+        "length",
+        "mw",
+        "request_chunks",
+        "request_size",
+        "scope",
+        "sent",
+        "server_receive",
+        "server_send",
+        "start",
+        "status",
+    )
+
+    mw: AsgiMiddleware
+    scope: Scope
+    server_receive: Receive
+    server_send: Send
+    start: float
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] | None = None
+        self.length: bytes | None = None
+        self.content_type: bytes | None = None
+        self.content_encoding: bytes | None = None
+        self.sent = 0
+        self.end = 0.0
+        self.exc: BaseException | None = None
+        self.chunks: list[bytes] | None = None
+        self.request_chunks: list[bytes] | None = None
+        self.request_size = 0
+        self.client_gone = False
+
+    async def receive(self) -> Message:
+        message = await self.server_receive()
+        try:
+            kind = message["type"]
+            if kind == "http.request":
+                chunks = self.request_chunks
+                if chunks is not None:
+                    body = message.get("body", b"")
+                    self.request_size += len(body)
+                    if self.request_size <= MAX_BODY_SIZE:
+                        chunks.append(body)
+                    else:
+                        self.request_chunks = [BODY_TOO_LARGE]
+            elif kind == "http.disconnect":
+                self.client_gone = True
+        except Exception as fault:
+            client_fault(fault, "asgi receive")
+        return message
+
+    async def send(self, message: Message) -> None:
+        last = False
+        try:
+            kind = message["type"]
+            if kind == "http.response.body":
+                body = message.get("body", b"")
+                self.sent += len(body)
+                chunks = self.chunks
+                if chunks is not None and not (chunks and chunks[0] is BODY_TOO_LARGE):
+                    if self.sent <= MAX_BODY_SIZE:
+                        chunks.append(body)
+                    else:  # bounded: a longer body is logged as the placeholder
+                        chunks[:] = [BODY_TOO_LARGE]
+                last = not message.get("more_body", False)
+            elif kind == "http.response.start":
+                self._started(message)
+        except Exception as fault:
+            client_fault(fault, "asgi send")
+        try:
+            await self.server_send(message)
+        except OSError:
+            self.client_gone = True
+            raise
+        if last:
+            self.end = perf_counter()
+
+    def _started(self, message: Message) -> None:
+        self.status = message["status"]
+        headers = self.headers = message.get("headers") or []
+        for name, value in headers:
+            name = name.lower()
+            if name in _HEADERS_WATCHED:
+                if name == b"content-length":
+                    self.length = value
+                elif name == b"content-type":
+                    self.content_type = value
+                else:
+                    self.content_encoding = value
+        # The body is kept for the log, and for a 422 (its validation errors), within the bound.
+        if (self.mw._log_response_body or self.status == 422) and is_allowed_content_type(
+            self.content_type.decode("latin-1") if self.content_type else None
+        ):
+            size = size_of(self.length.decode("latin-1")) if self.length else None
+            self.chunks = [BODY_TOO_LARGE] if size is not None and size > MAX_BODY_SIZE else []
+
+    # -- recording --------------------------------------------------------------------------------
+
+    def done(self) -> None:
+        """Note the finished request (and capture it for the log). Faults here never reach the app."""
+        try:
+            end = self.end or perf_counter()
+            seconds = end - self.start
+            mw = self.mw
+            scope = self.scope
+            exc = self.exc
+            status = self.status
+            if status == 0 and exc is not None:
+                status = 500  # no response sent: the server answers 500
+            if self.client_gone:
+                status = mw.disconnected_status(self) or status
+            route = mw.route_of(scope)
+            consumer = mw.consumer_of(scope)
+            method = scope["method"]
+            length = self.length
+            response_size: int | str | None = self.sent if length is None else length.decode("latin-1")
+            if self.headers is None:
+                response_size = None  # no response was sent: its size is unknown, not 0
+            request_length = None
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    request_length = value.decode("latin-1")
+                    break
+            client = mw.client
+            if route is not None:
+                mw._count(
+                    (consumer, method, route, status, int(seconds / 0.01), request_length, response_size)
+                )
+                if status == 500 and isinstance(exc, Exception):
+                    client.server_errors.add(consumer_identifier(consumer), method, route, exc)
+                elif status == 422 and self.chunks and _is_json(self.content_type):
+                    body = b"".join(self.chunks)
+                    if body != BODY_TOO_LARGE:
+                        encoding = self.content_encoding
+                        client.validation_errors.note(
+                            consumer_identifier(consumer),
+                            method,
+                            route,
+                            body,
+                            encoding.decode("latin-1") if encoding else None,
+                        )
+            elif isinstance(consumer, ApitallyConsumer):
+                client.consumers.add(consumer)
+            if mw._logging:
+                self._log(route, consumer, status, seconds, response_size)
+        except Exception as fault:
+            client_fault(fault, "asgi record")
+
+    def _log(
+        self, route: str | None, consumer: object, status: int, seconds: float, response_size: Any
+    ) -> None:
+        mw = self.mw
+        scope = self.scope
+        if consumer is not None and type(consumer) is not str:
+            consumer = consumer_identifier(consumer)
+        request_body = None
+        if self.request_chunks:
+            request_body = b"".join(self.request_chunks)
+        response_body = None
+        if mw._log_response_body and self.chunks:
+            response_body = b"".join(self.chunks)
+        exception = None
+        logger = mw.client.request_logger
+        if self.exc is not None and isinstance(self.exc, Exception) and logger.config.log_exception:
+            exception = mw.client.server_errors.describe(self.exc)
+        server = scope.get("server")
+        # Flat tuples of strings and bytes (see `request_log.Captured`); made into fields by the worker.
+        raw = (
+            scope["method"],
+            scope.get("scheme", "http"),
+            f"{server[0]}:{server[1]}" if server and server[1] is not None else (server[0] if server else ""),
+            scope.get("root_path", "") + scope["path"],
+            scope.get("query_string", b""),
+            tuple(scope["headers"]),
+            tuple(self.headers or ()),
+        )
+        item: Captured = (
+            self.start,
+            raw,
+            route,
+            consumer,
+            request_body,
+            status,
+            seconds,
+            response_size,
+            response_body,
+            exception,
+        )
+        weight = 1024 + 64 * len(raw[5]) + len(request_body or b"") + len(response_body or b"")
+        logger.add(item, weight)
+
+
+_SAFE = "/:@!$&'()*+,;=-._~%"
+
+
+def exchange_fields(raw: tuple[Any, ...]) -> ExchangeFields:
+    """The log fields of a capture made by `_Exchange._log` (run by the worker)."""
+    method, scheme, server, path, query, request_headers, response_headers = raw
+    headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request_headers]
+    content_type = length = agent = host = None
+    for name, value in headers:
+        if name == "content-type":
+            content_type = value
+        elif name == "content-length":
+            length = value
+        elif name == "user-agent":
+            agent = value
+        elif name == "host":
+            host = value
+    if scheme == "http" and is_https(headers):
+        scheme = "https"
+    url = f"{scheme}://{host or server}{quote(path, safe=_SAFE)}"
+    return (
+        method,
+        url,
+        query.decode("latin-1"),
+        headers,
+        content_type,
+        length,
+        agent,
+        [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response_headers],
+    )
