@@ -44,14 +44,20 @@ def test_the_settings_page_says_which_cap_was_hit_and_since_when(web: Any) -> No
     page = client.get(f"/apps/{app.id}/settings").text
     section = page[page.index('id="limits"') :].split("</section>")[0]
     rows = re.findall(
-        r"<tr><td>(\w+)</td><td class=\"num\">([^<]*) \(<code>(\w+)</code>\)</td><td>([^<]*)</td>", section
+        r"<tr><td>(\w+)</td><td class=\"num\">([^<]*) \(<code>(\w+)</code>\)</td>"
+        r"<td><time [^>]*>([^<]*)</time></td>",
+        section,
     )
     assert [(kind, cap, setting) for kind, cap, setting, _ in rows] == [
         ("consumers", "2", "TALLYHUB_MAX_CONSUMERS_PER_APP"),
         ("envs", "1", "TALLYHUB_MAX_ENVS_PER_APP"),
     ]
-    since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(before))
-    assert rows[0][3] in (since, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(time.time())))
+
+    def shown(epoch: float) -> str:  # the dashboard's one time format: "2 Dec 03:53 UTC"
+        moment = time.gmtime(epoch)
+        return f"{moment.tm_mday} {time.strftime('%b %H:%M', moment)} UTC"
+
+    assert rows[0][3] in (shown(before), shown(time.time()))
     assert "(other consumers)" in section and "(other)" in section
 
     consumers = client.get(f"/apps/{app.id}/consumers?period=24h").text

@@ -206,17 +206,19 @@ def test_consumers_page_groups_and_detail(web: Any, shop: dict[str, Any]) -> Non
     for period in ("24h", "7d", "30d"):
         page = _get(client, f"/apps/{shop['id']}/consumers", period=period)
         table = page.split('id="consumers-table"')[1]
-        alice = table.split(">alice</a>")[1].split("</tr>")[0]
-        assert "Alice" in alice and "Partners" in alice and ">64<" in alice and ">4<" in alice, period
+        # Consumers read by name, the identifier on hover (and in its own column).
+        alice = table.split('title="alice">Alice</a>')[1].split("</tr>")[0]
+        assert "<code>alice</code>" in alice and "Partners" in alice, period
+        assert ">64<" in alice and ">4<" in alice, period
         assert "<polyline" in alice
-        assert table.index(">alice</a>") < table.index(">bob</a>")
+        assert table.index('title="alice">Alice</a>') < table.index('title="bob">Bob</a>')
         activity = _charts(page)["activity"]
         assert _series_sum(activity, "New") == 2 and _series_sum(activity, "Returning") == 0
     groups = _get(client, f"/apps/{shop['id']}/consumers/groups")
     row = groups.split(">Partners</a>")[1].split("</tr>")[0]
     assert re.findall(r">([\d,]+)</td>", row) == ["1", "64", "4"]
     in_group = _get(client, f"/apps/{shop['id']}/consumers", group="Partners")
-    assert ">alice</a>" in in_group and ">bob</a>" not in in_group
+    assert 'title="alice">Alice</a>' in in_group and 'title="bob">' not in in_group
     detail = _get(client, f"/apps/{shop['id']}/consumers/detail", consumer="bob")
     assert _stats(detail)["Requests"] == "36" and 'id="consumer-name">Bob<' in detail
     assert "edit-consumer" not in detail  # a viewer reads only

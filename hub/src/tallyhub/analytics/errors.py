@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from tallyhub.analytics.paging import Page, sliced
 from tallyhub.analytics.times import iso
-from tallyhub.metrics.selection import Selection
+from tallyhub.metrics import reads as metrics
+from tallyhub.metrics.selection import Selection, TimeRange
 from tallyhub.storage.tables import NO_ID, consumers, endpoints, error_counts, error_groups
 
 
@@ -49,15 +50,17 @@ def list_errors(
         .where(error_groups.c.id.in_(list(counts)))
     ).all()
     wanted = {i for ids in consumer_ids.values() for i in ids}
-    identifiers = (
-        dict(
-            conn.execute(
-                sa.select(consumers.c.id, consumers.c.identifier).where(consumers.c.id.in_(wanted))
-            ).all()
-        )
+    named = (
+        conn.execute(
+            sa.select(consumers.c.id, consumers.c.identifier, consumers.c.name).where(
+                consumers.c.id.in_(wanted)
+            )
+        ).all()
         if wanted
-        else {}
+        else []
     )
+    identifiers = {row.id: row.identifier for row in named}
+    names = {row.id: row.name for row in named if row.name}
     for group in groups:
         entry: dict[str, Any] = {
             "id": group.id,
@@ -72,9 +75,9 @@ def list_errors(
         }
         if group.kind == "server":
             entry |= {"type": group.type, "msg": group.msg, "traceback": group.traceback, **common}
-            entry["consumers"] = sorted(
-                identifiers[i] for i in consumer_ids.get(group.id, ()) if i in identifiers
-            )
+            ids = [i for i in consumer_ids.get(group.id, ()) if i in identifiers]
+            entry["consumers"] = sorted(identifiers[i] for i in ids)
+            entry["consumer_names"] = {identifiers[i]: names[i] for i in ids if i in names}
             result["server_errors"].append(entry)
         else:
             loc = group.loc if isinstance(group.loc, list) else []
@@ -92,3 +95,13 @@ _KEYS = {name: (lambda e, name=name: e[name]) for name in SORTS}
 def sorted_page(listed: list[dict[str, Any]], page: Page) -> list[dict[str, Any]]:
     """A page of one of list_errors' lists in the page's order (ties by id)."""
     return sliced(listed, page, _KEYS, lambda e: e["id"])
+
+
+def status_codes(
+    conn: sa.Connection, resolved: Selection, tr: TimeRange, minimum: int = 100
+) -> list[dict[str, Any]]:
+    """Requests per status code from `minimum` up over tr, by code: [{"status_code", "count", "share"}],
+    share being the code's part of the listed requests (0-1)."""
+    counts = {code: n for code, n in metrics.status_counts(conn, resolved, tr).items() if code >= minimum}
+    listed = sum(counts.values())
+    return [{"status_code": code, "count": n, "share": n / listed} for code, n in sorted(counts.items())]

@@ -97,6 +97,7 @@ class ServerError(BaseModel):
     first_seen: str
     last_seen: str
     consumers: list[str]
+    consumer_names: dict[str, str] = Field(description="Names of the listed consumers that have one.")
 
 
 class ValidationError(BaseModel):
@@ -112,9 +113,18 @@ class ValidationError(BaseModel):
     last_seen: str
 
 
+class StatusCodeCount(BaseModel):
+    status_code: int
+    count: int
+    share: float = Field(description="The code's part of the listed 4xx and 5xx responses, 0-1.")
+
+
 class Errors(BaseModel):
     server_errors: list[ServerError]
     validation_errors: list[ValidationError]
+    status_codes: list[StatusCodeCount] = Field(
+        description="4xx and 5xx responses per status code over the range's buckets, by code (not paged)."
+    )
 
 
 class Instance(BaseModel):

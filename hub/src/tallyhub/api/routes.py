@@ -224,11 +224,13 @@ def list_errors(
     """
     with _scope(db, caller, app_id, query) as scope:
         found = errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)
+        codes = errors.status_codes(scope.conn, scope.resolved, scope.tr, minimum=400)
     page = _page(limit, offset, sort, dir, ())
     response.headers["X-Total-Server-Errors"] = str(len(found["server_errors"]))
     response.headers["X-Total-Validation-Errors"] = str(len(found["validation_errors"]))
     response.headers[TOTAL_HEADER] = str(sum(len(v) for v in found.values()))
-    return {kind: errors.sorted_page(listed, page) for kind, listed in found.items()}
+    paged = {kind: errors.sorted_page(listed, page) for kind, listed in found.items()}
+    return {**paged, "status_codes": codes}
 
 
 @router.get("/apps/{app_id}/instances", response_model=list[models.Instance])

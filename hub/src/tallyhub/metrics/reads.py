@@ -281,3 +281,44 @@ def consumer_buckets(resolved: Selection, tr: TimeRange, by_day: bool = False) -
         parts.append(_narrowed(query, resolved, part, "consumer"))
     rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("bucket_rows")
     return sa.select(rows.c.consumer_id, rows.c.bucket).distinct().subquery("consumer_buckets")
+
+
+def status_counts(conn: sa.Connection, resolved: Selection, tr: TimeRange) -> dict[int, int]:
+    """Requests per status code over tr (codes without requests are left out)."""
+    if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
+        return {}
+    parts = []
+    for part in _sources(tr, "all"):
+        query = sa.select(metrics.c.status_code, sa.func.sum(metrics.c.request_count))
+        parts.append(_narrowed(query, resolved, part, "all").group_by(metrics.c.status_code))
+    counts: dict[int, int] = {}
+    for status, count in conn.execute(parts[0] if len(parts) == 1 else sa.union_all(*parts)):
+        if count:
+            counts[int(status)] = counts.get(int(status), 0) + int(count)
+    return counts
+
+
+def first_bucket(conn: sa.Connection, env_ids: tuple[int, ...]) -> int | None:
+    """The start of the earliest bucket with requests in these environments, None without any.
+
+    Each granularity's earliest row comes from the (env, granularity, level, bucket) index. Day rows
+    outlive hour rows, and hour rows minute rows (retention), so a finer granularity refines the
+    answer only when its earliest row falls inside the coarser one's earliest bucket (or before it:
+    minutes not rolled yet).
+    """
+    if not env_ids:
+        return None
+    first: int | None = None
+    coarser_step = 0
+    for granularity in (DAY, HOUR, MINUTE):
+        earliest = conn.execute(
+            sa.select(sa.func.min(metrics.c.bucket)).where(
+                metrics.c.env_id.in_(env_ids),
+                metrics.c.granularity == granularity,
+                metrics.c.level == level_for(False, False),
+            )
+        ).scalar()
+        if earliest is not None and (first is None or earliest < first + coarser_step):
+            first = int(earliest)
+        coarser_step = granularity
+    return first

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
+
+from markupsafe import Markup, escape
 
 _UNITS = ("B", "KB", "MB", "GB", "TB")
 
@@ -39,9 +43,45 @@ def size(value: float | None) -> str:
     raise AssertionError("unreachable")
 
 
-def when(iso_time: str | None) -> str:
-    """'2026-11-26T10:00:00Z' -> '2026-11-26 10:00 UTC'."""
-    return "–" if not iso_time else iso_time[:16].replace("T", " ") + " UTC"
+def _moment(value: str | float) -> datetime:
+    """An epoch or an ISO 8601 time from the analytics (ending in Z) as an aware UTC datetime."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromtimestamp(value, UTC)
+
+
+def shown_time(moment: datetime, now: datetime) -> str:
+    """'2 Dec 03:53 UTC'; the year too when it is not the current one."""
+    year = f" {moment.year}" if moment.year != now.year else ""
+    return f"{moment.day} {moment:%b}{year} {moment:%H:%M} UTC"
+
+
+_STEPS = ((86400 * 365, "year"), (86400 * 30, "month"), (86400, "day"), (3600, "hour"), (60, "minute"))
+
+
+def relative(moment: datetime, now: datetime) -> str:
+    """'3 hours ago', 'in 2 days', 'just now': the largest whole unit of the distance to now."""
+    seconds = (now - moment).total_seconds()
+    distance = abs(seconds)
+    for step, unit in _STEPS:
+        if distance >= step:
+            amount = int(distance // step)
+            phrase = f"{amount} {unit}{'s' if amount != 1 else ''}"
+            return f"{phrase} ago" if seconds > 0 else f"in {phrase}"
+    return "just now"
+
+
+def when(value: str | float | None, now: float | None = None) -> Markup:
+    """A time as every page shows it: <time> reading '2 Dec 03:53 UTC', relative ('3 hours ago') on
+    hover, the exact ISO time in its datetime attribute (for machines, never shown as text)."""
+    if value is None or value == "":
+        return Markup("–")
+    moment = _moment(value)
+    current = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        stamp, relative(moment, current), escape(shown_time(moment, current))
+    )
 
 
 def apdex(value: float | None) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tallyhub.analytics import consumers, distributions, endpoints, errors, instances, traffic
+from tallyhub.analytics.paging import Page
 from tallyhub.analytics.query import parse_time
 from tallyhub.analytics.scope import Scope
 from tallyhub.storage.tables import DAY
@@ -58,8 +59,40 @@ def _with_classes(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return series
 
 
+def _status_chart(codes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bars per status code (analytics.errors.status_codes), coloured by class: one series per class."""
+    classes = (("2xx/3xx", 100, OK_COLOR), ("4xx", 400, WARN_COLOR), ("5xx", 500, ERROR_COLOR))
+    series = []
+    for label, low, color in classes:
+        high = 399 if low == 100 else low + 99
+        values = [c["count"] if low <= c["status_code"] <= high else None for c in codes]
+        if any(v is not None for v in values):
+            series.append({"label": label, "values": values, "color": color})
+    return {
+        "kind": "categories",
+        "empty": not codes,
+        "times": list(range(len(codes))),
+        "labels": [str(c["status_code"]) for c in codes],
+        "series": series,
+    }
+
+
+TOP_CONSUMERS = 10
+
+
+def _top_consumers(scope: Scope) -> list[dict[str, Any]]:
+    """The consumers with the most requests for the scope's filters (an endpoint's, on its page)."""
+    page = Page(TOP_CONSUMERS, 0, "requests", True)
+    listed, _ = consumers.list_consumers(
+        scope.conn, scope.app_id, scope.resolved, scope.tr, scope.apdex_t, page, with_histograms=False
+    )
+    return [c for c in listed if c["requests"]]
+
+
 def traffic_data(scope: Scope) -> dict[str, Any]:
-    result, _ = traffic.traffic_and_total(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    result, _ = traffic.traffic_and_total(
+        scope.conn, scope.resolved, scope.tr, scope.apdex_t, from_first_data=True
+    )
     series = _with_classes(result["series"])
     totals = result["totals"]
     listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
@@ -79,7 +112,10 @@ def _busiest(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def errors_data(scope: Scope) -> dict[str, Any]:
-    result = traffic.traffic(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    result, _ = traffic.traffic_and_total(
+        scope.conn, scope.resolved, scope.tr, scope.apdex_t, from_first_data=True
+    )
+    codes = errors.status_codes(scope.conn, scope.resolved, scope.tr, minimum=400)
     listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
     found = errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)
     fields: dict[str, dict[str, Any]] = {}
@@ -94,6 +130,8 @@ def errors_data(scope: Scope) -> dict[str, Any]:
     shown = errors.sorted_page(found["server_errors"], page)
     return {
         "totals": result["totals"],
+        "status_codes": codes,
+        "status_chart": _status_chart(codes),
         "errors_chart": chart(
             result["series"],
             [("4xx", "requests_4xx", WARN_COLOR), ("5xx", "requests_5xx", ERROR_COLOR)],
@@ -111,7 +149,9 @@ def errors_data(scope: Scope) -> dict[str, Any]:
 
 
 def performance_data(scope: Scope) -> dict[str, Any]:
-    result, total = traffic.traffic_and_total(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    result, total = traffic.traffic_and_total(
+        scope.conn, scope.resolved, scope.tr, scope.apdex_t, from_first_data=True
+    )
     listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
     return {
         "totals": result["totals"],
@@ -125,7 +165,7 @@ def performance_data(scope: Scope) -> dict[str, Any]:
 
 def data_transferred_data(scope: Scope) -> dict[str, Any]:
     result, total = traffic.traffic_and_total(
-        scope.conn, scope.resolved, scope.tr, scope.apdex_t, size_histograms=True
+        scope.conn, scope.resolved, scope.tr, scope.apdex_t, size_histograms=True, from_first_data=True
     )
     shapes = distributions.distributions(total)
     return {
@@ -149,11 +189,18 @@ def endpoints_data(scope: Scope) -> dict[str, Any]:
 
 
 def endpoint_detail_data(scope: Scope) -> dict[str, Any]:
-    """One endpoint (the method and path filters): its traffic, percentiles, histogram and errors."""
-    result, total = traffic.traffic_and_total(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    """One endpoint (the method and path filters): its traffic, percentiles, histogram, status codes,
+    top consumers and errors."""
+    result, total = traffic.traffic_and_total(
+        scope.conn, scope.resolved, scope.tr, scope.apdex_t, from_first_data=True
+    )
     series = _with_classes(result["series"])
     found = errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)
+    codes = errors.status_codes(scope.conn, scope.resolved, scope.tr)
     return {
+        "status_codes": codes,
+        "status_chart": _status_chart(codes),
+        "top_consumers": _top_consumers(scope),
         "totals": result["totals"],
         "apdex_t": scope.apdex_t,
         "matching": endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t),
@@ -212,7 +259,9 @@ def consumer_detail_data(scope: Scope, identifier: str) -> dict[str, Any] | None
     found = consumers.get_consumer(scope.conn, scope.app_id, identifier)
     if found is None:
         return None
-    result = traffic.traffic(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    result, _ = traffic.traffic_and_total(
+        scope.conn, scope.resolved, scope.tr, scope.apdex_t, from_first_data=True
+    )
     listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
     return {
         "consumer": found,

@@ -2,7 +2,8 @@
 //   tallyhub.chart(element, {kind, times, series: [{label, values, color}]}, {unit: "ms"})
 // kind "stacked": bars stacked by series (requests by status class); "histogram": bars over bins
 // (`times` are the bins' lower bounds, `highs` their upper bounds) on a log-scaled count axis;
-// anything else: lines. The y axis carries the unit on every tick (ms, %, B…), or as its label for
+// "categories": bars over named categories (`labels`, e.g. status codes; `times` are their indexes,
+// one series per colour with gaps elsewhere); anything else: lines. The y axis carries the unit on every tick (ms, %, B…), or as its label for
 // counts; the ticks drawn are also written to the element's data-y-ticks, so tests can read what
 // the canvas shows.
 // Tooltips follow the cursor; dragging across a time chart zooms the whole page to that time range
@@ -31,7 +32,28 @@ window.tallyhub = window.tallyhub || {};
   var COUNT_UNITS = { requests: true, consumers: true };
 
   function iso(epoch) { return new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"); }
-  function when(epoch) { return new Date(epoch * 1000).toISOString().slice(0, 16).replace("T", " ") + " UTC"; }
+  // Times as the pages print them (web/formatting.py's `when`): "2 Dec 03:53 UTC", the year only
+  // when it is not this one, and how long ago.
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function pad(n) { return n < 10 ? "0" + n : "" + n; }
+  function when(epoch) {
+    var d = new Date(epoch * 1000);
+    var year = d.getUTCFullYear() !== new Date().getUTCFullYear() ? " " + d.getUTCFullYear() : "";
+    return d.getUTCDate() + " " + MONTHS[d.getUTCMonth()] + year + " " + pad(d.getUTCHours()) + ":" +
+      pad(d.getUTCMinutes()) + " UTC";
+  }
+  var STEPS = [[31536000, "year"], [2592000, "month"], [86400, "day"], [3600, "hour"], [60, "minute"]];
+  function relative(epoch) {
+    var seconds = Date.now() / 1000 - epoch, distance = Math.abs(seconds);
+    for (var i = 0; i < STEPS.length; i++) {
+      if (distance >= STEPS[i][0]) {
+        var n = Math.floor(distance / STEPS[i][0]);
+        var phrase = n + " " + STEPS[i][1] + (n === 1 ? "" : "s");
+        return seconds > 0 ? phrase + " ago" : "in " + phrase;
+      }
+    }
+    return "just now";
+  }
 
   function tooltip(heading, lines) {
     var box;
@@ -93,7 +115,8 @@ window.tallyhub = window.tallyhub || {};
     var kind = data.kind || "lines";
     var unit = options.unit || "";
     var format = formatter(unit);
-    var bars = kind === "stacked" || kind === "histogram";
+    var categories = kind === "categories";
+    var bars = kind === "stacked" || kind === "histogram" || categories;
     var drawn = kind === "stacked" ? stackedSeries(data.series) : data.series;
     if (kind === "histogram") {
       // A log axis has no zero: empty bins are gaps.
@@ -128,21 +151,30 @@ window.tallyhub = window.tallyhub || {};
     var original = data.series;
     var heading = kind === "histogram"
       ? function (i) { return xFormat(data.times[i]) + " – " + xFormat(data.highs[i]); }
-      : function (i) { return when(data.times[i]); };
+      : kind === "categories"
+        ? function (i) { return data.labels[i]; }
+        : function (i) { return when(data.times[i]) + " (" + relative(data.times[i]) + ")"; };
     var lines = function (i) {
       return original.map(function (s) {
         var v = s.values[i];
-        return s.label + ": " + (v == null ? "–" : kind === "histogram" || kind === "stacked" ? v.toLocaleString() : format(v));
-      });
+        return s.label + ": " + (v == null ? "–" : bars ? v.toLocaleString() : format(v));
+      }).filter(function (line, k) { return !categories || original[k].values[i] != null; });
     };
     var opts = {
       width: element.clientWidth || 600,
       height: options.height || 220,
-      cursor: { drag: { x: kind !== "histogram", y: false, setScale: false } },
+      cursor: { drag: { x: kind !== "histogram" && !categories, y: false, setScale: false } },
       legend: { show: false },
-      scales: { x: { time: kind !== "histogram" }, y: yScale },
+      scales: {
+        x: categories ? { time: false, range: [-0.5, data.times.length - 0.5] } : { time: kind !== "histogram" },
+        y: yScale,
+      },
       axes: [
-        xFormat ? { values: function (u, ticks) { return ticks.map(xFormat); } } : {},
+        xFormat ? { values: function (u, ticks) { return ticks.map(xFormat); } }
+          : categories ? {
+            splits: function () { return data.times; },
+            values: function (u, ticks) { return ticks.map(function (t) { return data.labels[t]; }); },
+          } : {},
         yAxis,
       ],
       // Axes in UTC, like the tooltips and the filter bar's custom range.
@@ -153,7 +185,7 @@ window.tallyhub = window.tallyhub || {};
         if (bars) return { label: s.label, stroke: color, fill: color, width: 0, paths: barPaths, points: { show: false } };
         return { label: s.label, stroke: color, width: 2, points: { filter: isolatedPoints } };
       })),
-      hooks: { setSelect: kind === "histogram" ? [] : [zoomToSelection] },
+      hooks: { setSelect: kind === "histogram" || categories ? [] : [zoomToSelection] },
     };
     var plot = new window.uPlot(opts, [data.times].concat(drawn.map(function (s) { return s.values; })), element);
     window.addEventListener("resize", function () { plot.setSize({ width: element.clientWidth, height: opts.height }); });
