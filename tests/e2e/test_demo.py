@@ -202,3 +202,39 @@ def test_demo_children_die_with_it_on_sigkill() -> None:
             shutil.rmtree(folder.group(1), ignore_errors=True)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_demo_stops_cleanly_on_sigterm_while_it_is_still_starting(tmp_path: Path) -> None:
+    """SIGTERM before the banner (while the demo migrates its database or waits for the hub): no
+    traceback, exit 0, and the temporary folder is gone (it is made under TMPDIR, here tmp_path)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALLYHUB_")}
+    env["TALLYHUB_OFFICIAL_PYTHON"] = os.environ.get("TALLYHUB_OFFICIAL_PYTHON", "")
+    env["TMPDIR"] = str(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tallyhub", "demo", "--port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("tallyhub-demo-*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert list(tmp_path.glob("tallyhub-demo-*")), "the demo made no temporary folder"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert process.stdout is not None
+        printed = process.stdout.read()
+        assert "Traceback" not in printed and "Press Ctrl-C" not in printed, printed
+        assert list(tmp_path.glob("tallyhub-demo-*")) == []
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout is not None:
+            process.stdout.close()

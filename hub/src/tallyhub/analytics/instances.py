@@ -15,11 +15,20 @@ def _iso_or_none(seconds: float | None) -> str | None:
     return iso(seconds) if seconds is not None else None
 
 
-def list_instances(conn: sa.Connection, resolved: Selection) -> list[dict[str, Any]]:
-    """Every instance of the selected envs, most recently synced first."""
+def list_instances(
+    conn: sa.Connection, resolved: Selection, active: tuple[float, float] | None = None
+) -> list[dict[str, Any]]:
+    """Every instance of the selected envs (alive in the [start, end) `active`, if given), latest first."""
     if not resolved.env_ids:
         return []
-    rows = conn.execute(sa.select(instances).where(instances.c.env_id.in_(resolved.env_ids))).all()
+    select = sa.select(instances).where(instances.c.env_id.in_(resolved.env_ids))
+    if active is not None:
+        # Alive in the range: seen before its end, and last heard of (sync, else startup) after its start.
+        last_heard = sa.func.coalesce(
+            instances.c.last_sync_at, instances.c.last_startup_at, instances.c.first_seen
+        )
+        select = select.where(instances.c.first_seen < active[1], last_heard >= active[0])
+    rows = conn.execute(select).all()
     listed = [
         {
             "instance_uuid": row.instance_uuid,

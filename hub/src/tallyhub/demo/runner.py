@@ -149,9 +149,6 @@ def run(port: int, data_dir: str | None) -> None:
         raise click.ClickException(f"port {port} is in use: choose another with --port")
     temporary = data_dir is None
     folder = Path(data_dir or tempfile.mkdtemp(prefix="tallyhub-demo-")).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = load_settings({"data_dir": str(folder), "port": port, "database_url": ""}, environ={})
-    password, client_id = prepare(settings.resolved_database_url)
     hub_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TALLYHUB_")}
     hub_env = env | {
@@ -162,6 +159,10 @@ def run(port: int, data_dir: str | None) -> None:
     children: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
     try:
+        # Inside the try: a Ctrl-C or SIGTERM while migrating still stops cleanly and removes the folder.
+        folder.mkdir(parents=True, exist_ok=True)
+        settings = load_settings({"data_dir": str(folder), "port": port, "database_url": ""}, environ={})
+        password, client_id = prepare(settings.resolved_database_url)
         hub = subprocess.Popen(
             [sys.executable, "-m", "tallyhub", "serve"],
             env=hub_env,
@@ -198,6 +199,9 @@ def run(port: int, data_dir: str | None) -> None:
     except KeyboardInterrupt:
         click.echo("\nStopping the demo…")
     finally:
+        # Stopping runs to its end: a second Ctrl-C or SIGTERM would leave children or the folder behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop.set()
         for child in reversed(children):  # the API first: its last sync still reaches the hub
             _stop(child, timeout=15)

@@ -23,6 +23,7 @@ DEFAULT_PERIOD = "24h"
 CUSTOM = "custom"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # Order of the parameters in serialised URLs (stable, so links compare equal).
+DATA_FILTERS = ("env", "consumer", "group", "method", "path", "status")
 NAMES = ("env", "period", "start", "end", "consumer", "group", "method", "path", "status")
 
 
@@ -125,6 +126,20 @@ class Filters(query.Filters):
             if value is not None:
                 params[name] = value
         return params
+
+    def honouring(self, names: tuple[str, ...]) -> Filters:
+        """These filters with the data filters not in `names` cleared (the time range is kept)."""
+        cleared: dict[str, Any] = {name: None for name in DATA_FILTERS if name not in names}
+        return dataclasses.replace(self, **cleared)
+
+    def carried(self, shown: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The data filters set but not in `shown`: a filter bar's hidden fields, so they carry on."""
+        values = ((name, getattr(self, name)) for name in DATA_FILTERS if name not in shown)
+        return [(name, value) for name, value in values if value]
+
+    def reset_href(self, keep: tuple[str, ...]) -> str:
+        """A filter bar's Reset link: default filters but for `keep` (what names the page's subject)."""
+        return Filters(**{name: getattr(self, name) for name in keep}).query_string() or "?"
 
     @property
     def is_filtered(self) -> bool:

@@ -274,4 +274,5 @@ def consumer_detail_data(scope: Scope, identifier: str) -> dict[str, Any] | None
 
 
 def instances_data(scope: Scope) -> dict[str, Any]:
-    return {"instances": instances.list_instances(scope.conn, scope.resolved)}
+    active = (scope.query.start, scope.query.end)
+    return {"instances": instances.list_instances(scope.conn, scope.resolved, active)}

@@ -1,4 +1,9 @@
-"""The app's pages: each data page declared once (its route, nav entry and data read it), and the nav."""
+"""The dashboard's pages: each data page declared once (route, nav entry, data read, filters), and the nav.
+
+Every page of figures declares the URL filters it honours (PageFilters): the filter bar shows those
+and no other, the page's data query applies those and no other, and the filters it does not use are
+carried along unchanged (hidden fields, links) so they still hold on the next page that does.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,29 @@ from typing import Any
 
 from tallyhub.analytics.scope import Scope
 from tallyhub.web import logdata, pagedata
+from tallyhub.web.filters import DATA_FILTERS
+
+
+@dataclasses.dataclass(frozen=True)
+class PageFilters:
+    """The filters a page shows in its filter bar, and those that name what it shows (e.g. an endpoint)."""
+
+    shown: tuple[str, ...] = DATA_FILTERS  # the time range is always shown
+    identity: tuple[str, ...] = ()  # kept by the page's links and hidden fields, never in the bar
+
+    @property
+    def honoured(self) -> tuple[str, ...]:
+        """The filters the page's data query applies."""
+        return self.shown + self.identity
+
+
+ENV_AND_TIME = PageFilters(shown=("env",))
+# The apps overview spans every app: an endpoint, status or consumer means nothing across apps.
+OVERVIEW_FILTERS = ENV_AND_TIME
+ENDPOINT_DETAIL_FILTERS = PageFilters(
+    shown=("env", "consumer", "group", "status"), identity=("method", "path")
+)
+CONSUMER_DETAIL_FILTERS = PageFilters(shown=("env", "method", "path", "status"), identity=("consumer",))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +46,7 @@ class DataPage:
     title: str
     template: str
     data: Callable[[Scope], dict[str, Any]]
+    filters: PageFilters = PageFilters()
 
 
 DATA_PAGES = (
@@ -29,7 +58,8 @@ DATA_PAGES = (
     ),
     DataPage("endpoints", "Endpoints", "page_endpoints.html", pagedata.endpoints_data),
     DataPage("consumers", "Consumers", "page_consumers.html", pagedata.consumers_data),
-    DataPage("instances", "Instances", "page_instances.html", pagedata.instances_data),
+    # An instance is a process of an env: it has no endpoint, status or consumer of its own.
+    DataPage("instances", "Instances", "page_instances.html", pagedata.instances_data, ENV_AND_TIME),
     DataPage("request-logs", "Request logs", "page_request_logs.html", logdata.request_logs_data),
 )
 

@@ -24,6 +24,7 @@ from tallyhub.web.access import (
 )
 from tallyhub.web.filters import Filters, format_time
 from tallyhub.web.overview import overview_stats
+from tallyhub.web.pages import OVERVIEW_FILTERS
 from tallyhub.web.templating import hub_url, render
 
 router = APIRouter()
@@ -50,12 +51,14 @@ def overview(request: Request, viewer: SignedIn) -> Response:
     filters = Filters.from_query(request.query_params)
     with request_db(request).read() as conn:
         apps = app_admin.apps_of_teams(conn, viewer.team_ids)
-    stats = overview_stats(request_db(request), apps, filters, time.time())
+    honoured = filters.honouring(OVERVIEW_FILTERS.honoured)
+    stats = overview_stats(request_db(request), apps, honoured, time.time())
     teams = [m.team for m in viewer.memberships]
     return render(
         request,
         "apps.html",
         filters=filters,
+        page_filters=OVERVIEW_FILTERS,
         apps=apps,
         stats=stats,
         teams=teams,

@@ -17,7 +17,13 @@ from tallyhub.analytics.scope import Scope
 from tallyhub.web import pagedata
 from tallyhub.web.access import RowId, SignedIn, Viewer, not_found, request_db, require_app
 from tallyhub.web.filters import FilterError, Filters, filter_errors
-from tallyhub.web.pages import DATA_PAGES, DataPage
+from tallyhub.web.pages import (
+    CONSUMER_DETAIL_FILTERS,
+    DATA_PAGES,
+    ENDPOINT_DETAIL_FILTERS,
+    DataPage,
+    PageFilters,
+)
 from tallyhub.web.templating import render
 
 router = APIRouter()
@@ -31,13 +37,16 @@ def _show(
     nav: str,
     title: str,
     compute: Callable[[Scope], dict[str, Any] | None],
+    page_filters: PageFilters,
     filters: Filters | None = None,
 ) -> Response:
-    """The page with what `compute` finds for the URL filters (parsed here unless given), 404 for None."""
+    """The page with what `compute` finds for the filters it honours (parsed unless given); 404 for None."""
     app = require_app(request, viewer, app_id)
     if filters is None:
         filters = Filters.from_query(request.query_params)
-    query = filters.query_at(time.time(), request.app.state.settings.apdex_threshold_ms)
+    query = filters.honouring(page_filters.honoured).query_at(
+        time.time(), request.app.state.settings.apdex_threshold_ms
+    )
     # filter_errors: a list's limit, offset, sort or dir is parsed by the page that has the list.
     with Scope.open(request_db(request), app.id, query, request.query_params) as scope, filter_errors():
         data = compute(scope)
@@ -49,6 +58,7 @@ def _show(
         app=app,
         role=viewer.role_in(app.team_id),
         filters=filters,
+        page_filters=page_filters,
         nav=nav,
         title=title,
         **data,
@@ -57,7 +67,16 @@ def _show(
 
 def _data_page(declared: DataPage) -> None:
     def page(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
-        return _show(request, viewer, app_id, declared.template, declared.slug, declared.title, declared.data)
+        return _show(
+            request,
+            viewer,
+            app_id,
+            declared.template,
+            declared.slug,
+            declared.title,
+            declared.data,
+            declared.filters,
+        )
 
     page.__name__ = f"{declared.slug.replace('-', '_')}_page"
     router.add_api_route(f"/apps/{{app_id}}/{declared.slug}", page, methods=["GET"])
@@ -82,6 +101,7 @@ def endpoint_detail(request: Request, viewer: SignedIn, app_id: RowId) -> Respon
         "endpoints",
         title,
         pagedata.endpoint_detail_data,
+        ENDPOINT_DETAIL_FILTERS,
         filters,
     )
 
@@ -101,6 +121,7 @@ def consumer_detail(request: Request, viewer: SignedIn, app_id: RowId) -> Respon
         "consumers",
         f"Consumer {identifier}",
         lambda scope: pagedata.consumer_detail_data(scope, identifier),
+        CONSUMER_DETAIL_FILTERS,
         filters,
     )
 
@@ -116,4 +137,5 @@ def consumer_groups(request: Request, viewer: SignedIn, app_id: RowId) -> Respon
         "consumers",
         "Consumer groups",
         pagedata.groups_data,
+        PageFilters(),
     )

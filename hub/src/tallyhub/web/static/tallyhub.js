@@ -20,20 +20,52 @@
     check();
   });
 
-  // Filter bar: picking a date means a custom range; empty fields stay out of the URL.
+  // Filter bar: a preset applies at once; picking a date means a custom range (checked for a start);
+  // empty fields stay out of the URL.
   document.querySelectorAll("form.filters").forEach(function (form) {
-    var period = form.querySelector('select[name="period"]');
-    form.querySelectorAll('input[type="datetime-local"]').forEach(function (input) {
-      input.addEventListener("change", function () { if (period) period.value = "custom"; });
+    var custom = form.querySelector('input[name="period"][value="custom"]');
+    var start = form.querySelector('input[name="start"]');
+    var dates = form.querySelectorAll('input[type="datetime-local"]');
+    form.querySelectorAll('input[name="period"]').forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        if (radio !== custom && radio.checked) form.requestSubmit();
+        else if (start) start.focus();
+      });
     });
-    form.addEventListener("submit", function () {
+    dates.forEach(function (input) {
+      input.addEventListener("change", function () { if (custom) custom.checked = true; });
+    });
+    if (start) {
+      start.addEventListener("input", function () { start.setCustomValidity(""); });
+    }
+    form.addEventListener("submit", function (event) {
+      var isCustom = custom && custom.checked;
+      if (isCustom && start && start.value === "") {
+        start.setCustomValidity("A custom range needs a start.");
+        start.reportValidity();
+        event.preventDefault();
+        return;
+      }
       form.querySelectorAll("input, select").forEach(function (field) {
         if (field.name && field.value === "") field.disabled = true;
       });
-      if (period && period.value !== "custom") {
-        form.querySelectorAll('input[type="datetime-local"]').forEach(function (f) { f.disabled = true; });
-      }
+      if (!isCustom) dates.forEach(function (f) { f.disabled = true; });
     });
+  });
+
+  // Alert rule form: only the chosen kind's fields (hidden ones are disabled, so they are not sent).
+  document.querySelectorAll("form.rule-form").forEach(function (form) {
+    var kind = form.querySelector('select[name="kind"]');
+    if (!kind) return;
+    var show = function () {
+      form.querySelectorAll("fieldset.kind-fields").forEach(function (group) {
+        var applies = (group.getAttribute("data-kinds") || "").split(" ").indexOf(kind.value) >= 0;
+        group.hidden = !applies;
+        group.disabled = !applies;
+      });
+    };
+    kind.addEventListener("change", show);
+    show();
   });
 
   // Setup page: switch from "waiting for first data" to "receiving data" without a reload.
