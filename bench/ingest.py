@@ -9,16 +9,22 @@ reachable; a fresh database is created and dropped there.
 
     python -m bench.ingest
     (BENCH_SECONDS=10 BENCH_SENDERS=8 BENCH_ENGINES=sqlite,postgres BENCH_SQLITE_WORKERS=1
-     BENCH_PG_WORKERS=2; BENCH_PROFILE=/tmp/spy records the hub with py-spy, if installed)
+     BENCH_PG_WORKERS=1,2,4 BENCH_BASELINE=539399a; BENCH_PROFILE=/tmp/spy records the hub with
+     py-spy, if installed)
 
 "CPU/sync" is the CPU time the hub processes (and the senders) used per sync: unlike syncs/s it hardly
-depends on what else the machine is running.
+depends on what else the machine is running. Each engine also runs the hub of BENCH_BASELINE (a git
+revision, extracted into a scratch folder and run with this virtual environment; "" skips it; it must
+have this checkout's schema) at the same load, so "vs baseline" compares code paths measured minutes
+apart in one run. Every run checks that the stored level-0 counts add up to exactly the requests sent,
+and prints the hub processes' peak RSS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import os
 import random
@@ -44,9 +50,10 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 SENDERS = int(os.environ.get("BENCH_SENDERS", "8"))
 ENGINES = os.environ.get("BENCH_ENGINES", "sqlite,postgres").split(",")
 SQLITE_WORKERS = int(os.environ.get("BENCH_SQLITE_WORKERS", "1"))
-PG_WORKERS = int(
-    os.environ.get("BENCH_PG_WORKERS", "2")
-)  # hub processes: PostgreSQL takes writers in parallel
+# Hub processes: PostgreSQL takes writers in parallel, so it runs with each of these counts.
+PG_WORKERS = [int(n) for n in os.environ.get("BENCH_PG_WORKERS", "1,2,4").split(",") if n]
+# The code before issue 14's writer work: its hub runs beside this checkout's in the same bench run.
+BASELINE = os.environ.get("BENCH_BASELINE", "539399a")
 PG_ADMIN_URL = os.environ.get(
     "TALLYHUB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -133,11 +140,15 @@ def _children(pid: int) -> list[int]:
 class Hub:
     """`tallyhub serve` as a child process."""
 
-    def __init__(self, database_url: str, log_path: Path, workers: int = 1) -> None:
+    def __init__(
+        self, database_url: str, log_path: Path, workers: int = 1, source: Path | None = None
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_path.open("wb")
         env = {**os.environ, "TALLYHUB_LOG_LEVEL": "warning", "TALLYHUB_MAINTENANCE_INTERVAL_SECONDS": "3600"}
+        if source is not None:  # another revision's hub package, ahead of the installed one
+            env["PYTHONPATH"] = str(source)
         command = [
             sys.executable,
             "-m",
@@ -167,6 +178,15 @@ class Hub:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        """The largest peak RSS (VmHWM) among the hub's processes so far, in MB."""
+        peaks = []
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        return max(peaks)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -249,25 +269,41 @@ async def _baseline(url: str, seconds: float) -> float:
     return count / seconds
 
 
-def bench_engine(engine: str, database_url: str, workdir: Path, workers: int = 1) -> None:
+@dataclasses.dataclass
+class Result:
+    syncs: float  # per second
+    cpu_ms: float  # hub CPU per sync
+
+
+def bench_engine(
+    engine: str, database_url: str, workdir: Path, workers: int = 1, source: Path | None = None
+) -> Result:
+    label = f"{engine}{'' if source is None else ' (baseline)'}"
     db = Database(database_url)
     upgrade(db)
     app = apps.create_app(db, "bench", ("prod",))
-    hub = Hub(database_url, workdir / f"hub-{engine}.log", workers)
+    hub = Hub(database_url, workdir / f"hub-{engine}-{workers}.log", workers, source)
     try:
         rng = random.Random(7)
         instances = [str(uuid.uuid4()) for _ in range(SENDERS)]
         placeholder = "00000000-0000-4000-8000-000000000000"
         templates = []
+        requests_in = []
         for i in range(16):
             payload = sync_payload(rng, instances[i % SENDERS])
             payload["message_uuid"] = placeholder
             templates.append(orjson.dumps(payload))
-        # Every body is a distinct message (a retry would be acknowledged without being stored).
-        bodies = (
-            templates[i % len(templates)].replace(placeholder.encode(), str(uuid.uuid4()).encode())
-            for i in range(10**9)
-        )
+            requests_in.append(sum(r["request_count"] for r in payload["requests"]))  # type: ignore[attr-defined]
+        taken = [0]
+
+        def numbered() -> Iterator[bytes]:
+            # Every body is a distinct message (a retry would be acknowledged without being stored);
+            # each one taken is sent, so `taken` tells the requests the hub must have counted.
+            for i in range(10**9):
+                taken[0] = i + 1
+                yield templates[i % len(templates)].replace(placeholder.encode(), str(uuid.uuid4()).encode())
+
+        bodies = numbered()
         url = f"{hub.url}/v2/{app.client_id}/prod/sync"
         asyncio.run(
             _drive(url, itertools.islice(bodies, 40), 60)
@@ -295,12 +331,14 @@ def bench_engine(engine: str, database_url: str, workdir: Path, workers: int = 1
         elapsed = time.perf_counter() - started
         cpu_per_sync = (hub.cpu_seconds() - cpu_before) / max(sent, 1)
         sender_per_sync = (time.process_time() - sender_before) / max(sent, 1)
+        rss = hub.rss_mb()
         healthz = asyncio.run(_baseline(f"{hub.url}/healthz", min(SECONDS, 5)))
+        expected = sum(requests_in[i % len(templates)] for i in range(taken[0]))
         with db.read() as conn:
             stored = conn.execute(
-                sa.select(sa.func.count())
-                .where(metrics.c.granularity == MINUTE, metrics.c.level == LEVEL_TOTAL)
-                .select_from(metrics)
+                sa.select(sa.func.coalesce(sa.func.sum(metrics.c.request_count), 0)).where(
+                    metrics.c.granularity == MINUTE, metrics.c.level == LEVEL_TOTAL
+                )
             ).scalar_one()
     finally:
         hub.stop()
@@ -308,17 +346,48 @@ def bench_engine(engine: str, database_url: str, workdir: Path, workers: int = 1
     latencies.sort()
     syncs = sent / elapsed
     print(
-        f"{engine:9} syncs/s {syncs:7.1f}   entries/s {syncs * ENTRIES:9.0f}   "
+        f"{label:20} syncs/s {syncs:7.1f}   entries/s {syncs * ENTRIES:9.0f}   "
         f"CPU/sync: hub {cpu_per_sync * 1000:4.1f} ms, senders {sender_per_sync * 1000:4.1f} ms   "
         f"latency p50 {latencies[len(latencies) // 2] * 1000:6.1f} ms  p95 "
         f"{latencies[int(len(latencies) * 0.95)] * 1000:6.1f} ms   "
-        f"baseline GET /healthz {healthz:7.1f}/s   ratio {syncs / healthz:.3f}   "
+        f"baseline GET /healthz {healthz:7.1f}/s   ratio {syncs / healthz:.3f}   hub peak RSS {rss:.0f} MB   "
         f"({sent} syncs in {elapsed:.1f} s, {SENDERS} senders, {workers} hub process(es), "
-        f"level-0 rows {stored})",
+        f"requests stored {stored} of {expected}, load {_load()})",
         flush=True,
     )
-    if stored < sent:
-        raise SystemExit(f"{engine}: only {stored} level-0 rows for {sent} syncs")
+    if stored != expected:
+        raise SystemExit(f"{label}: {stored} requests stored at level 0 for {expected} sent")
+    return Result(syncs, cpu_per_sync * 1000)
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+@contextlib.contextmanager
+def baseline_source() -> Iterator[Path | None]:
+    """The hub package of BENCH_BASELINE extracted into a scratch folder; None when not asked for."""
+    if not BASELINE:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="tallyhub-baseline-") as tmp:
+        archive = subprocess.run(
+            ["git", "archive", BASELINE, "hub/src"],
+            check=True,
+            capture_output=True,
+            cwd=Path(__file__).resolve().parent.parent,  # the checkout: git archive paths are relative
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        yield Path(tmp) / "hub" / "src"
+
+
+def _compare(label: str, new: Result, old: Result | None) -> None:
+    if old is not None:
+        print(
+            f"{label:20} vs baseline {BASELINE}: syncs/s x{new.syncs / old.syncs:.2f}, "
+            f"hub CPU per sync {old.cpu_ms:.1f} -> {new.cpu_ms:.1f} ms (x{old.cpu_ms / new.cpu_ms:.2f} less)",
+            flush=True,
+        )
 
 
 @contextlib.contextmanager
@@ -343,14 +412,38 @@ def scratch_postgres() -> Iterator[str | None]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="tallyhub-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tallyhub-bench-") as tmp, baseline_source() as old_source:
         workdir = Path(tmp)
         if "sqlite" in ENGINES:
-            bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir, SQLITE_WORKERS)
+            new = bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir, SQLITE_WORKERS)
+            old = None
+            if old_source is not None:
+                old = bench_engine(
+                    "sqlite", f"sqlite:///{workdir / 'old.sqlite3'}", workdir, SQLITE_WORKERS, old_source
+                )
+            _compare("sqlite", new, old)
         if "postgres" in ENGINES:
-            with scratch_postgres() as url:
-                if url is not None:
-                    bench_engine("postgres", url, workdir, PG_WORKERS)
+            by_workers: dict[int, Result] = {}
+            for workers in PG_WORKERS:
+                with scratch_postgres() as url:
+                    if url is None:
+                        return
+                    by_workers[workers] = bench_engine("postgres", url, workdir, workers)
+            if old_source is not None and 2 in by_workers:
+                with scratch_postgres() as url:
+                    if url is not None:
+                        _compare(
+                            "postgres x2",
+                            by_workers[2],
+                            bench_engine("postgres", url, workdir, 2, old_source),
+                        )
+            print(
+                "postgres by hub processes: "
+                + ", ".join(
+                    f"{w}: {r.syncs:.0f} syncs/s at {r.cpu_ms:.1f} ms" for w, r in by_workers.items()
+                ),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ an `Aggregate` adds counts, size sums and histograms, and renders one `metrics` 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from tallyhub import histograms
@@ -89,10 +89,13 @@ class LevelAggregates(Generic[E, C]):
 
     Endpoints and consumers are whatever keys the caller has (natural keys, so that this work happens
     before the write transaction starts); None stands for "no endpoint/consumer" (NO_ID in the table).
+    Only level 2 is kept as entries come; levels 1, 3 and 0 are summed from it in `serialised`, with
+    plain lists and dicts rather than one object per row (this ran once per entry and per level).
     """
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[int, E | None, C | None, int], Aggregate] = {}
+        # (endpoint, consumer, status) -> [count, request size sum, response size sum, 3 histograms]
+        self.rows: dict[tuple[E | None, C | None, int], list[Any]] = {}
 
     def add(
         self,
@@ -106,84 +109,70 @@ class LevelAggregates(Generic[E, C]):
         request_sizes: Mapping[int, int],
         response_sizes: Mapping[int, int],
     ) -> None:
-        rows = self.rows
-        # Entries of one sync rarely share a level-2 key (they are distinct per consumer, method, path
-        # and status), so a new one starts as a copy rather than a merge.
-        key: tuple[int, E | None, C | None, int] = (LEVEL_CONSUMER, endpoint, consumer, status_code)
-        aggregate = rows.get(key)
-        if aggregate is None:
-            rows[key] = Aggregate(
+        key = (endpoint, consumer, status_code)
+        row = self.rows.get(key)
+        if row is None:
+            # Entries of one sync rarely share a level-2 key (they are distinct per consumer, method,
+            # path and status), so a new one starts as a copy rather than a merge.
+            self.rows[key] = [
                 request_count,
                 request_size_sum,
                 response_size_sum,
                 dict(response_times),
                 dict(request_sizes),
                 dict(response_sizes),
-            )
-        else:
-            aggregate.add(
-                request_count,
-                request_size_sum,
-                response_size_sum,
-                response_times,
-                request_sizes,
-                response_sizes,
-            )
-        # Level 0 is summed from level 1 in `serialised` (fewer rows to merge than entries).
-        for key in (
-            (LEVEL_ENDPOINT, endpoint, None, status_code),
-            (LEVEL_CONSUMER_TOTAL, None, consumer, status_code),
-        ):
-            aggregate = rows.get(key)
-            if aggregate is None:
-                aggregate = rows[key] = Aggregate()
-            aggregate.request_count += request_count
-            aggregate.request_size_sum += request_size_sum
-            aggregate.response_size_sum += response_size_sum
-            for source, target in (
-                (response_times, aggregate.response_times),
-                (request_sizes, aggregate.request_sizes),
-                (response_sizes, aggregate.response_sizes),
-            ):
-                for bin_, count in source.items():
-                    target[bin_] = target.get(bin_, 0) + count
+            ]
+            return
+        row[0] += request_count
+        row[1] += request_size_sum
+        row[2] += response_size_sum
+        _merge(row[3], response_times)
+        _merge(row[4], request_sizes)
+        _merge(row[5], response_sizes)
 
     def serialised(self) -> list[tuple[int, E | None, C | None, int, tuple[Any, ...]]]:
         """(level, endpoint, consumer, status, values in COLUMNS order from request_count to the end)."""
+        by_endpoint = _summed(
+            ((endpoint, None, status), row) for (endpoint, _c, status), row in self.rows.items()
+        )
+        by_consumer = _summed(
+            ((None, consumer, status), row) for (_e, consumer, status), row in self.rows.items()
+        )
+        totals = _summed(((None, None, status), row) for (_e, _c, status), row in by_endpoint.items())
         dumps = histograms.dumps
-        totals: dict[tuple[int, E | None, C | None, int], Aggregate] = {}
-        for (level, _endpoint, _consumer, status_code), a in self.rows.items():
-            if level == LEVEL_ENDPOINT:
-                key: tuple[int, E | None, C | None, int] = (LEVEL_TOTAL, None, None, status_code)
-                total = totals.get(key)
-                if total is None:
-                    total = totals[key] = Aggregate()
-                total.add(
-                    a.request_count,
-                    a.request_size_sum,
-                    a.response_size_sum,
-                    a.response_times,
-                    a.request_sizes,
-                    a.response_sizes,
-                )
         return [
-            (
-                level,
-                endpoint,
-                consumer,
-                status_code,
-                (
-                    a.request_count,
-                    a.request_size_sum,
-                    a.response_size_sum,
-                    dumps(a.response_times),
-                    dumps(a.request_sizes),
-                    dumps(a.response_sizes),
-                    False,
-                ),
+            (level, endpoint, consumer, status, (a, b, c, dumps(t), dumps(q), dumps(r), False))
+            for level, rows in (
+                (LEVEL_CONSUMER, self.rows),
+                (LEVEL_ENDPOINT, by_endpoint),
+                (LEVEL_CONSUMER_TOTAL, by_consumer),
+                (LEVEL_TOTAL, totals),
             )
-            for (level, endpoint, consumer, status_code), a in (*self.rows.items(), *totals.items())
+            for (endpoint, consumer, status), (a, b, c, t, q, r) in rows.items()
         ]
+
+
+def _merge(target: dict[int, int], source: Mapping[int, int]) -> None:
+    get = target.get
+    for bin_, count in source.items():
+        target[bin_] = get(bin_, 0) + count
+
+
+def _summed(rows: Iterable[tuple[tuple[Any, Any, int], list[Any]]]) -> dict[tuple[Any, Any, int], list[Any]]:
+    """Rows summed per key (the histograms of the first row of a key copied, never shared)."""
+    sums: dict[tuple[Any, Any, int], list[Any]] = {}
+    for key, (a, b, c, t, q, r) in rows:
+        total = sums.get(key)
+        if total is None:
+            sums[key] = [a, b, c, dict(t), dict(q), dict(r)]
+            continue
+        total[0] += a
+        total[1] += b
+        total[2] += c
+        _merge(total[3], t)
+        _merge(total[4], q)
+        _merge(total[5], r)
+    return sums
 
 
 def merged_duplicates(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
