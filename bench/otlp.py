@@ -5,6 +5,8 @@ scale 3, delta, as apitally 1.0 sends them) plus its CPU and memory gauges, gzip
 write token. In the same run and on the same hub process, Hub v2 syncs of 200 entries (bench.ingest's
 payload) are measured as the baseline. Prints exports/s, data points/s and hub CPU per data point next to
 syncs/s and hub CPU per sync entry, per engine; the target is >= 150 metric exports/s per hub process.
+Then bench._otlp_spans's trace and log exports on a fresh database of the same engine (target >= 3,000
+spans/s), and one summary line per engine with every figure the issue asks for.
 
     python -m bench.otlp   (BENCH_SECONDS=10 BENCH_SENDERS=8 BENCH_ENGINES=sqlite,postgres)
 """
@@ -28,6 +30,7 @@ from tallyhub.storage import apps, write_tokens
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 
+from bench import _otlp_spans
 from bench.ingest import ENGINES, SECONDS, SENDERS, Connection, Hub, scratch_postgres, sync_payload
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -117,7 +120,8 @@ def _measure(hub: Hub, make: object, bodies: Iterator[bytes]) -> tuple[float, fl
     return sent / elapsed, (hub.cpu_seconds() - cpu) / max(sent, 1)
 
 
-def bench_engine(engine: str, database_url: str, workdir: Path) -> None:
+def bench_engine(engine: str, database_url: str, workdir: Path) -> tuple[float, float, float]:
+    """Print this engine's metrics figures; (exports/s, hub CPU s per point, hub CPU s per v2 entry)."""
     db = Database(database_url)
     upgrade(db)
     app = apps.create_app(db, "bench", ("prod",))
@@ -159,17 +163,37 @@ def bench_engine(engine: str, database_url: str, workdir: Path) -> None:
         f"{'met' if otlp_rate >= 150 else 'NOT met'}   (1 hub process, {SENDERS} senders, load {load:.2f})",
         flush=True,
     )
+    return otlp_rate, otlp_cpu / POINTS, v2_cpu / 200
+
+
+def summary(engine: str, metrics: tuple[float, float, float], spans: tuple[float, float]) -> None:
+    rate, cpu_point, cpu_entry = metrics
+    span_rate, cpu_span = spans
+    print(
+        f"{engine:9} SUMMARY  metric exports/s {rate:6.1f} (>= 150: {'met' if rate >= 150 else 'NOT met'})  "
+        f"data points/s {rate * POINTS:7.0f}  spans/s {span_rate:6.0f} (>= 3000: "
+        f"{'met' if span_rate >= 3000 else 'NOT met'})  hub CPU/point {cpu_point * 1e6:5.1f} us vs "
+        f"Hub v2 CPU/entry {cpu_entry * 1e6:5.1f} us (ratio {cpu_point / max(cpu_entry, 1e-12):.2f})  "
+        f"hub CPU/span {cpu_span * 1e6:4.0f} us  (load {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tallyhub-bench-otlp-") as tmp:
         workdir = Path(tmp)
         if "sqlite" in ENGINES:
-            bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir)
+            measured = bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir)
+            spans = _otlp_spans.bench_engine("sqlite", f"sqlite:///{workdir / 'spans.sqlite3'}", workdir)
+            summary("sqlite", measured, spans)
         if "postgres" in ENGINES:
             with scratch_postgres() as url:
+                if url is None:
+                    return
+                measured = bench_engine("postgres", url, workdir)
+            with scratch_postgres() as url:
                 if url is not None:
-                    bench_engine("postgres", url, workdir)
+                    summary("postgres", measured, _otlp_spans.bench_engine("postgres", url, workdir))
 
 
 if __name__ == "__main__":

@@ -187,3 +187,30 @@ def test_export_interval_header_when_the_operator_sets_one(db: Database) -> None
     assert (
         "Apitally-Export-Interval" not in Hub(db).post("metrics", shop_export().SerializeToString()).headers
     )
+
+
+def test_too_many_exports_in_flight_is_429_with_retry_after(db: Database) -> None:
+    hub = Hub(db, otlp_max_concurrent_exports=2)
+    hub.app.state.otlp_in_flight = 2  # two exports of this process are being stored
+    busy = hub.post("metrics", shop_export().SerializeToString())
+    assert (busy.status_code, busy.headers["Retry-After"]) == (429, "1")
+    assert status_pb2.Status.FromString(busy.content).message == "too many exports at once"
+    assert totals(hub) == {}
+    hub.app.state.otlp_in_flight = 0
+    assert hub.post("metrics", shop_export().SerializeToString()).status_code == 200
+
+
+def test_an_app_that_stops_exporting_goes_down_after_the_heartbeat_timeout(db: Database) -> None:
+    from tallyhub.analytics.incidents import open_incidents
+    from tallyhub.settings import load_settings
+    from tallyhub.uptime import heartbeats
+
+    settings = load_settings({"heartbeat_timeout_seconds": 180}, environ={})
+    hub = Hub(db)
+    assert hub.post("metrics", shop_export().SerializeToString()).status_code == 200
+    sent_at = time.time()
+    (prod,) = hub.rows(envs, envs.c.app_id == hub.app_id)
+    assert heartbeats.run(db, settings, sent_at + 170) == (0, 0)
+    assert heartbeats.run(db, settings, sent_at + 200) == (1, 0)
+    (down,) = open_incidents(db, prod.id)
+    assert down.cause.startswith("No instance of Shop / prod has synced since ")

@@ -98,3 +98,23 @@ def test_serve_prints_a_setup_link_while_no_user_exists(database_url: str, tmp_p
         assert httpx.get(link).status_code == 404  # spent once a user exists
     finally:
         hub.stop()
+
+
+def test_apps_create_prints_a_write_token_and_write_token_makes_a_new_one(database_url: str) -> None:
+    import time
+
+    from tallyhub.storage import write_tokens
+
+    created = json.loads(tallyhub_cli(database_url, "apps", "create", "Shop", "--json"))
+    first = created["write_token"]
+    second = tallyhub_cli(database_url, "apps", "write-token", "Shop").strip()
+    none = tallyhub_cli(database_url, "apps", "write-token", "Shop", "--write-token-grace-hours", "0").strip()
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            found = [write_tokens.app_for(conn, t, time.time()) for t in (first, second, none)]
+    finally:
+        db.dispose()
+    assert first.startswith("apt_") and second.startswith("apt_") and len({first, second, none}) == 3
+    # The first stays valid for the default grace period; the second was revoked at once by the third.
+    assert found == [created["id"], None, created["id"]]

@@ -1,7 +1,10 @@
 """Retention of what ingestion stores beside metrics: errors, request logs and their trace items, receipts.
 
 Idempotency keys are kept for RECEIVED_KEEP_SECONDS: clients retry a payload for up to an hour
-(PROTOCOL.md §1A).
+(PROTOCOL.md §1A). OTLP's bookkeeping goes once its sender has been silent for OTLP_STATE_KEEP_SECONDS:
+a cumulative stream's stored totals (a live SDK re-exports each stream every interval, so its row is
+updated every minute or so) and an instance's counting-source claim (touched hourly while it sends).
+An instance back after longer counts as new: its cumulative points count from their start again.
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ from tallyhub.storage.tables import (
     DAY,
     error_counts,
     error_groups,
+    metric_streams,
     received_messages,
     request_logs,
+    request_sources,
     trace_items,
 )
 
 RECEIVED_KEEP_SECONDS = 2 * 3600
+OTLP_STATE_KEEP_SECONDS = 7 * DAY
 
 
 def run(db: Database, settings: Settings, now: float) -> int:
-    """Delete errors, request logs and idempotency keys past their retention; returns how many."""
+    """Delete errors, request logs, idempotency keys and stale OTLP bookkeeping; returns how many."""
     errors_cutoff = now - settings.retention_errors_days * DAY
     deleted = delete_batched(db, error_counts, error_counts.c.bucket < errors_cutoff)
     # A group with no count left and not seen since the cutoff describes nothing in range any more.
@@ -39,7 +45,12 @@ def run(db: Database, settings: Settings, now: float) -> int:
     logs_cutoff = now - settings.retention_request_logs_days * DAY
     deleted += delete_batched(db, request_logs, request_logs.c.timestamp < logs_cutoff)
     deleted += delete_batched(db, trace_items, trace_items.c.timestamp < logs_cutoff)
+    state_cutoff = now - OTLP_STATE_KEEP_SECONDS
+    deleted += delete_batched(db, metric_streams, metric_streams.c.updated_at < state_cutoff)
     with db.write() as conn:
+        # One row per instance ever seen (no id column for batches): few enough to delete at once.
+        result = conn.execute(request_sources.delete().where(request_sources.c.last_seen < state_cutoff))
+        deleted += result.rowcount
         result = conn.execute(
             received_messages.delete().where(received_messages.c.received_at < now - RECEIVED_KEEP_SECONDS)
         )

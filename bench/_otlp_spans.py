@@ -4,7 +4,8 @@ small bodies, 3 child spans each) and log exports (100 records of those traces) 
 Prints spans/s and log records/s stored per engine (one hub process), checked against the rows stored,
 and the ratio to GET /healthz requests/s on the same server. Target: >= 3,000 spans/s per hub process.
 
-    python -m bench.otlp_spans   (BENCH=otlp_spans; BENCH_SECONDS, BENCH_SENDERS, BENCH_ENGINES: bench.ingest)
+Run by bench.otlp (BENCH=otlp) after its metrics figures, on each engine; alone:
+    python -m bench._otlp_spans   (BENCH_SECONDS, BENCH_SENDERS, BENCH_ENGINES: bench.ingest)
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ async def _drive(url: str, token: str, bodies: Iterator[tuple[str, bytes]], seco
     return sent
 
 
-def bench_engine(engine: str, database_url: str, workdir: Path) -> None:
+def bench_engine(engine: str, database_url: str, workdir: Path) -> tuple[float, float]:
+    """Print this engine's figures; (spans/s, hub CPU s per span)."""
     db = Database(database_url)
     upgrade(db)
     app = apps.create_app(db, "bench", ("prod",))
@@ -193,6 +195,7 @@ def bench_engine(engine: str, database_url: str, workdir: Path) -> None:
         "1 hub process)",
         flush=True,
     )
+    return rate, cpu / max(spans, 1)
 
 
 def main() -> None:
