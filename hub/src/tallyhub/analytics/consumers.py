@@ -189,7 +189,9 @@ def activity(
         # consumers with requests per bucket, and per consumer its earliest bucket, new if first seen since.
         with_consumer = buckets.c.consumer_id != NO_ID
         per_bucket = (
-            sa.select(buckets.c.bucket, sa.func.count()).where(with_consumer).group_by(buckets.c.bucket)
+            sa.select(buckets.c.bucket, sa.func.count(sa.distinct(buckets.c.consumer_id)))
+            .where(with_consumer)
+            .group_by(buckets.c.bucket)
         )
         active = {int(b): int(n) for b, n in conn.execute(per_bucket)}
         earliest = (
