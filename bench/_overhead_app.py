@@ -1,8 +1,11 @@
 """One run of the client-overhead benchmark, in a process of its own (so that it can be run by the
 official client's virtual environment as well as by ours): prints one JSON line of figures.
 
-Usage: python bench/_overhead_app.py VARIANT REQUESTS, VARIANT one of bare, client, client+logging.
-The hub URL comes from APITALLY_HUB_BASE_URL; `apitally` is whichever package the interpreter has.
+Usage: python bench/_overhead_app.py VARIANT REQUESTS [MIX], VARIANT one of bare, client,
+client+logging; MIX `small` (the default: three routes, string consumers) or `realistic` (issue 13's
+mix: 1,000 consumers with names and groups, 10 % of requests raising an exception, several path
+parameters, JSON bodies of several sizes, query strings). The hub URL comes from
+APITALLY_HUB_BASE_URL; `apitally` is whichever package the interpreter has.
 """
 
 import io
@@ -11,6 +14,7 @@ import logging
 import sys
 import time
 
+from _overhead_mix import build_realistic_app, realistic_environs
 from flask import Flask, g, request
 
 CLIENT_ID = "5b8b8a5e-9f4e-4c1e-8a55-0e5c2b1c9d7a"
@@ -18,7 +22,20 @@ CONSUMERS = 1000
 SETTLE_SECONDS = 1.5
 
 
-def build_app(variant: str) -> Flask:
+def logging_options(variant: str) -> dict:
+    if variant != "client+logging":
+        return {}
+    return {
+        "enable_request_logging": True,
+        "log_request_headers": True,
+        "log_request_body": True,
+        "log_response_body": True,
+    }
+
+
+def build_app(variant: str, mix: str = "small") -> Flask:
+    if mix == "realistic":
+        return build_realistic_app(variant, logging_options(variant))
     app = Flask(__name__)
     app.logger.disabled = True  # the 500s would print tracebacks; the printing is not what we measure
 
@@ -41,39 +58,18 @@ def build_app(variant: str) -> Flask:
     if variant != "bare":
         from apitally.flask import ApitallyMiddleware
 
-        options = {}
-        if variant == "client+logging":
-            options = {
-                "enable_request_logging": True,
-                "log_request_headers": True,
-                "log_request_body": True,
-                "log_response_body": True,
-            }
-        app.wsgi_app = ApitallyMiddleware(app, client_id=CLIENT_ID, env="bench", **options)
+        app.wsgi_app = ApitallyMiddleware(app, client_id=CLIENT_ID, env="bench", **logging_options(variant))
     return app
 
 
-def environs(n: int) -> list[dict]:
+def environs(n: int, mix: str = "small") -> list[dict]:
+    if mix == "realistic":
+        return realistic_environs(n, BASE_ENVIRON)
     doc = {"items": [{"id": i, "name": f"item-{i}", "tags": ["a", "b"]} for i in range(12)], "pad": ""}
     doc["pad"] = "x" * (1000 - len(json.dumps(doc)))
     body = json.dumps(doc).encode()
     assert len(body) == 1000
-    base = {
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "HTTP_HOST": "localhost",
-        "HTTP_USER_AGENT": "bench/1.0",
-        "HTTP_ACCEPT": "*/*",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
+    base = BASE_ENVIRON
     out = []
     for i in range(n):
         env = dict(base, HTTP_X_CONSUMER=f"consumer-{i % CONSUMERS}")
@@ -86,14 +82,34 @@ def environs(n: int) -> list[dict]:
             env["_body"] = body
         else:
             env.update(REQUEST_METHOD="GET", PATH_INFO="/boom")
+            env["_raises"] = True
         out.append(env)
     return out
+
+
+BASE_ENVIRON = {
+    "SERVER_NAME": "localhost",
+    "SERVER_PORT": "80",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "SCRIPT_NAME": "",
+    "QUERY_STRING": "",
+    "HTTP_HOST": "localhost",
+    "HTTP_USER_AGENT": "bench/1.0",
+    "HTTP_ACCEPT": "*/*",
+    "wsgi.version": (1, 0),
+    "wsgi.url_scheme": "http",
+    "wsgi.errors": sys.stderr,
+    "wsgi.multithread": False,
+    "wsgi.multiprocess": False,
+    "wsgi.run_once": False,
+}
 
 
 def drive(app: Flask, envs: list[dict]) -> tuple[float, float]:
     """Run `envs` through the app as a WSGI server would; returns (wall seconds, process CPU seconds)."""
     wsgi = app.wsgi_app
     statuses = []
+    errors = 0
 
     def start_response(status, headers, exc_info=None):
         statuses.append(status)
@@ -101,6 +117,7 @@ def drive(app: Flask, envs: list[dict]) -> tuple[float, float]:
     start, cpu_start = time.perf_counter(), time.process_time()
     for env in envs:
         env = dict(env)
+        errors += env.pop("_raises", False)
         env["wsgi.input"] = io.BytesIO(env.pop("_body", b""))
         body = wsgi(env, start_response)
         for _ in body:
@@ -109,7 +126,7 @@ def drive(app: Flask, envs: list[dict]) -> tuple[float, float]:
         if close is not None:
             close()
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    assert statuses.count("500 INTERNAL SERVER ERROR") == len(envs) // 10, statuses[:20]
+    assert statuses.count("500 INTERNAL SERVER ERROR") == errors, statuses[:20]
     return elapsed, cpu
 
 
@@ -120,15 +137,16 @@ def rss() -> int:
 
 def main() -> None:
     variant, n = sys.argv[1], int(sys.argv[2])
+    mix = sys.argv[3] if len(sys.argv) > 3 else "small"
     logging.getLogger("apitally").setLevel(logging.CRITICAL)
-    app = build_app(variant)
-    drive(app, environs(2000))  # warm-up
+    app = build_app(variant, mix)
+    drive(app, environs(2000, mix))  # warm-up
     # Let each client's first sync happen before the measured loop: it carries the one-time startup
     # work (the startup payload with its routes and package versions, the instance slot), which a
     # real process spreads over hours of requests. The official client does it as its thread starts
     # (within the warm-up); this one a second after the middleware is built.
     time.sleep(SETTLE_SECONDS)
-    envs = environs(n)
+    envs = environs(n, mix)
     elapsed, cpu = drive(app, envs)
     del envs
     print(json.dumps({"us": elapsed / n * 1e6, "cpu_us": cpu / n * 1e6, "rss": rss()}), flush=True)

@@ -1,5 +1,9 @@
-"""Per-request cost of the `apitally` client on a small Flask app, against bare Flask and the official
-client 0.25.1 (run from its own virtual environment): five interleaved repetitions, medians printed."""
+"""Per-request cost of the `apitally` client on Flask apps, against bare Flask and the official client
+0.25.1 (run from its own virtual environment): five interleaved repetitions, medians printed.
+
+Two mixes, each with the same app for every variant: `small` (three routes, string consumers) and
+`realistic` (issue 13's: 1,000 consumers with names and groups, 10 % exceptions, path parameters,
+JSON bodies; see `_overhead_mix.py`). BENCH_MIXES=small or =realistic runs one of them."""
 
 import json
 import os
@@ -12,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "50000"))
 REPETITIONS = int(os.environ.get("BENCH_REPETITIONS", "5"))
+MIXES = [m for m in os.environ.get("BENCH_MIXES", "small,realistic").split(",") if m]
 HERE = pathlib.Path(__file__).parent
 ROOT = HERE.parent
 
@@ -39,10 +44,10 @@ def official_python() -> str:
     return os.environ.get("TALLYHUB_OFFICIAL_PYTHON") or str(ROOT / ".venv-official" / "bin" / "python")
 
 
-def run(python: str, variant: str, hub: str) -> dict:
+def run(python: str, variant: str, mix: str, hub: str) -> dict:
     env = dict(os.environ, APITALLY_HUB_BASE_URL=hub, PYTHONHASHSEED="0")
     out = subprocess.run(
-        [python, str(HERE / "_overhead_app.py"), variant, str(REQUESTS)],
+        [python, str(HERE / "_overhead_app.py"), variant, str(REQUESTS), mix],
         env=env,
         capture_output=True,
         text=True,
@@ -64,16 +69,24 @@ def main() -> None:
         "this client + request logging": (ours, "client+logging"),
         "official + request logging": (official, "client+logging"),
     }
-    results: dict[str, list[dict]] = {name: [] for name in variants}
+    # Every run of a repetition (all variants of all mixes) before the next repetition: a change in
+    # the machine's load meanwhile touches every variant alike.
+    results: dict[tuple[str, str], list[dict]] = {(mix, name): [] for mix in MIXES for name in variants}
     for rep in range(REPETITIONS):
-        for name, (python, variant) in variants.items():
-            results[name].append(run(python, variant, hub))
+        for mix in MIXES:
+            for name, (python, variant) in variants.items():
+                results[mix, name].append(run(python, variant, mix, hub))
         print(f"repetition {rep + 1}/{REPETITIONS} done", flush=True)
     server.shutdown()
-
-    bare = "bare Flask"
-    print(f"\n{REQUESTS} mixed requests per run, {REPETITIONS} interleaved repetitions, medians.")
+    print(f"\n{REQUESTS} requests per run, {REPETITIONS} interleaved repetitions, medians.")
     print("wall = elapsed time; cpu = CPU time of the process (less disturbed by other load on the machine)")
+    for mix in MIXES:
+        report(mix, {name: results[mix, name] for name in variants})
+
+
+def report(mix: str, results: dict[str, list[dict]]) -> None:
+    bare = "bare Flask"
+    print(f"\nmix: {mix}")
     print(
         f"{'variant':32} {'wall µs/req':>11} {'overhead':>9} {'cpu µs/req':>11} {'overhead':>9}"
         f" {'RSS MiB':>8}"
@@ -82,7 +95,7 @@ def main() -> None:
         m: {name: statistics.median(r[m] for r in runs) for name, runs in results.items()}
         for m in ("us", "cpu_us", "rss")
     }
-    for name in variants:
+    for name in results:
         wall, cpu = med["us"][name], med["cpu_us"][name]
         wall_over, cpu_over, mib = wall - med["us"][bare], cpu - med["cpu_us"][bare], med["rss"][name] / 2**20
         print(f"{name:32} {wall:11.1f} {wall_over:9.1f} {cpu:11.1f} {cpu_over:9.1f} {mib:8.1f}")
@@ -96,7 +109,8 @@ def main() -> None:
         ("request logging", "this client + request logging", "official + request logging", 0.2),
     ):
         wall, cpu = ratio("us", ours, theirs), ratio("cpu_us", ours, theirs)
-        print(f"overhead ratio this/official, {label}: wall {wall:.3f}, cpu {cpu:.3f} (target <= {target})")
+        print(f"overhead ratio this/official, {mix} mix, {label}: wall {wall:.3f}, cpu {cpu:.3f}", end="")
+        print(f" (target <= {target})")
     mem_ok = med["rss"]["apitally (this client)"] <= med["rss"]["apitally 0.25.1 (official)"]
     print(f"RSS after the run, this client <= official (default settings): {mem_ok}")
 

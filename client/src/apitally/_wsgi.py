@@ -305,6 +305,12 @@ class Exchange:
                 route = self.route = self.late_route()
             if route is not None:
                 length = self.length
+                if type(consumer) is ApitallyConsumer:
+                    # Its strings, not the object: a note of strings alone is counted with the
+                    # identical ones by `drain`, and the garbage collector stops tracking it (the
+                    # notes waiting for the worker would otherwise count towards, and trigger, full
+                    # collections).
+                    consumer = (consumer.identifier, consumer.name, consumer.group)
                 mw._count(
                     (
                         consumer,

@@ -149,7 +149,12 @@ class ApitallyMiddleware(WsgiMiddleware):
 
 def set_consumer(identifier: str, name: str | None = None, group: str | None = None) -> None:
     """Set the consumer of the current request (same as `g.apitally_consumer = ApitallyConsumer(...)`)."""
-    g.apitally_consumer = ApitallyConsumer(identifier, name=name, group=group)
+    consumer = ApitallyConsumer(identifier, name=name, group=group)
+    ctx = _cv_app.get(None)
+    if ctx is None:
+        g.apitally_consumer = consumer  # raises Flask's "Working outside of application context."
+    else:
+        ctx.g.apitally_consumer = consumer  # the `g` proxy's lookup costs more than the consumer
 
 
 def _route(rule: Any) -> str | None:

@@ -8,19 +8,16 @@ from typing import Any
 MAX_CONSUMERS = 100_000
 
 
-def _clean(value: object, limit: int) -> str | None:
-    return str(value).strip()[:limit] if value else None
-
-
 class ApitallyConsumer:
     """A consumer: identifier (stripped, ≤128 chars), optional name and group (≤64 chars)."""
 
     __slots__ = ("group", "identifier", "name")
 
     def __init__(self, identifier: object, name: object = None, group: object = None) -> None:
+        # No helper call per field: apps make one consumer per request (`set_consumer`).
         self.identifier = str(identifier).strip()[:128]
-        self.name = _clean(name, 64)
-        self.group = _clean(group, 64)
+        self.name = str(name).strip()[:64] if name else None
+        self.group = str(group).strip()[:64] if group else None
 
     def __repr__(self) -> str:
         return f"ApitallyConsumer({self.identifier!r}, name={self.name!r}, group={self.group!r})"
@@ -46,10 +43,12 @@ class ConsumerRegistry:
 
     def add(self, consumer: ApitallyConsumer) -> None:
         """Note `consumer` if it carries a name or group; a new value overrides, an empty one never clears."""
-        name, group = consumer.name, consumer.group
+        self.add_fields(consumer.identifier, consumer.name, consumer.group)
+
+    def add_fields(self, ident: str, name: str | None, group: str | None) -> None:
+        """`add` for a consumer given as its (cleaned) identifier, name and group."""
         if not name and not group:
             return
-        ident = consumer.identifier
         known = self._known.get(ident)
         if known is not None and (not name or name == known[0]) and (not group or group == known[1]):
             return  # the common case: nothing new, no lock

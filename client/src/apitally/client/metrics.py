@@ -15,9 +15,10 @@ MAX_NOTED = 20_000  # noted, not yet aggregated; past this the request path aggr
 _Key = tuple[str | None, str, str, int]
 
 # A request as the request path notes it, raw: (consumer, method, path, status, time bin, request
-# size, response size). The consumer is a string, an ApitallyConsumer or None; the status an int or a
-# WSGI status line ("200 OK"); the time bin is int(seconds / 0.01); a size is an int, a decimal
-# string (a Content-Length header) or None. Identical notes are counted once, in bulk, by `drain`.
+# size, response size). The consumer is a string, an ApitallyConsumer, the (identifier, name, group)
+# of one, or None; the status an int or a WSGI status line ("200 OK"); the time bin is
+# int(seconds / 0.01); a size is an int, a decimal string (a Content-Length header) or None.
+# Identical notes are counted once, in bulk, by `drain`.
 Noted = tuple[object, str, str, "int | str", int, "int | str | None", "int | str | None"]
 
 
@@ -107,6 +108,10 @@ class RequestCounter:
             for (consumer, method, path, status, time_bin, request_size, response_size), k in counts.items():
                 if type(consumer) is str:
                     identifier: str | None = consumer.strip()[:128] or None
+                elif type(consumer) is tuple:
+                    identifier = consumer[0] or None
+                    if self.consumers is not None:
+                        self.consumers.add_fields(*consumer)
                 elif isinstance(consumer, ApitallyConsumer):
                     identifier = consumer.identifier or None
                     if self.consumers is not None:
