@@ -97,9 +97,10 @@ def conditions(
 
 
 def _older_than(timestamp: float, row_id: int) -> sa.ColumnElement[bool]:
-    # Keyset paging on (timestamp, id), so pages neither skip nor repeat items.
+    # Keyset paging on (timestamp, id), so pages neither skip nor repeat items. The plain range on the
+    # timestamp is what lets the (env_id, timestamp) index start at the anchor (an OR alone does not).
     c = request_logs.c
-    return sa.or_(c.timestamp < timestamp, sa.and_(c.timestamp == timestamp, c.id < row_id))
+    return sa.and_(c.timestamp <= timestamp, sa.or_(c.timestamp < timestamp, c.id < row_id))
 
 
 def _newest(
