@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-
-from tallyhub.analytics.times import iso
 
 MAX_ROWS = 1_000_000
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -65,12 +64,18 @@ def write_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator
     yield buffer.getvalue()
 
 
+def _iso_ms(seconds: float) -> str:
+    """ISO 8601 UTC to the millisecond (cheaper than datetime for a million rows)."""
+    whole = int(seconds)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((seconds - whole) * 1000):03d}Z"
+
+
 def request_log_rows(rows: Iterable[sa.Row], env_names: dict[int, str]) -> Iterator[tuple[Any, ...]]:
     """REQUEST_LOG_HEADER's cells of rows read with request_logs.EXPORT_COLUMNS."""
     for r in rows:
         yield (
             r.id,
-            iso(r.timestamp),
+            _iso_ms(r.timestamp),
             env_names[r.env_id],
             r.method,
             r.url,

@@ -6,6 +6,7 @@ all envs selected, one query ordered by time would sort every row of the range.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -97,9 +98,10 @@ def conditions(
 
 
 def _older_than(timestamp: float, row_id: int) -> sa.ColumnElement[bool]:
-    # Keyset paging on (timestamp, id), so pages neither skip nor repeat items.
+    # Keyset paging on (timestamp, id), so pages neither skip nor repeat items. The plain range on the
+    # timestamp is what lets the (env_id, timestamp) index start at the anchor (an OR alone does not).
     c = request_logs.c
-    return sa.or_(c.timestamp < timestamp, sa.and_(c.timestamp == timestamp, c.id < row_id))
+    return sa.and_(c.timestamp <= timestamp, sa.or_(c.timestamp < timestamp, c.id < row_id))
 
 
 def _newest(
@@ -145,10 +147,70 @@ def list_request_logs(
     if before is not None:
         anchor = conn.execute(sa.select(request_logs.c.timestamp).where(request_logs.c.id == before)).scalar()
         terms.append(request_logs.c.id < before if anchor is None else _older_than(anchor, before))
-    rows = _newest(conn, [*_LIST_COLUMNS, consumers.c.identifier], resolved.env_ids, terms, limit + 1)
+    columns = [*_LIST_COLUMNS, consumers.c.identifier]
+    rows = _probe_bodies(
+        conn, columns, resolved, start, end, method, logs, terms[-1:] if before else [], limit + 1
+    )
+    if rows is None:
+        rows = _newest(conn, columns, resolved.env_ids, terms, limit + 1)
     items = [_item(row, resolved.env_names) for row in rows[:limit]]
     traces.join(conn, rows[:limit], items)
     return {"items": items, "next_before": items[-1]["id"] if len(rows) > limit else None}
+
+
+PROBE_ROWS = 2000
+
+
+def _probe_bodies(
+    conn: sa.Connection,
+    columns: Sequence[Any],
+    resolved: Selection,
+    start: float,
+    end: float,
+    method: str | None,
+    logs: LogFilters,
+    keyset: list[sa.ColumnElement[bool]],
+    limit: int,
+) -> list[sa.Row] | None:
+    """SQLite's body search for a page: the newest PROBE_ROWS rows of each env checked with LIKE.
+
+    FTS5 answers a needle found in most bodies by listing every matching row before the page can be
+    taken (seconds at a few 100,000 rows); the newest rows, checked one by one, hold a page of such
+    a needle. When an env's newest rows hold fewer than `limit` matches, None: the index answers.
+    """
+    if conn.dialect.name != "sqlite" or not any(
+        needle is not None and len(needle) >= text_search.MIN_INDEXED
+        for needle in (logs.request_body, logs.response_body)
+    ):
+        return None
+    others = conditions(
+        conn, resolved, start, end, method, dataclasses.replace(logs, request_body=None, response_body=None)
+    )
+    if others is None:
+        return None
+    c = request_logs.c
+    likes = [
+        column.icontains(needle, autoescape=True)
+        for column, needle in (
+            (c.request_body_text, logs.request_body),
+            (c.response_body_text, logs.response_body),
+        )
+        if needle is not None
+    ]
+    rows: list[sa.Row] = []
+    for env_id in resolved.env_ids:
+        window = (
+            sa.select(c.id)
+            .where(c.env_id == env_id, *others, *keyset)
+            .order_by(c.timestamp.desc(), c.id.desc())
+            .limit(PROBE_ROWS)
+        )
+        found = _newest(conn, columns, (env_id,), [c.id.in_(window), *likes], limit)
+        if len(found) < limit:
+            return None
+        rows.extend(found)
+    rows.sort(key=lambda r: (r.timestamp, r.id), reverse=True)
+    return rows[:limit]
 
 
 def get_request_log(conn: sa.Connection, env_names: dict[int, str], log_id: int) -> dict[str, Any] | None:

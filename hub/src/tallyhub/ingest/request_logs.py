@@ -29,7 +29,17 @@ def store(
     """Insert the logs not stored yet, given the ids of every endpoint and consumer they name."""
     if not logs:
         return
-    rows = [
+    insert_ignore(conn, request_logs, rows(env_id, logs, endpoint_ids, consumer_ids), ["env_id", "uuid"])
+
+
+def rows(
+    env_id: int,
+    logs: Sequence[RequestLog],
+    endpoint_ids: Mapping[NaturalEndpoint, int],
+    consumer_ids: Mapping[str, int],
+) -> list[dict[str, Any]]:
+    """The request_logs rows of `logs` (what `store` inserts)."""
+    return [
         {
             "env_id": env_id,
             "uuid": log.uuid,
@@ -52,7 +62,6 @@ def store(
         }
         for log in logs
     ]
-    insert_ignore(conn, request_logs, rows, ["env_id", "uuid"])
 
 
 def body_text(encoded: str | None) -> str | None:
