@@ -264,3 +264,41 @@ def test_a_client_fault_never_reaches_the_app(
         response = client.get("/items/3")
         assert response.status_code == 200 and response.json() == {"id": 3}
         assert client.get("/stream").content == b"x" * 300_000
+
+
+@pytest.mark.parametrize("capture", [True, False])
+def test_capture_client_disconnects_records_499(hub: RecordingHub, capture: bool) -> None:
+    async def check(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("gone" if await request.is_disconnected() else "here")
+
+    app = Starlette(routes=[Route("/check", check)])
+    app.add_middleware(
+        StarletteMiddleware, client_id=CLIENT_ID, hub_url=hub.url, capture_client_disconnects=capture
+    )
+
+    async def drive() -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.disconnect"}  # the client went away
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/check",
+            "headers": [(b"host", b"t")],
+            "query_string": b"",
+            "scheme": "http",
+            "server": ("t", 80),
+            "root_path": "",
+        }
+        await app(scope, receive, send)
+        return sent
+
+    sent = asyncio.run(drive())
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"gone"  # the response is the app's
+    _middleware(app).client.shutdown(timeout=2.0)
+    assert hub.count(path="/check", status_code=499 if capture else 200) == 1
