@@ -222,8 +222,8 @@ def test_no_page_shows_a_raw_iso_time(shop: dict[str, Any], web: Any) -> None:
 
 def test_one_time_format_with_relative_time_on_hover() -> None:
     now = datetime(2026, 12, 2, 6, 53, tzinfo=UTC).timestamp()
-    shown = formatting.when("2026-12-02T03:53:10Z", now=now)
-    assert shown == '<time datetime="2026-12-02T03:53:10Z" title="3 hours ago">2 Dec 03:53 UTC</time>'
+    shown = formatting.when("2026-12-02T03:53:00Z", now=now)
+    assert shown == '<time datetime="2026-12-02T03:53:00Z" title="3 hours ago">2 Dec 03:53 UTC</time>'
     assert formatting.when(now - 90, now=now).endswith('title="1 minute ago">2 Dec 06:51 UTC</time>')
     assert 'title="in 2 days"' in formatting.when(now + 2 * 86400 + 5, now=now)
     assert 'title="just now"' in formatting.when(now, now=now)
