@@ -164,7 +164,8 @@ def test_sign_in_create_app_and_see_first_data(browser, hub: HubProcess, databas
     # Filters chosen on one page carry over through the navigation to every other page.
     app_path = page.url.split("/setup")[0].removeprefix(hub.url)
     page.goto(f"{hub.url}{app_path}/traffic")
-    page.click("a.period:text('7 d')")
+    page.click(".presets label:has-text('7 d')")  # a preset applies at once
+    page.wait_for_url(re.compile(r".*period=7d.*"))
     page.select_option('select[name="env"]', "prod")
     page.fill('input[name="status"]', "5xx")
     page.click(".filters button[type=submit]")
@@ -185,12 +186,14 @@ def test_sign_in_create_app_and_see_first_data(browser, hub: HubProcess, databas
         page.wait_for_url(f"{hub.url}{app_path}/{slug}?{query}")
         shot(slug)
 
-    # Custom range: picking dates switches the range to custom.
+    # Custom range: "Custom" shows the from/to fields.
+    assert not page.is_visible('input[name="start"]')
+    page.click(".presets label:has-text('Custom')")
     page.fill('input[name="start"]', "2026-11-01T00:00")
     page.fill('input[name="end"]', "2026-11-02T00:00")
     page.click(".filters button[type=submit]")
     page.wait_for_url(re.compile(r".*period=custom&start=2026-11-01T00%3A00&end=2026-11-02T00%3A00.*"))
-    assert page.input_value('select[name="period"]') == "custom"
+    assert page.is_checked('input[name="period"][value="custom"]')
     assert "period=custom&start=2026-11-01T00%3A00%3A00Z&end=2026-11-02T00%3A00%3A00Z" in page.get_attribute(
         ".appnav a:text('Errors')", "href"
     )
@@ -322,7 +325,7 @@ def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) ->
     assert "env=prod" in url and all(zoomed)
     start, end = (datetime.fromisoformat(unquote(m.group(1))).timestamp() for m in zoomed if m)
     assert now - 7 * 86400 < start < end < now + 3600  # a part of the 7 days that were shown
-    assert page.input_value('select[name="period"]') == "custom"
+    assert page.is_checked('input[name="period"][value="custom"]')
     # Apdex exists only in the three hours with traffic, each between empty hours: drawn as points.
     page.goto(f"{hub.url}/apps/{app_id}/performance?env=prod&period=7d")
     page.wait_for_selector("#chart-apdex[data-drawn] canvas")
