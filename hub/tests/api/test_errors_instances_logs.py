@@ -75,6 +75,7 @@ def test_errors_count_within_the_range_and_filter(api: Any, db: Any) -> None:
             "first_seen": iso(T0),
             "last_seen": iso(T0 + 600),
             "consumers": ["alice"],
+            "consumer_names": {},  # neither consumer has a name
         }
     ]
     assert body["validation_errors"] == [

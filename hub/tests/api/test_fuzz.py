@@ -38,7 +38,7 @@ def test_read_api_never_fails(api: Any) -> None:
     known = {"app_id": api.app_id, "rule_id": rule["id"], "channel_id": channel["id"]}
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", api.client.app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 27  # 8 read routes, 7 uptime routes, 7 alert-rule routes, 5 channel routes
+    assert len(operations) == 28  # 9 read routes, 7 uptime routes, 7 alert-rule routes, 5 channel routes
     for operation in operations:
         # Positive cases reach the queries (ids pinned to real rows); negative ones the validation.
         pinned = {name: value for name, value in known.items() if f"{{{name}}}" in operation.path}
@@ -53,7 +53,10 @@ def test_read_api_never_fails(api: Any) -> None:
             response = case.call(headers={"Authorization": f"Bearer {api.token}"})
             assert response.status_code < 500, (case.as_curl_command(), response.text)
             if response.status_code != 204:  # a DELETE that found its row answers without a body
-                assert response.headers["content-type"] == ["application/json"], response.headers
+                # Request logs and traffic answer CSV when asked (format=csv); everything else is JSON.
+                wants_csv = response.status_code == 200 and (case.query or {}).get("format") == "csv"
+                expected = "text/csv; charset=utf-8" if wants_csv else "application/json"
+                assert response.headers["content-type"] == [expected], response.headers
             # Schema conformance only: unknown query parameters are ignored, as HTTP APIs usually do.
             case.validate_response(
                 response,

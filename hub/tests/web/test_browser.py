@@ -423,7 +423,7 @@ def test_data_pages_filter_and_edit_consumers(browser, hub: HubProcess, database
     page.screenshot(path=str(SHOTS / f"{engine}-overview.png"), full_page=True)
     expected_charts = {
         "traffic": 3,
-        "errors": 1,
+        "errors": 2,  # errors over time, and the status-code breakdown
         "performance": 3,
         "data-transferred": 3,
         "endpoints": 0,
