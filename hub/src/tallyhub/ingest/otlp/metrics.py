@@ -266,6 +266,9 @@ def _histogram(
         else:
             entry[2] += total
         target = entry[slot]
+        if not target:
+            entry[slot] = hist  # the common case: one point per key and metric (hist is this point's own)
+            continue
         for k, v in hist.items():
             target[k] = target.get(k, 0) + v
     result.reject(missing, f"{metric.name} points without http.request.method or http.response.status_code")
