@@ -214,3 +214,18 @@ def test_an_app_that_stops_exporting_goes_down_after_the_heartbeat_timeout(db: D
     assert heartbeats.run(db, settings, sent_at + 200) == (1, 0)
     (down,) = open_incidents(db, prod.id)
     assert down.cause.startswith("No instance of Shop / prod has synced since ")
+
+
+def test_nul_characters_in_attributes_are_stored_as_replacement_characters(hub: Hub) -> None:
+    # PostgreSQL text and jsonb cannot hold NUL: the fuzz test once got a 500 from a client name with one.
+    export = shop_export()
+    resource = export.resource_metrics[0].resource
+    for kv in resource.attributes:
+        if kv.key in ("telemetry.distro.name", "telemetry.sdk.name"):
+            kv.value.string_value = "opentelemetry-\x00"
+    resource.attributes.add(key="extra\x00key").value.string_value = "v\x00"
+    response = hub.post("metrics", export.SerializeToString())
+    assert response.status_code == 200, response.content
+    assert totals(hub) == {200: 3, 404: 3, 201: 2}
+    (instance,) = hub.rows(instances)
+    assert instance.client == "opentelemetry-\ufffd"
