@@ -36,12 +36,13 @@ $(RUNTIME): hub/pyproject.toml
 	touch $@
 
 $(DEMO_STAMP): $(RUNTIME) client/pyproject.toml
-	$(BIN)/pip install -q --disable-pip-version-check -e "./client[flask,fastapi,starlette]"
+	$(BIN)/pip install -q --disable-pip-version-check -e "./client[flask]"
 	touch $@
 
+# The ASGI extras are for the client's tests; the demo's Flask API needs only the flask one.
 $(STAMP): $(DEMO_STAMP) requirements-dev.txt
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q -e "./client[flask,fastapi,starlette]" -r requirements-dev.txt
 	touch $@
 
 $(OFFICIAL_STAMP):
