@@ -75,3 +75,19 @@ def test_templates_have_no_inline_script_or_style() -> None:
         assert not re.search(r"<style", text), template.name
         assert not re.search(r"<script(?![^>]*\ssrc=)", text), template.name
         assert not re.search(r"\son[a-z]+=", text), template.name  # onclick= and the like
+
+
+def test_an_unhandled_error_answers_500_with_the_headers(web: Web) -> None:
+    # Starlette answers an unhandled exception from outside every middleware added with
+    # add_middleware; the hub's 500 must still carry the headers.
+    hub = web.app()
+
+    @hub.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    from fastapi.testclient import TestClient
+
+    response = TestClient(hub, raise_server_exceptions=False).get("/boom")
+    assert response.status_code == 500
+    _assert_hardened(response.headers, "/boom (500)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -117,9 +118,23 @@ def install(app: FastAPI) -> None:
     # Pages, JSON and static files compress 2-9 times (the first load of a page has a 300 KB budget);
     # small responses, such as ingestion's, are sent as they are.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
-    app.add_middleware(SecurityHeaders, public_url=str(app.state.settings.public_url))
+    _outermost(app, SecurityHeaders, public_url=str(app.state.settings.public_url))
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(WebError, _web_error)
     app.add_exception_handler(FilterError, _filter_error)
     app.add_exception_handler(CsrfError, _csrf_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+def _outermost(app: FastAPI, middleware: Any, **options: Any) -> None:
+    """Wrap the app's whole middleware stack in `middleware`.
+
+    Starlette answers an unhandled exception (its plain 500) from ServerErrorMiddleware, which sits
+    outside every middleware added with add_middleware; the security headers must be on that 500 too.
+    """
+    build = app.build_middleware_stack
+
+    def build_wrapped() -> Any:
+        return middleware(build(), **options)
+
+    app.build_middleware_stack = build_wrapped  # type: ignore[method-assign]
