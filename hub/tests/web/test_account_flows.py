@@ -173,6 +173,23 @@ def test_changing_the_password_needs_the_current_one_and_signs_out_other_session
         assert users.authenticate(conn, "ann@example.com", "correct horse battery") is None
 
 
+def test_guessing_the_current_password_is_limited_as_sign_in_is(web, acme) -> None:
+    # A stolen session must not become a way to guess the account's password without limit.
+    here = web.signed_in("ann@example.com")
+    guess = {"current": "not it", "password": "n" * 10, "password2": "n" * 10}
+    for _ in range(5):
+        assert _account_post(web, here, "/account/password", guess).status_code == 400
+    refused = _account_post(web, here, "/account/password", guess)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert "Too many" in refused.text
+    right = _account_post(web, here, "/account/password", {**guess, "current": web.password})
+    assert right.status_code == 429  # not even checked while the limit holds
+    with web.db.read() as conn:
+        from tallyhub.accounts import users
+
+        assert users.authenticate(conn, "ann@example.com", web.password) is not None
+
+
 def test_signing_out_every_other_session(web, acme) -> None:
     here = web.signed_in("ann@example.com")
     others = [web.signed_in("ann@example.com") for _ in range(2)]

@@ -8,6 +8,7 @@ import time
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from tallyhub.accounts import login_attempts as attempts
 from tallyhub.accounts import passwords
 from tallyhub.accounts import users as user_store
 from tallyhub.accounts.sessions import end_other_sessions, live_session_count
@@ -55,15 +56,27 @@ def change_password(
     password: FormStr = "",
     password2: FormStr = "",
 ) -> Response:
+    db = request_db(request)
+    # Guessing the current password from a session counts as guessing it at the sign-in form.
+    attempt = attempts.begin(db, viewer.user.email, security.client_ip(request), time.time())
+    if attempt.retry_after:
+        error = "Too many wrong passwords from this address. Wait a few minutes, then try again."
+        response = _page(request, viewer, status_code=429, error=error)
+        response.headers["Retry-After"] = str(attempt.retry_after)
+        return response
     try:
         if password != password2:
             raise ValueError("the two new passwords differ")
         new_hash = user_store.hash_password(password)  # argon2 outside the write transaction
-        with request_db(request).read() as conn:
+        with db.read() as conn:
             passwords.check_current(conn, viewer.user, current)
-        with request_db(request).write() as conn:
+        attempts.succeeded(db, attempt)
+        with db.write() as conn:
             passwords.change_password(conn, viewer.user.id, new_hash, _session_token(request))
+    except passwords.PasswordError as exc:
+        return _page(request, viewer, status_code=400, error=str(exc))
     except ValueError as exc:
+        attempts.succeeded(db, attempt)  # the current password was not the problem
         return _page(request, viewer, status_code=400, error=str(exc))
     return RedirectResponse("/account?done=password", status_code=303)
 
