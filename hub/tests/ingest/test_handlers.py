@@ -43,6 +43,8 @@ DATA = Path(__file__).parent / "data"
 # The hub's clock in these tests: a few minutes after the captured payloads were sent, so that their
 # times fall within the ingestion window (25 h before the clock to 10 min after it).
 CAPTURED_AT = 1795715400.0
+# Fixed, not uuid4(): parametrized ids must be the same in every pytest process that collects them.
+UNKNOWN_CLIENT_ID = "9f1c2b7e-4d3a-4b8e-a6f0-2c5d8e1f3a7b"
 
 
 def payload(name: str, **changes: Any) -> dict[str, Any]:
@@ -283,7 +285,7 @@ def test_non_canonical_client_ids_are_accepted(asgi: Hub, client_id: str) -> Non
 
 
 @pytest.mark.parametrize("path", ["startup", "sync", "log?uuid=5b0e3c1a-2d4f-4e6a-8b9c-0d1e2f3a4b5c"])
-@pytest.mark.parametrize("client_id", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("client_id", [UNKNOWN_CLIENT_ID, "not-a-uuid"])
 def test_unknown_client_id_is_404_with_json(asgi: Hub, path: str, client_id: str) -> None:
     response = asgi.post(path, client_id=client_id, json=payload("python_flask_sync.json"))
     assert response.status_code == 404
