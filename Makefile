@@ -108,8 +108,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Test files run in parallel, one per core (a file's tests share their hubs and browser in one process).
 test: setup e2e-node lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 # A hub with a demo login, a Flask API instrumented with apitally.flask and traffic; Ctrl-C (or SIGTERM) stops it.
 demo: $(DEMO_STAMP) vendor
