@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -103,4 +104,21 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
 
 def create_app_from_environment() -> FastAPI:
     """The hub configured by TALLYHUB_* variables: what each process of `tallyhub serve --workers N` runs."""
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    tune_gc_for_serving()
+    return app
+
+
+# A sync or an OTLP export allocates tens of thousands of short-lived objects. At the default
+# young-generation threshold (700) the collector runs dozens of times per request and, whenever it
+# reaches the older generations, walks every long-lived object (modules, the app, caches).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_gc_for_serving() -> None:
+    """Freeze what exists after start-up (out of every later collection) and let a request's garbage
+    die by reference counting before a collection starts. Call once, before serving."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)

@@ -61,7 +61,7 @@ def serve(**overrides: Any) -> None:
     """Migrate the database and serve the hub."""
     import uvicorn
 
-    from tallyhub.app import create_app
+    from tallyhub.app import create_app, tune_gc_for_serving
 
     settings = _settings(**overrides)
     logging.basicConfig(
@@ -89,7 +89,9 @@ def serve(**overrides: Any) -> None:
         "forwarded_allow_ips": settings.trusted_proxies or "",
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings, db), **server)
+        app = create_app(settings, db)
+        tune_gc_for_serving()
+        uvicorn.run(app, **server)
         return
     db.dispose()
     # Worker processes build their own app from the environment: hand them this command's options.
