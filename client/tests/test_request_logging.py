@@ -146,11 +146,13 @@ def test_no_request_is_lost_at_shutdown(hub: Any) -> None:
     app = make_app(hub.url, enable_request_logging=True)
     for i in range(500):
         send(app, "GET", f"/items/{i}")
-    flush(app)  # immediately: nothing has been spooled yet
+    flush(app)  # at once, though the worker may have spooled and sent a part already (a slow machine)
     assert len(hub.log_lines()) == 500
     assert len({line["uuid"] for line in hub.log_lines()}) == 500
-    (log_call,) = [c for c in hub.calls if c["kind"] == "log"]
-    assert "Content-Type" not in log_call["headers"] and log_call["path"].split("uuid=")[1]
+    log_calls = [c for c in hub.calls if c["kind"] == "log"]
+    assert log_calls
+    for call in log_calls:
+        assert "Content-Type" not in call["headers"] and call["path"].split("uuid=")[1]
 
 
 def test_buffer_is_bounded_by_bytes_and_drops_are_counted(hub: Any, monkeypatch: pytest.MonkeyPatch) -> None:
