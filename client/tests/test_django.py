@@ -94,6 +94,8 @@ def plain(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def by_header(request: HttpRequest) -> str | None:
+    if request.headers.get("X-Callback") == "fail":
+        raise LookupError("no such consumer")
     return request.headers.get("X-Callback")
 
 
@@ -249,6 +251,16 @@ def test_request_logging_headers_bodies_and_masking(hub: RecordingHub) -> None:
     assert json.loads(base64.b64decode(first["request"]["body"])) == {"name": "widget", "price": 1.5}
     assert json.loads(base64.b64decode(first["response"]["body"]))["secret"] == "******"
     assert base64.b64decode(lines[1]["request"]["body"]) == BODY_TOO_LARGE
+
+
+def test_a_failing_consumer_callback_leaves_the_request_counted(
+    hub: RecordingHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(guard, "STRICT", False)
+    client = configure(hub, consumer_callback=f"{__name__}.by_header")
+    assert client.get("/api/items/1", headers={"X-Callback": "fail"}).json() == {"id": 1}
+    flush()
+    assert counts(hub) == {(None, "GET", "/api/items/{item_id}", 200): 1}
 
 
 def test_a_bad_client_id_disables_the_client_and_the_app_runs_on(hub: RecordingHub) -> None:

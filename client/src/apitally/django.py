@@ -252,7 +252,10 @@ class ApitallyMiddleware:
             return consumer
         callback = self._config.consumer_callback
         if callback is not None:
-            return callback(request)
+            try:
+                return callback(request)
+            except Exception as fault:  # the request is still counted, without a consumer
+                client_fault(fault, "django consumer_callback")
         return None
 
     def _log(
