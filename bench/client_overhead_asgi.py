@@ -18,10 +18,10 @@ REPETITIONS = int(os.environ.get("BENCH_REPETITIONS", "5"))
 BARE = "bare FastAPI"
 
 
-def run(python: str, variant: str, hub: str) -> dict:
+def run(python: str, variant: str, hub: str, script: str = "_overhead_asgi_app.py") -> dict:
     env = dict(os.environ, APITALLY_HUB_BASE_URL=hub, PYTHONHASHSEED="0", PYTHONWARNINGS="ignore")
     out = subprocess.run(
-        [python, str(HERE / "_overhead_asgi_app.py"), variant, str(REQUESTS)],
+        [python, str(HERE / script), variant, str(REQUESTS)],
         env=env,
         capture_output=True,
         text=True,
@@ -32,12 +32,18 @@ def run(python: str, variant: str, hub: str) -> dict:
 
 
 def main() -> None:
+    measure("_overhead_asgi_app.py", BARE)
+
+
+def measure(script: str, bare: str) -> None:
+    """Run `script` (one process per run: VARIANT REQUESTS, one JSON line out) for each variant,
+    interleaved, and print the medians and the overhead ratios; `bare` names the uninstrumented app."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hub = f"http://127.0.0.1:{server.server_port}"
     ours, official = sys.executable, official_python()
     variants = {
-        BARE: (ours, "bare"),
+        bare: (ours, "bare"),
         "apitally (this client)": (ours, "client"),
         "apitally 0.25.1 (official)": (official, "client"),
         "this client + request logging": (ours, "client+logging"),
@@ -46,7 +52,7 @@ def main() -> None:
     results: dict[str, list[dict]] = {name: [] for name in variants}
     for rep in range(REPETITIONS):
         for name, (python, variant) in variants.items():
-            results[name].append(run(python, variant, hub))
+            results[name].append(run(python, variant, hub, script))
         print(f"repetition {rep + 1}/{REPETITIONS} done", flush=True)
     server.shutdown()
 
@@ -62,11 +68,11 @@ def main() -> None:
     }
     for name in variants:
         wall, cpu = med["us"][name], med["cpu_us"][name]
-        wall_over, cpu_over, mib = wall - med["us"][BARE], cpu - med["cpu_us"][BARE], med["rss"][name] / 2**20
+        wall_over, cpu_over, mib = wall - med["us"][bare], cpu - med["cpu_us"][bare], med["rss"][name] / 2**20
         print(f"{name:32} {wall:11.1f} {wall_over:9.1f} {cpu:11.1f} {cpu_over:9.1f} {mib:8.1f}")
 
     def ratio(metric: str, ours: str, theirs: str) -> float:
-        base = med[metric][BARE]
+        base = med[metric][bare]
         return (med[metric][ours] - base) / max(med[metric][theirs] - base, 1e-9)
 
     for label, mine, theirs, target in (

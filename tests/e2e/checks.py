@@ -76,9 +76,14 @@ class HubView:
 
 
 def start_instrumented(
-    hub: HubProcess, start_app: Callable[[str, str, str], AppProcess], env: str, hub_url: str = ""
+    hub: HubProcess,
+    start_app: Callable[[str, str, str], AppProcess],
+    env: str,
+    hub_url: str = "",
+    instances: int = 1,
 ) -> tuple[AppProcess, HubView]:
-    """Create an app on the hub, start the instrumented API, and wait until the hub has its startup.
+    """Create an app on the hub, start the instrumented API, and wait until the hub has its startup
+    (from each of its `instances` processes).
 
     `hub_url` is where the client sends its data (default: the hub itself).
     """
@@ -86,7 +91,12 @@ def start_instrumented(
     created = hub.create_app("Shop", env)
     app = start_app(hub_url or hub.url, str(created["client_id"]), env)
     view = HubView(hub, int(str(created["id"])), env, now - 120, now + 600)
-    wait_for(lambda: len(view.instances()) == 1, 20, "the hub recorded no startup of the app", logs(hub, app))
+    wait_for(
+        lambda: len(view.instances()) == instances,
+        20,
+        "the hub recorded no startup of the app",
+        logs(hub, app),
+    )
     return app, view
 
 

@@ -63,6 +63,22 @@ FASTAPI = Api(
     ),
 )
 
+# Django Ninja, mounted at the root of the URL conf (the body parameter is named `item`).
+DJANGO = Api(
+    item="/items/{item_id}",
+    items="/items",
+    pay="/orders/{order_id}/pay",
+    boom="/boom",
+    slow="/slow",
+    boom_error=ServerError("builtins.ValueError", "kaboom"),
+    pay_error=lambda order: ServerError(
+        "ours_django.PaymentDeclinedError", f"card declined for order {order}"
+    ),
+    name_missing=ValidationError(
+        ("body", "item", "name"), "String should have at least 1 character", "string_too_short"
+    ),
+)
+
 EXPRESS = Api(
     item="/items/:itemId",
     items="/items",
