@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # The official Apitally client uses the import name `apitally`, as ours does, so it lives in a
 # virtual environment of its own; compatibility tests and benchmarks run it from there.
 OFFICIAL := .venv-official
-OFFICIAL_STAMP := $(OFFICIAL)/.installed-asgi
+OFFICIAL_STAMP := $(OFFICIAL)/.installed-loguru
 export TALLYHUB_OFFICIAL_PYTHON := $(abspath $(OFFICIAL))/bin/python
 # apitally 1.0 speaks OTLP, not Hub v2: its Flask and FastAPI apps run from a virtual environment of their own.
 OFFICIAL_OTLP := .venv-official-otlp
@@ -48,7 +48,7 @@ $(STAMP): $(DEMO_STAMP) requirements-dev.txt
 $(OFFICIAL_STAMP):
 	$(PYTHON) -m venv $(OFFICIAL)
 	$(OFFICIAL)/bin/pip install -q --upgrade pip
-	$(OFFICIAL)/bin/pip install -q "apitally[flask,fastapi,starlette]==0.25.1" uvicorn
+	$(OFFICIAL)/bin/pip install -q "apitally[flask,fastapi,starlette]==0.25.1" uvicorn "loguru>=0.7"
 	touch $@
 
 # The dashboard's front-end libraries, pinned in hub/frontend/package-lock.json, copied into the
