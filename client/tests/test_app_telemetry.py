@@ -16,10 +16,15 @@ from apitally.client import app_logs
 from apitally.client.app_logs import MAX_CHARS, MAX_MESSAGE, MAX_RECORDS, LogBuffer
 from apitally.fastapi import ApitallyMiddleware as FastAPIMiddleware
 from apitally.flask import ApitallyMiddleware as FlaskMiddleware
+from apitally.starlette import ApitallyMiddleware as StarletteMiddleware
 from fastapi import FastAPI
 from flask import Flask
 from loguru import logger as loguru_logger
 from opentelemetry import trace
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from .conftest import CLIENT_ID, RecordingHub
@@ -166,6 +171,19 @@ def test_fastapi_request_carries_its_logs_and_spans(hub: RecordingHub) -> None:
         answer = client.get("/orders/7").json()
     [line] = hub.log_lines()
     check_order_line(line, answer, "root")  # FastAPI's own span is its parent: not renamed, as the official
+
+
+def test_starlette_request_carries_its_logs_and_spans(hub: RecordingHub) -> None:
+    async def get_order(request: Request) -> JSONResponse:
+        return JSONResponse(order_view(int(request.path_params["order_id"])))
+
+    app = Starlette(routes=[Route("/orders/{order_id:int}", get_order)])
+    app.add_middleware(StarletteMiddleware, client_id=CLIENT_ID, env="dev", hub_url=hub.url, **CAPTURE)
+    with TestClient(app) as client:
+        answer = client.get("/orders/7").json()
+    [line] = hub.log_lines()
+    check_order_line(line, answer, "get_order")  # no span around the middleware: renamed
+    assert [s["name"] for s in line["spans"]] == ["db.query", "get_order"]
 
 
 def test_the_records_of_one_request_are_bounded(hub: RecordingHub) -> None:
