@@ -7,9 +7,11 @@ sets a `LogBuffer` in a context variable for the time the app handles it; the ha
 the buffer of the current context and ignores records written outside a request (one context
 variable read). The buffer is bounded per request; the records beyond the bounds are counted.
 
-Known flaw (the official client has it too): `logging.basicConfig()` does nothing when the root
-logger has a handler, so an app that calls it after the middleware was set up gets no console
-handler of its own; call it before, or pass `force=True`.
+Known flaws, both from the handler on the root logger (the official client has them too):
+`logging.basicConfig()` does nothing when the root logger has a handler, so an app that calls it
+after the middleware was set up gets no console handler of its own (call it before, or pass
+`force=True`); and an app with no handler at all no longer has its warnings printed by Python's
+last-resort handler.
 """
 
 from __future__ import annotations
