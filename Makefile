@@ -45,6 +45,7 @@ $(STAMP): $(DEMO_STAMP) requirements-dev.txt
 	$(BIN)/pip install -q -e "./client[flask,fastapi,starlette]" -r requirements-dev.txt
 	touch $@
 
+# loguru: the capture e2e test's app logs through it as well (both clients capture its records).
 $(OFFICIAL_STAMP):
 	$(PYTHON) -m venv $(OFFICIAL)
 	$(OFFICIAL)/bin/pip install -q --upgrade pip
