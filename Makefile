@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # The official Apitally client uses the import name `apitally`, as ours does, so it lives in a
 # virtual environment of its own; compatibility tests and benchmarks run it from there.
 OFFICIAL := .venv-official
-OFFICIAL_STAMP := $(OFFICIAL)/.installed-django
+OFFICIAL_STAMP := $(OFFICIAL)/.installed-django-loguru
 export TALLYHUB_OFFICIAL_PYTHON := $(abspath $(OFFICIAL))/bin/python
 # apitally 1.0 speaks OTLP, not Hub v2: its Flask and FastAPI apps run from a virtual environment of their own.
 OFFICIAL_OTLP := .venv-official-otlp
@@ -45,10 +45,11 @@ $(STAMP): $(DEMO_STAMP) requirements-dev.txt
 	$(BIN)/pip install -q -e "./client[flask,fastapi,starlette,django-ninja,django-rest-framework]" -r requirements-dev.txt
 	touch $@
 
+# loguru: the capture e2e test's app logs through it as well (both clients capture its records).
 $(OFFICIAL_STAMP):
 	$(PYTHON) -m venv $(OFFICIAL)
 	$(OFFICIAL)/bin/pip install -q --upgrade pip
-	$(OFFICIAL)/bin/pip install -q "apitally[flask,fastapi,starlette,django-ninja,django-rest-framework]==0.25.1" uvicorn
+	$(OFFICIAL)/bin/pip install -q "apitally[flask,fastapi,starlette,django-ninja,django-rest-framework]==0.25.1" uvicorn "loguru>=0.7"
 	touch $@
 
 # The dashboard's front-end libraries, pinned in hub/frontend/package-lock.json, copied into the

@@ -2,17 +2,25 @@
 official client's virtual environment as well as by ours): prints one JSON line of figures.
 
 Usage: python bench/_overhead_app.py VARIANT REQUESTS [MIX], VARIANT one of bare, client,
-client+logging; MIX `small` (the default: three routes, string consumers) or `realistic` (issue 13's
+client+logging, bare+capture, client+capture; MIX `small` (the default: three routes, string
+consumers) or `realistic` (issue 13's
 mix: 1,000 consumers with names and groups, 10 % of requests raising an exception, several path
 parameters, JSON bodies of several sizes, query strings). The hub URL comes from
 APITALLY_HUB_BASE_URL; `apitally` is whichever package the interpreter has.
+
+The `+capture` variants (small mix only) are an app that logs and traces: each view writes two
+records (the root logger at INFO, with a handler of the app's own that discards them) and runs in a
+span of its own (an SDK tracer provider, no exporter); `client+capture` adds request logging with
+capture_logs and capture_traces, `bare+capture` is its baseline without a client.
 """
 
+import functools
 import io
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 from _overhead_mix import build_realistic_app, realistic_environs
 from flask import Flask, g, request
@@ -23,14 +31,43 @@ SETTLE_SECONDS = 1.5
 
 
 def logging_options(variant: str) -> dict:
-    if variant != "client+logging":
+    if variant not in ("client+logging", "client+capture"):
         return {}
-    return {
+    options = {
         "enable_request_logging": True,
         "log_request_headers": True,
         "log_request_body": True,
         "log_response_body": True,
     }
+    if variant == "client+capture":
+        options.update(capture_logs=True, capture_traces=True)
+    return options
+
+
+def logging_and_tracing() -> Callable[[Callable], Callable]:
+    """For the `+capture` variants: a decorator that makes a view log two records and run in a span."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    trace.set_tracer_provider(TracerProvider())  # as an app that traces would, before the middleware
+    tracer = trace.get_tracer("bench")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    root.addHandler(logging.NullHandler())  # the app's own handler (it discards: printing is not measured)
+    log = logging.getLogger("bench.views")
+
+    def noting(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def traced(*args, **kwargs):
+            with tracer.start_as_current_span("work") as span:
+                span.set_attribute("bench.args", len(kwargs))
+                log.info("handling %s", request.path)
+                log.warning("took the slow path for %d arguments", len(kwargs))
+                return view(*args, **kwargs)
+
+        return traced
+
+    return noting
 
 
 def build_app(variant: str, mix: str = "small") -> Flask:
@@ -38,24 +75,31 @@ def build_app(variant: str, mix: str = "small") -> Flask:
         return build_realistic_app(variant, logging_options(variant))
     app = Flask(__name__)
     app.logger.disabled = True  # the 500s would print tracebacks; the printing is not what we measure
+    # The views as they are, or (the +capture variants) logging and tracing.
+    view: Callable[[Callable], Callable] = (
+        logging_and_tracing() if variant.endswith("+capture") else (lambda function: function)
+    )
 
     @app.before_request
     def identify_consumer() -> None:
         g.apitally_consumer = request.headers.get("X-Consumer")
 
     @app.get("/items/<int:item_id>")
+    @view
     def get_item(item_id: int) -> dict:
         return {"id": item_id, "name": "widget", "price": 9.99}
 
     @app.post("/echo")
+    @view
     def echo() -> dict:
         return request.get_json()
 
     @app.get("/boom")
+    @view
     def boom() -> dict:
         raise ValueError("kaboom")
 
-    if variant != "bare":
+    if not variant.startswith("bare"):
         from apitally.flask import ApitallyMiddleware
 
         app.wsgi_app = ApitallyMiddleware(app, client_id=CLIENT_ID, env="bench", **logging_options(variant))

@@ -3,7 +3,11 @@
 
 Two mixes, each with the same app for every variant: `small` (three routes, string consumers) and
 `realistic` (issue 13's: 1,000 consumers with names and groups, 10 % exceptions, path parameters,
-JSON bodies; see `_overhead_mix.py`). BENCH_MIXES=small or =realistic runs one of them."""
+JSON bodies; see `_overhead_mix.py`). BENCH_MIXES=small or =realistic runs one of them.
+
+The small mix also runs an app that logs and traces (two log records and a span per request; see
+`_overhead_app.py`): bare, and with request logging plus capture_logs and capture_traces, for this
+client and the official one; its overhead is against its own bare run."""
 
 import json
 import os
@@ -68,20 +72,28 @@ def main() -> None:
         "apitally 0.25.1 (official)": (official, "client"),
         "this client + request logging": (ours, "client+logging"),
         "official + request logging": (official, "client+logging"),
+        "bare Flask, app logs+spans": (ours, "bare+capture"),
+        "this client + logs/traces": (ours, "client+capture"),
+        "official + logs/traces": (official, "client+capture"),
     }
     # Every run of a repetition (all variants of all mixes) before the next repetition: a change in
     # the machine's load meanwhile touches every variant alike.
-    results: dict[tuple[str, str], list[dict]] = {(mix, name): [] for mix in MIXES for name in variants}
+    runs = [(mix, name) for mix in MIXES for name in variants if mix == "small" or name not in CAPTURE]
+    results: dict[tuple[str, str], list[dict]] = {run_key: [] for run_key in runs}
     for rep in range(REPETITIONS):
-        for mix in MIXES:
-            for name, (python, variant) in variants.items():
-                results[mix, name].append(run(python, variant, mix, hub))
+        for mix, name in runs:
+            python, variant = variants[name]
+            results[mix, name].append(run(python, variant, mix, hub))
         print(f"repetition {rep + 1}/{REPETITIONS} done", flush=True)
     server.shutdown()
     print(f"\n{REQUESTS} requests per run, {REPETITIONS} interleaved repetitions, medians.")
     print("wall = elapsed time; cpu = CPU time of the process (less disturbed by other load on the machine)")
     for mix in MIXES:
-        report(mix, {name: results[mix, name] for name in variants})
+        report(mix, {name: results[mix, name] for name in variants if (mix, name) in results})
+
+
+# The variants of the app that logs and traces (small mix only), and their baseline.
+CAPTURE = ("bare Flask, app logs+spans", "this client + logs/traces", "official + logs/traces")
 
 
 def report(mix: str, results: dict[str, list[dict]]) -> None:
@@ -95,22 +107,29 @@ def report(mix: str, results: dict[str, list[dict]]) -> None:
         m: {name: statistics.median(r[m] for r in runs) for name, runs in results.items()}
         for m in ("us", "cpu_us", "rss")
     }
+
+    def baseline(name: str) -> str:
+        return CAPTURE[0] if name in CAPTURE else bare
+
     for name in results:
-        wall, cpu = med["us"][name], med["cpu_us"][name]
-        wall_over, cpu_over, mib = wall - med["us"][bare], cpu - med["cpu_us"][bare], med["rss"][name] / 2**20
+        wall, cpu, base = med["us"][name], med["cpu_us"][name], baseline(name)
+        wall_over, cpu_over, mib = wall - med["us"][base], cpu - med["cpu_us"][base], med["rss"][name] / 2**20
         print(f"{name:32} {wall:11.1f} {wall_over:9.1f} {cpu:11.1f} {cpu_over:9.1f} {mib:8.1f}")
 
     def ratio(metric: str, ours: str, theirs: str) -> float:
-        base = med[metric][bare]
+        base = med[metric][baseline(ours)]
         return (med[metric][ours] - base) / max(med[metric][theirs] - base, 1e-9)
 
     for label, ours, theirs, target in (
         ("default settings", "apitally (this client)", "apitally 0.25.1 (official)", 0.1),
         ("request logging", "this client + request logging", "official + request logging", 0.2),
+        ("logging + capture_logs + capture_traces", CAPTURE[1], CAPTURE[2], None),
     ):
+        if ours not in results:
+            continue
         wall, cpu = ratio("us", ours, theirs), ratio("cpu_us", ours, theirs)
         print(f"overhead ratio this/official, {mix} mix, {label}: wall {wall:.3f}, cpu {cpu:.3f}", end="")
-        print(f" (target <= {target})")
+        print(f" (target <= {target})" if target is not None else "")
     mem_ok = med["rss"]["apitally (this client)"] <= med["rss"]["apitally 0.25.1 (official)"]
     print(f"RSS after the run, this client <= official (default settings): {mem_ok}")
 

@@ -235,6 +235,7 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
             "12",
             b'{"token":"t"}',
             None,
+            None,
         ),
         (
             7.5,
@@ -248,6 +249,11 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
             0,
             b"",
             ("builtins.KeyError", "'k'", "Traceback\n  \"x\"\nKeyError: 'k'"),
+            (
+                ((1.5, "app", "WARNING", 'said "hi" \u2603', "/app.py", 3),),
+                [{"span_id": "a" * 16, "parent_span_id": None, "name": "view", "kind": "INTERNAL"}],
+                "b" * 32,
+            ),
         ),
         (
             1.0,
@@ -261,7 +267,9 @@ def test_direct_json_lines_equal_the_dict_built_lines() -> None:
             None,
             None,
             None,
+            None,
         ),
+        (2.0, environ, [], "/x", None, None, "200 OK", 0.1, None, None, None, ((), [], "c" * 32)),
     ]
     for item in items:
         start, env, response_headers, *rest = item
@@ -292,7 +300,7 @@ def test_the_core_logs_a_capture_of_any_integration() -> None:
         "test/1",
         [("content-type", "application/json"), ("content-length", "12")],
     )
-    item = (1.0, fields, "/items/{id}", "c1", None, 201, 0.5, "12", None, None)
+    item = (1.0, fields, "/items/{id}", "c1", None, 201, 0.5, "12", None, None, None)
     line = json.loads(logger._line(item, 1e9) or b"")
     assert line["request"] == {
         "timestamp": 1e9 + 1.0,

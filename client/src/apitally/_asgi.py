@@ -25,13 +25,14 @@ from time import perf_counter
 from typing import Any
 from urllib.parse import quote
 
+from apitally.client.app_telemetry import TelemetryCapture, telemetry_weight
 from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer, consumer_identifier
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.masking import BODY_TOO_LARGE, MAX_BODY_SIZE, is_allowed_content_type, is_https
 from apitally.client.metrics import size_of
-from apitally.client.request_log import Captured, ExchangeFields
+from apitally.client.request_log import Captured, ExchangeFields, Telemetry
 from apitally.client.validation_errors import ValidationErrorCounter
 from apitally.client.worker import PID_CHECK_INTERVAL, ApitallyClient
 
@@ -94,6 +95,8 @@ class AsgiMiddleware:
         self._logging = logger.enabled
         self._log_request_body = logger.enabled and logging_config.log_request_body
         self._log_response_body = logger.enabled and logging_config.log_response_body
+        # The app's logs and spans of each logged request (capture_logs, capture_traces), or None.
+        self._telemetry = TelemetryCapture.of(config, logger.enabled, logging_config)
         self._worker_started = False
 
     # -- what the integration reads of its framework --------------------------------------------
@@ -108,6 +111,10 @@ class AsgiMiddleware:
 
     def disconnected_status(self, exchange: _Exchange) -> int | None:
         """The status to record for a request whose client went away (None: the app's own)."""
+        return None
+
+    def view_name_of(self, scope: Scope) -> str | None:
+        """The name of the view function that handled the request (its trace's root span), or None."""
         return None
 
     # -- the ASGI app ---------------------------------------------------------------------------
@@ -140,12 +147,32 @@ class AsgiMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            await self.app(scope, exchange.receive, exchange.send)
+            if self._telemetry is None:
+                await self.app(scope, exchange.receive, exchange.send)
+            else:
+                await self._run_capturing(scope, exchange, self._telemetry)
         except BaseException as exc:
             exchange.exc = exc
             raise
         finally:
             exchange.done()
+
+    async def _run_capturing(self, scope: Scope, exchange: _Exchange, telemetry: TelemetryCapture) -> None:
+        """Run the app with its logs and spans captured for the exchange."""
+        begun = None
+        try:
+            begun = telemetry.start()
+        except Exception as fault:
+            client_fault(fault, "asgi capture start")
+        try:
+            await self.app(scope, exchange.receive, exchange.send)
+        finally:
+            if begun is not None:
+                try:
+                    view_name = self.view_name_of(scope) if telemetry.spans is not None else None
+                    exchange.telemetry = telemetry.stop(begun, view_name)
+                except Exception as fault:
+                    client_fault(fault, "asgi capture stop")
 
     def _lifespan_send(self, send: Send) -> Send:
         async def lifespan_send(message: Message) -> None:
@@ -213,6 +240,7 @@ class _Exchange:
         "server_send",
         "start",
         "status",
+        "telemetry",
     )
 
     mw: AsgiMiddleware
@@ -234,6 +262,7 @@ class _Exchange:
         self.request_chunks: list[bytes] | None = None
         self.request_size = 0
         self.client_gone = False
+        self.telemetry: Telemetry | None = None
 
     async def receive(self) -> Message:
         message = await self.server_receive()
@@ -390,8 +419,11 @@ class _Exchange:
             response_size,
             response_body,
             exception,
+            self.telemetry,
         )
         weight = 1024 + 64 * len(raw[5]) + len(request_body or b"") + len(response_body or b"")
+        if self.telemetry is not None:
+            weight += telemetry_weight(self.telemetry)
         logger.add(item, weight)
 
 

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from apitally.client.app_telemetry import TelemetryCapture, telemetry_weight
 from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer, consumer_identifier
 from apitally.client.guard import client_fault
@@ -34,7 +35,7 @@ from apitally.client.masking import (
     is_https,
 )
 from apitally.client.metrics import size_of
-from apitally.client.request_log import Captured, ExchangeFields
+from apitally.client.request_log import Captured, ExchangeFields, Telemetry
 from apitally.client.worker import PID_CHECK_INTERVAL, ApitallyClient
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class WsgiMiddleware:
         self._logging = logger.enabled
         self._log_request_body = logger.enabled and logging_config.log_request_body
         self._log_response_body = logger.enabled and logging_config.log_response_body
+        # The app's logs and spans of each logged request (capture_logs, capture_traces), or None.
+        self._telemetry = TelemetryCapture.of(config, logger.enabled, logging_config)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         client = self.client
@@ -97,7 +100,10 @@ class WsgiMiddleware:
             client_fault(fault, "wsgi request")
             return self.wsgi_app(environ, start_response)
         try:
-            body = self.wsgi_app(environ, exchange.start_response)
+            if self._telemetry is None:
+                body = self.wsgi_app(environ, exchange.start_response)
+            else:
+                body = self._run_capturing(environ, exchange, self._telemetry)
         except BaseException as exc:  # propagated by the framework (debug/testing): still a server error
             exchange.propagated(exc)
             raise
@@ -120,6 +126,25 @@ class WsgiMiddleware:
                 return body
         exchange.body = body
         return exchange
+
+    def _run_capturing(
+        self, environ: WSGIEnvironment, exchange: Exchange, telemetry: TelemetryCapture
+    ) -> Iterable[bytes]:
+        """Run the app with its logs and spans captured for the exchange (those written while the
+        app returns its response; a streamed body's later iteration runs outside)."""
+        begun = None
+        try:
+            begun = telemetry.start()
+        except Exception as fault:
+            client_fault(fault, "wsgi capture start")
+        try:
+            return self.wsgi_app(environ, exchange.start_response)
+        finally:
+            if begun is not None:
+                try:
+                    exchange.telemetry = telemetry.stop(begun, exchange.view_name)
+                except Exception as fault:
+                    client_fault(fault, "wsgi capture stop")
 
     def note_exception(
         self, environ: WSGIEnvironment, exc: BaseException, route: str | None, consumer: object
@@ -151,6 +176,8 @@ class Exchange:
     exc: BaseException | None = None
     chunks: list[bytes] | None = None
     request_body: bytes | None = None
+    view_name: str | None = None  # the view function's name (the trace's root span), when traced
+    telemetry: Telemetry | None = None  # the app's logs and spans, when captured
     finished = False  # recorded (or never to be): later calls of `done` do nothing
     _sent = 0
 
@@ -379,8 +406,11 @@ class Exchange:
             self._sent if length is None else length,
             response_body,
             exception,
+            self.telemetry,
         )
         weight = 1024 + 64 * len(environ) + len(request_body or b"") + len(response_body or b"")
+        if self.telemetry is not None:
+            weight += telemetry_weight(self.telemetry)
         logger.add(item, weight)
 
 

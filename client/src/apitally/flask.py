@@ -38,6 +38,9 @@ class _FlaskExchange(Exchange):
         if ctx is not None:  # Flask calls start_response inside its request context
             rule = ctx.request.url_rule
             self.route = rule.rule if rule is not None else None
+            if rule is not None and self.mw._telemetry is not None and self.mw._telemetry.spans is not None:
+                view = ctx.app.view_functions.get(rule.endpoint)
+                self.view_name = getattr(view, "__name__", None)
             values = _cv_app.get().g.__dict__
             self.consumer = values.get("apitally_consumer") or (
                 _LEGACY in values and _legacy_consumer(values)

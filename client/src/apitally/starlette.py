@@ -118,6 +118,9 @@ class ApitallyMiddleware(AsgiMiddleware):
     def disconnected_status(self, exchange: _Exchange) -> int | None:
         return CLIENT_DISCONNECTED if self.capture_client_disconnects else None
 
+    def view_name_of(self, scope: Scope) -> str | None:
+        return getattr(scope.get("endpoint"), "__name__", None)
+
     # -- startup --------------------------------------------------------------------------------
 
     def _startup_data(self) -> dict[str, Any]:

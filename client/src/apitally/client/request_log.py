@@ -16,6 +16,7 @@ from time import perf_counter
 from typing import Any
 from urllib.parse import urlsplit
 
+from apitally.client.app_logs import LogEntry
 from apitally.client.consumers import consumer_identifier
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.masking import MASKED, Masker
@@ -52,8 +53,9 @@ ExchangeFields = tuple[
 # (start perf_counter, the integration's raw capture (made into `ExchangeFields` by the logger's
 #  `read_fields`, in the worker), route template, consumer (a string, or an ApitallyConsumer),
 #  request body, status (int or status line), response time, response size (int or Content-Length
-#  string), response body, (exception type, message, traceback)). The integration keeps its raw
-#  capture cheap to make and, like the rest, flat tuples of strings and numbers: the garbage
+#  string), response body, (exception type, message, traceback), `Telemetry` or None). The
+#  integration keeps its raw capture cheap to make and, like the rest, flat tuples of strings and
+#  numbers (but for the spans' attributes, only when traces are captured): the garbage
 #  collector stops tracking them on its first pass (which is also why `read_fields` is the
 #  logger's, not part of each item: a function would keep the item tracked).
 Captured = tuple[
@@ -67,7 +69,13 @@ Captured = tuple[
     "int | str | None",
     "bytes | None",
     "tuple[str, str, str] | None",
+    "Telemetry | None",
 ]
+
+# What the app logged and traced while handling a request (`capture_logs`, `capture_traces`):
+# (log records (see `app_logs.LogEntry`), spans as the `/log` format lists them, trace id (32 hex
+# digits) or None).
+Telemetry = tuple[tuple[LogEntry, ...], list[dict[str, Any]], "str | None"]
 
 MAX_FRAGMENTS = 4096  # cached JSON of header pairs
 MAX_CACHED_VALUE = 256  # characters of a header value whose JSON is cached
@@ -95,6 +103,22 @@ def _uuid4() -> str:
 _string = encode_basestring_ascii  # a JSON string literal, as the encoder writes it (C)
 MASKED_JSON = _string(MASKED)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)  # built once, not per line
+
+
+def _telemetry_members(telemetry: Telemetry) -> dict[str, Any]:
+    """The `logs`, `spans` and `trace_id` members of a log line, those that have something."""
+    entries, spans, trace_id = telemetry
+    members: dict[str, Any] = {}
+    if entries:
+        members["logs"] = [
+            {"timestamp": t, "logger": name, "level": level, "message": message, "file": path, "line": line}
+            for t, name, level, message, path, line in entries
+        ]
+    if spans:
+        members["spans"] = spans
+    if trace_id is not None:
+        members["trace_id"] = trace_id
+    return members
 
 
 def _without_empty(data: dict[str, Any]) -> dict[str, Any]:
@@ -196,7 +220,19 @@ class RequestLogger:
 
         It is the line `_serialise` makes, without its dicts: same keys, order and values.
         """
-        start, raw, path, consumer, body, status, seconds, response_size, response_body, exception = item
+        (
+            start,
+            raw,
+            path,
+            consumer,
+            body,
+            status,
+            seconds,
+            response_size,
+            response_body,
+            exception,
+            telemetry,
+        ) = item
         method, url, query, headers, content_type, length, agent, response_headers = self.read_fields(raw)
         masker, config = self.masker, self.config
         if masker.exclude_path(path or urlsplit(url).path):
@@ -239,7 +275,12 @@ class RequestLogger:
         )
         if exception is not None:
             response += self._exception_json(exception)
-        return f"{request}{response}}}}}".encode()
+        if telemetry is None:
+            return f"{request}{response}}}}}".encode()
+        members = _ENCODER.encode(_telemetry_members(telemetry))  # {"logs":…,"spans":…,"trace_id":…}
+        if members == "{}":
+            return f"{request}{response}}}}}".encode()
+        return f"{request}{response}}},{members[1:]}".encode()
 
     def _exception_json(self, exception: tuple[str, str, str]) -> str:
         """The `exception` member as JSON; cached, as the same errors recur (tracebacks are long)."""
@@ -277,7 +318,19 @@ class RequestLogger:
 
     def _serialise(self, item: Captured, clock: float) -> bytes | None:
         """The log line of `item`, through the request and response dicts that the callbacks are given."""
-        start, raw, path, consumer, body, status, seconds, response_size, response_body, exception = item
+        (
+            start,
+            raw,
+            path,
+            consumer,
+            body,
+            status,
+            seconds,
+            response_size,
+            response_body,
+            exception,
+            telemetry,
+        ) = item
         method, url, query, headers, _, length, _, response_headers = self.read_fields(raw)
         request: dict[str, Any] = {
             "timestamp": start + clock,
@@ -309,6 +362,8 @@ class RequestLogger:
         }
         if exception is not None:
             line["exception"] = {"type": exception[0], "message": exception[1], "traceback": exception[2]}
+        if telemetry is not None:
+            line.update(_telemetry_members(telemetry))
         return _ENCODER.encode(line).encode()
 
     def suspend(self, seconds: int) -> None:
