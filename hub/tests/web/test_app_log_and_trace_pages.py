@@ -41,7 +41,7 @@ def shop(web: Any) -> dict[str, Any]:
 
 def _rows(page: str) -> list[str]:
     table = page.split('id="app-logs"')[1].split("</table>")[0] if 'id="app-logs"' in page else ""
-    return re.findall(r'<pre class="message">([^<]*)</pre>', table)
+    return re.findall(r'<td class="message">([^<]*)</td>', table)
 
 
 def _all_messages(client: Any, url: str, **params: str) -> list[str]:

@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_app_log_records")),
     )
     _indexes("app_log_records", ("env_id", "timestamp"), ("env_id", "level", "timestamp"))
-    _indexes("app_log_records", ("env_id", "logger", "timestamp"), ("timestamp",))
+    _indexes("app_log_records", ("env_id", "logger", "timestamp"))
     op.create_table(
         "span_records",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
@@ -59,7 +59,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_span_records")),
     )
     _indexes("span_records", ("env_id", "timestamp", "name", "duration_bin"), ("env_id", "name", "timestamp"))
-    _indexes("span_records", ("timestamp",))
 
 
 def downgrade() -> None:
