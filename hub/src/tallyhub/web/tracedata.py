@@ -40,13 +40,12 @@ def app_logs_data(scope: Scope) -> dict[str, Any]:
     page = app_logs.list_app_logs(
         scope.conn, scope.resolved.env_names, scope.query.start, scope.query.end, PAGE_SIZE, before, logs
     )
-    levels = LEVELS if logs.level in (None, *LEVELS) else (*LEVELS, logs.level)
     return {
         "items": page["items"],
         "next_before": page["next_before"],
         "older": before is not None,
         "app_log_filters": logs,
-        "levels": levels,
+        "levels": LEVELS,
         "extra_filters": APP_LOG_FILTER_TEMPLATE,
         "href": app_logs_href,
     }
