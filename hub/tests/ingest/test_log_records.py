@@ -133,4 +133,4 @@ def test_the_pages_queries_read_along_indexes(db: Database) -> None:
         .order_by(s.timestamp.desc())
         .limit(12)
     )
-    assert "ix_span_records_env_id_name_timestamp" in _plan(db, example)
+    assert "ix_span_records_env_id_name_timestamp_duration_bin" in _plan(db, example)

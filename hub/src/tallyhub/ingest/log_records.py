@@ -7,6 +7,7 @@ span_records); the request log's `details` (and trace_items) keep the full recor
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -39,7 +40,9 @@ def _text(value: str | None, limit: int | None = None) -> str | None:
 
 
 def _log_row(record: AppLog, at: float, uuid: str | None, trace_id: str | None) -> tuple[object, ...]:
-    timestamp = record.timestamp if isinstance(record.timestamp, int | float) else at
+    # A record without a usable time (missing, NaN: SQLite would store NULL) is placed at its request's.
+    given = record.timestamp
+    timestamp = given if isinstance(given, int | float) and math.isfinite(given) else at
     level = _text(record.level, LEVEL_CHARS)
     return (
         timestamp,

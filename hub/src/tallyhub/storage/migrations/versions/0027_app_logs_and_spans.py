@@ -58,7 +58,11 @@ def upgrade() -> None:
         _env_fk("span_records"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_span_records")),
     )
-    _indexes("span_records", ("env_id", "timestamp", "name", "duration_bin"), ("env_id", "name", "timestamp"))
+    _indexes(
+        "span_records",
+        ("env_id", "timestamp", "name", "duration_bin"),
+        ("env_id", "name", "timestamp", "duration_bin"),
+    )
 
 
 def downgrade() -> None:
