@@ -20,6 +20,7 @@ import pytest
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 
+from tests.support import app_logs
 from tests.support.hub_process import HubProcess, free_port
 from tests.support.syncs import request_entry, startup_body, sync_body
 
@@ -108,6 +109,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
                 resources={"cpu_percent": 7.5, "memory_rss": 61_000_000},
             )
             _post(hub, client_id, "sync", body)
+        _store_app_logs(url, int(str(shop["id"])), now)
         shots = Path(os.environ.get("TALLYHUB_SCREENSHOTS_DIR") or tmp_path_factory.mktemp("screenshots"))
         shots.mkdir(parents=True, exist_ok=True)
         print(f"\nDashboard screenshots: {shots}")
@@ -116,10 +118,25 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         hub.stop()
 
 
+def _store_app_logs(url: str, app_id: int, now: float) -> None:
+    """Logged requests with application logs and spans (long messages and names included)."""
+    logs = [app_logs.request(i, now - 3000) for i in range(12)]
+    for log in logs[:2]:
+        assert log.logs and log.spans
+        log.logs[0].message = "a long message without spaces " + "x" * 300
+        log.spans[0].name = "SELECT items.id, items.name FROM items WHERE items.owner_id = $1 " * 2
+    db = Database(url)
+    try:
+        app_logs.store(db, app_id, "prod", logs, now)
+    finally:
+        db.dispose()
+
+
 def _pages(s: Seeded) -> dict[str, str]:
     """Every signed-in dashboard page (name: path), with an hour's range where a page has one."""
     app = f"/apps/{s.app_id}"
     slugs = ["traffic", "errors", "performance", "data-transferred", "endpoints", "consumers", "instances"]
+    slugs += ["app-logs", "traces"]
     return {
         "apps": "/apps?period=1h",
         "apps-new": "/apps/new",
@@ -139,6 +156,8 @@ def _pages(s: Seeded) -> dict[str, str]:
         "quiet-traffic": f"/apps/{s.quiet_id}/traffic?period=1h",
         "empty-range-traffic": f"{app}/traffic?{EMPTY_RANGE}",
         "empty-range-performance": f"{app}/performance?{EMPTY_RANGE}",
+        "no-logs-app-logs": f"/apps/{s.quiet_id}/app-logs?period=1h",
+        "no-logs-traces": f"/apps/{s.quiet_id}/traces?period=1h",
     }
 
 
@@ -215,6 +234,10 @@ def test_every_page_fits_the_viewport_and_its_charts_read(signed_in: Any, seeded
             assert unit and ticks, (name, chart_id, unit, ticks)
             pattern = UNIT_TICK.get(unit, r"\d+(\.\d)?[KM]?")  # a count: the unit is the axis label
             assert all(re.fullmatch(pattern, t) for t in ticks), (name, chart_id, unit, ticks)
+        if name.startswith("no-logs-"):
+            assert page.locator(".empty-state").count() == 1, name
+        if name in ("app-logs", "traces"):
+            assert page.locator("table a[href*='/request-logs/']").count() > 0, name
         if name.startswith(("quiet-", "empty-range-")):
             # An empty range draws no flat zero line: every chart is the empty state.
             assert page.locator("[data-chart]").count() == 0, name

@@ -20,6 +20,7 @@ import pytest
 from tallyhub.storage import apps as app_store
 from tallyhub.web import formatting
 
+from tests.support import app_logs
 from tests.support.syncs import request_entry, startup_body, sync_body
 
 INSTANCE = str(uuid.uuid4())
@@ -218,6 +219,15 @@ def test_no_page_shows_a_raw_iso_time(shop: dict[str, Any], web: Any) -> None:
         assert not ISO.search(text), (url, ISO.search(text))
         times_shown += len(re.findall(r"<time datetime=\"[^\"]+\" title=\"[^\"]+\">", page))
     assert times_shown >= 5  # the pages do show times, in the one format
+    # The pages across logged requests, with records to show (each with its time).
+    app_logs.store(
+        web.db, app_id, "prod", [app_logs.request(i, time.time() - 600) for i in range(3)], time.time()
+    )
+    for slug in ("app-logs", "traces"):
+        page = _get(client, f"/apps/{app_id}/{slug}")
+        assert "order 1" in page or "db.query" in page, slug
+        assert not ISO.search(_text(page)), (slug, ISO.search(_text(page)))
+    assert len(re.findall(r"<time datetime=", _get(client, f"/apps/{app_id}/app-logs"))) == 6
 
 
 def test_one_time_format_with_relative_time_on_hover() -> None:

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
-from tallyhub.analytics import log_query
+from tallyhub.analytics import app_logs, log_query
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.tables import envs, instances
 from tallyhub.web.pages import DATA_PAGES, OVERVIEW_FILTERS
@@ -47,8 +47,8 @@ def test_each_page_shows_its_declared_filters_and_carries_the_others(web) -> Non
     client = web.signed_in("ann@example.com")
     for declared in DATA_PAGES:
         bar = _bar(client.get(f"/apps/{shop.id}/{declared.slug}?{ALL}").text)
-        # The request-log explorer adds its own filters (analytics.log_query) to the shared bar.
-        own = set(log_query.NAMES) if declared.slug == "request-logs" else set()
+        # The request-log explorer and the application logs add their own filters to the shared bar.
+        own = set({"request-logs": log_query.NAMES, "app-logs": app_logs.NAMES}.get(declared.slug, ()))
         assert _shown(bar) - own == set(declared.filters.shown), declared.slug
         carried = {"env": "prod", "consumer": "c-1", "group": "Partners", "method": "POST", "path": "/pay"}
         carried["status"] = "5xx"

@@ -1,4 +1,4 @@
-"""The read API's request-log filters and CSV negotiation: documented here, parsed by analytics.log_query."""
+"""The read API's request-log and app-log filters, CSV negotiation: documented here, parsed in analytics."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Header, Query
 from starlette.responses import StreamingResponse
 
+from tallyhub.analytics.app_logs import AppLogFilters, parse_app_log_filters
 from tallyhub.analytics.log_query import LogFilters, parse_log_filters
 from tallyhub.api.params import as_422
 
@@ -41,6 +42,18 @@ def log_filters(
     """The request-log filters of the query string; a 422 names a bad one."""
     with as_422():
         return parse_log_filters({k: v for k, v in locals().items() if isinstance(v, str)})
+
+
+def app_log_filters(
+    level: Annotated[
+        str | None, Query(description="The record's level, exactly, any case (e.g. ERROR).")
+    ] = None,
+    logger: Annotated[str | None, Query(description="The logger's name, exactly.")] = None,
+    message: Annotated[str | None, Query(description="Substring of the message, any case.")] = None,
+) -> AppLogFilters:
+    """The application-log filters of the query string; a 422 names a bad one."""
+    with as_422():
+        return parse_app_log_filters({k: v for k, v in locals().items() if isinstance(v, str)})
 
 
 def wants_csv(format: str | None, accept: str | None) -> bool:

@@ -173,5 +173,52 @@ class RequestLogPage(BaseModel):
     next_before: int | None = Field(description="Pass as `before` to get the next (older) page.")
 
 
+class LoggedRequest(BaseModel):
+    id: int = Field(description="The request log's id (GET /apps/{id}/request-logs/{log_id}).")
+    method: str
+    url: str
+    status_code: int
+
+
+class AppLogRecord(BaseModel):
+    id: int
+    env: str
+    timestamp: str
+    level: str | None = Field(description="Upper case, as the filter matches it.")
+    logger: str | None
+    message: str | None
+    trace_id: str | None
+    request: LoggedRequest | None = Field(
+        description="The logged request the record was written in; null for an OTLP trace whose "
+        "request (its SERVER span) is not stored."
+    )
+
+
+class AppLogPage(BaseModel):
+    items: list[AppLogRecord]
+    next_before: int | None = Field(description="Pass as `before` to get the next (older) page.")
+
+
+class SpanExample(LoggedRequest):
+    env: str
+    timestamp: str = Field(description="When the span started.")
+    duration_ms: float
+
+
+class SpanName(BaseModel):
+    name: str
+    count: int
+    p50_ms: float = Field(description="Estimated from logarithmic bins, within 6 %.")
+    p95_ms: float = Field(description="Estimated from logarithmic bins, within 6 %.")
+    examples: list[SpanExample] = Field(
+        description="Up to 3 logged requests with this span at or above its p95, newest first."
+    )
+
+
+class SpanNames(BaseModel):
+    names: list[SpanName] = Field(description="Span names, slowest (p95) first.")
+    total: int = Field(description="Span names in the range (the list holds the `limit` slowest).")
+
+
 class Problem(BaseModel):
     detail: str

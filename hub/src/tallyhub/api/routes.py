@@ -12,7 +12,18 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi import Path as PathParam
 from fastapi import Query as QueryParam
 
-from tallyhub.analytics import consumers, csv_export, endpoints, errors, instances, request_logs, traffic
+from tallyhub.analytics import (
+    app_logs,
+    consumers,
+    csv_export,
+    endpoints,
+    errors,
+    instances,
+    request_logs,
+    spans,
+    traffic,
+)
+from tallyhub.analytics.app_logs import AppLogFilters
 from tallyhub.analytics.log_query import LogFilters
 from tallyhub.analytics.paging import Page
 from tallyhub.analytics.query import MAX_BUCKETS, Query, check_text
@@ -22,7 +33,15 @@ from tallyhub.api import models
 from tallyhub.api.auth import Caller, readable_app, require_token
 from tallyhub.api.data_query import PARAMS, DataQuery
 from tallyhub.api.deps import get_db
-from tallyhub.api.log_params import CSV_RESPONSE, Accept, Format, csv_response, log_filters, wants_csv
+from tallyhub.api.log_params import (
+    CSV_RESPONSE,
+    Accept,
+    Format,
+    app_log_filters,
+    csv_response,
+    log_filters,
+    wants_csv,
+)
 from tallyhub.api.params import AppId, Before, Direction, Limit, Offset, as_422
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
@@ -50,6 +69,9 @@ LogsQuery = Annotated[
     Query, Depends(DataQuery("env", "start", "end", "consumer", "group", "method", "path", "status"))
 ]
 LogFiltersQuery = Annotated[LogFilters, Depends(log_filters)]
+# Log records and spans have an env and a time only.
+RangeQuery = Annotated[Query, Depends(DataQuery("env", "start", "end"))]
+AppLogFiltersQuery = Annotated[AppLogFilters, Depends(app_log_filters)]
 TrafficTable = Annotated[
     Literal["series", "endpoints"],
     QueryParam(description="With CSV: the series (one line per bucket) or the endpoints table."),
@@ -291,3 +313,32 @@ def get_request_log(
     if found is None:
         raise HTTPException(404, f"request log {log_id} not found")
     return found
+
+
+@router.get("/apps/{app_id}/app-logs", response_model=models.AppLogPage)
+def list_app_logs(
+    app_id: AppId,
+    db: Db,
+    caller: Token,
+    query: RangeQuery,
+    filters: AppLogFiltersQuery,
+    limit: Limit = 100,
+    before: Before = None,
+) -> Any:
+    """Application log records of the app's logged requests, newest first, each with its request;
+    page with `before` = the previous page's next_before."""
+    with _scope(db, caller, app_id, query) as scope:
+        return app_logs.list_app_logs(
+            scope.conn, scope.resolved.env_names, query.start, query.end, limit, before, filters
+        )
+
+
+SpanLimit = Annotated[int, QueryParam(ge=1, le=200, description="Span names to return, slowest first.")]
+
+
+@router.get("/apps/{app_id}/spans", response_model=models.SpanNames)
+def list_spans(app_id: AppId, db: Db, caller: Token, query: RangeQuery, limit: SpanLimit = 50) -> Any:
+    """Spans of the app's logged requests grouped by name: count, p50 and p95 over the range, slowest
+    first, each with example requests."""
+    with _scope(db, caller, app_id, query) as scope:
+        return spans.slowest_spans(scope.conn, scope.resolved.env_names, query.start, query.end, limit)

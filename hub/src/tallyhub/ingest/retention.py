@@ -16,12 +16,14 @@ from tallyhub.storage.bulk import delete_batched
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import (
     DAY,
+    app_log_records,
     error_counts,
     error_groups,
     metric_streams,
     received_messages,
     request_logs,
     request_sources,
+    span_records,
     trace_items,
 )
 
@@ -45,6 +47,8 @@ def run(db: Database, settings: Settings, now: float) -> int:
     logs_cutoff = now - settings.retention_request_logs_days * DAY
     deleted += delete_batched(db, request_logs, request_logs.c.timestamp < logs_cutoff)
     deleted += delete_batched(db, trace_items, trace_items.c.timestamp < logs_cutoff)
+    deleted += delete_batched(db, app_log_records, app_log_records.c.timestamp < logs_cutoff)
+    deleted += delete_batched(db, span_records, span_records.c.timestamp < logs_cutoff)
     state_cutoff = now - OTLP_STATE_KEEP_SECONDS
     deleted += delete_batched(db, metric_streams, metric_streams.c.updated_at < state_cutoff)
     with db.write() as conn:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tallyhub.identifiers import OTHER_ENV
-from tallyhub.ingest import error_groups, request_logs, request_sources, trace_items
+from tallyhub.ingest import error_groups, log_records, request_logs, request_sources, trace_items
 from tallyhub.ingest.batch import (
     Batch,
     CumulativePoint,
@@ -131,6 +131,7 @@ class Writer:
         seen_at = _latest(batch, now)
         minute_rows = MinuteRows(batch.requests, now)
         items = trace_items.serialise(batch.trace_items)
+        records = log_records.serialise(batch)
         sourced = [
             (s.instance, s.source, MinuteRows(s.requests, now), s.cumulative) for s in batch.sourced_requests
         ]
@@ -202,8 +203,10 @@ class Writer:
                 for kind, e, fields, sentry in errors
             ]
             error_groups.store(conn, pending, env_id, seen_at, counts)
+            known = log_records.known_requests(conn, env_id, records)
             request_logs.store(conn, env_id, batch.request_logs, endpoint_ids, consumer_ids)
             trace_items.append(conn, env_id, items)
+            log_records.append(conn, env_id, records, known)
 
         return write
 

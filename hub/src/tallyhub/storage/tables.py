@@ -568,3 +568,44 @@ cap_hits = sa.Table(
     sa.Column("kind", sa.String(10), primary_key=True),
     sa.Column("since", sa.Float, nullable=False),
 )
+
+# --- Application logs and spans across requests (migration 0027) ---
+
+# Each log record of a logged request, one row apiece so the application-logs page filters and pages
+# them through indexes: Hub v2 records (from the request's `details`) name their request by `request_uuid`,
+# OTLP records (trace items) by `trace_id`; the page resolves either to the request log when read.
+app_log_records = sa.Table(
+    "app_log_records",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),  # the record's time, else its request's
+    sa.Column("request_uuid", sa.String(36)),
+    sa.Column("trace_id", sa.String(32)),
+    sa.Column("level", sa.String(16)),  # upper case
+    sa.Column("logger", sa.String(200)),
+    sa.Column("message", sa.Text),
+    sa.Index(None, "env_id", "timestamp"),
+    sa.Index(None, "env_id", "level", "timestamp"),
+    sa.Index(None, "env_id", "logger", "timestamp"),
+    # No index on the timestamp alone (as request_logs): retention's oldest rows come first in id order,
+    # and the planner would walk it for the newest page of one env.
+)
+
+# Each span of a logged request's trace, named and timed, for the traces view (spans grouped by name).
+# `duration_bin` is storage.span_bins' bin of the duration: the grouping reads only the covering index.
+span_records = sa.Table(
+    "span_records",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),  # the span's start
+    sa.Column("request_uuid", sa.String(36)),
+    sa.Column("trace_id", sa.String(32)),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("duration_bin", sa.SmallInteger, nullable=False),
+    sa.Index(None, "env_id", "timestamp", "name", "duration_bin"),
+    # A name's example requests, newest first: the bin in the index tests "slow enough" without the table.
+    sa.Index(None, "env_id", "name", "timestamp", "duration_bin"),
+)

@@ -31,13 +31,14 @@ def log_filters_of(params: Mapping[str, str]) -> LogFilters:
         return parse_log_filters(params)
 
 
-def _before(params: Mapping[str, str]) -> int | None:
+def before_param(params: Mapping[str, str], item: str = "a logged request") -> int | None:
+    """The `before` of a keyset-paged list (a row id); FilterError names a bad one."""
     raw = (params.get("before") or "").strip()
     if not raw:
         return None
     if not raw.isdigit() or not 1 <= int(raw) < 2**63:
         with filter_errors():
-            raise InvalidParameter("before", "the id of a logged request", raw)
+            raise InvalidParameter("before", f"the id of {item}", raw)
     return int(raw)
 
 
@@ -61,14 +62,14 @@ def request_logs_data(scope: Scope) -> dict[str, Any]:
         scope.query.start,
         scope.query.end,
         PAGE_SIZE,
-        _before(scope.params),
+        before_param(scope.params),
         method=method,
         logs=logs,
     )
     return {
         "items": page["items"],
         "next_before": page["next_before"],
-        "older": _before(scope.params) is not None,
+        "older": before_param(scope.params) is not None,
         "log_filters": logs,
         "extra_filters": LOG_FILTER_TEMPLATE,
         "href": href,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tallyhub.analytics.scope import Scope
-from tallyhub.web import logdata, pagedata
+from tallyhub.web import logdata, pagedata, tracedata
 from tallyhub.web.filters import DATA_FILTERS
 
 
@@ -61,6 +61,9 @@ DATA_PAGES = (
     # An instance is a process of an env: it has no endpoint, status or consumer of its own.
     DataPage("instances", "Instances", "page_instances.html", pagedata.instances_data, ENV_AND_TIME),
     DataPage("request-logs", "Request logs", "page_request_logs.html", logdata.request_logs_data),
+    # Log records and spans have an env and a time only: the request's other filters do not apply.
+    DataPage("app-logs", "App logs", "page_app_logs.html", tracedata.app_logs_data, ENV_AND_TIME),
+    DataPage("traces", "Traces", "page_traces.html", tracedata.traces_data, ENV_AND_TIME),
 )
 
 
