@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from apitally.client import guard
 from apitally.client.masking import BODY_TOO_LARGE
 from apitally.django import ApitallyConsumer, ApitallyMiddleware
 from django.conf import settings
+from opentelemetry import trace
 
 from .conftest import CLIENT_ID, RecordingHub
 
@@ -69,6 +71,14 @@ def create_item(request: HttpRequest, item: NewItem) -> dict[str, Any]:
 @api.get("/boom")
 def boom(request: HttpRequest) -> dict[str, Any]:
     raise ValueError("kaboom")
+
+
+@api.get("/orders/{order_id}")
+def get_order(request: HttpRequest, order_id: int) -> dict[str, Any]:
+    logging.getLogger("shop.orders").warning("order %s looked up", order_id)
+    with trace.get_tracer("shop").start_as_current_span("db.query") as span:
+        context = span.get_span_context()
+        return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
 
 
 @api.delete("/items/{item_id}")
@@ -251,6 +261,21 @@ def test_request_logging_headers_bodies_and_masking(hub: RecordingHub) -> None:
     assert json.loads(base64.b64decode(first["request"]["body"])) == {"name": "widget", "price": 1.5}
     assert json.loads(base64.b64decode(first["response"]["body"]))["secret"] == "******"
     assert base64.b64decode(lines[1]["request"]["body"]) == BODY_TOO_LARGE
+
+
+def test_capture_logs_and_traces_attach_the_views_records_and_spans(hub: RecordingHub) -> None:
+    client = configure(hub, enable_request_logging=True, capture_logs=True, capture_traces=True)
+    answer = client.get("/api/orders/7").json()
+    flush()
+    (line,) = hub.log_lines()
+    assert [(r["logger"], r["level"], r["message"]) for r in line["logs"]] == [
+        ("shop.orders", "WARNING", "order 7 looked up")
+    ]
+    assert line["trace_id"] == answer["trace_id"]
+    spans = {span["name"]: span for span in line["spans"]}
+    assert spans["db.query"]["span_id"] == answer["span_id"]
+    root = spans["tests:get_order"]  # the client's root span, named by the URL's view name
+    assert spans["db.query"]["parent_span_id"] == root["span_id"] and root["parent_span_id"] is None
 
 
 def test_a_failing_consumer_callback_leaves_the_request_counted(

@@ -25,13 +25,14 @@ from django.utils.module_loading import import_string
 from apitally import _django_routes as routes
 from apitally._asgi import AsgiClient
 from apitally._wsgi import _NOT_LOGGED, exchange_fields
+from apitally.client.app_telemetry import TelemetryCapture, telemetry_weight
 from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer, consumer_identifier
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.masking import BODY_TOO_LARGE, MAX_BODY_SIZE, is_allowed_content_type
 from apitally.client.metrics import size_of
-from apitally.client.request_log import Captured
+from apitally.client.request_log import Captured, Telemetry
 from apitally.client.version import package_versions
 from apitally.client.worker import PID_CHECK_INTERVAL
 
@@ -104,6 +105,8 @@ class ApitallyMiddleware:
         self._logging = self.client.request_logger.enabled
         self._log_request_body = self._logging and logging_config.log_request_body
         self._log_response_body = self._logging and logging_config.log_response_body
+        # The app's logs and spans of each logged request (capture_logs, capture_traces), or None.
+        self._telemetry = TelemetryCapture.of(self.client.config, self._logging, logging_config)
         self._count = self.client.requests.note  # one list append per request; the worker aggregates
         if self.client.enabled:
             try:
@@ -169,12 +172,37 @@ class ApitallyMiddleware:
                 request_body = _request_body(request)
         except Exception as fault:
             client_fault(fault, "django request")
-        response = self.get_response(request)
+        if self._telemetry is None:
+            response = self.get_response(request)
+            telemetry = None
+        else:
+            response, telemetry = self._run_capturing(request, self._telemetry)
         try:
-            self._record(request, response, start, perf_counter() - start, request_body)
+            self._record(request, response, start, perf_counter() - start, request_body, telemetry)
         except Exception as fault:
             client_fault(fault, "django record")
         return response
+
+    def _run_capturing(
+        self, request: HttpRequest, capture: TelemetryCapture
+    ) -> tuple[HttpResponse, Telemetry | None]:
+        """The response, with the logs and spans the app wrote while it made it."""
+        begun = None
+        try:
+            begun = capture.start()
+        except Exception as fault:
+            client_fault(fault, "django capture start")
+        telemetry = None
+        try:
+            response = self.get_response(request)
+        finally:
+            if begun is not None:
+                try:
+                    match = request.resolver_match  # the root span is named as the official names it
+                    telemetry = capture.stop(begun, match.view_name if match is not None else None)
+                except Exception as fault:
+                    client_fault(fault, "django capture stop")
+        return response, telemetry
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Keep the view's unhandled exception for the request's server error (Django answers it)."""
@@ -187,6 +215,7 @@ class ApitallyMiddleware:
         start: float,
         seconds: float,
         request_body: bytes | None,
+        telemetry: Telemetry | None,
     ) -> None:
         match = request.resolver_match
         if match is None:
@@ -222,7 +251,9 @@ class ApitallyMiddleware:
                     headers.get("Content-Encoding"),
                 )
         if self._logging:
-            self._log(request, response, route, consumer, start, seconds, length, request_body, exc)
+            self._log(
+                request, response, route, consumer, start, seconds, length, request_body, exc, telemetry
+            )
 
     def _route_of(self, match: ResolverMatch) -> str | None:
         """The template of the matched pattern if its view counts (worked out once per pattern)."""
@@ -269,6 +300,7 @@ class ApitallyMiddleware:
         length: int | str | None,
         request_body: bytes | None,
         exc: BaseException | None,
+        telemetry: Telemetry | None,
     ) -> None:
         environ = request.META.copy()  # under WSGI the environ; the worker picks the headers out
         for key in _NOT_LOGGED:
@@ -301,8 +333,11 @@ class ApitallyMiddleware:
             length,
             response_body,
             exception,
+            telemetry,
         )
         weight = 1024 + 64 * len(environ) + len(request_body or b"") + len(response_body or b"")
+        if telemetry is not None:
+            weight += telemetry_weight(telemetry)
         client.request_logger.add(item, weight)
 
     # -- startup ----------------------------------------------------------------------------------
