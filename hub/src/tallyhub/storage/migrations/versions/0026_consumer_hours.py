@@ -117,5 +117,5 @@ def _first_complete_hour(conn: sa.Connection, env_id: int) -> int:
 def downgrade() -> None:
     op.drop_index(op.f("ix_consumers_app_id_last_seen"), table_name="consumers")
     op.drop_table("consumer_hours")
-    with op.batch_alter_table("envs") as batch_op:
-        batch_op.drop_column("consumer_hours_since")
+    # Not a batch operation: on SQLite that rebuilds envs, and dropping the old table cascades to metrics.
+    op.execute("ALTER TABLE envs DROP COLUMN consumer_hours_since")
