@@ -40,8 +40,8 @@ def upgrade() -> None:
         sa.Column("env_id", sa.Integer(), nullable=False),
         sa.Column("bucket", sa.BigInteger(), nullable=False),
         sa.Column("consumer_id", sa.Integer(), nullable=False),
-        sa.Column("requests", sa.BigInteger(), nullable=False),
-        sa.Column("errors", sa.BigInteger(), nullable=False),
+        sa.Column("requests", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["env_id"], ["envs.id"], name=op.f("fk_consumer_hours_env_id_envs"), ondelete="CASCADE"
         ),
