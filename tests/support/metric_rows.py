@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from tallyhub import histograms
+from tallyhub.metrics import consumer_hours
+from tallyhub.metrics.rows import COLUMNS
 from tallyhub.paths import path_key
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
@@ -41,7 +43,8 @@ class MetricWriter:
     `write(reqs)` stores minute rows (not rolled) at levels 0 to 3; `write(reqs, rolled=True)`
     stores the same minute rows marked rolled plus the hour and day rows the rollup would make.
     `copies` splits every key's requests over that many rows, as several syncs or instances would.
-    `levels` = the levels written: (0, 1, 2) is what hubs stored before migration 0014.
+    `levels` = the levels written: (0, 1, 2) is what hubs stored before migration 0014; with all four
+    the per-consumer hours are added to as well (what ingestion does since migration 0026).
     """
 
     Req = Req
@@ -139,6 +142,9 @@ class MetricWriter:
                         rows.append(_row(env_id, granularity, bucket, level, e, c, status, group, False))
             if rows:
                 conn.execute(metrics.insert(), rows)
+            if levels == {0, 1, 2, 3}:  # as this hub ingests: the per-consumer minutes added into their hours
+                minutes = [tuple(r[c] for c in COLUMNS) for r in rows if r["granularity"] == MINUTE]
+                consumer_hours.add_minute_rows(conn, minutes)
 
 
 def _split(group: list[Req], copies: int) -> Iterator[list[Req]]:

@@ -25,6 +25,7 @@ from tallyhub.storage.tables import (
     DAY,
     HOUR,
     MINUTE,
+    consumer_hours,
     error_counts,
     error_groups,
     metrics,
@@ -191,6 +192,7 @@ def counts(db: Database) -> dict[str, Any]:
             "error_groups": n(error_groups),
             "request_logs": n(request_logs),
             "received": n(received_messages),
+            "consumer_hours": n(consumer_hours),
         }
 
 
@@ -224,6 +226,8 @@ def test_retention_deletes_rows_past_their_settings(db: Database) -> None:
     assert after["error_groups"] == 1  # still counted in range
     assert after["request_logs"] == 2  # request logs: 15 days
     assert after["received"] == 2 * 2  # idempotency keys: 2 hours (a sync and a log each)
+    per_hours = before["consumer_hours"] // 4
+    assert per_hours > 0 and after["consumer_hours"] == 3 * per_hours  # per-consumer hours: as hour rows
     assert stored == sum(before.values()) - sum(after.values())
     assert run_retention(db, SETTINGS, now) == 0
 

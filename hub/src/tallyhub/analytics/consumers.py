@@ -9,11 +9,12 @@ import sqlalchemy as sa
 
 from tallyhub.analytics.paging import Page
 from tallyhub.analytics.times import iso
+from tallyhub.metrics import consumer_hours
 from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.selection import Selection, TimeRange
 from tallyhub.metrics.tally import Tally
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import DAY, NO_ID, consumers
+from tallyhub.storage.tables import DAY, MINUTE, NO_ID, consumers
 
 _COLUMNS = (
     consumers.c.id,
@@ -49,10 +50,14 @@ def _filtered(query: sa.Select, app_id: int, resolved: Selection) -> sa.Select:
 
 
 def _with_totals(
-    query: sa.Select, resolved: Selection, tr: TimeRange
+    conn: sa.Connection, query: sa.Select, resolved: Selection, tr: TimeRange
 ) -> tuple[sa.Select, sa.ColumnElement[int], sa.ColumnElement[int]]:
-    """The query over consumers joined to their request and error counts over tr (0 without requests)."""
-    totals = metrics.consumer_totals(resolved, tr)
+    """The query over consumers joined to their request and error counts over tr (0 without requests):
+    from the per-consumer hours where they cover tr, else from the metric rows."""
+    if consumer_hours.covers(conn, resolved, tr):
+        totals: sa.Subquery | None = consumer_hours.totals(resolved, tr)
+    else:
+        totals = metrics.consumer_totals(resolved, tr)
     if totals is None:
         zero = sa.literal(0, sa.Integer)
         return query.select_from(consumers), zero, zero
@@ -63,7 +68,11 @@ def _with_totals(
 
 
 def _ordered(column: sa.ColumnElement[Any], desc: bool) -> sa.ColumnElement[Any]:
-    return (column.desc() if desc else column.asc()).nulls_last()
+    ordered = column.desc() if desc else column.asc()
+    # NULLS LAST only where there can be nulls: spelled on a NOT NULL column, it keeps PostgreSQL from
+    # reading an index in order (ix_consumers_app_id_last_seen for the sort by last seen).
+    nullable = not isinstance(column, sa.Column) or column.nullable
+    return ordered.nulls_last() if nullable else ordered
 
 
 def list_consumers(
@@ -90,20 +99,59 @@ def list_consumers(
         "first_seen": consumers.c.first_seen,
         "last_seen": consumers.c.last_seen,
     }
-    query = sa.select(*_COLUMNS)
-    if page.sort in columns:  # sorted by a column of its own: only the page's metric rows are read
-        by = columns[page.sort]
+    query = sa.select(consumers.c.id)
+    if page.sort not in columns and page.desc and consumer_hours.covers(conn, resolved, tr):
+        ids = _busiest(conn, app_id, resolved, tr, page)
     else:
-        query, requests, errors = _with_totals(query, resolved, tr)
-        by = requests if page.sort == "requests" else errors
-    query = _filtered(query, app_id, resolved).order_by(_ordered(by, page.desc), consumers.c.identifier)
-    rows = conn.execute(query.limit(page.limit).offset(page.offset)).all()
+        if page.sort in columns:  # sorted by a column of its own: only the page's metric rows are read
+            by = columns[page.sort]
+        else:
+            query, requests, errors = _with_totals(conn, query, resolved, tr)
+            by = requests if page.sort == "requests" else errors
+        query = _filtered(query, app_id, resolved).order_by(_ordered(by, page.desc), consumers.c.identifier)
+        # Sorted as ids only, then the page's rows read: sorting 100,000 whole rows (names, attributes)
+        # cost more.
+        ids = list(conn.execute(query.limit(page.limit).offset(page.offset)).scalars())
+    found = {row.id: row for row in conn.execute(sa.select(*_COLUMNS).where(consumers.c.id.in_(ids)))}
+    rows = [found[i] for i in ids]
     on_page = dataclasses.replace(resolved, consumer_ids=tuple(row.id for row in rows))
     per_consumer = metrics.tallies(conn, on_page, tr, "consumer", with_histograms) if rows else {}
     listed = [
         {**_describe(row), **per_consumer.get(row.id, Tally()).stats(apdex_t), "id": row.id} for row in rows
     ]
     return listed, count
+
+
+def _busiest(conn: sa.Connection, app_id: int, resolved: Selection, tr: TimeRange, page: Page) -> list[int]:
+    """The page's consumer ids, by requests or errors descending then identifier, from the per-consumer hours.
+
+    The consumers with a count come first, read from their totals joined to consumers by id (joining every
+    consumer of the app to the totals instead cost a lookup each); those without follow by identifier, read
+    only when the page reaches them.
+    """
+    totals = consumer_hours.totals(resolved, tr)
+    key = totals.c.requests if page.sort == "requests" else totals.c.errors
+    counted = sa.select(consumers.c.id).select_from(
+        totals.join(consumers, consumers.c.id == totals.c.consumer_id)
+    )
+    counted = _filtered(counted.where(key > 0), app_id, resolved)
+    query = counted.order_by(key.desc(), consumers.c.identifier)
+    ids = list(conn.execute(query.limit(page.limit).offset(page.offset)).scalars())
+    if len(ids) == page.limit:
+        return ids
+    if ids:  # the counted ones end on this page
+        n_counted = page.offset + len(ids)
+    else:
+        n_counted = int(conn.execute(sa.select(sa.func.count()).select_from(counted.subquery())).scalar_one())
+    idle = _filtered(sa.select(consumers.c.id), app_id, resolved).where(
+        consumers.c.id.not_in(sa.select(totals.c.consumer_id).where(key > 0))
+    )
+    rest = (
+        idle.order_by(consumers.c.identifier)
+        .limit(page.limit - len(ids))
+        .offset(max(0, page.offset - n_counted))
+    )
+    return ids + list(conn.execute(rest).scalars())
 
 
 def list_groups(
@@ -117,7 +165,7 @@ def list_groups(
         )
     )
     count = int(total.scalar_one())
-    query, requests, errors = _with_totals(sa.select(consumers.c.group_name), resolved, tr)
+    query, requests, errors = _with_totals(conn, sa.select(consumers.c.group_name), resolved, tr)
     summed = {
         "requests": sa.func.sum(requests).label("requests"),
         "errors": sa.func.sum(errors).label("errors"),
@@ -181,36 +229,52 @@ def activity(
     earlier than that bucket's start; in every other bucket where it has requests it is returning.
     Counted in SQL: the range may hold 100,000 consumers.
     """
-    active: dict[int, int] = {}
-    new: dict[int, int] = {}
-    buckets = metrics.consumer_buckets(resolved, tr, by_day)
-    if buckets is not None:
-        # Two scans, each grouped once (a join of the per-bucket rows with themselves costs far more):
-        # consumers with requests per bucket, and per consumer its earliest bucket, new if first seen since.
-        with_consumer = buckets.c.consumer_id != NO_ID
-        per_bucket = (
-            sa.select(buckets.c.bucket, sa.func.count(sa.distinct(buckets.c.consumer_id)))
-            .where(with_consumer)
-            .group_by(buckets.c.bucket)
-        )
-        active = {int(b): int(n) for b, n in conn.execute(per_bucket)}
-        earliest = (
-            sa.select(buckets.c.consumer_id, sa.func.min(buckets.c.bucket).label("earliest"))
-            .where(with_consumer)
-            .group_by(buckets.c.consumer_id)
-            .subquery("earliest")
-        )
-        first = (
-            sa.select(earliest.c.earliest, sa.func.count())
-            .select_from(earliest.join(consumers, consumers.c.id == earliest.c.consumer_id))
-            .where(consumers.c.first_seen >= earliest.c.earliest)
-            .group_by(earliest.c.earliest)
-        )
-        new = {int(b): int(n) for b, n in conn.execute(first)}
+    step = DAY if by_day else tr.step
+    if tr.step != MINUTE and consumer_hours.covers(conn, resolved, tr):
+        active = consumer_hours.active_per_bucket(conn, resolved, tr, step)
+        new = _new_per_bucket(conn, consumer_hours.earliest(resolved, tr, step))
+    else:
+        active, new = _activity_from_metrics(conn, resolved, tr, by_day)
     starts = range(tr.start - tr.start % DAY, tr.end, DAY) if by_day else tr.buckets()
     return [
         {"time": iso(b), "new": new.get(b, 0), "returning": active.get(b, 0) - new.get(b, 0)} for b in starts
     ]
+
+
+def _new_per_bucket(conn: sa.Connection, earliest: sa.Subquery) -> dict[int, int]:
+    """Consumers per earliest bucket (consumer_id, earliest) that were first seen no earlier than it."""
+    first = (
+        sa.select(earliest.c.earliest, sa.func.count())
+        .select_from(earliest.join(consumers, consumers.c.id == earliest.c.consumer_id))
+        .where(consumers.c.first_seen >= earliest.c.earliest)
+        .group_by(earliest.c.earliest)
+    )
+    return {int(b): int(n) for b, n in conn.execute(first)}
+
+
+def _activity_from_metrics(
+    conn: sa.Connection, resolved: Selection, tr: TimeRange, by_day: bool
+) -> tuple[dict[int, int], dict[int, int]]:
+    """(consumers with requests, new consumers) per bucket, from the metric rows (any filter and range)."""
+    buckets = metrics.consumer_buckets(resolved, tr, by_day)
+    if buckets is None:
+        return {}, {}
+    # Two scans, each grouped once (a join of the per-bucket rows with themselves costs far more):
+    # consumers with requests per bucket, and per consumer its earliest bucket, new if first seen since.
+    with_consumer = buckets.c.consumer_id != NO_ID
+    per_bucket = (
+        sa.select(buckets.c.bucket, sa.func.count(sa.distinct(buckets.c.consumer_id)))
+        .where(with_consumer)
+        .group_by(buckets.c.bucket)
+    )
+    active = {int(b): int(n) for b, n in conn.execute(per_bucket)}
+    earliest = (
+        sa.select(buckets.c.consumer_id, sa.func.min(buckets.c.bucket).label("earliest"))
+        .where(with_consumer)
+        .group_by(buckets.c.consumer_id)
+        .subquery("earliest")
+    )
+    return active, _new_per_bucket(conn, earliest)
 
 
 def sparklines(

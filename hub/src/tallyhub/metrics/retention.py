@@ -1,12 +1,14 @@
 """Retention of metric rows: each granularity is kept for its setting, in bounded batches.
 
-Minute rows are only deleted once rolled (their requests live on in hour and day rows).
+Minute rows are only deleted once rolled (their requests live on in hour and day rows); per-consumer
+hours (metrics.consumer_hours) are kept as long as hour rows.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from tallyhub.metrics import consumer_hours
 from tallyhub.settings import Settings
 from tallyhub.storage.bulk import delete_batched
 from tallyhub.storage.database import Database
@@ -25,4 +27,6 @@ def run(db: Database, settings: Settings, now: float) -> int:
         if granularity == MINUTE:
             condition = sa.and_(condition, metrics.c.rolled.is_(True))
         deleted += delete_batched(db, metrics, condition)
+    # Per-consumer hours go with the hour rows: a range reaching before them is then read from day rows.
+    deleted += consumer_hours.apply_retention(db, now - settings.retention_hour_days * DAY)
     return deleted

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 
 import sqlalchemy as sa
 
+from tallyhub.metrics import consumer_hours
 from tallyhub.metrics.rows import COLUMNS, LevelAggregates, merged_duplicates
 from tallyhub.storage import bulk
 from tallyhub.storage.dimensions import NaturalEndpoint, natural_endpoint
@@ -78,3 +79,4 @@ class MinuteRows:
         if len(set(endpoints.values())) < len(endpoints) or len(set(consumers.values())) < len(consumers):
             rows = merged_duplicates(rows)  # keys past a cap share their "other" bucket's id
         bulk.append(conn, metrics, COLUMNS, rows)
+        consumer_hours.add_minute_rows(conn, rows)

@@ -35,6 +35,35 @@ def append(
         cursor.close()
 
 
+def add_into(
+    conn: sa.Connection,
+    table: sa.Table,
+    keys: Sequence[str],
+    counts: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Insert `rows` (tuples of `keys` then `counts`), adding the counts into a row whose key exists.
+
+    Rows should come sorted by key: concurrent writers on PostgreSQL then lock shared keys in one order.
+    """
+    if not rows:
+        return
+    names = ", ".join((*keys, *counts))
+    added = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counts)
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    marks = ", ".join([mark] * (len(keys) + len(counts)))
+    sql = (
+        f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}"
+    )
+    driver_conn: Any = conn.connection.driver_connection
+    cursor = driver_conn.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
 DELETE_BATCH_ROWS = 10_000
 
 

@@ -1,0 +1,183 @@
+"""Per-consumer hourly totals (tables.consumer_hours): kept at ingestion, read by consumer lists and charts.
+
+Consumer lists sort every consumer of an app by its requests or errors over a range, and the activity
+chart counts consumers per bucket. Summing the per-status metric rows of 100,000 consumers (hour rows
+plus unrolled minutes) for that took most of a page's time; these rows hold one pair of counts per env,
+hour and consumer instead. A range is read from them for its whole hours and from the per-consumer minute
+rows at its edges (a minute range not on hour boundaries), so answers stay exact. `covers` says when
+they can answer: no endpoint or status filter (they have neither dimension), at least one whole hour,
+and every selected env's `consumer_hours_since` at or before the range's first whole hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from tallyhub.metrics.selection import Selection, TimeRange
+from tallyhub.storage import bulk
+from tallyhub.storage.database import Database
+from tallyhub.storage.tables import (
+    HOUR,
+    LEVEL_CONSUMER_TOTAL,
+    MINUTE,
+    NO_ID,
+    consumer_hours,
+    envs,
+    metrics,
+)
+
+_KEYS = ("env_id", "bucket", "consumer_id")
+_COUNTS = ("requests", "errors")
+_DELETE_HOURS = 24  # hours of rows deleted per transaction by retention
+
+
+def add_minute_rows(conn: sa.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Add the level-3 rows among these metric rows (metrics.rows.COLUMNS order) into their hours."""
+    sums: dict[tuple[int, int, int], list[int]] = {}
+    for env_id, _g, bucket, level, _e, consumer_id, status, count, *_ in rows:
+        if level != LEVEL_CONSUMER_TOTAL or consumer_id == NO_ID:
+            continue
+        key = (env_id, bucket - bucket % HOUR, consumer_id)
+        total = sums.get(key)
+        if total is None:
+            total = sums[key] = [0, 0]
+        total[0] += count
+        if status >= 400:
+            total[1] += count
+    bulk.add_into(
+        conn, consumer_hours, _KEYS, _COUNTS, [(*key, *counts) for key, counts in sorted(sums.items())]
+    )
+
+
+def apply_retention(db: Database, cutoff: float) -> int:
+    """Delete the hours before `cutoff` (as metric hour rows are) and move every env's coverage past them."""
+    since = -int(-cutoff // HOUR) * HOUR
+    deleted = 0
+    with db.read() as conn:
+        env_ids = conn.execute(sa.select(envs.c.id)).scalars().all()
+    for env_id in env_ids:  # per env, so each lookup and delete walks the key's (env_id, bucket) prefix
+        of_env = consumer_hours.c.env_id == env_id
+        while True:
+            with db.write() as conn:
+                oldest = conn.execute(sa.select(sa.func.min(consumer_hours.c.bucket)).where(of_env)).scalar()
+                if oldest is None or oldest >= since:
+                    break
+                end = min(int(oldest) + _DELETE_HOURS * HOUR, since)
+                deleted += conn.execute(
+                    consumer_hours.delete().where(of_env, consumer_hours.c.bucket < end)
+                ).rowcount
+    with db.write() as conn:
+        conn.execute(
+            envs.update().where(envs.c.consumer_hours_since < since).values(consumer_hours_since=since)
+        )
+    return deleted
+
+
+def _whole_hours(tr: TimeRange) -> tuple[int, int]:
+    return -(-tr.start // HOUR) * HOUR, tr.end // HOUR * HOUR
+
+
+def covers(conn: sa.Connection, resolved: Selection, tr: TimeRange) -> bool:
+    """Whether these rows (with minute rows at the edges) hold every request that `resolved` and tr select."""
+    if resolved.endpoint_ids is not None or resolved.status_range is not None or not resolved.env_ids:
+        return False
+    first, end = _whole_hours(tr)
+    if first >= end:
+        return False
+    since = conn.execute(
+        sa.select(sa.func.max(envs.c.consumer_hours_since)).where(envs.c.id.in_(resolved.env_ids))
+    ).scalar()
+    return since is not None and int(since) <= first
+
+
+def _hours(resolved: Selection, first: int, end: int, *columns: Any) -> sa.Select:
+    query = sa.select(*columns).where(
+        consumer_hours.c.env_id.in_(resolved.env_ids),
+        consumer_hours.c.bucket >= first,
+        consumer_hours.c.bucket < end,
+    )
+    if resolved.consumer_ids is not None:
+        query = query.where(consumer_hours.c.consumer_id.in_(resolved.consumer_ids))
+    return query
+
+
+def _edge_minutes(resolved: Selection, tr: TimeRange) -> list[sa.Select]:
+    """Per-consumer minute rows of the range outside its whole hours (consumer_id, requests, errors)."""
+    first, end = _whole_hours(tr)
+    queries = []
+    for start, stop in ((tr.start, first), (end, tr.end)):
+        if start >= stop:
+            continue
+        query = sa.select(
+            metrics.c.consumer_id,
+            metrics.c.request_count,
+            sa.case((metrics.c.status_code >= 400, metrics.c.request_count), else_=0),
+        ).where(
+            metrics.c.env_id.in_(resolved.env_ids),
+            metrics.c.granularity == MINUTE,
+            metrics.c.level == LEVEL_CONSUMER_TOTAL,
+            metrics.c.bucket >= start,
+            metrics.c.bucket < stop,
+            metrics.c.consumer_id != NO_ID,
+        )
+        if resolved.consumer_ids is not None:
+            query = query.where(metrics.c.consumer_id.in_(resolved.consumer_ids))
+        queries.append(query)
+    return queries
+
+
+def totals(resolved: Selection, tr: TimeRange) -> sa.Subquery:
+    """consumer_id, requests, errors over tr for each consumer with requests (the caller checked `covers`)."""
+    first, end = _whole_hours(tr)
+    c = consumer_hours.c
+    edges = _edge_minutes(resolved, tr)
+    if not edges:
+        query = _hours(
+            resolved,
+            first,
+            end,
+            c.consumer_id,
+            sa.func.sum(c.requests).label("requests"),
+            sa.func.sum(c.errors).label("errors"),
+        ).group_by(c.consumer_id)
+        return query.subquery("consumer_totals")
+    parts = sa.union_all(_hours(resolved, first, end, c.consumer_id, c.requests, c.errors), *edges).subquery(
+        "consumer_rows"
+    )
+    cols = list(parts.c)
+    return (
+        sa.select(
+            cols[0].label("consumer_id"),
+            sa.func.sum(cols[1]).label("requests"),
+            sa.func.sum(cols[2]).label("errors"),
+        )
+        .group_by(cols[0])
+        .subquery("consumer_totals")
+    )
+
+
+def active_per_bucket(conn: sa.Connection, resolved: Selection, tr: TimeRange, step: int) -> dict[int, int]:
+    """Consumers with requests per bucket start of `step` (HOUR or DAY) in an hour-aligned tr."""
+    c = consumer_hours.c
+    bucket = c.bucket if step == HOUR else c.bucket - c.bucket % step
+    # One row per env, hour and consumer: counted DISTINCT only when rows of several can meet.
+    distinct = len(resolved.env_ids) > 1 or step != HOUR
+    counted = sa.func.count(sa.distinct(c.consumer_id)) if distinct else sa.func.count()
+    query = _hours(resolved, tr.start, tr.end, bucket.label("b"), counted).group_by(bucket)
+    return {int(b): int(n) for b, n in conn.execute(query)}
+
+
+def earliest(resolved: Selection, tr: TimeRange, step: int) -> sa.Subquery:
+    """consumer_id and its earliest bucket start (of `step`) with requests in tr."""
+    c = consumer_hours.c
+    first: sa.ColumnElement[int] = sa.func.min(c.bucket)
+    if step != HOUR:
+        first = first - first % step
+    return (
+        _hours(resolved, tr.start, tr.end, c.consumer_id, first.label("earliest"))
+        .group_by(c.consumer_id)
+        .subquery("earliest")
+    )
