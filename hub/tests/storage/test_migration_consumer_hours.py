@@ -48,7 +48,7 @@ def test_the_migration_builds_the_hours_ingestion_keeps(api: Any, db: Any) -> No
     api.writer.write(_requests(T0 + 2 * 86400, 3 * HOUR, 100))  # minute rows not rolled yet
     kept = _hours(db)
     assert len(kept) > 20 and all(row[3] >= row[4] for row in kept)
-    command.downgrade(alembic_config(db), "0025")
+    command.downgrade(alembic_config(db), "0027")  # just before 0026
     upgrade(db)
     assert _hours(db) == kept
     assert set(_coverage(db).values()) == {0}  # hour rows hold all: every range can be read from them
@@ -56,7 +56,7 @@ def test_the_migration_builds_the_hours_ingestion_keeps(api: Any, db: Any) -> No
 
 def test_hours_deleted_before_the_migration_leave_their_ranges_to_the_day_rows(api: Any, db: Any) -> None:
     api.writer.write(_requests(T0, 2 * 86400, 300), rolled=True)
-    command.downgrade(alembic_config(db), "0025")
+    command.downgrade(alembic_config(db), "0027")  # just before 0026
     first_kept = T0 + 86400 + 5 * HOUR
     with db.write() as conn:  # what hour retention had done: the day rows stay
         conn.execute(metrics.delete().where(metrics.c.granularity == HOUR, metrics.c.bucket < first_kept))
