@@ -13,6 +13,8 @@ from tallyhub.analytics import consumers, distributions, endpoints, errors, inst
 from tallyhub.analytics.paging import Page
 from tallyhub.analytics.query import parse_time
 from tallyhub.analytics.scope import Scope
+from tallyhub.storage import endpoint_settings
+from tallyhub.storage.endpoint_settings import EndpointSettings
 from tallyhub.storage.tables import DAY
 from tallyhub.web.paging import Pager, requested_page
 
@@ -197,13 +199,20 @@ def endpoint_detail_data(scope: Scope) -> dict[str, Any]:
     series = _with_classes(result["series"])
     found = errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)
     codes = errors.status_codes(scope.conn, scope.resolved, scope.tr)
+    matching = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    configured = endpoint_settings.of_app(scope.conn, scope.app_id)
     return {
         "status_codes": codes,
         "status_chart": _status_chart(codes),
         "top_consumers": _top_consumers(scope),
         "totals": result["totals"],
         "apdex_t": scope.apdex_t,
-        "matching": endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t),
+        "matching": matching,
+        # Each matching endpoint's settings (the defaults when none were set), in its order.
+        "endpoint_settings": [
+            configured.get((e["method"], e["path_key"])) or EndpointSettings(e["method"], e["path_key"])
+            for e in matching
+        ],
         "requests_chart": chart(series, STATUS_LINES, "stacked"),
         "percentiles_chart": chart(series, PERCENTILE_LINES),
         "histogram": distributions.distributions(total)["response_times"],
