@@ -6,6 +6,8 @@ minute rows and at rolled hour/day rows, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,10 +15,12 @@ import pytest
 from tallyhub.accounts.tokens import create_token
 
 from tests.support.metric_rows import Req
+from tests.support.syncs import request_entry, sync_body
 
 T0 = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
 RANGE = {"start": T0, "end": T0 + 3600}
 USER = "/users/{user_id}"
+INSTANCE = str(uuid.uuid4())
 
 
 def _bin(ms: float) -> int:
@@ -90,6 +94,8 @@ def test_get_gives_defaults_then_patch_sets_expected_statuses(api: Any) -> None:
         "path_key": "/users/{}",
         "expected_statuses": [],
         "apdex_threshold_ms": None,
+        "excluded": False,
+        "hidden": False,
     }
     changed = _patch(api, "GET", "/users/:id", {"expected_statuses": [404, 409, 404]})
     assert changed.status_code == 200, changed.text
@@ -240,3 +246,72 @@ def test_read_only_tokens_read_but_cannot_change(api: Any, db: Any) -> None:
         == 403
     )
     assert api.client.get(_settings_url(api), params=params).json()["expected_statuses"] == []
+
+
+def _sync(api: Any, entries: list[dict[str, Any]], **parts: Any) -> None:
+    body = sync_body(INSTANCE, requests=entries, **parts)
+    sent = api.client.post(f"/v2/{api.client_id}/prod/sync", json=body)
+    assert sent.status_code == 202, sent.text
+
+
+def _totals(api: Any) -> dict[str, Any]:
+    return dict(api.get("/traffic", start=int(time.time()) - 3600, end=int(time.time()) + 60)["totals"])
+
+
+def test_an_excluded_endpoints_traffic_is_no_longer_stored(api: Any) -> None:
+    probe = [request_entry("GET", "/healthz", 200, 7, 10)]
+    items = [request_entry("GET", "/items", 200, 5, 40), request_entry("GET", "/items", 500, 2, 900)]
+    crash = {
+        "consumer": None,
+        "method": "GET",
+        "path": "/healthz",
+        "type": "builtins.RuntimeError",
+        "msg": "probe broke",
+        "traceback": "Traceback ...",
+        "sentry_event_id": None,
+        "error_count": 1,
+    }
+    _sync(api, probe + items, server_errors=[crash])
+    window = {"start": int(time.time()) - 3600, "end": int(time.time()) + 60}
+    listed = {e["path_key"]: e for e in api.get("/endpoints", **window)}
+    assert listed["/healthz"]["suggest_exclusion"] is True and listed["/items"]["suggest_exclusion"] is False
+    assert _totals(api)["requests"] == 14
+    changed = _patch(api, "GET", "/healthz", {"excluded": True})
+    assert changed.status_code == 200 and changed.json()["excluded"] is True
+    # From now on: the probe's requests and errors are dropped, the rest is stored as before.
+    _sync(api, probe + items, server_errors=[crash])
+    totals = _totals(api)
+    assert (totals["requests"], totals["requests_5xx"]) == (14 + 7, 4)
+    listed = {e["path_key"]: e for e in api.get("/endpoints", **window)}
+    assert listed["/healthz"]["requests"] == 7 and listed["/healthz"]["excluded"] is True  # kept its page
+    assert listed["/healthz"]["suggest_exclusion"] is False
+    assert listed["/items"]["requests"] == 14
+    errors = api.get("/errors", **window)
+    assert [e["count"] for e in errors["server_errors"] if e["path"] == "/healthz"] == [1]
+    # Included again: stored again.
+    assert _patch(api, "GET", "/healthz", {"excluded": False}).status_code == 200
+    _sync(api, probe)
+    assert _totals(api)["requests"] == 28
+
+
+def test_hidden_endpoints_are_left_out_of_lists_unless_asked_for(api: Any) -> None:
+    _seed(api)
+    assert _patch(api, "POST", "/users", {"hidden": True}).json()["hidden"] is True
+    listed = api.client.get(f"/api/v1/apps/{api.app_id}/endpoints", params=RANGE)
+    assert [(e["method"], e["path_key"]) for e in listed.json()] == [
+        ("DELETE", "/users/{}"),
+        ("GET", "/users/{}"),
+    ]
+    assert listed.headers["X-Total-Count"] == "2"
+    every = api.get("/endpoints", include_hidden="true", **RANGE)
+    assert [(e["method"], e["hidden"]) for e in every if e["path_key"] == "/users"] == [("POST", True)]
+    # Hiding changes no figure: the app's totals still hold the hidden endpoint's requests.
+    assert api.get("/traffic", **RANGE)["totals"]["requests"] == 10
+    assert _patch(api, "POST", "/users", {"hidden": False}).status_code == 200
+    assert len(api.get("/endpoints", **RANGE)) == 3
+
+
+@pytest.mark.parametrize("body", [{"excluded": "yes"}, {"hidden": 1}, {"excluded": None}, {"hidden": None}])
+def test_flags_must_be_booleans(api: Any, body: dict[str, Any]) -> None:
+    _seed(api)
+    assert _patch(api, "GET", USER, body).status_code == 422

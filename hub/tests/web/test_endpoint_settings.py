@@ -221,3 +221,48 @@ def test_roles(web: Any, shop: dict[str, Any]) -> None:
     for other, status in ((mia, 403), (vic, 403), (eve, 404)):
         assert web.post(other, f"{settings}/apdex", {"apdex_threshold_ms": "1"}).status_code == status
     assert "In use: 250 ms" in _get(ann, settings)
+
+
+def test_exclude_and_hide_from_the_detail_page(web: Any, shop: dict[str, Any]) -> None:
+    app_id, client_id = shop["id"], shop["app"].client_id
+    ingest = web.client()
+    probe = sync_body(INSTANCE, requests=[request_entry("GET", "/healthz", 200, 9, 10)])
+    assert ingest.post(f"/v2/{client_id}/prod/sync", json=probe).status_code == 202
+    mia = web.signed_in("mia@example.com")
+    total = sum(n for *_, n, _ in SENT) + 9
+    assert _stats(_get(mia, f"/apps/{app_id}/traffic"))["Requests"] == str(total)
+    listing = _get(mia, f"/apps/{app_id}/endpoints")
+    assert listing.count("suggest-exclusion") == 1  # /healthz only
+    # Exclude the probe: later probes are not stored; its page stays, saying so.
+    form = {"expected_statuses": "", "apdex_threshold_ms": "", "excluded": "on"}
+    assert _save(web, mia, app_id, form, "GET", "/healthz").status_code == 303
+    again = sync_body(INSTANCE, requests=[request_entry("GET", "/healthz", 200, 9, 10)])
+    assert ingest.post(f"/v2/{client_id}/prod/sync", json=again).status_code == 202
+    assert _stats(_get(mia, f"/apps/{app_id}/traffic"))["Requests"] == str(total)
+    detail = _get(mia, _detail(app_id, "GET", "/healthz"))
+    assert "excluded: its requests are no longer stored" in detail and _stats(detail)["Requests"] == "9"
+    assert "suggest-exclusion" not in _get(mia, f"/apps/{app_id}/endpoints")
+    # Hide it: gone from the list unless hidden ones are asked for; the figures do not change.
+    form = {**form, "hidden": "on"}
+    assert _save(web, mia, app_id, form, "GET", "/healthz").status_code == 303
+    listing = _get(mia, f"/apps/{app_id}/endpoints")
+    assert "/healthz" not in listing.split('id="all-endpoints"')[1]
+    assert "1 hidden endpoint not listed" in listing
+    shown = _get(mia, f"/apps/{app_id}/endpoints?hidden=show")
+    assert "GET /healthz" in shown and '<span class="badge">hidden</span>' in shown
+    assert _stats(_get(mia, f"/apps/{app_id}/traffic"))["Requests"] == str(total)
+    # A viewer sees the flags but cannot change them.
+    vic = web.signed_in("vic@example.com")
+    assert "hidden from the endpoints list" in _get(vic, _detail(app_id, "GET", "/healthz"))
+    cleared = {"method": "GET", "path": "/healthz", "expected_statuses": ""}
+    assert web.post(vic, f"/apps/{app_id}/endpoints/settings", cleared).status_code == 403
+    # Unticking both brings it back to the list, and its traffic is stored again.
+    assert _save(web, mia, app_id, {"expected_statuses": ""}, "GET", "/healthz").status_code == 303
+    assert "GET /healthz" in _get(mia, f"/apps/{app_id}/endpoints").split('id="all-endpoints"')[1]
+    assert (
+        ingest.post(
+            f"/v2/{client_id}/prod/sync", json=sync_body(INSTANCE, requests=probe["requests"])
+        ).status_code
+        == 202
+    )
+    assert _stats(_get(mia, f"/apps/{app_id}/traffic"))["Requests"] == str(total + 9)

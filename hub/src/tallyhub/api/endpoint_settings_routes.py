@@ -1,5 +1,5 @@
-"""Endpoint settings in the API: an endpoint's expected statuses and own Apdex T, and the app's own
-Apdex T. Values are checked by tallyhub.storage.endpoint_settings, as the dashboard's.
+"""Endpoint settings in the API: an endpoint's expected statuses, own Apdex T, excluded and hidden
+flags, and the app's own Apdex T. tallyhub.storage.endpoint_settings checks them, as the dashboard's.
 
 Writes take the same bearer tokens as reads (a read-only token gets 403, a team token reaches only its
 team's apps), as the alert rules do.
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi import Query as QueryParam
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from tallyhub.analytics.query import check_text
 from tallyhub.api import models
@@ -51,6 +51,8 @@ class EndpointSettings(BaseModel):
         description="Error statuses (400-599) counted as successes in error rates, charts and alerts."
     )
     apdex_threshold_ms: int | None = Field(description="The endpoint's own Apdex T; null = the app's.")
+    excluded: bool = Field(description="Its requests are no longer stored (what was stored stays).")
+    hidden: bool = Field(description="Left out of endpoint lists unless hidden ones are asked for.")
 
 
 class EndpointSettingsPatch(BaseModel):
@@ -59,6 +61,8 @@ class EndpointSettingsPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     expected_statuses: list[StrictInt] | None = None
     apdex_threshold_ms: StrictInt | None = None
+    excluded: StrictBool | None = None
+    hidden: StrictBool | None = None
 
 
 class AppSettings(BaseModel):
@@ -93,6 +97,8 @@ def _json(found: store.EndpointSettings) -> dict[str, Any]:
         "path_key": found.path_key,
         "expected_statuses": list(found.expected_statuses),
         "apdex_threshold_ms": found.apdex_threshold_ms,
+        "excluded": found.excluded,
+        "hidden": found.hidden,
     }
 
 
@@ -118,7 +124,7 @@ def patch_endpoint_settings(
 ) -> dict[str, Any]:
     """Change an endpoint's settings; a refused value is a 422 naming the field, and nothing changes."""
     changes = body.model_dump(include=body.model_fields_set)
-    for flag in ("expected_statuses",):
+    for flag in ("expected_statuses", "excluded", "hidden"):
         if flag in changes and changes[flag] is None:
             raise invalid_field("body", flag, "must not be null", None)
     with db.write() as conn:

@@ -56,6 +56,11 @@ class Endpoint(Stats):
     in_startup: bool
     summary: str | None
     description: str | None
+    hidden: bool = Field(description="Hidden in its settings: listed only with include_hidden=true.")
+    excluded: bool = Field(description="Excluded in its settings: its requests are no longer stored.")
+    suggest_exclusion: bool = Field(
+        description="Not excluded, but its path looks like a health check or scrape."
+    )
 
 
 class Consumer(BaseModel):

@@ -199,31 +199,46 @@ class Rules:
     expected: frozenset[tuple[int, int]]  # (endpoint id, status code) counted as a success
     apdex_t: Mapping[int, int]  # endpoint id -> its own Apdex T in ms
     app_apdex_t: int | None
+    hidden: frozenset[int] = frozenset()  # endpoint ids left out of lists by default
+    excluded: frozenset[int] = frozenset()  # endpoint ids whose traffic is no longer stored
 
 
 def rules(conn: sa.Connection, app_id: int, env_ids: tuple[int, ...]) -> Rules:
-    """The expected statuses and own Apdex T of the app's endpoints in these envs, by endpoint id."""
+    """The settings of the app's endpoints in these envs, by endpoint id."""
     expected: set[tuple[int, int]] = set()
     own: dict[int, int] = {}
+    hidden: set[int] = set()
+    excluded_ids: set[int] = set()
     if env_ids:
+        s = endpoint_settings.c
         query = (
-            sa.select(
-                endpoints.c.id, endpoint_settings.c.expected_statuses, endpoint_settings.c.apdex_threshold_ms
-            )
-            .join(
-                endpoints,
-                sa.and_(
-                    endpoints.c.method == endpoint_settings.c.method,
-                    endpoints.c.path_key == endpoint_settings.c.path_key,
-                ),
-            )
-            .where(endpoint_settings.c.app_id == app_id, endpoints.c.env_id.in_(env_ids))
+            sa.select(endpoints.c.id, s.expected_statuses, s.apdex_threshold_ms, s.hidden, s.excluded)
+            .join(endpoints, sa.and_(endpoints.c.method == s.method, endpoints.c.path_key == s.path_key))
+            .where(s.app_id == app_id, endpoints.c.env_id.in_(env_ids))
         )
-        for endpoint_id, codes, apdex_t in conn.execute(query):
+        for endpoint_id, codes, apdex_t, is_hidden, is_excluded in conn.execute(query):
             expected.update((int(endpoint_id), int(code)) for code in codes or ())
             if apdex_t is not None:
                 own[int(endpoint_id)] = int(apdex_t)
-    return Rules(frozenset(expected), own, app_apdex_t(conn, app_id))
+            if is_hidden:
+                hidden.add(int(endpoint_id))
+            if is_excluded:
+                excluded_ids.add(int(endpoint_id))
+    return Rules(
+        frozenset(expected), own, app_apdex_t(conn, app_id), frozenset(hidden), frozenset(excluded_ids)
+    )
+
+
+# Paths that are usually health checks or metrics scrapes: suggested for exclusion when first seen.
+_PROBE_SEGMENTS = frozenset(
+    {"health", "healthz", "healthcheck", "livez", "readyz", "ready", "live", "ping", "metrics", "status"}
+)
+
+
+def suggest_exclusion(key: str) -> bool:
+    """Whether a path key looks like a probe (/healthz, /api/health, /metrics, …) rather than the API."""
+    last = key.rstrip("/").rsplit("/", 1)[-1].lower()
+    return last in _PROBE_SEGMENTS or last.startswith("_health")
 
 
 def excluded(conn: sa.Connection, app_id: int) -> frozenset[tuple[str, str]]:

@@ -185,9 +185,16 @@ ERROR_DESC_FIRST = errors.SORTS
 def endpoints_data(scope: Scope) -> dict[str, Any]:
     """A page of the endpoints (at most the app's cap of them, sorted in memory)."""
     page = requested_page(scope.params, endpoints.SORTS, "path", ENDPOINT_DESC_FIRST)
-    listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    every = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    show_hidden = scope.params.get("hidden") == "show"
+    listed = endpoints.shown(every, show_hidden)
     shown = endpoints.sorted_page(listed, page)
-    return {"endpoints": shown, "pager": Pager(page, len(listed), len(shown), "path", ENDPOINT_DESC_FIRST)}
+    return {
+        "endpoints": shown,
+        "pager": Pager(page, len(listed), len(shown), "path", ENDPOINT_DESC_FIRST),
+        "hidden_count": sum(1 for e in every if e["hidden"]),
+        "show_hidden": show_hidden,
+    }
 
 
 def endpoint_detail_data(scope: Scope) -> dict[str, Any]:

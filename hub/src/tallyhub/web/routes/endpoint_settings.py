@@ -23,6 +23,8 @@ class EndpointFields(BaseModel):
     path: str = ""
     expected_statuses: str = ""
     apdex_threshold_ms: str = ""
+    excluded: str = ""  # a checkbox: "on" when ticked, absent when not
+    hidden: str = ""
 
 
 def _apdex_t(text: str) -> int | None:
@@ -38,7 +40,7 @@ def _apdex_t(text: str) -> int | None:
 def edit_endpoint_settings(
     request: Request, viewer: SignedIn, app_id: RowId, fields: Annotated[EndpointFields, Form()]
 ) -> Response:
-    """Set an endpoint's expected statuses and Apdex T (member or admin), in every env of the app."""
+    """Set an endpoint's settings (member or admin), in every env of the app; the form holds them all."""
     app = require_app(request, viewer, app_id, "member")
     method, path = fields.method.strip().upper(), fields.path.strip()
     if not is_valid_method(method) or not path or len(path) > 1000 or "\x00" in path:
@@ -47,6 +49,8 @@ def edit_endpoint_settings(
         changes = {
             "expected_statuses": list(endpoint_settings.parse_expected(fields.expected_statuses)),
             "apdex_threshold_ms": _apdex_t(fields.apdex_threshold_ms),
+            "excluded": bool(fields.excluded),
+            "hidden": bool(fields.hidden),
         }
         with request_db(request).write() as conn:
             if not endpoint_settings.endpoint_known(conn, app.id, method, path):
