@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tallyhub.accounts import teams
+from tallyhub.accounts.team_tokens import create_team_token
 from tallyhub.accounts.tokens import create_token
 
 from tests.support.metric_rows import Req
@@ -315,3 +317,20 @@ def test_hidden_endpoints_are_left_out_of_lists_unless_asked_for(api: Any) -> No
 def test_flags_must_be_booleans(api: Any, body: dict[str, Any]) -> None:
     _seed(api)
     assert _patch(api, "GET", USER, body).status_code == 422
+
+
+def test_another_teams_token_gets_404_and_changes_nothing(api: Any, db: Any) -> None:
+    _seed(api)
+    with db.write() as conn:
+        other = teams.ensure_team(conn, "Other").id
+        token = create_team_token(conn, other, "theirs")
+    headers = {"Authorization": f"Bearer {token}"}
+    params = {"method": "GET", "path": USER}
+    url = _settings_url(api)
+    assert api.client.get(url, params=params, headers=headers).status_code == 404
+    body = {"expected_statuses": [404]}
+    assert api.client.patch(url, params=params, json=body, headers=headers).status_code == 404
+    app_url = f"/api/v1/apps/{api.app_id}/settings"
+    assert api.client.patch(app_url, json={"apdex_threshold_ms": 9}, headers=headers).status_code == 404
+    assert api.client.get(url, params=params).json()["expected_statuses"] == []
+    assert api.client.get(app_url).json()["apdex_threshold_ms"] is None
