@@ -250,6 +250,7 @@ def test_exclude_and_hide_from_the_detail_page(web: Any, shop: dict[str, Any]) -
     assert "1 hidden endpoint not listed" in listing
     shown = _get(mia, f"/apps/{app_id}/endpoints?hidden=show")
     assert "GET /healthz" in shown and '<span class="badge">hidden</span>' in shown
+    assert "hidden=show&amp;sort=requests" in shown  # sorting keeps them shown
     assert _stats(_get(mia, f"/apps/{app_id}/traffic"))["Requests"] == str(total)
     # A viewer sees the flags but cannot change them.
     vic = web.signed_in("vic@example.com")
