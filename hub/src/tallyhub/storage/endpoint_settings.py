@@ -46,9 +46,6 @@ class EndpointSettings:
     hidden: bool = False
 
 
-FIELDS = ("expected_statuses", "apdex_threshold_ms", "excluded", "hidden")
-
-
 def check_expected(values: Iterable[Any]) -> tuple[int, ...]:
     """Distinct error status codes (400-599), sorted; anything else is refused by name."""
     codes: set[int] = set()
