@@ -13,6 +13,7 @@ from tallyhub.alerts import retention as alert_retention
 from tallyhub.alerts.scheduler import AlertScheduler
 from tallyhub.api.alert_routes import router as alert_api_router
 from tallyhub.api.channel_routes import router as channel_api_router
+from tallyhub.api.endpoint_settings_routes import router as endpoint_settings_api_router
 from tallyhub.api.routes import router as api_router
 from tallyhub.api.uptime_routes import router as uptime_api_router
 from tallyhub.ingest import retention as ingest_retention
@@ -93,6 +94,7 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.include_router(uptime_api_router)
     app.include_router(alert_api_router)
     app.include_router(channel_api_router)
+    app.include_router(endpoint_settings_api_router)
     install_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -71,14 +71,19 @@ def apdex(response_times: Mapping[int, int], threshold_ms: int) -> float | None:
     A bin counts as satisfied when its upper bound is within T (tolerating likewise with 4T), so a
     bin straddling T counts on the stricter side.
     """
-    total = satisfied = tolerating = 0
-    for key, count in response_times.items():
-        total += count
-        upper = key + RESPONSE_TIME_BIN_MS
-        if upper <= threshold_ms:
-            satisfied += count
-        elif upper <= 4 * threshold_ms:
-            tolerating += count
+    total = sum(response_times.values())
     if total == 0:
         return None
-    return (satisfied + tolerating / 2) / total
+    return apdex_points(response_times, threshold_ms) / (2 * total)
+
+
+def apdex_points(response_times: Mapping[int, int], threshold_ms: int) -> int:
+    """2 * satisfied + tolerating: Apdex's numerator doubled, a whole number that sums exactly."""
+    points = 0
+    for key, count in response_times.items():
+        upper = key + RESPONSE_TIME_BIN_MS
+        if upper <= threshold_ms:
+            points += 2 * count
+        elif upper <= 4 * threshold_ms:
+            points += count
+    return points

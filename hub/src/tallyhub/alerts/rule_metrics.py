@@ -95,7 +95,10 @@ def measure(
     window_seconds: int,
     apdex_t: int,
 ) -> float | None:
-    """The metric's value over the window ending now; None when there is nothing to measure."""
+    """The metric's value over the window ending now; None when there is nothing to measure.
+
+    apdex_t is the hub's T, for apps without their own; expected errors count as successes.
+    """
     resolved = resolve(conn, app_id, flt)
     tr = window_range(now, window_seconds)
     if metric in ("instance_cpu", "instance_memory"):
@@ -105,7 +108,8 @@ def measure(
         return float(sum(1 for key, t in per_consumer.items() if key != NO_ID and t.requests > 0))
     spec = METRICS[metric]
     tally = metrics.total(metrics.tallies(conn, resolved, tr, "all", with_histograms=spec.histograms))
-    stats = tally.stats(apdex_t)
+    # The dashboard's T: the app's own when set (endpoints with their own T keep it, inside the tally).
+    stats = tally.stats(resolved.rules.app_apdex_t or apdex_t)
     if metric in _NEEDS_REQUESTS and not tally.requests:
         return None
     if metric == "requests_per_minute":

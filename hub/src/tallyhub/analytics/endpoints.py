@@ -10,13 +10,18 @@ from tallyhub.analytics.paging import Page, sliced
 from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.selection import Selection, TimeRange
 from tallyhub.metrics.tally import Tally
+from tallyhub.storage.endpoint_settings import suggest_exclusion
 from tallyhub.storage.tables import endpoints
 
 
 def list_endpoints(
     conn: sa.Connection, resolved: Selection, tr: TimeRange, apdex_t: int
 ) -> list[dict[str, Any]]:
-    """One entry per (method, path_key) across the selected envs, ordered by path_key then method."""
+    """One entry per (method, path_key) across the selected envs, ordered by path_key then method.
+
+    Each says whether its settings hide it or exclude its traffic, and whether it looks like a probe that
+    is worth excluding (`suggest_exclusion`); callers that list endpoints leave hidden ones out.
+    """
     if not resolved.env_ids or resolved.endpoint_ids == ():
         return []
     query = sa.select(
@@ -48,12 +53,18 @@ def list_endpoints(
                 "in_startup": False,
                 "summary": row.summary,
                 "description": row.description,
+                "hidden": False,
+                "excluded": False,
+                "suggest_exclusion": False,
             }
             tallies[key] = Tally()
         env = resolved.env_names[row.env_id]
         if env not in entry["envs"]:
             entry["envs"].append(env)
         entry["in_startup"] = entry["in_startup"] or bool(row.in_startup)
+        entry["hidden"] = entry["hidden"] or row.id in resolved.rules.hidden
+        entry["excluded"] = entry["excluded"] or row.id in resolved.rules.excluded
+        entry["suggest_exclusion"] = not entry["excluded"] and suggest_exclusion(row.path_key)
         entry["summary"] = entry["summary"] or row.summary
         entry["description"] = entry["description"] or row.description
         found = per_endpoint.get(row.id)
@@ -72,6 +83,11 @@ _KEYS = {
     "errors": lambda e: e["requests_4xx"] + e["requests_5xx"],
     "p95": lambda e: e["p95"],
 }
+
+
+def shown(listed: list[dict[str, Any]], include_hidden: bool) -> list[dict[str, Any]]:
+    """The entries a list shows: hidden ones only when asked for."""
+    return listed if include_hidden else [e for e in listed if not e["hidden"]]
 
 
 def sorted_page(listed: list[dict[str, Any]], page: Page) -> list[dict[str, Any]]:

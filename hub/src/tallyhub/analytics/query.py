@@ -56,6 +56,8 @@ class Query:
     end: float
     range: TimeRange
     apdex_t: int
+    # Whether the request named apdex_t (it then wins over the app's own T); else apdex_t is the hub's.
+    apdex_t_given: bool = False
 
 
 def text_param(params: Mapping[str, str | None], name: str) -> str | None:

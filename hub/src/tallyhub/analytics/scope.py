@@ -40,7 +40,9 @@ class Scope:
 
     @property
     def apdex_t(self) -> int:
-        return self.query.apdex_t
+        """The T of endpoints without their own: the request's, else the app's, else the hub's setting."""
+        app_t = self.resolved.rules.app_apdex_t
+        return self.query.apdex_t if self.query.apdex_t_given or app_t is None else app_t
 
     @property
     def minute_range(self) -> tuple[int, int]:

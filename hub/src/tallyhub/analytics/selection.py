@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from tallyhub.analytics.query import Filters, parse_status
 from tallyhub.metrics.selection import Selection
 from tallyhub.paths import path_key
+from tallyhub.storage import endpoint_settings
 from tallyhub.storage.apps import app_envs
 from tallyhub.storage.tables import consumers, endpoints
 
@@ -51,4 +52,5 @@ def resolve(conn: sa.Connection, app_id: int, filters: Filters) -> Selection:
         endpoint_ids=endpoint_ids(conn, env_ids, filters.method, filters.path),
         consumer_ids=consumer_ids(conn, app_id, filters.consumer, filters.group),
         status_range=parse_status(filters.status) if filters.status is not None else None,
+        rules=endpoint_settings.rules(conn, app_id, env_ids),
     )

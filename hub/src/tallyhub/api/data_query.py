@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import time
 from typing import Annotated, Any
@@ -57,6 +58,12 @@ class DataQuery:
         )
 
     def __call__(self, settings: Settings, **given: Any) -> query.Query:
-        apdex_t = given.pop("apdex_t", None) or settings.apdex_threshold_ms
+        given_t = given.pop("apdex_t", None)
         with as_422():
-            return query.parse(given, time.time(), apdex_t=apdex_t, max_buckets=self.max_buckets)
+            parsed = query.parse(
+                given,
+                time.time(),
+                apdex_t=given_t or settings.apdex_threshold_ms,
+                max_buckets=self.max_buckets,
+            )
+        return dataclasses.replace(parsed, apdex_t_given=given_t is not None)

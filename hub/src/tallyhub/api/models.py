@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 class Stats(BaseModel):
     requests: int
-    requests_4xx: int
-    requests_5xx: int
+    requests_4xx: int = Field(description="4xx responses, without those the endpoint's settings expect.")
+    requests_5xx: int = Field(description="5xx responses, without those the endpoint's settings expect.")
     error_rate: float = Field(description="(requests_4xx + requests_5xx) / requests; 0 without requests.")
     bytes_received: int = Field(description="Sum of request sizes (bytes).")
     bytes_sent: int = Field(description="Sum of response sizes (bytes).")
@@ -20,7 +20,10 @@ class Stats(BaseModel):
     p75: float | None
     p95: float | None
     p99: float | None
-    apdex: float | None
+    apdex: float | None = Field(description="With each endpoint's own T where set, else the app's T.")
+    expected_errors: int = Field(
+        0, description="Error responses counted as successes: statuses the endpoint's settings expect."
+    )
 
 
 class SeriesPoint(Stats):
@@ -53,6 +56,11 @@ class Endpoint(Stats):
     in_startup: bool
     summary: str | None
     description: str | None
+    hidden: bool = Field(description="Hidden in its settings: listed only with include_hidden=true.")
+    excluded: bool = Field(description="Excluded in its settings: its requests are no longer stored.")
+    suggest_exclusion: bool = Field(
+        description="Not excluded, but its path looks like a health check or scrape."
+    )
 
 
 class Consumer(BaseModel):

@@ -29,7 +29,12 @@ Method = Annotated[str | None, Query(description="HTTP method, any case.")]
 PathQ = Annotated[str | None, Query(description="Route template in any framework syntax ({id}, <id>, :id).")]
 Status = Annotated[str | None, Query(description='A status code ("404") or class ("4xx").')]
 ApdexT = Annotated[
-    int | None, Query(ge=1, le=600_000, description="Apdex T in ms; default the apdex_threshold_ms setting.")
+    int | None,
+    Query(
+        ge=1,
+        le=600_000,
+        description="Apdex T (ms) of endpoints without their own T; default the app's, else the setting.",
+    ),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Offset = Annotated[

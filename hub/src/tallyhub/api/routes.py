@@ -87,6 +87,7 @@ EndpointSort = Annotated[
     Literal["path", "method", "requests", "errors", "p95"],
     QueryParam(description="Sort key; path and method sort ascending by default, figures descending."),
 ]
+IncludeHidden = Annotated[bool, QueryParam(description="Also list the endpoints hidden in their settings.")]
 ErrorSort = Annotated[
     Literal["count", "last_seen", "first_seen"], QueryParam(description="Sort key (descending by default).")
 ]
@@ -173,10 +174,12 @@ def list_endpoints(
     offset: Offset = 0,
     sort: EndpointSort = "path",
     dir: Direction = None,
+    include_hidden: IncludeHidden = False,
 ) -> list[dict[str, Any]]:
     """Endpoints (including those never called) with their statistics over the range, a page at a time."""
     with _scope(db, caller, app_id, query) as scope:
         listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    listed = endpoints.shown(listed, include_hidden)
     response.headers[TOTAL_HEADER] = str(len(listed))
     return endpoints.sorted_page(listed, _page(limit, offset, sort, dir, ("path", "method")))
 

@@ -25,10 +25,11 @@ from tallyhub.ingest.batch import (
     ServerError,
     ValidationError,
 )
+from tallyhub.ingest.exclusions import kept, without_excluded
 from tallyhub.ingest.log_budget import LogBudget
 from tallyhub.metrics import streams
 from tallyhub.metrics.writes import MinuteRows
-from tallyhub.storage import caps, dimensions
+from tallyhub.storage import caps, dimensions, endpoint_settings
 from tallyhub.storage.apps import app_id_for_client_id, ensure_env, env_id_for
 from tallyhub.storage.caps import Caps
 from tallyhub.storage.database import Database
@@ -84,7 +85,8 @@ class Writer:
     def store(self, app_id: int, env: str, batch: Batch) -> bool:
         """Store everything a batch holds in one transaction; False when it was stored before (a retry)."""
         now = self.clock()
-        return self._once(app_id, env, batch.kind, batch.key, now, self._writes(app_id, batch, now))
+        write = self._writes(app_id, batch, now, self._excluded(app_id))
+        return self._once(app_id, env, batch.kind, batch.key, now, write)
 
     def store_parts(
         self,
@@ -102,6 +104,7 @@ class Writer:
         nothing stored) as soon as its bytes pass what the app's budget allows.
         """
         now = self.clock()
+        excluded = self._excluded(app_id)
 
         def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
             allowance = budget.allowance(conn, app_id, now)
@@ -110,13 +113,22 @@ class Writer:
                 total += size
                 if allowance is not None and total > allowance:
                     raise budget.exceeded(now)
-                self._writes(app_id, batch, now)(conn, pending, env_id)
+                self._writes(app_id, batch, now, excluded)(conn, pending, env_id)
             budget.charge(conn, app_id, total, now)
 
         return self._once(app_id, env, kind, key, now, write)
 
-    def _writes(self, app_id: int, batch: Batch, now: float) -> Write:
-        """Storing `batch`, prepared: the function returned writes it in the transaction it is given."""
+    def _excluded(self, app_id: int) -> frozenset[NaturalEndpoint]:
+        # Read for every payload (one indexed query): an exclusion holds from the moment it is saved.
+        with self.db.read() as conn:
+            return endpoint_settings.excluded(conn, app_id)
+
+    def _writes(self, app_id: int, batch: Batch, now: float, excluded: frozenset[NaturalEndpoint]) -> Write:
+        """Storing `batch`, prepared: the function returned writes it in the transaction it is given.
+
+        What it holds of `excluded` endpoints is left out (ingest.exclusions).
+        """
+        batch = without_excluded(batch, excluded)
         # Everything that needs no database happens before the write transaction (on SQLite, before
         # taking the one write lock): collecting natural keys, summing metric levels, serialising.
         paths, described = _endpoints(batch)
@@ -182,11 +194,11 @@ class Writer:
                 if counting[instance] == source:
                     rows.append(conn, env_id, endpoint_ids, consumer_ids)
                     if points:
-                        deltas = streams.deltas(conn, env_id, points, now)
+                        deltas = kept(streams.deltas(conn, env_id, points, now), excluded)
                         MinuteRows(deltas, now).append(conn, env_id, endpoint_ids, consumer_ids)
             if batch.cumulative:
                 # The deltas depend on the stored totals: computed inside the transaction that moves them.
-                deltas = streams.deltas(conn, env_id, batch.cumulative, now)
+                deltas = kept(streams.deltas(conn, env_id, batch.cumulative, now), excluded)
                 MinuteRows(deltas, now).append(conn, env_id, endpoint_ids, consumer_ids)
             for instance_uuid, client, versions in described_instances:
                 dimensions.describe_instance(conn, env_id, instance_uuid, client, versions)

@@ -67,6 +67,9 @@ def _class_sum(low: int) -> sa.ColumnElement[int]:
     return sa.func.sum(sa.case((in_class, metrics.c.request_count), else_=0))
 
 
+_MAIN = -1  # the endpoint column of a main row; adjustment rows carry their endpoint id there
+
+
 def _query(resolved: Selection, tr: TimeRange, group_by: GroupBy, part: Part, hists: bool) -> sa.Select:
     granularity = part[0]
     key = _key(group_by, granularity, tr.step).label("k")
@@ -75,6 +78,8 @@ def _query(resolved: Selection, tr: TimeRange, group_by: GroupBy, part: Part, hi
     merged = [sa.func.aggregate_strings(c, _SEP) if hists else sa.null() for c in columns]
     query = sa.select(
         key,
+        sa.literal(_MAIN, sa.Integer),
+        sa.literal(0, sa.Integer),
         sa.func.sum(metrics.c.request_count),
         _class_sum(400),
         _class_sum(500),
@@ -85,12 +90,57 @@ def _query(resolved: Selection, tr: TimeRange, group_by: GroupBy, part: Part, hi
     return _narrowed(query, resolved, part, group_by).group_by(key)
 
 
-def _narrowed(query: sa.Select, resolved: Selection, part: Part, group_by: GroupBy) -> sa.Select:
+def _adjustment(
+    resolved: Selection, tr: TimeRange, group_by: GroupBy, part: Part, hists: bool
+) -> sa.Select | None:
+    """Rows of the endpoints whose settings change the figures, per key, endpoint and status (None if none).
+
+    The main rows may lack the endpoint dimension (the per-status level): these, read at a level that has
+    it, say how many of a key's errors are expected and which response times take an endpoint's own T.
+    Only the few configured endpoints' rows are read.
+    """
+    rules = resolved.rules
+    own = tuple(sorted(rules.apdex_t)) if hists else ()
+    if not rules.expected and not own:
+        return None
+    key = _key(group_by, part[0], tr.step).label("k")
+    picked = []
+    if rules.expected:
+        picked.append(_expected_rows(resolved))
+    if own:
+        picked.append(metrics.c.endpoint_id.in_(own))
+    zero = sa.literal(0, sa.BigInteger)
+    query = sa.select(
+        key,
+        metrics.c.endpoint_id,
+        metrics.c.status_code,
+        sa.func.sum(metrics.c.request_count),
+        zero,
+        zero,
+        zero,
+        zero,
+        sa.func.aggregate_strings(metrics.c.response_times, _SEP) if own else sa.null(),
+        sa.null(),
+        sa.null(),
+    )
+    query = _narrowed(query, resolved, part, group_by, by_endpoint=True).where(sa.or_(*picked))
+    return query.group_by(key, metrics.c.endpoint_id, metrics.c.status_code)
+
+
+def _expected_rows(resolved: Selection) -> sa.ColumnElement[bool]:
+    """Rows of an (endpoint, status) pair the endpoint's settings expect (successes, not errors)."""
+    return sa.tuple_(metrics.c.endpoint_id, metrics.c.status_code).in_(sorted(resolved.rules.expected))
+
+
+def _narrowed(
+    query: sa.Select, resolved: Selection, part: Part, group_by: GroupBy, by_endpoint: bool = False
+) -> sa.Select:
     """Rows of the part matching the filters, at the coarsest level that has the filtered and grouped
-    dimensions (by consumer without an endpoint filter: the per-consumer level, not per endpoint)."""
+    dimensions (by consumer without an endpoint filter: the per-consumer level, not per endpoint);
+    by_endpoint=True reads a level with the endpoint dimension whatever the filters."""
     granularity, unrolled, first, end = part
     level = level_for(
-        resolved.endpoint_ids is not None or group_by == "endpoint",
+        by_endpoint or resolved.endpoint_ids is not None or group_by == "endpoint",
         resolved.consumer_ids is not None or group_by == "consumer",
     )
     # For unrolled minutes, "level + 0" keeps SQLite off ix_metrics_level_counts (it would walk every
@@ -144,7 +194,12 @@ def _rows(
 ) -> Iterator[sa.Row]:
     # One statement, so one snapshot even under READ COMMITTED: a rollup committing between two
     # statements would otherwise make its minutes vanish from both (or count in both).
-    queries = [_query(resolved, tr, group_by, part, hists) for part in _sources(tr, group_by)]
+    queries = []
+    for part in _sources(tr, group_by):
+        queries.append(_query(resolved, tr, group_by, part, hists))
+        adjustment = _adjustment(resolved, tr, group_by, part, hists)
+        if adjustment is not None:
+            queries.append(adjustment)
     statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
     yield from conn.execute(statement)
 
@@ -165,9 +220,24 @@ def tallies(
     result: dict[int, Tally] = {}
     if not resolved.env_ids or resolved.endpoint_ids == () or resolved.consumer_ids == ():
         return result
-    for key, count, c4xx, c5xx, req_bytes, resp_bytes, times, req_sizes, resp_sizes in _rows(
-        conn, resolved, tr, group_by, with_histograms
-    ):
+    for (
+        key,
+        endpoint_id,
+        status,
+        count,
+        c4xx,
+        c5xx,
+        req_bytes,
+        resp_bytes,
+        times,
+        req_sizes,
+        resp_sizes,
+    ) in _rows(conn, resolved, tr, group_by, with_histograms):
+        if endpoint_id != _MAIN:
+            _adjust(
+                result.setdefault(int(key), Tally()), resolved, int(endpoint_id), int(status), count, times
+            )
+            continue
         tally = Tally(
             int(count or 0),
             int(c4xx or 0),
@@ -186,6 +256,22 @@ def tallies(
         else:
             existing.add(tally)
     return result
+
+
+def _adjust(
+    tally: Tally, resolved: Selection, endpoint_id: int, status: int, count: int | None, times: str | None
+) -> None:
+    """Apply one adjustment row (see _adjustment) to its key's tally."""
+    if (endpoint_id, status) in resolved.rules.expected:
+        expected = int(count or 0)
+        tally.expected += expected
+        if status >= 500:
+            tally.requests_5xx -= expected
+        else:
+            tally.requests_4xx -= expected
+    own_t = resolved.rules.apdex_t.get(endpoint_id)
+    if own_t is not None and times:
+        histograms.merge_into(tally.own_t_times.setdefault(own_t, {}), _merged(times))
 
 
 def total(tallied: dict[int, Tally]) -> Tally:
@@ -213,6 +299,8 @@ def consumer_bucket_tallies(
         query = sa.select(
             key,
             metrics.c.consumer_id,
+            sa.literal(_MAIN, sa.Integer),
+            sa.literal(0, sa.Integer),
             sa.func.sum(metrics.c.request_count),
             _class_sum(400),
             _class_sum(500),
@@ -221,12 +309,43 @@ def consumer_bucket_tallies(
         )
         query = _narrowed(query, resolved, part, "consumer")
         queries.append(query.group_by(key, metrics.c.consumer_id))
+        if resolved.rules.expected:
+            zero = sa.literal(0, sa.BigInteger)
+            expected = sa.select(
+                key,
+                metrics.c.consumer_id,
+                metrics.c.endpoint_id,
+                metrics.c.status_code,
+                sa.func.sum(metrics.c.request_count),
+                zero,
+                zero,
+                zero,
+                zero,
+            )
+            expected = _narrowed(expected, resolved, part, "consumer", by_endpoint=True).where(
+                _expected_rows(resolved)
+            )
+            queries.append(
+                expected.group_by(key, metrics.c.consumer_id, metrics.c.endpoint_id, metrics.c.status_code)
+            )
     statement = queries[0] if len(queries) == 1 else sa.union_all(*queries)
-    for bucket, consumer_id, count, c4xx, c5xx, req_bytes, resp_bytes in conn.execute(statement):
+    for bucket, consumer_id, endpoint_id, status, count, c4xx, c5xx, req_bytes, resp_bytes in conn.execute(
+        statement
+    ):
+        per_bucket = result.setdefault(int(consumer_id), {})
+        if endpoint_id != _MAIN:
+            _adjust(
+                per_bucket.setdefault(int(bucket), Tally()),
+                resolved,
+                int(endpoint_id),
+                int(status),
+                count,
+                None,
+            )
+            continue
         tally = Tally(
             int(count or 0), int(c4xx or 0), int(c5xx or 0), int(req_bytes or 0), int(resp_bytes or 0)
         )
-        per_bucket = result.setdefault(int(consumer_id), {})
         existing = per_bucket.get(int(bucket))
         if existing is None:
             per_bucket[int(bucket)] = tally
@@ -256,6 +375,18 @@ def consumer_totals(resolved: Selection, tr: TimeRange) -> sa.Subquery | None:
             sa.case((metrics.c.status_code >= 400, metrics.c.request_count), else_=0).label("errors"),
         )
         parts.append(_narrowed(query, resolved, part, "consumer"))
+        if resolved.rules.expected:
+            # Expected errors are successes: taken back off the errors of the level without endpoints.
+            expected = sa.select(
+                metrics.c.consumer_id.label("consumer_id"),
+                sa.literal(0, sa.BigInteger).label("requests"),
+                (-metrics.c.request_count).label("errors"),
+            )
+            parts.append(
+                _narrowed(expected, resolved, part, "consumer", by_endpoint=True).where(
+                    _expected_rows(resolved)
+                )
+            )
     rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("consumer_rows")
     return (
         sa.select(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from tallyhub.storage.endpoint_settings import Rules
 from tallyhub.storage.tables import DAY, HOUR, MINUTE
+
+NO_RULES = Rules(frozenset(), {}, None)
 
 INTERVALS: dict[str, int] = {"minute": MINUTE, "hour": HOUR, "day": DAY}
 
@@ -18,6 +21,8 @@ class Selection:
     endpoint_ids: tuple[int, ...] | None
     consumer_ids: tuple[int, ...] | None
     status_range: tuple[int, int] | None  # inclusive bounds
+    # Endpoint settings that change figures: expected statuses (successes) and endpoints' own Apdex T.
+    rules: Rules = NO_RULES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,10 @@ class Tally:
     known_response_sizes: int = 0
     request_sizes: Histogram = dataclasses.field(default_factory=dict)
     response_sizes: Histogram = dataclasses.field(default_factory=dict)
+    # Error responses an endpoint's settings expect: already left out of requests_4xx and requests_5xx.
+    expected: int = 0
+    # The response times of endpoints with their own Apdex T, per T (also inside response_times).
+    own_t_times: dict[int, Histogram] = dataclasses.field(default_factory=dict)
 
     def add(self, other: Tally) -> Tally:
         self.requests += other.requests
@@ -39,7 +43,22 @@ class Tally:
         self.known_response_sizes += other.known_response_sizes
         histograms.merge_into(self.request_sizes, other.request_sizes)
         histograms.merge_into(self.response_sizes, other.response_sizes)
+        self.expected += other.expected
+        for own_t, times in other.own_t_times.items():
+            histograms.merge_into(self.own_t_times.setdefault(own_t, {}), times)
         return self
+
+    def apdex(self, apdex_t: int) -> float | None:
+        """Apdex with T = apdex_t, except for the requests of endpoints that have their own T."""
+        if not self.own_t_times:
+            return histograms.apdex(self.response_times, apdex_t)
+        total = sum(self.response_times.values())
+        if total == 0:
+            return None
+        points = histograms.apdex_points(self.response_times, apdex_t)
+        for own_t, times in self.own_t_times.items():
+            points += histograms.apdex_points(times, own_t) - histograms.apdex_points(times, apdex_t)
+        return points / (2 * total)
 
     def stats(self, apdex_t: int) -> dict[str, Any]:
         requests = self.requests
@@ -60,5 +79,6 @@ class Tally:
             "p75": quantiles[0.75],
             "p95": quantiles[0.95],
             "p99": quantiles[0.99],
-            "apdex": histograms.apdex(self.response_times, apdex_t),
+            "apdex": self.apdex(apdex_t),
+            "expected_errors": self.expected,
         }

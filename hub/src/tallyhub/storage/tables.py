@@ -61,6 +61,8 @@ apps = sa.Table(
     # Nullable only because SQLite cannot add a NOT NULL foreign key without rebuilding the table;
     # every app created since migration 0010 has a team (storage.apps puts it in the default team).
     sa.Column("team_id", sa.Integer, sa.ForeignKey("teams.id"), index=True),
+    # The app's own Apdex T in ms; NULL = the hub's apdex_threshold_ms setting (migration 0028).
+    sa.Column("apdex_threshold_ms", sa.Integer),
 )
 
 envs = sa.Table(
@@ -631,4 +633,24 @@ span_records = sa.Table(
     sa.Index(None, "env_id", "timestamp", "name", "duration_bin"),
     # A name's example requests, newest first: the bin in the index tests "slow enough" without the table.
     sa.Index(None, "env_id", "name", "timestamp", "duration_bin"),
+)
+
+# --- Endpoint settings (migration 0028) ---
+
+# What a person set for an endpoint of an app, in every env (an endpoint is its method and path key):
+# status codes counted as successes, its own Apdex T, whether its traffic is no longer stored
+# (excluded) and whether lists leave it out (hidden). See storage/endpoint_settings.py.
+endpoint_settings = sa.Table(
+    "endpoint_settings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app_id", sa.Integer, _cascade("apps.id"), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("path_key", sa.String(1000), nullable=False),
+    sa.Column("expected_statuses", sa.JSON, nullable=False),  # sorted list of 4xx/5xx codes
+    sa.Column("apdex_threshold_ms", sa.Integer),  # NULL = the app's T
+    sa.Column("excluded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("app_id", "method", "path_key"),
 )

@@ -13,6 +13,8 @@ from tallyhub.analytics import consumers, distributions, endpoints, errors, inst
 from tallyhub.analytics.paging import Page
 from tallyhub.analytics.query import parse_time
 from tallyhub.analytics.scope import Scope
+from tallyhub.storage import endpoint_settings
+from tallyhub.storage.endpoint_settings import EndpointSettings
 from tallyhub.storage.tables import DAY
 from tallyhub.web.paging import Pager, requested_page
 
@@ -183,9 +185,16 @@ ERROR_DESC_FIRST = errors.SORTS
 def endpoints_data(scope: Scope) -> dict[str, Any]:
     """A page of the endpoints (at most the app's cap of them, sorted in memory)."""
     page = requested_page(scope.params, endpoints.SORTS, "path", ENDPOINT_DESC_FIRST)
-    listed = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    every = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    show_hidden = scope.params.get("hidden") == "show"
+    listed = endpoints.shown(every, show_hidden)
     shown = endpoints.sorted_page(listed, page)
-    return {"endpoints": shown, "pager": Pager(page, len(listed), len(shown), "path", ENDPOINT_DESC_FIRST)}
+    return {
+        "endpoints": shown,
+        "pager": Pager(page, len(listed), len(shown), "path", ENDPOINT_DESC_FIRST),
+        "hidden_count": sum(1 for e in every if e["hidden"]),
+        "show_hidden": show_hidden,
+    }
 
 
 def endpoint_detail_data(scope: Scope) -> dict[str, Any]:
@@ -197,13 +206,20 @@ def endpoint_detail_data(scope: Scope) -> dict[str, Any]:
     series = _with_classes(result["series"])
     found = errors.list_errors(scope.conn, scope.resolved, *scope.minute_range)
     codes = errors.status_codes(scope.conn, scope.resolved, scope.tr)
+    matching = endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t)
+    configured = endpoint_settings.of_app(scope.conn, scope.app_id)
     return {
         "status_codes": codes,
         "status_chart": _status_chart(codes),
         "top_consumers": _top_consumers(scope),
         "totals": result["totals"],
         "apdex_t": scope.apdex_t,
-        "matching": endpoints.list_endpoints(scope.conn, scope.resolved, scope.tr, scope.apdex_t),
+        "matching": matching,
+        # Each matching endpoint's settings (the defaults when none were set), in its order.
+        "endpoint_settings": [
+            configured.get((e["method"], e["path_key"])) or EndpointSettings(e["method"], e["path_key"])
+            for e in matching
+        ],
         "requests_chart": chart(series, STATUS_LINES, "stacked"),
         "percentiles_chart": chart(series, PERCENTILE_LINES),
         "histogram": distributions.distributions(total)["response_times"],

@@ -7,7 +7,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tallyhub.analytics.times import iso
 from tallyhub.identifiers import ENV_RULE, is_valid_env
-from tallyhub.storage import app_admin, caps
+from tallyhub.storage import app_admin, caps, endpoint_settings
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.web.access import (
     FormStr,
@@ -25,6 +25,7 @@ NOTICES = {
     "renamed": "The app was renamed.",
     "env-added": "The environment was added.",
     "env-removed": "The environment was deleted with its data.",
+    "apdex-set": "The app's Apdex T was saved.",
 }
 
 
@@ -52,7 +53,15 @@ def _page(
         new_client_id=new_client_id,
         error=None,
         limits=_limits(request, app.id),
+        apdex=_apdex(request, app.id),
     )
+
+
+def _apdex(request: Request, app_id: int) -> dict[str, int | None]:
+    """The app's own Apdex T (None: the hub's) and the hub's apdex_threshold_ms setting."""
+    with request_db(request).read() as conn:
+        own = endpoint_settings.app_apdex_t(conn, app_id)
+    return {"own": own, "hub": request.app.state.settings.apdex_threshold_ms}
 
 
 def _limits(request: Request, app_id: int) -> list[dict[str, object]]:
@@ -82,6 +91,23 @@ def rename(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr = ""
     except ValueError as exc:
         raise WebError(400, str(exc)) from exc
     return _back(app.id, "renamed")
+
+
+@router.post("/apps/{app_id}/settings/apdex")
+def set_apdex(
+    request: Request, viewer: SignedIn, app_id: RowId, apdex_threshold_ms: FormStr = ""
+) -> Response:
+    """The app's Apdex T, for endpoints without their own (blank: the hub's setting)."""
+    app = require_app(request, viewer, app_id, "admin")
+    text = apdex_threshold_ms.strip()
+    if text and not text.isdigit():
+        raise WebError(400, f"Apdex T: {text!r} is not a whole number of milliseconds.")
+    try:
+        with request_db(request).write() as conn:
+            endpoint_settings.set_app_apdex_t(conn, app.id, int(text) if text else None)
+    except endpoint_settings.InvalidSetting as exc:
+        raise WebError(400, f"Apdex T: {exc.message}.") from None
+    return _back(app.id, "apdex-set")
 
 
 @router.post("/apps/{app_id}/settings/envs")
@@ -130,6 +156,8 @@ def delete_app(request: Request, viewer: SignedIn, app_id: RowId, confirm: FormS
             notice=None,
             new_client_id=None,
             error="To delete the app, type its name exactly.",
+            limits=_limits(request, app.id),
+            apdex=_apdex(request, app.id),
         )
     with request_db(request).write() as conn:
         app_admin.delete_app(conn, app.id)
