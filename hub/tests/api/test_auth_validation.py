@@ -128,6 +128,7 @@ def test_openapi_documents_every_route(api: Any) -> None:
         "requests_4xx",
         "requests_5xx",
         "error_rate",
+        "expected_errors",
         "bytes_received",
         "bytes_sent",
         "mean_request_size",

@@ -120,8 +120,15 @@ class Writer:
 
     def _excluded(self, app_id: int) -> frozenset[NaturalEndpoint]:
         # Read for every payload (one indexed query): an exclusion holds from the moment it is saved.
-        with self.db.read() as conn:
-            return endpoint_settings.excluded(conn, app_id)
+        # Connections are not pinged before use: one that died is replaced, and the read run again.
+        for attempt in (1, 2):
+            try:
+                with self.db.read() as conn:
+                    return endpoint_settings.excluded(conn, app_id)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     def _writes(self, app_id: int, batch: Batch, now: float, excluded: frozenset[NaturalEndpoint]) -> Write:
         """Storing `batch`, prepared: the function returned writes it in the transaction it is given.
