@@ -20,8 +20,8 @@ from tallyhub.ingest import retention as ingest_retention
 from tallyhub.ingest.otlp.routes import router as otlp_router
 from tallyhub.ingest.v2.routes import router as ingest_router
 from tallyhub.jobs.maintenance import Jobs, Maintenance
+from tallyhub.metrics import resources, rollup
 from tallyhub.metrics import retention as metric_retention
-from tallyhub.metrics import rollup
 from tallyhub.outbound.policy import Policy
 from tallyhub.outbound.pool import TeamPool
 from tallyhub.settings import Settings, load_settings
@@ -37,7 +37,12 @@ def run_retention(db: Database, settings: Settings, now: float) -> int:
     return sum(run(db, settings, now) for run in runs)
 
 
-MAINTENANCE_JOBS: Jobs = (("rollup", rollup.run), ("retention", run_retention))
+def run_rollup(db: Database, settings: Settings, now: float) -> int:
+    """Roll closed minutes into hours and days: the metric rows, then instances' resources."""
+    return rollup.run(db, settings, now) + resources.roll(db, settings, now)
+
+
+MAINTENANCE_JOBS: Jobs = (("rollup", run_rollup), ("retention", run_retention))
 
 
 def create_app(settings: Settings, db: Database | None = None, run_maintenance: bool = True) -> FastAPI:

@@ -148,6 +148,31 @@ class Instance(BaseModel):
     memory_rss: int | None
 
 
+class ResourcePoint(BaseModel):
+    time: str = Field(description="Start of the bucket.")
+    cpu_min: float | None = Field(description="Lowest CPU percent an instance reported; null: none reported.")
+    cpu_avg: float | None
+    cpu_max: float | None
+    memory_min: int | None = Field(description="Lowest resident memory (bytes) an instance reported.")
+    memory_avg: int | None
+    memory_max: int | None
+    requests: int = Field(description="The env's requests in the bucket.")
+    requests_per_minute: float
+
+
+class EnvResources(BaseModel):
+    env: str
+    series: list[ResourcePoint]
+
+
+class Resources(BaseModel):
+    app_id: int
+    start: str
+    end: str
+    interval: Literal["minute", "hour", "day"]
+    envs: list[EnvResources] = Field(description="Each env whose instances reported resources in the range.")
+
+
 class RequestLogDetails(BaseModel):
     request_headers: Any = None
     request_body: Any = None

@@ -20,6 +20,7 @@ from tallyhub.analytics import (
     errors,
     instances,
     request_logs,
+    resources,
     spans,
     traffic,
 )
@@ -65,6 +66,9 @@ EndpointsQuery = Annotated[Query, Depends(DataQuery("env", "start", "end", "meth
 ConsumersQuery = Annotated[Query, Depends(DataQuery("env", "start", "end", "group", "apdex_t"))]
 ErrorsQuery = Annotated[Query, Depends(DataQuery("env", "start", "end", "consumer", "method", "path"))]
 InstancesQuery = Annotated[Query, Depends(DataQuery("env"))]
+ResourcesQuery = Annotated[
+    Query, Depends(DataQuery("env", "start", "end", "interval", max_buckets=MAX_BUCKETS))
+]
 LogsQuery = Annotated[
     Query, Depends(DataQuery("env", "start", "end", "consumer", "group", "method", "path", "status"))
 ]
@@ -263,6 +267,20 @@ def list_instances(app_id: AppId, db: Db, caller: Token, query: InstancesQuery) 
     """Instances of the app's environments, most recently synced first."""
     with _scope(db, caller, app_id, query) as scope:
         return instances.list_instances(scope.conn, scope.resolved)
+
+
+@router.get("/apps/{app_id}/resources", response_model=models.Resources)
+def get_resources(app_id: AppId, db: Db, caller: Token, query: ResourcesQuery) -> dict[str, Any]:
+    """Per env, the min, average and max of its instances' CPU and memory per bucket, and its request rate."""
+    with _scope(db, caller, app_id, query) as scope:
+        envs = resources.resource_series(scope.conn, scope.resolved, scope.tr)
+    return {
+        "app_id": app_id,
+        "start": iso(query.range.start),
+        "end": iso(query.range.end),
+        "interval": query.range.interval,
+        "envs": envs,
+    }
 
 
 @router.get("/apps/{app_id}/request-logs", response_model=models.RequestLogPage, responses=CSV_RESPONSE)

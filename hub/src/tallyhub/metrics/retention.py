@@ -1,14 +1,15 @@
 """Retention of metric rows: each granularity is kept for its setting, in bounded batches.
 
 Minute rows are only deleted once rolled (their requests live on in hour and day rows); per-consumer
-hours (metrics.consumer_hours) are kept as long as hour rows.
+hours (metrics.consumer_hours) are kept as long as hour rows; instances' resources (metrics.resources)
+like the metric rows of their granularity.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tallyhub.metrics import consumer_hours
+from tallyhub.metrics import consumer_hours, resources
 from tallyhub.settings import Settings
 from tallyhub.storage.bulk import delete_batched
 from tallyhub.storage.database import Database
@@ -29,4 +30,5 @@ def run(db: Database, settings: Settings, now: float) -> int:
         deleted += delete_batched(db, metrics, condition)
     # Per-consumer hours go with the hour rows: a range reaching before them is then read from day rows.
     deleted += consumer_hours.apply_retention(db, now - settings.retention_hour_days * DAY)
+    deleted += resources.apply_retention(db, settings, now)
     return deleted

@@ -654,3 +654,38 @@ endpoint_settings = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.UniqueConstraint("app_id", "method", "path_key"),
 )
+
+# CPU and memory of each instance per minute, as its syncs report them (the latest report of a minute
+# wins); the rollup folds closed minutes into resource_rollups and marks them `rolled` (migration 0029).
+instance_minutes = sa.Table(
+    "instance_minutes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), nullable=False),
+    sa.Column("bucket", sa.BigInteger, nullable=False),
+    sa.Column("instance_uuid", sa.String(36), nullable=False),
+    sa.Column("cpu_percent", sa.Float),
+    sa.Column("memory_rss", sa.BigInteger),
+    sa.Column("rolled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("env_id", "bucket", "instance_uuid"),
+    sa.Index(None, "rolled", "bucket"),
+)
+
+# Per env and hour or day: min, max, sum and count of the instance minutes' CPU and memory, so that the
+# min/avg/max across instances of a long range reads one row per bucket. With the minute rows not yet
+# rolled they hold every minute once (metrics.resources).
+resource_rollups = sa.Table(
+    "resource_rollups",
+    metadata,
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), primary_key=True),
+    sa.Column("granularity", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("cpu_min", sa.Float),
+    sa.Column("cpu_max", sa.Float),
+    sa.Column("cpu_sum", sa.Float, nullable=False),
+    sa.Column("cpu_count", sa.Integer, nullable=False),
+    sa.Column("memory_min", sa.BigInteger),
+    sa.Column("memory_max", sa.BigInteger),
+    sa.Column("memory_sum", sa.BigInteger, nullable=False),
+    sa.Column("memory_count", sa.Integer, nullable=False),
+)

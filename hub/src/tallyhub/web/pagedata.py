@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tallyhub.analytics import consumers, distributions, endpoints, errors, instances, traffic
+from tallyhub.analytics import consumers, distributions, endpoints, errors, instances, resources, traffic
 from tallyhub.analytics.paging import Page
 from tallyhub.analytics.query import parse_time
 from tallyhub.analytics.scope import Scope
@@ -31,6 +31,13 @@ PERCENTILE_LINES = (
     ("p99", "p99", ERROR_COLOR),
 )
 BYTES_LINES = (("Received", "bytes_received", "#2563eb"), ("Sent", "bytes_sent", "#7c3aed"))
+CPU_LINES = (("Min", "cpu_min", OK_COLOR), ("Avg", "cpu_avg", "#2563eb"), ("Max", "cpu_max", ERROR_COLOR))
+MEMORY_LINES = (
+    ("Min", "memory_min", OK_COLOR),
+    ("Avg", "memory_avg", "#2563eb"),
+    ("Max", "memory_max", ERROR_COLOR),
+)
+RATE_LINES = (("Requests per minute", "requests_per_minute", "#7c3aed"),)
 
 
 def chart(
@@ -291,4 +298,23 @@ def consumer_detail_data(scope: Scope, identifier: str) -> dict[str, Any] | None
 
 def instances_data(scope: Scope) -> dict[str, Any]:
     active = (scope.query.start, scope.query.end)
-    return {"instances": instances.list_instances(scope.conn, scope.resolved, active)}
+    charts = [
+        {
+            "env": env["env"],
+            # Empty when no instance reported the figure in the range (not when there were no requests).
+            "cpu": {
+                **chart(env["series"], CPU_LINES),
+                "empty": all(p["cpu_avg"] is None for p in env["series"]),
+            },
+            "memory": {
+                **chart(env["series"], MEMORY_LINES),
+                "empty": all(p["memory_avg"] is None for p in env["series"]),
+            },
+            "rate": chart(env["series"], RATE_LINES),
+        }
+        for env in resources.resource_series(scope.conn, scope.resolved, scope.tr)
+    ]
+    return {
+        "instances": instances.list_instances(scope.conn, scope.resolved, active),
+        "resource_charts": charts,
+    }
