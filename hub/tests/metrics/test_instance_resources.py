@@ -35,9 +35,16 @@ SETTINGS = load_settings({"maintenance_interval_seconds": 60})
 Expected = dict[tuple[str, int], tuple[Any, ...]]
 
 
-def sync(instance: str, cpu: float | None, memory: int | None) -> Any:
+def sync(instance: str, cpu: float | None, memory: int | None, at: float) -> Any:
+    """A Hub v2 sync of the official Python client's, sent at `at` with these resources."""
     resources_sent = None if cpu is None and memory is None else {"cpu_percent": cpu, "memory_rss": memory}
-    data = {**SYNC, "instance_uuid": instance, "message_uuid": str(uuid.uuid4()), "resources": resources_sent}
+    data = {
+        **SYNC,
+        "instance_uuid": instance,
+        "message_uuid": str(uuid.uuid4()),
+        "timestamp": at,
+        "resources": resources_sent,
+    }
     return translate.sync(Sync.model_validate(data))
 
 
@@ -52,21 +59,22 @@ def minute_rows(db: Database) -> list[Any]:
         return conn.execute(sa.select(instance_minutes).order_by(instance_minutes.c.id)).all()
 
 
-def test_syncs_store_one_sample_per_instance_and_minute(db: Database) -> None:
+def test_syncs_store_each_reported_sample_in_its_minute(db: Database) -> None:
     app = apps.create_app(db, "Shop", ("prod", "dev"))
     writer, now = clocked_writer(db)
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
     now[0] = T0 + 5
-    assert writer.store(app.id, "prod", sync(a, 10.0, 100_000_000))
-    assert writer.store(app.id, "prod", sync(b, 30.0, 300_000_000))
-    now[0] = T0 + 50  # a second report in the same minute replaces the first
-    assert writer.store(app.id, "prod", sync(a, 12.5, 120_000_000))
+    assert writer.store(app.id, "prod", sync(a, 10.0, 100_000_000, now[0]))
+    assert writer.store(app.id, "prod", sync(b, 30.0, 300_000_000, now[0]))
+    now[0] = T0 + 50  # a second report in the same minute is a second sample of it
+    assert writer.store(app.id, "prod", sync(a, 12.5, 120_000_000, now[0]))
     now[0] = T0 + 65
-    assert writer.store(app.id, "dev", sync(a, 1.0, None))  # memory not reported: the sample has none
-    assert writer.store(app.id, "dev", sync(b, None, None))  # no resources: no sample
+    assert writer.store(app.id, "dev", sync(a, 1.0, None, now[0]))  # memory not reported: none in the sample
+    assert writer.store(app.id, "dev", sync(b, None, None, now[0]))  # no resources: no sample
     got = [(r.bucket, r.instance_uuid, r.cpu_percent, r.memory_rss) for r in minute_rows(db)]
     assert sorted(got) == sorted(
         [
+            (int(T0), a, 10.0, 100_000_000),
             (int(T0), a, 12.5, 120_000_000),
             (int(T0), b, 30.0, 300_000_000),
             (int(T0) + MINUTE, a, 1.0, None),
@@ -76,12 +84,9 @@ def test_syncs_store_one_sample_per_instance_and_minute(db: Database) -> None:
         prod = conn.execute(sa.text("SELECT id FROM envs WHERE name = 'prod'")).scalar_one()
         found = resources.read(conn, [prod], int(T0), int(T0) + HOUR, MINUTE)
     (spread,) = found.values()
-    assert (spread.cpu.low, spread.cpu.mean, spread.cpu.high) == (12.5, 21.25, 30.0)
-    assert (spread.memory.low, spread.memory.mean, spread.memory.high) == (
-        120_000_000,
-        210_000_000,
-        300_000_000,
-    )
+    assert (spread.cpu.low, spread.cpu.mean, spread.cpu.high) == (10.0, 52.5 / 3, 30.0)
+    memory = (spread.memory.low, spread.memory.mean, spread.memory.high)
+    assert memory == (100_000_000, 520_000_000 / 3, 300_000_000)
 
 
 def test_otlp_process_metrics_are_stored_per_minute(db: Database) -> None:
@@ -112,7 +117,7 @@ def _store_random(db: Database, app_id: int, rng: random.Random) -> Expected:
                 cpu = rng.choice([None, round(rng.uniform(0, 200), 2)])
                 memory = rng.choice([None, rng.randint(10**7, 10**9)])
                 now[0] = T0 + minute * MINUTE + rng.uniform(0, 59)
-                assert writer.store(app_id, env, sync(instance, cpu, memory))
+                assert writer.store(app_id, env, sync(instance, cpu, memory, now[0]))
                 if cpu is not None or memory is not None:
                     samples.setdefault((env, int(T0) + minute * MINUTE), []).append((cpu, memory))
     return samples  # type: ignore[return-value]
@@ -178,18 +183,22 @@ def test_hour_and_day_views_are_exact_before_during_and_after_rollup(db: Databas
     assert resources.roll(db, SETTINGS, end) == 0  # idempotent
 
 
-def test_the_rollup_job_leaves_a_late_sample_of_a_rolled_minute_out_of_nothing(db: Database) -> None:
+def test_a_late_sample_of_a_rolled_minute_is_rolled_by_the_next_rollup_job(db: Database) -> None:
     app = apps.create_app(db, "Shop", ("prod",))
     writer, now = clocked_writer(db)
     instance = str(uuid.uuid4())
     now[0] = T0 + 10
-    assert writer.store(app.id, "prod", sync(instance, 10.0, 1000))
+    assert writer.store(app.id, "prod", sync(instance, 10.0, 1000, now[0]))
     Maintenance(db, SETTINGS, MAINTENANCE_JOBS, clock=lambda: T0 + 120).run_once()
-    # A hub process whose clock lags sends a sample into the minute already rolled: it is not counted
-    # twice nor half (the rollup row and the minute row keep agreeing).
-    assert writer.store(app.id, "prod", sync(instance, 90.0, 9000))
-    assert [(r.cpu_percent, r.memory_rss, r.rolled) for r in minute_rows(db)] == [(10.0, 1000, True)]
-    assert _view(db, HOUR) == {("prod", int(T0)): (10.0, 10.0, 10.0, 1000, 1000.0, 1000)}
+    assert [r.rolled for r in minute_rows(db)] == [True]
+    # A client's retry queue delivers a sample of that minute after it was rolled.
+    now[0] = T0 + 300
+    assert writer.store(app.id, "prod", sync(instance, 90.0, 9000, T0 + 20))
+    expected = {("prod", int(T0)): (10.0, 50.0, 90.0, 1000, 5000.0, 9000)}
+    assert _view(db, HOUR) == expected == _view(db, MINUTE)
+    Maintenance(db, SETTINGS, MAINTENANCE_JOBS, clock=lambda: T0 + 400).run_once()
+    assert [r.rolled for r in minute_rows(db)] == [True, True]
+    assert _view(db, HOUR) == expected == _view(db, DAY)
 
 
 def test_retention_deletes_what_is_past_the_metric_settings(db: Database) -> None:
@@ -198,11 +207,11 @@ def test_retention_deletes_what_is_past_the_metric_settings(db: Database) -> Non
     settings = load_settings({"retention_minute_days": 2, "retention_hour_days": 5, "retention_day_days": 9})
     for days_ago in (1, 3, 6, 10):
         now[0] = T0 - days_ago * DAY + 30
-        assert writer.store(app.id, "prod", sync(str(uuid.uuid4()), float(days_ago), days_ago * 1000))
+        assert writer.store(app.id, "prod", sync(str(uuid.uuid4()), float(days_ago), days_ago * 1000, now[0]))
     old_unrolled = T0 - 20 * DAY + 30
     resources.roll(db, settings, T0)
     now[0] = old_unrolled  # not rolled yet: retention keeps it (its sample lives nowhere else)
-    assert writer.store(app.id, "prod", sync(str(uuid.uuid4()), 20.0, 20_000))
+    assert writer.store(app.id, "prod", sync(str(uuid.uuid4()), 20.0, 20_000, now[0]))
     run_retention(db, settings, T0)
     assert sorted((r.cpu_percent, r.rolled) for r in minute_rows(db)) == [(1.0, True), (20.0, False)]
     with db.read() as conn:

@@ -234,6 +234,23 @@ def test_instances_page(web: Any, shop: dict[str, Any]) -> None:
     assert "12.5 %" in row and "52.0 MB" in row and "UTC" in row
 
 
+def test_instances_page_charts_cpu_memory_and_the_request_rate_on_one_time_axis(
+    web: Any, shop: dict[str, Any]
+) -> None:
+    page = _get(web.signed_in("vic@example.com"), f"/apps/{shop['id']}/instances", period="1h")
+    assert "prod: CPU and memory across instances" in page and "dev: CPU" not in page  # dev sent nothing
+    charts = _charts(page)
+    cpu, memory, rate = charts["cpu-1"], charts["memory-1"], charts["rate-1"]
+    assert cpu["times"] == memory["times"] == rate["times"] and len(cpu["times"]) in (60, 61)  # whole minutes
+    assert [s["label"] for s in cpu["series"]] == ["Min", "Avg", "Max"]
+    for chart, value in ((cpu, 12.5), (memory, 52_000_000)):
+        for series in chart["series"]:
+            assert [v for v in series["values"] if v is not None] == [value]
+    # The one sync's 100 requests fall in the bucket of its resources.
+    at = cpu["series"][1]["values"].index(12.5)
+    assert rate["series"][0]["values"][at] == 100 and _series_sum(rate, "Requests per minute") == 100
+
+
 @pytest.mark.parametrize(
     ("params", "requests"),
     [

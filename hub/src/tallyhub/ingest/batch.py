@@ -47,6 +47,7 @@ class Instance:
     # What an exporter's resource tells of its client (OTLP): stored only where no startup told it yet.
     client: str | None = None
     versions: dict[str, Any] | None = None
+    at: float | None = None  # when cpu_percent and memory_rss were measured; None: when received
 
 
 @dataclasses.dataclass(slots=True)

@@ -169,7 +169,11 @@ class Writer:
         # An instance the batch only names has nothing to store.
         instances = [(i.uuid, _instance_columns(i, now)) for i in batch.instances if i.startup or i.heartbeat]
         # CPU and memory over time: one sample per instance and minute (metrics.resources).
-        samples = [(i.uuid, i.cpu_percent, i.memory_rss) for i in batch.instances if i.heartbeat]
+        samples = [
+            (now if i.at is None else i.at, i.uuid, i.cpu_percent, i.memory_rss)
+            for i in batch.instances
+            if i.heartbeat
+        ]
         described_instances = [
             (i.uuid, i.client, i.versions)
             for i in batch.instances
@@ -194,7 +198,7 @@ class Writer:
             dimensions.set_consumer_attributes(conn, pending, app_id, attributes)
             for instance_uuid, columns in instances:
                 dimensions.upsert_instance(conn, env_id, instance_uuid, columns)
-            resources.record(conn, env_id, now, samples)
+            resources.record(conn, env_id, samples)
             # Ids by natural key, looked up once per key rather than once per row.
             endpoint_ids = {k: pending.endpoint((env_id, *k)) or NO_ID for k in paths}
             consumer_ids = {i: dimensions.consumer_id(pending, app_id, i) for i in identifiers}

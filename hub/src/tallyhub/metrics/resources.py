@@ -1,10 +1,11 @@
 """Instances' CPU and memory over time: per-minute samples, their rollup into hours and days, reads.
 
-Each sync that reports resources stores one sample per (env, minute, instance) in `instance_minutes` (a
-second report in the same minute replaces the first). The rollup folds closed minutes into one row per
-(env, hour) and (env, day) of `resource_rollups` holding min, max, sum and count of the samples, and marks
-them `rolled`: rollup rows plus unrolled minutes hold every sample once, so a read at hour or day interval
-is exact whether or not the rollup has run. Retention follows the metrics' settings.
+Each sync that reports resources adds a sample to `instance_minutes`, dated to the minute it was
+measured (a minute's min/avg/max are over its samples: an instance reports about once a minute). The
+rollup folds closed minutes into one row per (env, hour) and (env, day) of `resource_rollups` holding
+min, max, sum and count of the samples, and marks them `rolled`: rollup rows plus unrolled minutes hold
+every sample once, so a read at hour or day interval is exact whether or not the rollup has run.
+Retention follows the metrics' settings.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tallyhub.settings import Settings
-from tallyhub.storage.bulk import delete_batched
+from tallyhub.storage import bulk
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import DAY, HOUR, MINUTE, instance_minutes, resource_rollups
 from tallyhub.storage.upsert import insert_for
@@ -25,7 +26,8 @@ BATCH_ROWS = 5000
 _ADVISORY_LOCK = 0x7461_6C6C_7265  # "tallre": distinct from the metric rollup's lock
 _ROLLUP_KEYS = ("env_id", "granularity", "bucket")
 
-Sample = tuple[str, float | None, int | None]  # (instance_uuid, cpu_percent, memory_rss)
+Sample = tuple[float, str, float | None, int | None]  # (at, instance_uuid, cpu_percent, memory_rss)
+_MINUTE_COLUMNS = ("env_id", "bucket", "instance_uuid", "cpu_percent", "memory_rss", "rolled")
 
 
 @dataclasses.dataclass(slots=True)
@@ -71,35 +73,18 @@ class Resources:
             self.memory.add(memory, memory, memory, 1)
 
 
-def record(conn: sa.Connection, env_id: int, at: float, samples: Sequence[Sample]) -> None:
-    """Store the samples of one sync received at `at` in its minute; a later sample of the minute wins.
+def record(conn: sa.Connection, env_id: int, samples: Sequence[Sample]) -> None:
+    """Append each sample that reports a figure as a row of its minute.
 
-    A minute already rolled up is left alone (it was closed: only a clock skew between hub processes
-    lands a sample there), so rollup rows never miss a sample they were told of.
+    Rows are only ever added: a late sample (a client's retry queue) lands unrolled in an old minute and
+    the next rollup adds it to its hour and day, as late metric rows are.
     """
     rows = [
-        {
-            "env_id": env_id,
-            "bucket": int(at // MINUTE) * MINUTE,
-            "instance_uuid": u,
-            "cpu_percent": c,
-            "memory_rss": m,
-        }
-        for u, c, m in samples
+        (env_id, int(at // MINUTE) * MINUTE, u, c, m, False)
+        for at, u, c, m in samples
         if c is not None or m is not None
     ]
-    if not rows:
-        return
-    stmt = insert_for(conn, instance_minutes)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["env_id", "bucket", "instance_uuid"],
-        set_={
-            "cpu_percent": sa.func.coalesce(stmt.excluded.cpu_percent, instance_minutes.c.cpu_percent),
-            "memory_rss": sa.func.coalesce(stmt.excluded.memory_rss, instance_minutes.c.memory_rss),
-        },
-        where=instance_minutes.c.rolled == sa.false(),
-    )
-    conn.execute(stmt, rows)
+    bulk.append(conn, instance_minutes, _MINUTE_COLUMNS, rows)
 
 
 def roll(db: Database, settings: Settings, now: float, batch_rows: int = BATCH_ROWS) -> int:
@@ -179,7 +164,7 @@ def _roll_batch(conn: sa.Connection, cutoff: int, batch_rows: int) -> int:
 def apply_retention(db: Database, settings: Settings, now: float) -> int:
     """Delete rolled minutes and rollup rows past the metrics' retention settings; returns how many went."""
     minute_cutoff = now - settings.retention_minute_days * DAY
-    deleted = delete_batched(
+    deleted = bulk.delete_batched(
         db,
         instance_minutes,
         sa.and_(instance_minutes.c.rolled.is_(True), instance_minutes.c.bucket < minute_cutoff),

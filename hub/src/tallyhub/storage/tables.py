@@ -655,8 +655,8 @@ endpoint_settings = sa.Table(
     sa.UniqueConstraint("app_id", "method", "path_key"),
 )
 
-# CPU and memory of each instance per minute, as its syncs report them (the latest report of a minute
-# wins); the rollup folds closed minutes into resource_rollups and marks them `rolled` (migration 0029).
+# CPU and memory of instances as their syncs report them, one row per report, dated to its minute; the
+# rollup folds closed minutes into resource_rollups and marks them `rolled` (migration 0029).
 instance_minutes = sa.Table(
     "instance_minutes",
     metadata,
@@ -667,7 +667,7 @@ instance_minutes = sa.Table(
     sa.Column("cpu_percent", sa.Float),
     sa.Column("memory_rss", sa.BigInteger),
     sa.Column("rolled", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.UniqueConstraint("env_id", "bucket", "instance_uuid"),
+    sa.Index(None, "env_id", "bucket"),
     sa.Index(None, "rolled", "bucket"),
 )
 

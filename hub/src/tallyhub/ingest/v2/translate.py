@@ -30,6 +30,7 @@ def sync(payload: Sync) -> batch.Batch:
         heartbeat=True,
         cpu_percent=resources.cpu_percent if resources else None,
         memory_rss=resources.memory_rss if resources else None,
+        at=at,
     )
     return batch.Batch(
         "sync",

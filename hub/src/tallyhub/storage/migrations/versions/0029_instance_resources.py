@@ -29,10 +29,8 @@ def upgrade() -> None:
             ["env_id"], ["envs.id"], name=op.f("fk_instance_minutes_env_id_envs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_instance_minutes")),
-        sa.UniqueConstraint(
-            "env_id", "bucket", "instance_uuid", name=op.f("uq_instance_minutes_env_id_bucket_instance_uuid")
-        ),
     )
+    op.create_index(op.f("ix_instance_minutes_env_id_bucket"), "instance_minutes", ["env_id", "bucket"])
     op.create_index(op.f("ix_instance_minutes_rolled_bucket"), "instance_minutes", ["rolled", "bucket"])
     op.create_table(
         "resource_rollups",
@@ -57,4 +55,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("resource_rollups")
     op.drop_index(op.f("ix_instance_minutes_rolled_bucket"), table_name="instance_minutes")
+    op.drop_index(op.f("ix_instance_minutes_env_id_bucket"), table_name="instance_minutes")
     op.drop_table("instance_minutes")
