@@ -234,6 +234,17 @@ def test_every_page_fits_the_viewport_and_its_charts_read(signed_in: Any, seeded
             assert unit and ticks, (name, chart_id, unit, ticks)
             pattern = UNIT_TICK.get(unit, r"\d+(\.\d)?[KM]?")  # a count: the unit is the axis label
             assert all(re.fullmatch(pattern, t) for t in ticks), (name, chart_id, unit, ticks)
+        if name == "instances":
+            # CPU, memory and the request rate of prod, drawn on one time axis.
+            drawn = [
+                page.locator(f"#chart-{c}-1[data-drawn] canvas").count() for c in ("cpu", "memory", "rate")
+            ]
+            assert drawn == [1, 1, 1], (name, width, drawn)
+            times = [
+                json.loads(page.get_attribute(f"#chart-{c}-1", "data-chart") or "{}")["times"]
+                for c in ("cpu", "rate")
+            ]
+            assert times[0] == times[1] and times[0], name
         if name.startswith("no-logs-"):
             assert page.locator(".empty-state").count() == 1, name
         if name in ("app-logs", "traces"):
