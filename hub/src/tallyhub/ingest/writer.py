@@ -168,7 +168,7 @@ class Writer:
         ]
         # An instance the batch only names has nothing to store.
         instances = [(i.uuid, _instance_columns(i, now)) for i in batch.instances if i.startup or i.heartbeat]
-        # CPU and memory over time: one sample per instance and minute (metrics.resources).
+        # CPU and memory over time: a sample per report, dated when measured (metrics.resources).
         samples = [
             (now if i.at is None else i.at, i.uuid, i.cpu_percent, i.memory_rss)
             for i in batch.instances
