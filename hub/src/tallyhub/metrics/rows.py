@@ -171,7 +171,7 @@ def _add_to(sums: dict[tuple[Any, Any, int], list[Any]], key: tuple[Any, Any, in
     total[0] += row[0]
     total[1] += row[1]
     total[2] += row[2]
-    # The merges inlined: this runs about a thousand times per sync.
+    # The merges inlined: a 200-entry sync makes about a thousand of them.
     for target, source in ((total[3], row[3]), (total[4], row[4]), (total[5], row[5])):
         get = target.get
         for bin_, count in source.items():
