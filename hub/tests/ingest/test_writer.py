@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from tallyhub.ingest import batch
 from tallyhub.ingest.writer import Writer
-from tallyhub.storage import apps
+from tallyhub.storage import apps, endpoint_settings
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import LEVEL_TOTAL, error_counts, instances, metrics, request_logs
 
@@ -55,3 +55,40 @@ def test_a_mixed_batch_is_stored_once_with_each_entry_in_its_own_minute(db: Data
         )
         (log,) = conn.execute(sa.select(request_logs))
         assert log.endpoint_id is not None and log.consumer_id is not None
+
+
+def _requests_stored(db: Database) -> int:
+    with db.read() as conn:
+        total = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(metrics.c.request_count), 0)).where(
+                metrics.c.level == LEVEL_TOTAL
+            )
+        ).scalar_one()
+    return int(total)
+
+
+def test_an_exclusion_holds_from_the_moment_it_is_saved_in_every_process(db: Database) -> None:
+    """The writer prepares a batch for the exclusions it read last, but stores what holds at commit."""
+    app = apps.create_app(db, "Shop", ("prod",))
+    writers = [Writer(db, clock=lambda: T0 + 70), Writer(db, clock=lambda: T0 + 70)]  # two hub processes
+    sent = iter(range(1, 100))
+
+    def sync(writer: Writer) -> None:
+        probe = batch.RequestMetrics(T0 + 5, None, "GET", "/healthz", 200, 7, 0, 0, {0: 7}, {}, {})
+        items = batch.RequestMetrics(T0 + 5, None, "GET", "/items", 200, 5, 0, 0, {20: 5}, {}, {})
+        key = f"9b1d6f3c-2d1e-4c51-9b0e-{next(sent):012d}"
+        assert writer.store(app.id, "prod", batch.Batch("sync", key, requests=[probe, items]))
+
+    sync(writers[0])
+    sync(writers[1])
+    assert _requests_stored(db) == 24
+    with db.write() as conn:  # saved through the other process's settings page
+        endpoint_settings.update(conn, app.id, "GET", "/healthz", {"excluded": True})
+    sync(writers[0])  # last read: nothing excluded
+    assert _requests_stored(db) == 24 + 5
+    sync(writers[0])
+    with db.write() as conn:
+        endpoint_settings.update(conn, app.id, "GET", "/healthz", {"excluded": False})
+    sync(writers[0])  # last read: /healthz excluded
+    sync(writers[1])
+    assert _requests_stored(db) == 24 + 5 + 5 + 12 + 12

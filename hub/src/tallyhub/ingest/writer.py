@@ -64,6 +64,8 @@ class Writer:
         self.cache = IdCache()
         self._envs: dict[tuple[int, str], int] = {}
         self._apps: dict[str, tuple[int, float]] = {}
+        # The excluded endpoints this process read last per app: what `store` prepares batches for.
+        self._exclusions: dict[int, frozenset[NaturalEndpoint]] = {}
 
     def cached_app_id(self, client_id: str) -> int | None:
         """The app of a canonical client ID if this process looked it up lately (no I/O), else None."""
@@ -83,9 +85,25 @@ class Writer:
         return app_id
 
     def store(self, app_id: int, env: str, batch: Batch) -> bool:
-        """Store everything a batch holds in one transaction; False when it was stored before (a retry)."""
+        """Store everything a batch holds in one transaction; False when it was stored before (a retry).
+
+        The app's excluded endpoints are read inside that transaction (an exclusion holds from the
+        moment it is saved, in every hub process). The batch is prepared before it, outside SQLite's
+        write lock, for the set this process read last; only when the set read differs is it prepared
+        again, inside the transaction.
+        """
         now = self.clock()
-        write = self._writes(app_id, batch, now, self._excluded(app_id))
+        assumed = self._exclusions.get(app_id, frozenset())
+        prepared = self._writes(app_id, batch, now, assumed)
+
+        def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
+            excluded = endpoint_settings.excluded(conn, app_id)
+            self._exclusions[app_id] = excluded
+            if excluded == assumed:
+                prepared(conn, pending, env_id)
+            else:
+                self._writes(app_id, batch, now, excluded)(conn, pending, env_id)
+
         return self._once(app_id, env, batch.kind, batch.key, now, write)
 
     def store_parts(
@@ -104,9 +122,9 @@ class Writer:
         nothing stored) as soon as its bytes pass what the app's budget allows.
         """
         now = self.clock()
-        excluded = self._excluded(app_id)
 
         def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
+            excluded = endpoint_settings.excluded(conn, app_id)  # read in the transaction, as in `store`
             allowance = budget.allowance(conn, app_id, now)
             total = 0
             for batch, size in parts():
@@ -117,18 +135,6 @@ class Writer:
             budget.charge(conn, app_id, total, now)
 
         return self._once(app_id, env, kind, key, now, write)
-
-    def _excluded(self, app_id: int) -> frozenset[NaturalEndpoint]:
-        # Read for every payload (one indexed query): an exclusion holds from the moment it is saved.
-        # Connections are not pinged before use: one that died is replaced, and the read run again.
-        for attempt in (1, 2):
-            try:
-                with self.db.read() as conn:
-                    return endpoint_settings.excluded(conn, app_id)
-            except DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-        raise AssertionError("unreachable")
 
     def _writes(self, app_id: int, batch: Batch, now: float, excluded: frozenset[NaturalEndpoint]) -> Write:
         """Storing `batch`, prepared: the function returned writes it in the transaction it is given.

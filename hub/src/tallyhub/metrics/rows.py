@@ -7,7 +7,7 @@ an `Aggregate` adds counts, size sums and histograms, and renders one `metrics` 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
 from tallyhub import histograms
@@ -132,13 +132,17 @@ class LevelAggregates(Generic[E, C]):
 
     def serialised(self) -> list[tuple[int, E | None, C | None, int, tuple[Any, ...]]]:
         """(level, endpoint, consumer, status, values in COLUMNS order from request_count to the end)."""
-        by_endpoint = _summed(
-            ((endpoint, None, status), row) for (endpoint, _c, status), row in self.rows.items()
-        )
-        by_consumer = _summed(
-            ((None, consumer, status), row) for (_e, consumer, status), row in self.rows.items()
-        )
-        totals = _summed(((None, None, status), row) for (_e, _c, status), row in by_endpoint.items())
+        by_endpoint: dict[tuple[Any, Any, int], list[Any]] = {}
+        by_consumer: dict[tuple[Any, Any, int], list[Any]] = {}
+        # Levels 1 and 3 in one pass over level 2 (one loop rather than two over every entry's key).
+        for (endpoint, consumer, status), row in self.rows.items():
+            _add_to(by_endpoint, (endpoint, None, status), row)
+            _add_to(by_consumer, (None, consumer, status), row)
+        # Level 0 from whichever of the two has fewer rows: each counts every request exactly once.
+        fewer = by_consumer if len(by_consumer) < len(by_endpoint) else by_endpoint
+        totals: dict[tuple[Any, Any, int], list[Any]] = {}
+        for (_e, _c, status), row in fewer.items():
+            _add_to(totals, (None, None, status), row)
         dumps = histograms.dumps
         return [
             (level, endpoint, consumer, status, (a, b, c, dumps(t), dumps(q), dumps(r), False))
@@ -158,21 +162,20 @@ def _merge(target: dict[int, int], source: Mapping[int, int]) -> None:
         target[bin_] = get(bin_, 0) + count
 
 
-def _summed(rows: Iterable[tuple[tuple[Any, Any, int], list[Any]]]) -> dict[tuple[Any, Any, int], list[Any]]:
-    """Rows summed per key (the histograms of the first row of a key copied, never shared)."""
-    sums: dict[tuple[Any, Any, int], list[Any]] = {}
-    for key, (a, b, c, t, q, r) in rows:
-        total = sums.get(key)
-        if total is None:
-            sums[key] = [a, b, c, dict(t), dict(q), dict(r)]
-            continue
-        total[0] += a
-        total[1] += b
-        total[2] += c
-        _merge(total[3], t)
-        _merge(total[4], q)
-        _merge(total[5], r)
-    return sums
+def _add_to(sums: dict[tuple[Any, Any, int], list[Any]], key: tuple[Any, Any, int], row: list[Any]) -> None:
+    """Add a row to the sum of its key (the histograms of a key's first row copied, never shared)."""
+    total = sums.get(key)
+    if total is None:
+        sums[key] = [row[0], row[1], row[2], dict(row[3]), dict(row[4]), dict(row[5])]
+        return
+    total[0] += row[0]
+    total[1] += row[1]
+    total[2] += row[2]
+    # The merges inlined: a 200-entry sync makes about a thousand of them.
+    for target, source in ((total[3], row[3]), (total[4], row[4]), (total[5], row[5])):
+        get = target.get
+        for bin_, count in source.items():
+            target[bin_] = get(bin_, 0) + count
 
 
 def merged_duplicates(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -105,6 +105,7 @@ def endpoint_key(env_id: int, method: str, path: str) -> EndpointKey:
     return (env_id, method.upper(), _path_key(path))
 
 
+@functools.lru_cache(maxsize=65536)  # the same (method, path) pairs come in every sync, twice per entry
 def natural_endpoint(method: str, path: str) -> NaturalEndpoint:
     """(METHOD, path_key): what identifies an endpoint within an env."""
     return (method.upper(), _path_key(path))
