@@ -98,7 +98,7 @@ def set_consumer(
     request.state.apitally_consumer = ApitallyConsumer(identifier, name=name, group=group)
 
 
-def validation_errors(data: Any) -> list[Error]:
+def _validation_errors(data: Any) -> list[Error]:
     """(loc, msg, type) of each error of Litestar's 400 validation body (`detail`, `extra`); the loc
     is the error's source (body when not given) then its dotted key, the type is unknown (empty)."""
     if not isinstance(data, dict):
@@ -134,7 +134,7 @@ class _LitestarMiddleware(AsgiMiddleware):
     client_name = "python:litestar"
     validation_status = 400
     validation_body_max = 4095  # as the official client: longer 400 bodies are not read
-    validation_parse = staticmethod(validation_errors)
+    validation_parse = staticmethod(_validation_errors)
 
     def __init__(
         self,
