@@ -1,5 +1,5 @@
 """capture_logs and capture_traces (PROTOCOL.md §2A.4): the app's log records and spans of a request,
-in its request-log line, for Flask and FastAPI/Starlette, delivered to a recording hub."""
+in its request-log line, for Flask, FastAPI/Starlette and Litestar, delivered to a recording hub."""
 
 from __future__ import annotations
 
@@ -16,9 +16,14 @@ from apitally.client import app_logs
 from apitally.client.app_logs import MAX_CHARS, MAX_MESSAGE, MAX_RECORDS, LogBuffer
 from apitally.fastapi import ApitallyMiddleware as FastAPIMiddleware
 from apitally.flask import ApitallyMiddleware as FlaskMiddleware
+from apitally.litestar import ApitallyPlugin
 from apitally.starlette import ApitallyMiddleware as StarletteMiddleware
 from fastapi import FastAPI
 from flask import Flask
+from litestar import Litestar, get
+from litestar.logging.config import LoggingConfig
+from litestar.params import FromPath
+from litestar.testing import TestClient as LitestarClient
 from loguru import logger as loguru_logger
 from opentelemetry import trace
 from starlette.applications import Starlette
@@ -183,6 +188,27 @@ def test_starlette_request_carries_its_logs_and_spans(hub: RecordingHub) -> None
         answer = client.get("/orders/7").json()
     [line] = hub.log_lines()
     check_order_line(line, answer, "get_order")  # no span around the middleware: renamed
+    assert [s["name"] for s in line["spans"]] == ["db.query", "get_order"]
+
+
+def test_litestar_request_carries_its_logs_and_spans(hub: RecordingHub) -> None:
+    @get("/orders/{order_id:int}")
+    async def get_order(order_id: FromPath[int]) -> dict[str, Any]:
+        return order_view(order_id)
+
+    plugin = ApitallyPlugin(client_id=CLIENT_ID, env="dev", hub_url=hub.url, **CAPTURE)
+    # Litestar sets up logging after the plugin was made: the root logger's handlers are replaced.
+    logging_config = LoggingConfig(root={"handlers": ["queue_listener"], "level": "WARNING"})
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        with LitestarClient(Litestar([get_order], plugins=[plugin], logging_config=logging_config)) as client:
+            answer = client.get("/orders/7").json()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    [line] = hub.log_lines()
+    check_order_line(line, answer, "get_order")  # the root span named after the handler, as the official
     assert [s["name"] for s in line["spans"]] == ["db.query", "get_order"]
 
 

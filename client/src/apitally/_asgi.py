@@ -2,10 +2,11 @@
 
 A request runs through an `_Exchange`, whose `send` watches the response: its status, its headers
 (Content-Length, and what the log and the validation errors need), and its body, of which at most
-`MAX_BODY_SIZE` bytes are kept (only when logged, or for a 422): a streamed body of any length
-costs bounded memory. The time runs until the last body message was handed to the server (or the
-app returned). The request is recorded once the app returned, with the route template and the
-consumer the integration reads from the scope then (`AsgiMiddleware.route_of`, `consumer_of`).
+`MAX_BODY_SIZE` bytes are kept (only when logged, or for a validation error response): a streamed
+body of any length costs bounded memory. The time runs until the last body message was handed to
+the server (or the app returned). The request is recorded once the app returned, with the route
+template and the consumer the integration reads from the scope then (`AsgiMiddleware.route_of`,
+`consumer_of`).
 
 The lifespan: when the app reports its startup complete, the startup payload (the routes, now all
 registered) and a first sync are sent before the server is told, within `STARTUP_SYNC_SECONDS`,
@@ -33,7 +34,7 @@ from apitally.client.logging_config import RequestLoggingConfig
 from apitally.client.masking import BODY_TOO_LARGE, MAX_BODY_SIZE, is_allowed_content_type, is_https
 from apitally.client.metrics import size_of
 from apitally.client.request_log import Captured, ExchangeFields, Telemetry
-from apitally.client.validation_errors import ValidationErrorCounter
+from apitally.client.validation_errors import Parser, ValidationErrorCounter, detail_errors
 from apitally.client.worker import PID_CHECK_INTERVAL, ApitallyClient
 
 Scope = MutableMapping[str, Any]
@@ -49,8 +50,8 @@ _HEADERS_WATCHED = (b"content-length", b"content-type", b"content-encoding")
 class AsgiClient(ApitallyClient):
     """The core client plus what ASGI frameworks report: validation errors, and a sync on demand."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.validation_errors = ValidationErrorCounter()
+    def __init__(self, *args: Any, validation_parse: Parser = detail_errors, **kwargs: Any) -> None:
+        self.validation_errors = ValidationErrorCounter(validation_parse)
         super().__init__(*args, **kwargs)
 
     def sync_payload(self) -> dict[str, Any]:
@@ -81,6 +82,11 @@ class AsgiClient(ApitallyClient):
 class AsgiMiddleware:
     """Measures every HTTP request of an ASGI app; the integration reads routes and consumers."""
 
+    # The responses that carry validation errors: their status, the longest body read, its parser.
+    validation_status = 422
+    validation_body_max = MAX_BODY_SIZE
+    validation_parse = staticmethod(detail_errors)
+
     def __init__(
         self,
         app: ASGIApp,
@@ -89,7 +95,9 @@ class AsgiMiddleware:
         startup_data: Callable[[], dict[str, Any]],
     ) -> None:
         self.app = app
-        self.client = AsgiClient(config, logging_config, startup_data, exchange_fields)
+        self.client = AsgiClient(
+            config, logging_config, startup_data, exchange_fields, validation_parse=self.validation_parse
+        )
         self._count = self.client.requests.note  # one list append per request; the worker aggregates
         logger = self.client.request_logger
         self._logging = logger.enabled
@@ -117,16 +125,25 @@ class AsgiMiddleware:
         """The name of the view function that handled the request (its trace's root span), or None."""
         return None
 
+    def handled_exception_of(self, scope: Scope) -> BaseException | None:
+        """The exception the framework turned into a response itself (it reached no middleware)."""
+        return None
+
     # -- the ASGI app ---------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A coroutine function of its own: servers tell ASGI 3 apps by it (uvicorn does).
+        await self.serve(self.app, scope, receive, send)
+
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run `app` for one ASGI connection, measured (an integration may serve several apps)."""
         client = self.client
         kind = scope["type"]
         if kind != "http" or not client.enabled or scope["method"] == "OPTIONS":
             if kind == "lifespan" and client.enabled:
-                await self.app(scope, receive, self._lifespan_send(send))
+                await app(scope, receive, self._lifespan_send(send))
             else:
-                await self.app(scope, receive, send)
+                await app(scope, receive, send)
             return
         exchange = _Exchange()
         try:
@@ -144,20 +161,22 @@ class AsgiMiddleware:
                 exchange.request_chunks = [] if _request_body_logged(scope) else None
         except Exception as fault:
             client_fault(fault, "asgi request")
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
             return
         try:
             if self._telemetry is None:
-                await self.app(scope, exchange.receive, exchange.send)
+                await app(scope, exchange.receive, exchange.send)
             else:
-                await self._run_capturing(scope, exchange, self._telemetry)
+                await self._run_capturing(app, scope, exchange, self._telemetry)
         except BaseException as exc:
             exchange.exc = exc
             raise
         finally:
             exchange.done()
 
-    async def _run_capturing(self, scope: Scope, exchange: _Exchange, telemetry: TelemetryCapture) -> None:
+    async def _run_capturing(
+        self, app: ASGIApp, scope: Scope, exchange: _Exchange, telemetry: TelemetryCapture
+    ) -> None:
         """Run the app with its logs and spans captured for the exchange."""
         begun = None
         try:
@@ -165,7 +184,7 @@ class AsgiMiddleware:
         except Exception as fault:
             client_fault(fault, "asgi capture start")
         try:
-            await self.app(scope, exchange.receive, exchange.send)
+            await app(scope, exchange.receive, exchange.send)
         finally:
             if begun is not None:
                 try:
@@ -321,8 +340,9 @@ class _Exchange:
                     self.content_type = value
                 else:
                     self.content_encoding = value
-        # The body is kept for the log, and for a 422 (its validation errors), within the bound.
-        if (self.mw._log_response_body or self.status == 422) and is_allowed_content_type(
+        # The body is kept for the log, and for a validation error response, within the bound.
+        mw = self.mw
+        if (mw._log_response_body or self.status == mw.validation_status) and is_allowed_content_type(
             self.content_type.decode("latin-1") if self.content_type else None
         ):
             size = size_of(self.length.decode("latin-1")) if self.length else None
@@ -343,6 +363,8 @@ class _Exchange:
                 status = 500  # no response sent: the server answers 500
             if self.client_gone:
                 status = mw.disconnected_status(self) or status
+            if exc is None and (status == 500 or mw._logging):
+                exc = self.exc = mw.handled_exception_of(scope)
             route = mw.route_of(scope)
             consumer = mw.consumer_of(scope)
             method = scope["method"]
@@ -362,9 +384,9 @@ class _Exchange:
                 )
                 if status == 500 and isinstance(exc, Exception):
                     client.server_errors.add(consumer_identifier(consumer), method, route, exc)
-                elif status == 422 and self.chunks and _is_json(self.content_type):
+                elif status == mw.validation_status and self.chunks and _is_json(self.content_type):
                     body = b"".join(self.chunks)
-                    if body != BODY_TOO_LARGE:
+                    if body != BODY_TOO_LARGE and len(body) <= mw.validation_body_max:
                         encoding = self.content_encoding
                         client.validation_errors.note(
                             consumer_identifier(consumer),

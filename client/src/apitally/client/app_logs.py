@@ -77,17 +77,20 @@ class CaptureHandler(logging.Handler):
 
 _installed = False
 _install_lock = threading.Lock()
+_handler = CaptureHandler()
 
 
 def install() -> None:
-    """Add the capture handler to the root logger, and the loguru sink, once per process."""
+    """Add the capture handler to the root logger, and the loguru sink, once per process; the handler
+    again if a logging setup of the app removed it since (Litestar's replaces the root's handlers)."""
     global _installed
     with _install_lock:
-        if _installed:
-            return
-        _installed = True
-        logging.getLogger().addHandler(CaptureHandler())
-        _add_loguru_sink()
+        if not _installed:
+            _installed = True
+            _add_loguru_sink()
+        root = logging.getLogger()
+        if _handler not in root.handlers:
+            root.addHandler(_handler)
 
 
 def _add_loguru_sink() -> None:

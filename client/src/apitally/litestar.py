@@ -1,0 +1,294 @@
+"""Litestar integration: `Litestar(..., plugins=[ApitallyPlugin(client_id=..., env="dev")])`.
+
+The plugin adds a middleware to every route, startup and shutdown hooks and an exception hook. The
+route is known before the middleware runs (Litestar routes first): its template is built from the
+handler's layers (app, routers, controller, handler), once per handler. Litestar turns every
+exception into a response inside the route, so the exception hook keeps it in the request's state
+for the server error and the log; its 400 validation errors ("extra": key, message, source) are
+read from the response body. Requests to the OpenAPI schema are not watched. The consumer is
+`request.state.apitally_consumer`, else the `consumer_callback`. The ASGI mechanics are
+`apitally._asgi`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from typing import Any, cast
+
+from litestar.app import DEFAULT_OPENAPI_CONFIG, Litestar
+from litestar.config.app import AppConfig
+from litestar.connection import Request
+from litestar.enums import ScopeType
+from litestar.handlers import HTTPRouteHandler
+from litestar.plugins import InitPluginProtocol
+
+from apitally._asgi import ASGIApp, AsgiMiddleware, Receive, Scope, Send
+from apitally.client import app_logs
+from apitally.client.config import ClientConfig
+from apitally.client.consumers import ApitallyConsumer
+from apitally.client.guard import client_fault
+from apitally.client.logging_config import RequestLoggingConfig
+from apitally.client.validation_errors import Error
+from apitally.client.version import package_versions
+
+__all__ = ["ApitallyConsumer", "ApitallyPlugin", "RequestLoggingConfig", "set_consumer"]
+
+ConsumerCallback = Callable[[Request], "str | ApitallyConsumer | None"]
+_LEGACY = "consumer_identifier"
+_EXCEPTION = "apitally_exception"  # the request-state key of the exception Litestar handled
+
+
+class ApitallyPlugin(InitPluginProtocol):
+    """Measures every request of a Litestar app and syncs to the hub.
+
+    A bad `client_id` or `env` is logged once and the plugin then lets requests pass unmeasured.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        env: str = "dev",
+        app_version: str | None = None,
+        filter_openapi_paths: bool = True,
+        consumer_callback: ConsumerCallback | None = None,
+        proxy: str | None = None,
+        identify_consumer_callback: ConsumerCallback | None = None,
+        request_logging_config: RequestLoggingConfig | None = None,
+        *,
+        hub_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if identify_consumer_callback is not None:
+            warnings.warn(
+                "identify_consumer_callback is deprecated, pass consumer_callback instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        if request_logging_config is not None:
+            warnings.warn(
+                "request_logging_config is deprecated, pass the request-logging options as keyword arguments",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        logging_config = request_logging_config or RequestLoggingConfig.from_kwargs(kwargs)
+        config = ClientConfig.build(client_id, env, hub_url, proxy)
+        self._core = _LitestarMiddleware(
+            config,
+            logging_config,
+            app_version=app_version,
+            filter_openapi_paths=filter_openapi_paths,
+            consumer_callback=consumer_callback or identify_consumer_callback,
+        )
+        self.client = self._core.client
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.on_startup.append(self._core.on_startup)
+        app_config.on_shutdown.append(self._core.on_shutdown)
+        app_config.middleware.append(self._core.middleware)
+        app_config.after_exception.append(_keep_exception)
+        return app_config
+
+
+def set_consumer(
+    request: Request, identifier: str, name: str | None = None, group: str | None = None
+) -> None:
+    """Set the consumer of `request` (same as `request.state.apitally_consumer = ApitallyConsumer(...)`)."""
+    request.state.apitally_consumer = ApitallyConsumer(identifier, name=name, group=group)
+
+
+def _validation_errors(data: Any) -> list[Error]:
+    """(loc, msg, type) of each error of Litestar's 400 validation body (`detail`, `extra`); the loc
+    is the error's source (body when not given) then its dotted key, the type is unknown (empty)."""
+    if not isinstance(data, dict):
+        return []
+    detail, extra = data.get("detail"), data.get("extra")
+    if not isinstance(detail, str) or "validation" not in detail.lower() or not isinstance(extra, list):
+        return []
+    found = []
+    for item in extra:
+        if isinstance(item, dict):
+            key, message = item.get("key"), item.get("message")
+            if isinstance(key, str) and isinstance(message, str):
+                source = item.get("source") or "body"
+                found.append(((str(source), *key.split(".")), message, ""))
+    return found
+
+
+def _keep_exception(exception: Any, scope: Any) -> None:
+    """Litestar's after_exception hook: the exception it answers itself, for the middleware."""
+    try:
+        scope["state"][_EXCEPTION] = exception
+    except Exception as fault:
+        client_fault(fault, "litestar after_exception")
+
+
+async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The core's own app: none (Litestar gives each route's app to `middleware`)."""
+
+
+class _LitestarMiddleware(AsgiMiddleware):
+    """The shared ASGI core, serving the app of every route Litestar wraps with `middleware`."""
+
+    client_name = "python:litestar"
+    validation_status = 400
+    validation_body_max = 4095  # as the official client: longer 400 bodies are not read
+    validation_parse = staticmethod(_validation_errors)
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        logging_config: RequestLoggingConfig,
+        *,
+        app_version: str | None,
+        filter_openapi_paths: bool,
+        consumer_callback: ConsumerCallback | None,
+    ) -> None:
+        self.app_version = app_version
+        self.filter_openapi_paths = filter_openapi_paths
+        self.consumer_callback = consumer_callback
+        self.openapi_path = "/schema"  # Litestar's default; the app's own is read at startup
+        self.litestar: Litestar | None = None
+        # id(handler) -> (the handler, its route template or None, whether it is left unwatched)
+        self._routes: dict[int, tuple[Any, str | None, bool]] = {}
+        super().__init__(_no_app, config, logging_config, self._startup_data)
+
+    # -- Litestar's hooks -----------------------------------------------------------------------
+
+    def middleware(self, app: Any) -> Any:  # Litestar's ASGI types: typed dicts, not our mappings
+        """Litestar's middleware factory (called with each route handler's app, as `app=`)."""
+        return _Measured(self, app)
+
+    async def on_startup(self, app: Litestar) -> None:
+        try:
+            self.litestar = app
+            self.openapi_path = _openapi_path(app) or self.openapi_path
+            self._routes.clear()  # templates made before, with the default schema path
+            if self._telemetry is not None and self._telemetry.logs:
+                app_logs.install()  # the app's logging setup (made after the plugin's) dropped the handler
+        except Exception as fault:
+            client_fault(fault, "litestar startup")
+        await self._startup()
+
+    async def on_shutdown(self) -> None:
+        await self._shutdown()
+
+    # -- the request ----------------------------------------------------------------------------
+
+    def route(self, handler: Any) -> tuple[Any, str | None, bool]:
+        """The handler's route template and whether it is left unwatched (made once per handler)."""
+        known = self._routes.get(id(handler))
+        if known is not None and known[0] is handler:
+            return known
+        template = _template(handler)
+        skipped = template is not None and self._filtered(template)
+        known = self._routes[id(handler)] = (handler, template, skipped)
+        return known
+
+    def _filtered(self, path: str) -> bool:
+        schema = self.openapi_path
+        if not (self.filter_openapi_paths and schema):
+            return False
+        return path == schema or path.startswith(schema + "/")
+
+    def route_of(self, scope: Scope) -> str | None:
+        handler = scope.get("route_handler")
+        return None if handler is None else self.route(handler)[1]
+
+    def consumer_of(self, scope: Scope) -> object:
+        state = scope.get("state")
+        if state:
+            consumer = state.get("apitally_consumer")
+            if consumer:
+                return consumer
+            consumer = state.get(_LEGACY)
+            if consumer:
+                warnings.warn(
+                    "request.state.consumer_identifier is deprecated, "
+                    "set request.state.apitally_consumer instead",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                return consumer
+        if self.consumer_callback is not None:
+            return self.consumer_callback(Request(cast(Any, scope)))
+        return None
+
+    def handled_exception_of(self, scope: Scope) -> BaseException | None:
+        state = scope.get("state")
+        return state.get(_EXCEPTION) if state else None
+
+    def view_name_of(self, scope: Scope) -> str | None:
+        return getattr(getattr(scope.get("route_handler"), "fn", None), "__name__", None)
+
+    # -- startup --------------------------------------------------------------------------------
+
+    def _startup_data(self) -> dict[str, Any]:
+        """The `/startup` payload body (built in a thread, once the app has started)."""
+        app = self.litestar
+        data: dict[str, Any] = {}
+        if app is not None:
+            if app.openapi_config is not None:
+                data["openapi"] = json.dumps(app.openapi_schema.to_schema())
+            data["paths"] = [
+                {"method": method, "path": route.path}
+                for route in app.routes
+                if route.scope_type == ScopeType.HTTP and not self._filtered(route.path)
+                for method in route.methods
+                if method not in ("OPTIONS", "HEAD")
+            ]
+        data["versions"] = package_versions("litestar", app_version=self.app_version)
+        data["client"] = self.client_name
+        return data
+
+
+class _Measured:
+    """One route's app, measured by the core (requests to the OpenAPI schema pass straight through)."""
+
+    __slots__ = ("app", "core")
+
+    def __init__(self, core: _LitestarMiddleware, app: ASGIApp) -> None:
+        self.core = core
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        core = self.core
+        try:
+            handler = scope.get("route_handler")
+            unwatched = handler is None or core.route(handler)[2]
+        except Exception as fault:
+            client_fault(fault, "litestar route")
+            unwatched = True
+        if unwatched:
+            await self.app(scope, receive, send)
+        else:
+            await core.serve(self.app, scope, receive, send)
+
+
+def _template(handler: Any) -> str | None:
+    """The route template of a handler: the first path of each of its layers, joined."""
+    if not getattr(handler, "paths", None):
+        return None
+    parts: list[str] = []
+    for layer in handler.ownership_layers:
+        if isinstance(layer, HTTPRouteHandler):
+            if not layer.paths:
+                return None
+            parts.append(next(iter(layer.paths)).lstrip("/"))
+        else:
+            parts.append(layer.path.lstrip("/"))
+    return "/" + "/".join(part for part in parts if part)
+
+
+def _openapi_path(app: Litestar) -> str | None:
+    """Where the app serves its OpenAPI schema (its controller's or router's path, else the config's)."""
+    config = app.openapi_config or DEFAULT_OPENAPI_CONFIG
+    controller = getattr(config, "openapi_controller", None)
+    if controller is not None:
+        return str(controller.path)
+    router = getattr(config, "openapi_router", None)
+    if router is not None:
+        return str(router.path)
+    path = getattr(config, "path", None)
+    return str(path) if path is not None else None
