@@ -42,6 +42,7 @@ from django.http import HttpResponse  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import include, path  # noqa: E402
 from ninja import NinjaAPI, Schema  # noqa: E402
+from official_wait import wait_for_log_capture  # noqa: E402
 from rest_framework import routers, viewsets  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
 
@@ -124,20 +125,6 @@ def main() -> None:
         else:
             client.generic(method, url, data, content_type="application/json", headers=headers)
     wait_for_log_capture()
-
-
-def wait_for_log_capture() -> None:
-    """Wait until the official client has written every captured request log to its file: its loop
-    does so about once a second, and its exit hook sends only what was written. Ours needs no wait
-    (its exit flush writes the captures first)."""
-    try:
-        from apitally.client.client_threading import ApitallyClient
-    except ImportError:
-        return
-    logger = ApitallyClient.get_instance().request_logger
-    deadline = time.monotonic() + 10
-    while logger.write_deque and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 if __name__ == "__main__":

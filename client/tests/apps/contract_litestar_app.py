@@ -13,6 +13,7 @@ from apitally.litestar import ApitallyConsumer, ApitallyPlugin
 from litestar import Litestar, MediaType, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.testing import TestClient
+from official_wait import wait_for_log_capture
 
 
 def identify(request: Request) -> None:
@@ -86,7 +87,7 @@ def main() -> None:
         time.sleep(0.5)  # the official client sends its startup data from a task of the loop
         for method, url, headers, json_body in traffic:
             client.request(method, url, headers=headers, json=json_body)
-        time.sleep(0.5)
+        wait_for_log_capture()  # the official client's loop writes them once a second
 
 
 if __name__ == "__main__":
