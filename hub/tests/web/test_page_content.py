@@ -223,11 +223,16 @@ def test_no_page_shows_a_raw_iso_time(shop: dict[str, Any], web: Any) -> None:
     app_logs.store(
         web.db, app_id, "prod", [app_logs.request(i, time.time() - 600) for i in range(3)], time.time()
     )
-    for slug in ("app-logs", "traces"):
+    for slug in ("app-logs", "traces", "request-logs"):
         page = _get(client, f"/apps/{app_id}/{slug}")
-        assert "order 1" in page or "db.query" in page, slug
+        assert "order 1" in page or "db.query" in page or "/pay?order=1" in page, slug
         assert not ISO.search(_text(page)), (slug, ISO.search(_text(page)))
     assert len(re.findall(r"<time datetime=", _get(client, f"/apps/{app_id}/app-logs"))) == 6
+    listed = _get(client, f"/apps/{app_id}/request-logs")
+    detail = re.search(rf'href="(/apps/{app_id}/request-logs/\d+)[^"]*"', listed)
+    assert detail is not None
+    page = _get(client, detail.group(1))
+    assert "<time datetime=" in page and not ISO.search(_text(page)), ISO.search(_text(page))
 
 
 def test_one_time_format_with_relative_time_on_hover() -> None:
