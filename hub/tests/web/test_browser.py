@@ -428,7 +428,7 @@ def test_data_pages_filter_and_edit_consumers(browser, hub: HubProcess, database
         "data-transferred": 3,
         "endpoints": 0,
         "consumers": 1,
-        "instances": 0,
+        "instances": 3,  # CPU, memory and the request rate, from the syncs' resources
     }
     for slug, charts in expected_charts.items():
         page.goto(f"{hub.url}/apps/{app_id}/{slug}?period=1h")
