@@ -148,18 +148,20 @@ def run(port: int, data_dir: str | None) -> None:
     if not port_is_free(port):
         raise click.ClickException(f"port {port} is in use: choose another with --port")
     temporary = data_dir is None
-    folder = Path(data_dir or tempfile.mkdtemp(prefix="tallyhub-demo-")).resolve()
-    hub_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TALLYHUB_")}
-    hub_env = env | {
-        "TALLYHUB_DATA_DIR": str(folder),
-        "TALLYHUB_PORT": str(port),
-        "TALLYHUB_LOG_LEVEL": "warning",
-    }
+    folder: Path | None = None
     children: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
     try:
-        # Inside the try: a Ctrl-C or SIGTERM while migrating still stops cleanly and removes the folder.
+        # Inside the try, from the temporary folder on: a Ctrl-C or SIGTERM at any moment of start-up
+        # stops cleanly and removes the folder.
+        folder = Path(data_dir or tempfile.mkdtemp(prefix="tallyhub-demo-")).resolve()
+        hub_url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TALLYHUB_")}
+        hub_env = env | {
+            "TALLYHUB_DATA_DIR": str(folder),
+            "TALLYHUB_PORT": str(port),
+            "TALLYHUB_LOG_LEVEL": "warning",
+        }
         folder.mkdir(parents=True, exist_ok=True)
         settings = load_settings({"data_dir": str(folder), "port": port, "database_url": ""}, environ={})
         password, client_id = prepare(settings.resolved_database_url)
@@ -205,5 +207,5 @@ def run(port: int, data_dir: str | None) -> None:
         stop.set()
         for child in reversed(children):  # the API first: its last sync still reaches the hub
             _stop(child, timeout=15)
-        if temporary:
+        if temporary and folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
