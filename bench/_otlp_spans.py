@@ -32,32 +32,6 @@ SERVER_SPANS, CHILDREN, LOG_RECORDS = 100, 3, 100
 EXPORTS = int(os.environ.get("BENCH_OTLP_EXPORTS", "400"))  # distinct bodies built before timing
 
 
-class OtlpConnection(Connection):
-    """Connection, POSTing protobuf with a write token."""
-
-    def __init__(self, url: str, token: str) -> None:
-        super().__init__(url)
-        self.token = token
-
-    async def post(self, body: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = (
-            f"POST {self.target} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/x-protobuf\r\n"
-            f"Authorization: Bearer {self.token}\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        await self.writer.drain()
-        status = int((await self.reader.readline()).split()[1])
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
-
-
 def trace_export(rng: random.Random, resource: dict[str, object]) -> tuple[bytes, bytes]:
     """One trace export and one log export of its traces, as an instrumented API's busy second."""
     now_ns = time.time_ns()
@@ -125,7 +99,13 @@ async def _drive(url: str, token: str, bodies: Iterator[tuple[str, bytes]], seco
     stop_at = time.monotonic() + seconds
 
     async def sender() -> None:
-        connections = {s: OtlpConnection(f"{url}/v1/{s}", token) for s in sent}
+        connections = {
+            s: Connection(
+                f"{url}/v1/{s}",
+                {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {token}"},
+            )
+            for s in sent
+        }
         try:
             while time.monotonic() < stop_at:
                 pair = next(bodies, None)

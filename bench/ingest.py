@@ -201,9 +201,11 @@ class Connection:
     about the hub (real clients send from other machines).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         parsed = httpx.URL(url)
         self.host, self.port, self.target = parsed.host, parsed.port or 80, parsed.raw_path.decode()
+        fields = {"Host": self.host, "Content-Type": "application/json", **(headers or {})}
+        self.head = f"POST {self.target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -211,10 +213,7 @@ class Connection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        head = (
-            f"POST {self.target} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
+        head = f"{self.head}Content-Length: {len(body)}\r\n\r\n"
         self.writer.write(head.encode() + body)
         await self.writer.drain()
         status = int((await self.reader.readline()).split()[1])

@@ -40,31 +40,10 @@ POINTS = 200
 SEQ = b"seq-0000000000"  # a fixed-length marker in each export: every body is distinct (no retry)
 
 
-class OtlpConnection(Connection):
-    """bench.ingest's cheap keep-alive sender, with OTLP's headers."""
-
-    def __init__(self, url: str, token: str) -> None:
-        super().__init__(url)
-        self.token = token
-
-    async def post(self, body: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = (
-            f"POST {self.target} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/x-protobuf\r\n"
-            f"Content-Encoding: gzip\r\nAuthorization: Bearer {self.token}\r\nApitally-Env: prod\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        await self.writer.drain()
-        status = int((await self.reader.readline()).split()[1])
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
+def otlp_connection(url: str, token: str) -> Connection:
+    """bench.ingest's cheap keep-alive sender, with the headers apitally 1.0 sends."""
+    headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
+    return Connection(url, {**headers, "Authorization": f"Bearer {token}", "Apitally-Env": "prod"})
 
 
 def export_template(rng: random.Random, instance: str) -> bytes:
@@ -150,7 +129,9 @@ def bench_engine(engine: str, database_url: str, workdir: Path) -> tuple[float, 
             for i in range(10**9)
         )
         v2_rate, v2_cpu = _measure(hub, lambda: Connection(f"{hub.url}/v2/{app.client_id}/prod/sync"), syncs)
-        otlp_rate, otlp_cpu = _measure(hub, lambda: OtlpConnection(f"{hub.url}/v1/metrics", token), exports())
+        otlp_rate, otlp_cpu = _measure(
+            hub, lambda: otlp_connection(f"{hub.url}/v1/metrics", token), exports()
+        )
     finally:
         hub.stop()
         db.dispose()

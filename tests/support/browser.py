@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @contextmanager
@@ -26,3 +33,12 @@ def chromium() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+def sign_in(page: Any, hub_url: str, email: str, password: str) -> None:
+    """Sign in through the login form and wait for the apps list."""
+    page.goto(f"{hub_url}/login")
+    page.fill('input[name="email"]', email)
+    page.fill('input[name="password"]', password)
+    page.click('main button[type="submit"]')
+    page.wait_for_url(f"{hub_url}/apps")

@@ -4,11 +4,13 @@ request-log budget with bounded memory, against the real app on each engine."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import itertools
 import json
 import tracemalloc
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,7 +21,8 @@ from hypothesis import strategies as st
 from tallyhub.analytics import query
 from tallyhub.app import create_app
 from tallyhub.ingest.body import gunzip_pieces, split_lines
-from tallyhub.ingest.writer import Writer
+from tallyhub.ingest.v2 import translate
+from tallyhub.ingest.writer import Writer, _preloaded
 from tallyhub.settings import load_settings
 from tallyhub.storage import apps
 from tallyhub.storage.database import Database
@@ -261,3 +264,62 @@ def test_gunzip_in_pieces_gives_the_file_back(data: bytes, piece: int) -> None:
     pieces = list(gunzip_pieces(gzip.compress(data) + gzip.compress(data[:10]), 10_000, piece))
     assert b"".join(pieces) == data + data[:10]
     assert all(0 < len(p) <= piece for p in pieces)
+
+
+# --- The write lock ---
+
+
+def test_a_log_file_is_parsed_before_its_transaction_takes_the_write_lock(
+    hub: Hub, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other payloads wait on the one write lock (SQLite) only for the writing, not for the parsing."""
+    events: list[str] = []
+    write, part = db.write, translate.request_log
+
+    @contextlib.contextmanager
+    def recorded_write() -> Iterator[sa.Connection]:
+        events.append("lock")
+        with write() as conn:
+            yield conn
+
+    def recorded_part(*args: Any) -> Any:
+        events.append("part")
+        return part(*args)
+
+    monkeypatch.setattr(db, "write", recorded_write)
+    monkeypatch.setattr(translate, "request_log", recorded_part)
+    assert hub.log([log_line() for _ in range(700)]).status_code == 202  # two parts of at most 500 lines
+    assert events == ["part", "part", "lock"]
+    assert hub.count(request_logs) == 700
+
+
+def _parts(made: list[int], sizes: list[int], fail_at: int | None = None) -> Iterator[tuple[Any, int]]:
+    made.append(1)
+    for number, size in enumerate(sizes):
+        if number == fail_at:
+            raise ValueError("bad line")
+        yield f"part {number}", size
+
+
+def test_parts_parsed_whole_are_kept_for_a_retry() -> None:
+    made: list[int] = []
+    source = _preloaded(lambda: _parts(made, [10, 10]), limit=100)
+    assert list(source()) == list(source()) == [("part 0", 10), ("part 1", 10)]
+    assert len(made) == 1
+
+
+def test_a_payload_past_the_preload_goes_on_parsing_then_a_retry_starts_again() -> None:
+    made: list[int] = []
+    source = _preloaded(lambda: _parts(made, [60, 60, 60]), limit=100)
+    assert len(made) == 1
+    whole = [("part 0", 60), ("part 1", 60), ("part 2", 60)]
+    assert list(source()) == whole  # the first attempt: the two parsed, then the rest
+    assert list(source()) == whole and len(made) == 2  # a retry parses from the start
+
+
+def test_a_payload_that_fails_to_parse_is_parsed_again_in_the_transaction() -> None:
+    made: list[int] = []
+    source = _preloaded(lambda: _parts(made, [10, 10], fail_at=1), limit=100)
+    with pytest.raises(ValueError, match="bad line"):
+        list(source())
+    assert len(made) == 2

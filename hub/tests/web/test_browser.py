@@ -19,20 +19,12 @@ import httpx
 import pytest
 from tallyhub.storage.database import Database
 
+from tests.support.browser import chromium, sign_in
 from tests.support.hub_process import HubProcess
 from tests.support.syncs import request_entry, startup_body, sync_body
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 INSTANCE = str(uuid.uuid4())
 SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "dashboard"
 FIRST_LOAD_LIMIT = 300_000  # bytes over the wire for a page with everything it loads
@@ -40,14 +32,8 @@ FIRST_LOAD_LIMIT = 300_000  # bytes over the wire for a page with everything it 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _first_sync(hub_url: str, client_id: str) -> None:
@@ -236,11 +222,7 @@ def test_first_load_is_small_and_compressed(browser, hub: HubProcess) -> None:
     hub.create_app("Shop")
     context = browser.new_context()  # type: ignore[attr-defined]
     page = context.new_page()
-    page.goto(f"{hub.url}/login")
-    page.fill('input[name="email"]', "root@example.com")
-    page.fill('input[name="password"]', "a long password")
-    page.click('main button[type="submit"]')
-    page.wait_for_url(f"{hub.url}/apps")
+    sign_in(page, hub.url, "root@example.com", "a long password")
     pages = ["traffic", "errors", "performance", "data-transferred", "endpoints", "consumers", "instances"]
     for path in [
         "/apps",
@@ -302,11 +284,7 @@ def test_chart_helper_has_tooltips_and_drag_to_zoom(browser, hub: HubProcess) ->
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.goto(f"{hub.url}/login")
-    page.fill('input[name="email"]', "root@example.com")
-    page.fill('input[name="password"]', "a long password")
-    page.click('main button[type="submit"]')
-    page.wait_for_url(f"{hub.url}/apps")
+    sign_in(page, hub.url, "root@example.com", "a long password")
     page.goto(f"{hub.url}/apps/{app_id}/traffic?env=prod&period=7d")
     page.wait_for_selector("#chart-requests[data-drawn] .u-over")
     box = page.locator("#chart-requests .u-over").bounding_box()
@@ -398,11 +376,7 @@ def test_data_pages_filter_and_edit_consumers(browser, hub: HubProcess, database
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(f"{hub.url}/login")
-    page.fill('input[name="email"]', "root@example.com")
-    page.fill('input[name="password"]', "a long password")
-    page.click('main button[type="submit"]')
-    page.wait_for_url(f"{hub.url}/apps")
+    sign_in(page, hub.url, "root@example.com", "a long password")
 
     def stat(label: str) -> str:
         return str(page.locator(f".stat:has(.label:text-is('{label}')) .value").inner_text())

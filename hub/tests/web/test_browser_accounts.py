@@ -5,37 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.support.browser import chromium, sign_in
 from tests.support.hub_process import HubProcess, tallyhub_cli
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
 ADMIN_PASSWORD = "admin password"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as launched:
         yield launched
-        launched.close()
-
-
-def _sign_in(page, hub: HubProcess, email: str, password: str) -> None:
-    page.goto(f"{hub.url}/login")
-    page.fill('input[name="email"]', email)
-    page.fill('input[name="password"]', password)
-    page.click('main button[type="submit"]')
-    page.wait_for_url(f"{hub.url}/apps")
 
 
 def test_invite_accept_change_and_reset_password(browser, hub: HubProcess, database_url: str) -> None:
@@ -60,7 +44,7 @@ def test_invite_accept_change_and_reset_password(browser, hub: HubProcess, datab
     )
     assert made.returncode == 0, made.stderr
     admin = browser.new_context().new_page()  # type: ignore[attr-defined]
-    _sign_in(admin, hub, "root@example.com", ADMIN_PASSWORD)
+    sign_in(admin, hub.url, "root@example.com", ADMIN_PASSWORD)
     admin.click("text=Team Ops")
     admin.fill('form[action$="/members"] input[name="email"]', "new@example.com")
     admin.select_option('form[action$="/members"] select[name="role"]', "member")
@@ -96,4 +80,4 @@ def test_invite_accept_change_and_reset_password(browser, hub: HubProcess, datab
     other.wait_for_url(f"{hub.url}/apps")
     guest.goto(f"{hub.url}/account")
     guest.wait_for_url(f"{hub.url}/login?next=%2Faccount")
-    _sign_in(guest, hub, "new@example.com", "third password")
+    sign_in(guest, hub.url, "new@example.com", "third password")

@@ -9,33 +9,25 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tallyhub.storage.database import Database
 
+from tests.support.browser import chromium, sign_in
 from tests.support.hub_process import HubProcess
 from tests.support.syncs import request_entry, sync_body
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
 PASSWORD = "a long password"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _app_with_traffic(hub: HubProcess) -> int:
@@ -65,11 +57,7 @@ def test_dashboard_and_api_docs_render_with_no_csp_violation(browser: Any, hub: 
     )
     page.on("pageerror", lambda exc: problems.append(f"{page.url}: page error {exc}"))
     page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
-    page.goto(f"{hub.url}/login")
-    page.fill('input[name="email"]', "root@example.com")
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('main button[type="submit"]')
-    page.wait_for_url(f"{hub.url}/apps")
+    sign_in(page, hub.url, "root@example.com", PASSWORD)
     assert "Shop" in page.inner_text("main")
     for path in ("traffic", "performance", "data-transferred", "endpoints", "consumers", "errors"):
         page.goto(f"{hub.url}/apps/{app_id}/{path}?env=prod&period=24h", wait_until="load")

@@ -17,13 +17,12 @@ import httpx
 import pytest
 from tallyhub.storage.database import Database
 
+from tests.support.browser import chromium, sign_in
 from tests.support.hub_process import HubProcess
 from tests.support.syncs import request_entry, startup_body, sync_body
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
 SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "dashboard"
 INSTANCE = str(uuid.uuid4())
 PASSWORD = "a long password"
@@ -32,14 +31,8 @@ WARN, ERROR = (217, 119, 6), (220, 38, 38)  # pagedata's 4xx and 5xx colours
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _post(hub_url: str, client_id: str, kind: str, body: dict[str, Any]) -> None:
@@ -115,11 +108,7 @@ def test_errors_page_draws_status_codes_as_bars(browser: Any, hub: HubProcess, d
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.goto(f"{hub.url}/login")
-    page.fill('input[name="email"]', "root@example.com")
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('main button[type="submit"]')
-    page.wait_for_url(f"{hub.url}/apps")
+    sign_in(page, hub.url, "root@example.com", PASSWORD)
 
     page.goto(f"{hub.url}/apps/{app_id}/errors?period=1h")
     page.wait_for_selector("#chart-status-codes[data-drawn] canvas")

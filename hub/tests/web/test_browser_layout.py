@@ -21,20 +21,12 @@ from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 
 from tests.support import app_logs
+from tests.support.browser import chromium
 from tests.support.hub_process import HubProcess, free_port
 from tests.support.syncs import request_entry, startup_body, sync_body
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTHS = (1400, 800)
 EMAIL, PASSWORD = "root@example.com", "a long password"
 SYNCS = 4  # one per quarter hour in the last hour: 4 bars on the requests chart
@@ -53,14 +45,8 @@ class Seeded:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make setup` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _post(hub: HubProcess, client_id: str, kind: str, body: dict[str, Any]) -> None:

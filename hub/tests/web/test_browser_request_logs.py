@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tallyhub.storage.database import Database
 
-from tests.support.browser import chromium
+from tests.support.browser import chromium, sign_in
 from tests.support.hub_process import HubProcess
 from tests.support.request_logs import sample_log, store_logs
 
@@ -60,11 +60,7 @@ def test_filter_open_a_request_and_export_csv(browser: Any, hub: HubProcess, dat
     page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(f"{hub.url}/login")
-    page.fill('input[name="email"]', "root@example.com")
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('main button[type="submit"]')
-    page.wait_for_url(f"{hub.url}/apps")
+    sign_in(page, hub.url, "root@example.com", PASSWORD)
 
     page.goto(f"{hub.url}/apps/{app_id}/traffic")
     page.click('nav.appnav a:has-text("Request logs")')

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +44,11 @@ Described = tuple[str | None, str | None]  # an endpoint's summary and descripti
 Write = Callable[[sa.Connection, Pending, int], None]
 ATTEMPTS = 3  # PostgreSQL may pick a payload's transaction as a deadlock victim; run it again
 APP_CACHE_SECONDS = 30.0  # client IDs are looked up on every request; an app's deletion shows within this
+# Bytes of a payload's parts parsed before its transaction opens, so that other payloads don't wait on the
+# write lock (SQLite has one) while it parses: most log files fit whole; a larger one goes on parsing inside.
+PRELOAD_BYTES = 4_000_000
+Part = tuple[Batch, int]  # a batch of a payload's request logs and their bytes
+Parts = Callable[[], Iterable[Part]]
 
 
 class UnknownApp(Exception):
@@ -112,22 +118,24 @@ class Writer:
         env: str,
         kind: str,
         key: str,
-        parts: Callable[[], Iterable[tuple[Batch, int]]],
+        parts: Parts,
         budget: LogBudget,
     ) -> bool:
         """Store a payload too large to hold at once, part by part, in one transaction, at most once.
 
         `parts()` yields (batch, bytes of request logs it holds) and may raise to refuse the payload;
-        it is called again if the transaction is retried. The payload is refused with OverBudget (and
-        nothing stored) as soon as its bytes pass what the app's budget allows.
+        its first PRELOAD_BYTES are parsed before the transaction opens, and it is called again if the
+        transaction is retried. The payload is refused with OverBudget (and nothing stored) as soon as
+        its bytes pass what the app's budget allows.
         """
         now = self.clock()
+        source = _preloaded(parts, PRELOAD_BYTES)
 
         def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
             excluded = endpoint_settings.excluded(conn, app_id)  # read in the transaction, as in `store`
             allowance = budget.allowance(conn, app_id, now)
             total = 0
-            for batch, size in parts():
+            for batch, size in source():
                 total += size
                 if allowance is not None and total > allowance:
                     raise budget.exceeded(now)
@@ -295,6 +303,39 @@ class Writer:
             return ensure_env(conn, app_id, env), True
         caps.record_hit(conn, app_id, caps.ENVS, now)
         return ensure_env(conn, app_id, OTHER_ENV), False
+
+
+def _preloaded(parts: Parts, limit: int) -> Parts:
+    """`parts` with its parts up to `limit` bytes parsed now; each call of the result gives them all.
+
+    A payload parsed whole is kept for a retry; otherwise the first call goes on from where the parse
+    stopped (releasing each part once given), and a retry parses again from the start. A payload that
+    fails to parse is parsed again in the transaction, so that a client's retry of one already stored is
+    acknowledged first, as before.
+    """
+    started = iter(parts())
+    head: deque[Part] = deque()
+    size = 0
+    try:
+        for part in started:
+            head.append(part)
+            size += part[1]
+            if size >= limit:
+                break
+        else:
+            return lambda: head
+    except Exception:
+        return parts
+    first: deque[Iterator[Part]] = deque([_draining(head, started)])
+    return lambda: first.popleft() if first else parts()
+
+
+def _draining(
+    head: deque[tuple[Batch, int]], rest: Iterator[tuple[Batch, int]]
+) -> Iterator[tuple[Batch, int]]:
+    while head:
+        yield head.popleft()
+    yield from rest
 
 
 def _counted(batch: Batch) -> list[RequestMetrics | ServerError | ValidationError | CumulativePoint]:
