@@ -42,3 +42,29 @@ def sign_in(page: Any, hub_url: str, email: str, password: str) -> None:
     page.fill('input[name="password"]', password)
     page.click('main button[type="submit"]')
     page.wait_for_url(f"{hub_url}/apps")
+
+
+def green_bar_runs(page: Any, chart: str) -> list[int]:
+    """Widths in pixels of the runs of the success green that a chart's canvas draws at mid-height.
+
+    Filled bars cross that line once each; a line chart would cross each spike twice, 2 px wide.
+    """
+    runs: list[int] = page.evaluate(
+        """(chart) => {
+            const canvas = document.querySelector(chart + ' canvas');
+            const y = Math.round(canvas.height * 0.5);
+            const row = canvas.getContext('2d').getImageData(0, y, canvas.width, 1).data;
+            const near = (i, value) => Math.abs(row[i] - value) < 30;
+            const runs = [];
+            let run = 0;
+            for (let x = 0; x < canvas.width; x++) {
+                const green = near(4 * x, 22) && near(4 * x + 1, 163) && near(4 * x + 2, 74);
+                if (green) run++;
+                else if (run) { runs.push(run); run = 0; }
+            }
+            if (run) runs.push(run);
+            return runs;
+        }""",
+        chart,
+    )
+    return runs

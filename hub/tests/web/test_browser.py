@@ -19,7 +19,7 @@ import httpx
 import pytest
 from tallyhub.storage.database import Database
 
-from tests.support.browser import chromium, sign_in
+from tests.support.browser import chromium, green_bar_runs, sign_in
 from tests.support.hub_process import HubProcess
 from tests.support.syncs import request_entry, startup_body, sync_body
 
@@ -465,23 +465,7 @@ def _assert_charts_read_as_charts(page: Any, hub_url: str, app_id: int) -> None:
 
     # 4 syncs of 64 requests, 58 of them 2xx: at mid-height the chart crosses 4 filled green bars
     # (a line chart would cross each spike twice, with strokes 2 px wide).
-    runs = page.evaluate(
-        """() => {
-            const canvas = document.querySelector('#chart-requests canvas');
-            const y = Math.round(canvas.height * 0.5);
-            const row = canvas.getContext('2d').getImageData(0, y, canvas.width, 1).data;
-            const near = (i, value) => Math.abs(row[i] - value) < 30;
-            const runs = [];
-            let run = 0;
-            for (let x = 0; x < canvas.width; x++) {
-                const green = near(4 * x, 22) && near(4 * x + 1, 163) && near(4 * x + 2, 74);
-                if (green) run++;
-                else if (run) { runs.push(run); run = 0; }
-            }
-            if (run) runs.push(run);
-            return runs;
-        }"""
-    )
+    runs = green_bar_runs(page, "#chart-requests")
     assert len(runs) == 4 and min(runs) >= 4, runs
     counts = ticks("requests")
     assert counts and all(re.fullmatch(r"\d+(\.\d)?K?", t) for t in counts), counts

@@ -21,7 +21,7 @@ from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 
 from tests.support import app_logs
-from tests.support.browser import chromium
+from tests.support.browser import chromium, green_bar_runs
 from tests.support.hub_process import HubProcess, free_port
 from tests.support.syncs import request_entry, startup_body, sync_body
 
@@ -252,23 +252,7 @@ def test_request_counts_are_bars_at_every_width(signed_in: Any, seeded: Seeded, 
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(f"{seeded.hub.url}/apps/{seeded.app_id}/traffic?period=1h")
     page.wait_for_selector("#chart-requests[data-drawn] canvas")
-    runs = page.evaluate(
-        """() => {
-            const canvas = document.querySelector('#chart-requests canvas');
-            const y = Math.round(canvas.height * 0.5);
-            const row = canvas.getContext('2d').getImageData(0, y, canvas.width, 1).data;
-            const near = (i, value) => Math.abs(row[i] - value) < 30;
-            const runs = [];
-            let run = 0;
-            for (let x = 0; x < canvas.width; x++) {
-                const green = near(4 * x, 22) && near(4 * x + 1, 163) && near(4 * x + 2, 74);
-                if (green) run++;
-                else if (run) { runs.push(run); run = 0; }
-            }
-            if (run) runs.push(run);
-            return runs;
-        }"""
-    )
+    runs = green_bar_runs(page, "#chart-requests")
     assert len(runs) == SYNCS and min(runs) >= 3, (width, runs)
     bar = page.locator("form.filters").bounding_box()
     assert bar is not None and bar["x"] >= 0 and bar["x"] + bar["width"] <= width, (width, bar)
