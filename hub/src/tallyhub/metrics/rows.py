@@ -53,6 +53,16 @@ class Aggregate:
             histograms.loads(row.response_sizes),
         )
 
+    def add_aggregate(self, other: Aggregate) -> None:
+        self.add(
+            other.request_count,
+            other.request_size_sum,
+            other.response_size_sum,
+            other.response_times,
+            other.request_sizes,
+            other.response_sizes,
+        )
+
     def columns(self) -> dict[str, Any]:
         return {
             "request_count": self.request_count,
