@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from tests.e2e.mix import BOB, Api
 from tests.e2e.model import Expected, api_stats
 from tests.e2e.processes import AppProcess
+from tests.e2e.traffic import Sent
 
 if TYPE_CHECKING:
     # Only for annotations: the root conftest is not importable once pytest loads another conftest.py.
@@ -130,3 +132,70 @@ def assert_reports(view: HubView, expected: Expected, routes: Iterable[tuple[str
         for e in errors["validation_errors"]
     }
     assert validation_errors == dict(expected.validation_errors), "validation errors"
+
+
+def assert_ours_delivered(
+    hub: HubProcess,
+    app: AppProcess,
+    view: HubView,
+    sent: list[Sent],
+    api: Api,
+    expected: Expected,
+    *,
+    client: str,
+    versions: Iterable[str],
+    instances: int = 1,
+    unrouted_logged: bool = False,
+) -> None:
+    """After this project's client ran the mix under a real server and the app stopped (its exit
+    flush): the hub's figures, instances, tracebacks and request logs are those of what was sent.
+
+    `client` is the instances' client name, `versions` packages each instance reports;
+    `unrouted_logged`: a request that matched no route is a request log too (ASGI middleware sees it).
+    """
+    context = logs(hub, app)
+    wait_for(
+        lambda: view.total_requests() == expected.totals.requests,
+        20,
+        f"the hub did not report the {expected.totals.requests} requests sent",
+        context,
+    )
+    assert_reports(view, expected, api.routes())  # includes DELETE, known from startup only
+    assert expected.validation_errors, "the mix has validation errors"
+
+    found = view.instances()
+    assert len(found) == instances
+    for instance in found:
+        assert instance["client"] == client
+        assert instance["app_version"] == "1.0.0-e2e"
+        assert set(versions) <= set(instance["versions"]), instance["versions"]
+
+    for error in view.get("errors")["server_errors"]:
+        assert error["traceback"].startswith("Traceback (most recent call last):")
+        assert error["traceback"].rstrip().endswith(error["msg"])
+    (slow,) = [e for e in view.get("endpoints") if e["path"] == api.slow]
+    assert slow["p50"] is not None and slow["p50"] >= 120
+
+    logged_calls = [s.call for s in sent if unrouted_logged or s.call.route is not None]
+    wait_for(
+        lambda: len(view.get("request-logs", limit=1000)["items"]) == len(logged_calls),
+        20,
+        "request logs",
+        context,
+    )
+    items: list[dict[str, Any]] = view.get("request-logs", limit=1000)["items"]
+    logged = sorted(
+        (
+            (i["method"], i["url"].removeprefix(app.url), i["path"], i["status_code"], i["consumer"])
+            for i in items
+        ),
+        key=repr,
+    )
+    assert logged == sorted(
+        (
+            (c.method, c.url, c.route, c.status, c.consumer.identifier if c.consumer and c.route else None)
+            for c in logged_calls
+        ),
+        key=repr,
+    )
+    assert any(i["consumer"] == BOB.identifier for i in items)

@@ -27,6 +27,7 @@ class Api:
     pay_error: Callable[[str], ServerError]
     # The validation error the client reports for a 422 of `items` (None: the client reports none).
     name_missing: ValidationError | None = None
+    validation_status: int = 422  # Litestar answers a validation error with 400
 
     def routes(self) -> set[tuple[str, str]]:
         return {
@@ -79,6 +80,19 @@ DJANGO = Api(
     ),
 )
 
+# Litestar: path parameters carry their type; validation errors are 400s whose body has no type.
+LITESTAR = Api(
+    item="/items/{item_id:int}",
+    items="/items",
+    pay="/orders/{order_id:str}/pay",
+    boom="/boom",
+    slow="/slow",
+    boom_error=ServerError("builtins.ValueError", "kaboom"),
+    pay_error=lambda order: ServerError("__main__.PaymentDeclinedError", f"card declined for order {order}"),
+    name_missing=ValidationError(("body", "name"), "String should have at least 1 character", ""),
+    validation_status=400,
+)
+
 EXPRESS = Api(
     item="/items/:itemId",
     items="/items",
@@ -105,7 +119,15 @@ def phase(api: Api, n: int) -> list[Call]:
         calls.append(Call("GET", f"/items/{1000 + item}", api.item, 404, consumer))
         calls.append(Call("POST", "/items", api.items, 200, consumer, _json({"name": "n" * (50 * (i + n))})))
         calls.append(
-            Call("POST", "/items", api.items, 422, consumer, _json({"name": ""}), validation=api.name_missing)
+            Call(
+                "POST",
+                "/items",
+                api.items,
+                api.validation_status,
+                consumer,
+                _json({"name": ""}),
+                validation=api.name_missing,
+            )
         )
         # Over 1000 bytes, so that the 1 KB size bins beyond the first are used too.
         body = b"x" * (1500 * (i + 1) + n)

@@ -124,7 +124,9 @@ def test_alert_form_groups_fields_by_kind_and_links_channels(web) -> None:
 
 def test_setup_page_and_readme_tell_one_story_about_the_client(web) -> None:
     shop = _app(web)
-    client = web.signed_in("ann@example.com")
+    # The README's example hub is https://hub.example.com.
+    client = web.client(public_url="https://hub.example.com")
+    client.cookies.update(web.signed_in("ann@example.com").cookies)
     readme = README.read_text()
     for framework in ("flask", "express"):
         page = client.get(f"/apps/{shop.id}/setup?framework={framework}").text
@@ -132,5 +134,5 @@ def test_setup_page_and_readme_tell_one_story_about_the_client(web) -> None:
         assert install and f"`{html.unescape(install.group(1))}`" in readme, framework
         assert "Our <code>apitally</code> client" not in page
     flask = client.get(f"/apps/{shop.id}/setup?framework=flask").text
-    own = re.search(r'<code id="own-client-install">([^<]+)</code>', flask)
-    assert own and f"`{html.unescape(own.group(1))}`" in readme
+    official = re.search(r'<code id="official-client-install">([^<]+)</code>', flask)
+    assert official and f"`{html.unescape(official.group(1))}`" in readme

@@ -15,6 +15,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tallyhub.web.access import LoginRequired, WebError
+from tallyhub.web.client_wheel import ClientWheel
 from tallyhub.web.filters import FilterError
 from tallyhub.web.headers import SecurityHeaders
 from tallyhub.web.routes import (
@@ -25,6 +26,7 @@ from tallyhub.web.routes import (
     apps,
     auth,
     channels,
+    client,
     consumers,
     endpoint_settings,
     invites,
@@ -104,6 +106,7 @@ def router() -> APIRouter:
         uptime,
         alert_rules,
         channels,
+        client,
     ):
         web.include_router(module.router)
     return web
@@ -115,6 +118,7 @@ def install(app: FastAPI) -> None:
     if missing:
         # The wheel ships them; a source checkout gets them from `make vendor` (npm ci).
         log.warning("dashboard front-end libraries missing (%s): run `make vendor`", ", ".join(missing))
+    app.state.client_wheel = ClientWheel()
     app.include_router(router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # Pages, JSON and static files compress 2-9 times (the first load of a page has a 300 KB budget);

@@ -16,6 +16,9 @@ class Framework:
     install: str
     language: str  # "python" or "javascript"
     code: str  # with the placeholder {client_id}
+    # The extra of this project's client (served by the hub) for the framework; "" when it has none.
+    extra: str = ""
+    extra_note: str = ""
 
 
 FRAMEWORKS: tuple[Framework, ...] = (
@@ -33,6 +36,7 @@ app.wsgi_app = ApitallyMiddleware(
     client_id="{client_id}",
     env="dev",  # or "prod" etc.
 )""",
+        extra="flask",
     ),
     Framework(
         "fastapi",
@@ -48,6 +52,7 @@ app.add_middleware(
     client_id="{client_id}",
     env="dev",  # or "prod" etc.
 )""",
+        extra="fastapi",
     ),
     Framework(
         "starlette",
@@ -63,6 +68,7 @@ app.add_middleware(
     client_id="{client_id}",
     env="dev",  # or "prod" etc.
 )""",
+        extra="starlette",
     ),
     Framework(
         "django",
@@ -79,6 +85,8 @@ APITALLY_MIDDLEWARE = {
     "client_id": "{client_id}",
     "env": "dev",  # or "prod" etc.
 }""",
+        extra="django-rest-framework",
+        extra_note="  # or apitally[django-ninja]",
     ),
     Framework(
         "litestar",
@@ -97,6 +105,7 @@ app = Litestar(
         )
     ],
 )""",
+        extra="litestar",
     ),
     Framework(
         "express",
@@ -123,17 +132,30 @@ DEFAULT = "flask"
 @dataclasses.dataclass(frozen=True)
 class Snippet:
     framework: Framework
-    install: str
+    install: str  # this project's client from the hub where it has the framework, else the official one
+    official_install: str | None  # the official client's, when `install` is this project's
     environment: str
     code: str
 
 
-def snippet(framework: str, client_id: str, hub_url: str) -> Snippet:
-    """The instructions for `framework` (a key of BY_KEY) with the client ID and hub URL filled in."""
+def own_install(extra: str, hub_url: str, wheel_filename: str) -> str:
+    """The pip command that installs this project's client, with `extra`, from the hub's wheel URL."""
+    return f'pip install "apitally[{extra}] @ {hub_url}/client/{wheel_filename}"'
+
+
+def snippet(framework: str, client_id: str, hub_url: str, wheel_filename: str | None) -> Snippet:
+    """The instructions for `framework` (a key of BY_KEY) with the client ID and hub URL filled in;
+    `wheel_filename` is the client wheel the hub serves (None: it serves none)."""
     chosen = BY_KEY[framework]
+    if chosen.extra and wheel_filename:
+        install = own_install(chosen.extra, hub_url, wheel_filename) + chosen.extra_note
+        official: str | None = chosen.install
+    else:
+        install, official = chosen.install, None
     return Snippet(
         chosen,
-        chosen.install,
+        install,
+        official,
         f'export APITALLY_HUB_BASE_URL="{hub_url}"',
         chosen.code.replace("{client_id}", client_id),
     )

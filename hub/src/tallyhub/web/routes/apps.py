@@ -151,13 +151,17 @@ def setup_page(
 
 
 @router.post("/apps/{app_id}/setup/write-token")
-def new_write_token(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
+def new_write_token(
+    request: Request, viewer: SignedIn, app_id: RowId, framework: str = snippets.DEFAULT
+) -> Response:
     """Make the app's new OTLP write token and show it (only now: it is stored hashed)."""
     app = require_app(request, viewer, app_id, "admin")
+    if framework not in snippets.BY_KEY:
+        raise WebError(400, f"framework: one of {', '.join(snippets.BY_KEY)}")
     grace = request.app.state.settings.write_token_grace_hours * 3600
     with request_db(request).write() as conn:
         token = write_tokens.create(conn, app.id, time.time(), grace)
-    return _setup_page(request, viewer, app, snippets.DEFAULT, token)
+    return _setup_page(request, viewer, app, framework, token)
 
 
 def _setup_page(
@@ -174,7 +178,9 @@ def _setup_page(
         role=viewer.role_in(app.team_id),
         filters=Filters.from_query(request.query_params),
         frameworks=snippets.FRAMEWORKS,
-        snippet=snippets.snippet(framework, app.client_id, hub_url(request)),
+        snippet=snippets.snippet(
+            framework, app.client_id, hub_url(request), request.app.state.client_wheel.filename()
+        ),
         otlp=snippets.otlp(write_token, env, hub_url(request)),
         write_token=write_token,
         token_hint=hint,
