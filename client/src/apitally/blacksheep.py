@@ -15,6 +15,7 @@ in place; its `on_stop` event sends what is left.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +40,8 @@ _EXCEPTION = "apitally.exception"
 _CLAIM = "apitally_consumer"
 _FALLBACK = b"*"  # the pattern of BlackSheep's fallback route (no route matched)
 _METHODS = ("get", "put", "post", "delete", "patch")  # the operations listed at startup
+# A route parameter in any of BlackSheep's spellings (`:id`, `{id}`, `{int:id}`, `<id>`, `<int:id>`).
+_PARAMETER = re.compile(r"(?::(\w+)|[{<](?:\w+:)?(\w+)[}>])")
 
 
 def use_apitally(
@@ -222,4 +225,19 @@ def _paths(app: Application) -> list[dict[str, str]]:
             if operation.description:
                 entry["description"] = operation.description
             paths.append(entry)
+    # The routes the generator does not see (those of sub-routers), as requests are counted under them.
+    listed = {(p["method"], _normalized(p["path"])) for p in paths}
+    for method, route in app.router.iter_with_methods():
+        method = method.upper()
+        if method.lower() not in _METHODS:
+            continue
+        template = route.pattern.decode()
+        if (method, _normalized(template)) not in listed:
+            listed.add((method, _normalized(template)))
+            paths.append({"method": method, "path": template})
     return paths
+
+
+def _normalized(path: str) -> str:
+    """The path with each parameter spelled `{name}`, to compare the generator's paths with patterns."""
+    return _PARAMETER.sub(lambda m: "{" + (m.group(1) or m.group(2)) + "}", path)
