@@ -130,3 +130,36 @@ def assert_reports(view: HubView, expected: Expected, routes: Iterable[tuple[str
         for e in errors["validation_errors"]
     }
     assert validation_errors == dict(expected.validation_errors), "validation errors"
+
+
+def assert_errors_and_slow_route(view: HubView) -> None:
+    """Each server error has its full traceback; the slow route's p50 shows its 120 ms."""
+    for error in view.get("errors")["server_errors"]:
+        assert error["traceback"].startswith("Traceback (most recent call last):")
+        assert error["traceback"].rstrip().endswith(error["msg"])
+    (slow,) = [e for e in view.get("endpoints") if e["path"] == "/slow"]
+    assert slow["p50"] is not None and slow["p50"] >= 120
+
+
+def assert_request_logs(
+    view: HubView,
+    app: AppProcess,
+    context: Callable[[], str],
+    logged: Iterable[tuple[str, str, str | None, int, str | None]],
+) -> list[dict[str, Any]]:
+    """The hub's request logs are exactly `logged`: (method, URL after the app's base URL, route,
+    status, consumer identifier) each. Returns the log items."""
+    wanted = sorted(logged, key=repr)
+    wait_for(
+        lambda: len(view.get("request-logs", limit=1000)["items"]) == len(wanted), 20, "request logs", context
+    )
+    items: list[dict[str, Any]] = view.get("request-logs", limit=1000)["items"]
+    found = sorted(
+        (
+            (i["method"], i["url"].removeprefix(app.url), i["path"], i["status_code"], i["consumer"])
+            for i in items
+        ),
+        key=repr,
+    )
+    assert found == wanted
+    return items

@@ -6,11 +6,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.checks import assert_reports, logs, start_instrumented, wait_for
+from tests.e2e.checks import (
+    assert_errors_and_slow_route,
+    assert_reports,
+    assert_request_logs,
+    logs,
+    start_instrumented,
+    wait_for,
+)
 from tests.e2e.conftest import StartApp, _app_starter
 from tests.e2e.mix import BOB, DJANGO, phase
 from tests.e2e.model import Expected
@@ -54,27 +61,15 @@ def test_counts_consumers_errors_validation_and_request_logs_equal_what_was_sent
         assert instance["app_version"] == "1.0.0-e2e"
         assert "django" in instance["versions"] and "gunicorn" in instance["versions"]
 
-    for error in view.get("errors")["server_errors"]:
-        assert error["traceback"].startswith("Traceback (most recent call last):")
-        assert error["traceback"].rstrip().endswith(error["msg"])
-    (slow,) = [e for e in view.get("endpoints") if e["path"] == "/slow"]
-    assert slow["p50"] is not None and slow["p50"] >= 120
+    assert_errors_and_slow_route(view)
 
     # Every request to an API route is a request log; as with the official client, a request that
     # matched no route is not.
     routed = [s for s in sent if s.call.route is not None]
-    wait_for(
-        lambda: len(view.get("request-logs", limit=1000)["items"]) == len(routed), 20, "request logs", context
-    )
-    items: list[dict[str, Any]] = view.get("request-logs", limit=1000)["items"]
-    logged = sorted(
-        (
-            (i["method"], i["url"].removeprefix(app.url), i["path"], i["status_code"], i["consumer"])
-            for i in items
-        ),
-        key=repr,
-    )
-    assert logged == sorted(
+    items = assert_request_logs(
+        view,
+        app,
+        context,
         (
             (
                 s.call.method,
@@ -85,6 +80,5 @@ def test_counts_consumers_errors_validation_and_request_logs_equal_what_was_sent
             )
             for s in routed
         ),
-        key=repr,
     )
     assert any(i["consumer"] == BOB.identifier for i in items)

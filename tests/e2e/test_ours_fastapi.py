@@ -7,11 +7,18 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.checks import assert_reports, logs, start_instrumented, wait_for
+from tests.e2e.checks import (
+    assert_errors_and_slow_route,
+    assert_reports,
+    assert_request_logs,
+    logs,
+    start_instrumented,
+    wait_for,
+)
 from tests.e2e.conftest import StartApp, _app_starter
 from tests.e2e.mix import BOB, FASTAPI, phase
 from tests.e2e.model import Expected
@@ -62,25 +69,13 @@ def test_counts_consumers_errors_validation_and_request_logs_equal_what_was_sent
     assert instance["app_version"] == "1.0.0-e2e"
     assert "fastapi" in instance["versions"] and "uvicorn" in instance["versions"]
 
-    for error in view.get("errors")["server_errors"]:
-        assert error["traceback"].startswith("Traceback (most recent call last):")
-        assert error["traceback"].rstrip().endswith(error["msg"])
-    (slow,) = [e for e in view.get("endpoints") if e["path"] == "/slow"]
-    assert slow["p50"] is not None and slow["p50"] >= 120
+    assert_errors_and_slow_route(view)
 
     # Every request is a request log, those that matched no route too.
-    wait_for(
-        lambda: len(view.get("request-logs", limit=1000)["items"]) == len(sent), 20, "request logs", context
-    )
-    items: list[dict[str, Any]] = view.get("request-logs", limit=1000)["items"]
-    logged = sorted(
-        (
-            (i["method"], i["url"].removeprefix(app.url), i["path"], i["status_code"], i["consumer"])
-            for i in items
-        ),
-        key=repr,
-    )
-    assert logged == sorted(
+    items = assert_request_logs(
+        view,
+        app,
+        context,
         (
             (
                 s.call.method,
@@ -91,6 +86,5 @@ def test_counts_consumers_errors_validation_and_request_logs_equal_what_was_sent
             )
             for s in sent
         ),
-        key=repr,
     )
     assert any(i["consumer"] == BOB.identifier for i in items)
