@@ -8,9 +8,10 @@ route (`*`, a request that matched no route) is not counted. BlackSheep turns ev
 response itself, so a middleware of the app keeps the exception in the scope for the server error
 and the log. The consumer is the `apitally_consumer` claim of the request's identity (set by the
 app's authentication handler, or by a handler on `request.user`), else the `consumer_callback`'s.
-The startup data (every route, from BlackSheep's OpenAPI generator, with summaries and descriptions)
-and a first sync are sent from the app's `after_start` event, once its routers and controllers are
-in place; its `on_stop` event sends what is left.
+The startup data (every route: BlackSheep's OpenAPI generator's, with summaries and descriptions, then
+those of sub-routers, which the generator does not see) and a first sync are sent from the app's
+`after_start` event, once its routers and controllers are in place; its `on_stop` event sends what
+is left.
 """
 
 from __future__ import annotations
