@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # The official Apitally client uses the import name `apitally`, as ours does, so it lives in a
 # virtual environment of its own; compatibility tests and benchmarks run it from there.
 OFFICIAL := .venv-official
-OFFICIAL_STAMP := $(OFFICIAL)/.installed-litestar
+OFFICIAL_STAMP := $(OFFICIAL)/.installed-blacksheep
 export TALLYHUB_OFFICIAL_PYTHON := $(abspath $(OFFICIAL))/bin/python
 # apitally 1.0 speaks OTLP, not Hub v2: its Flask and FastAPI apps run from a virtual environment of their own.
 OFFICIAL_OTLP := .venv-official-otlp
@@ -42,14 +42,15 @@ $(DEMO_STAMP): $(RUNTIME) client/pyproject.toml
 # The ASGI and Django extras are for the client's tests; the demo's Flask API needs only the flask one.
 $(STAMP): $(DEMO_STAMP) requirements-dev.txt
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e "./client[flask,fastapi,starlette,django-ninja,django-rest-framework,litestar]" -r requirements-dev.txt
+	$(BIN)/pip install -q -e "./client[flask,fastapi,starlette,django-ninja,django-rest-framework,litestar,blacksheep]" -r requirements-dev.txt
 	touch $@
 
 # loguru: the capture e2e test's app logs through it as well (both clients capture its records).
+# An existing environment (an older stamp, or one shared by a symlink) gets the new extras added.
 $(OFFICIAL_STAMP):
-	$(PYTHON) -m venv $(OFFICIAL)
+	test -x $(OFFICIAL)/bin/python || $(PYTHON) -m venv $(OFFICIAL)
 	$(OFFICIAL)/bin/pip install -q --upgrade pip
-	$(OFFICIAL)/bin/pip install -q "apitally[flask,fastapi,starlette,django-ninja,django-rest-framework,litestar]==0.25.1" uvicorn "loguru>=0.7"
+	$(OFFICIAL)/bin/pip install -q "apitally[flask,fastapi,starlette,django-ninja,django-rest-framework,litestar,blacksheep]==0.25.1" uvicorn "loguru>=0.7"
 	touch $@
 
 # The dashboard's front-end libraries, pinned in hub/frontend/package-lock.json, copied into the

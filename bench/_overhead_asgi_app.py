@@ -1,9 +1,12 @@
-"""One run of the ASGI client-overhead benchmark (FastAPI), in a process of its own (run by the official
-client's virtual environment as well as by ours): prints one JSON line of figures.
+"""One run of the ASGI client-overhead benchmark (FastAPI, or BlackSheep), in a process of its own (run
+by the official client's virtual environment as well as by ours): prints one JSON line of figures.
 
-Usage: python bench/_overhead_asgi_app.py VARIANT REQUESTS, VARIANT one of bare, client, client+logging.
-The app is driven in-process through its ASGI interface, lifespan included, on one event loop; the
-hub URL comes from APITALLY_HUB_BASE_URL; `apitally` is whichever package the interpreter has.
+Usage: python bench/_overhead_asgi_app.py VARIANT REQUESTS [FRAMEWORK], VARIANT one of bare, client,
+client+logging, FRAMEWORK fastapi (the default) or blacksheep. The app is driven in-process through its
+ASGI interface, lifespan included, on one event loop; the hub URL comes from APITALLY_HUB_BASE_URL;
+`apitally` is whichever package the interpreter has. Both apps have the same three routes and set
+the consumer the way their framework's guide shows (a FastAPI dependency; BlackSheep: an identity
+claim set by an authentication handler).
 """
 
 import asyncio
@@ -14,19 +17,30 @@ import sys
 import time
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-
 CLIENT_ID = "5b8b8a5e-9f4e-4c1e-8a55-0e5c2b1c9d7a"
 CONSUMERS = 1000
 SETTLE_SECONDS = 1.5
 YIELD_EVERY = 50  # requests between two turns of the loop, where the official client's sync task runs
 
 
-async def identify_consumer(request: Request) -> None:
-    request.state.apitally_consumer = request.headers.get("x-consumer")
+LOGGING_OPTIONS = {
+    "enable_request_logging": True,
+    "log_request_headers": True,
+    "log_request_body": True,
+    "log_response_body": True,
+}
 
 
-def build_app(variant: str) -> FastAPI:
+def build_app(variant: str, framework: str = "fastapi") -> Any:
+    return build_blacksheep(variant) if framework == "blacksheep" else build_fastapi(variant)
+
+
+def build_fastapi(variant: str) -> Any:
+    from fastapi import Depends, FastAPI, Request
+
+    async def identify_consumer(request: Request) -> None:
+        request.state.apitally_consumer = request.headers.get("x-consumer")
+
     app = FastAPI(dependencies=[Depends(identify_consumer)], openapi_url=None)
 
     @app.get("/items/{item_id}")
@@ -44,15 +58,45 @@ def build_app(variant: str) -> FastAPI:
     if variant != "bare":
         from apitally.fastapi import ApitallyMiddleware
 
-        options: dict[str, Any] = {}
-        if variant == "client+logging":
-            options = {
-                "enable_request_logging": True,
-                "log_request_headers": True,
-                "log_request_body": True,
-                "log_response_body": True,
-            }
+        options = LOGGING_OPTIONS if variant == "client+logging" else {}
         app.add_middleware(ApitallyMiddleware, client_id=CLIENT_ID, env="bench", **options)
+    return app
+
+
+def build_blacksheep(variant: str) -> Any:
+    from blacksheep import Application, Request, json
+    from blacksheep.server.authentication import AuthenticationHandler
+    from guardpost import Identity
+
+    class ConsumerHeader(AuthenticationHandler):
+        async def authenticate(self, context: Request) -> Identity | None:
+            consumer = context.get_first_header(b"x-consumer")
+            if consumer:
+                context.user = Identity({"apitally_consumer": consumer.decode()}, "header")
+            return context.user
+
+    app = Application()
+    app.use_authentication().add(ConsumerHeader())
+    # BlackSheep logs each unhandled exception with its traceback: that would dominate every variant alike.
+    logging.getLogger("blacksheep.server").disabled = True
+
+    @app.router.get("/items/{item_id}")
+    async def get_item(item_id: int) -> Any:
+        return json({"id": item_id, "name": "widget", "price": 9.99})
+
+    @app.router.post("/echo")
+    async def echo(request: Request) -> Any:
+        return json(await request.json())
+
+    @app.router.get("/boom")
+    async def boom() -> Any:
+        raise ValueError("kaboom")
+
+    if variant != "bare":
+        from apitally.blacksheep import use_apitally
+
+        options = LOGGING_OPTIONS if variant == "client+logging" else {}
+        use_apitally(app, client_id=CLIENT_ID, env="bench", **options)
     return app
 
 
@@ -96,7 +140,7 @@ def requests(n: int) -> list[tuple[dict, bytes]]:
     return out
 
 
-async def drive(app: FastAPI, calls: list[tuple[dict, bytes]]) -> tuple[float, float]:
+async def drive(app: Any, calls: list[tuple[dict, bytes]]) -> tuple[float, float]:
     """Run `calls` through the app as an ASGI server would; returns (wall seconds, process CPU seconds)."""
     statuses: list[int] = []
 
@@ -121,7 +165,7 @@ async def drive(app: FastAPI, calls: list[tuple[dict, bytes]]) -> tuple[float, f
     return elapsed, cpu
 
 
-async def lifespan(app: FastAPI) -> tuple[asyncio.Queue, asyncio.Task]:
+async def lifespan(app: Any) -> tuple[asyncio.Queue, asyncio.Task]:
     """Start the app's lifespan (as a server does) and wait for its startup; returns what stops it."""
     inbox: asyncio.Queue = asyncio.Queue()
     started = asyncio.Event()
@@ -145,8 +189,8 @@ def rss() -> int:
         return int(f.read().split()[1]) * 4096
 
 
-async def run(variant: str, n: int) -> dict:
-    app = build_app(variant)
+async def run(variant: str, n: int, framework: str = "fastapi") -> dict:
+    app = build_app(variant, framework)
     inbox, task = await lifespan(app)
     await drive(app, requests(2000))  # warm-up
     await asyncio.sleep(SETTLE_SECONDS)  # both clients' startup work is done before the measured loop
@@ -161,8 +205,9 @@ async def run(variant: str, n: int) -> dict:
 
 def main() -> None:
     variant, n = sys.argv[1], int(sys.argv[2])
+    framework = sys.argv[3] if len(sys.argv) > 3 else "fastapi"
     logging.getLogger("apitally").setLevel(logging.CRITICAL)
-    print(json.dumps(asyncio.run(run(variant, n))), flush=True)
+    print(json.dumps(asyncio.run(run(variant, n, framework))), flush=True)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ REPETITIONS = int(os.environ.get("BENCH_REPETITIONS", "5"))
 BARE = "bare FastAPI"
 
 
-def run(python: str, variant: str, hub: str, script: str = "_overhead_asgi_app.py") -> dict:
+def run(
+    python: str, variant: str, hub: str, script: str = "_overhead_asgi_app.py", extra: tuple[str, ...] = ()
+) -> dict:
     env = dict(os.environ, APITALLY_HUB_BASE_URL=hub, PYTHONHASHSEED="0", PYTHONWARNINGS="ignore")
     out = subprocess.run(
-        [python, str(HERE / script), variant, str(REQUESTS)],
+        [python, str(HERE / script), variant, str(REQUESTS), *extra],
         env=env,
         capture_output=True,
         text=True,
@@ -35,9 +37,10 @@ def main() -> None:
     measure("_overhead_asgi_app.py", BARE)
 
 
-def measure(script: str, bare: str) -> None:
-    """Run `script` (one process per run: VARIANT REQUESTS, one JSON line out) for each variant,
-    interleaved, and print the medians and the overhead ratios; `bare` names the uninstrumented app."""
+def measure(script: str, bare: str, *extra: str) -> None:
+    """Run `script` (one process per run: VARIANT REQUESTS then `extra`, one JSON line out) for each
+    variant, interleaved, and print the medians and the overhead ratios; `bare` names the
+    uninstrumented app."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hub = f"http://127.0.0.1:{server.server_port}"
@@ -52,7 +55,7 @@ def measure(script: str, bare: str) -> None:
     results: dict[str, list[dict]] = {name: [] for name in variants}
     for rep in range(REPETITIONS):
         for name, (python, variant) in variants.items():
-            results[name].append(run(python, variant, hub, script))
+            results[name].append(run(python, variant, hub, script, extra))
         print(f"repetition {rep + 1}/{REPETITIONS} done", flush=True)
     server.shutdown()
 

@@ -134,6 +134,39 @@ def assert_reports(view: HubView, expected: Expected, routes: Iterable[tuple[str
     assert validation_errors == dict(expected.validation_errors), "validation errors"
 
 
+def assert_errors_and_slow_route(view: HubView) -> None:
+    """Each server error has its full traceback; the slow route's p50 shows its 120 ms."""
+    for error in view.get("errors")["server_errors"]:
+        assert error["traceback"].startswith("Traceback (most recent call last):")
+        assert error["traceback"].rstrip().endswith(error["msg"])
+    (slow,) = [e for e in view.get("endpoints") if e["path"] == "/slow"]
+    assert slow["p50"] is not None and slow["p50"] >= 120
+
+
+def assert_request_logs(
+    view: HubView,
+    app: AppProcess,
+    context: Callable[[], str],
+    logged: Iterable[tuple[str, str, str | None, int, str | None]],
+) -> list[dict[str, Any]]:
+    """The hub's request logs are exactly `logged`: (method, URL after the app's base URL, route,
+    status, consumer identifier) each. Returns the log items."""
+    wanted = sorted(logged, key=repr)
+    wait_for(
+        lambda: len(view.get("request-logs", limit=1000)["items"]) == len(wanted), 20, "request logs", context
+    )
+    items: list[dict[str, Any]] = view.get("request-logs", limit=1000)["items"]
+    found = sorted(
+        (
+            (i["method"], i["url"].removeprefix(app.url), i["path"], i["status_code"], i["consumer"])
+            for i in items
+        ),
+        key=repr,
+    )
+    assert found == wanted
+    return items
+
+
 def assert_ours_delivered(
     hub: HubProcess,
     app: AppProcess,
@@ -170,32 +203,15 @@ def assert_ours_delivered(
         assert instance["app_version"] == "1.0.0-e2e"
         assert set(versions) <= set(instance["versions"]), instance["versions"]
 
-    for error in view.get("errors")["server_errors"]:
-        assert error["traceback"].startswith("Traceback (most recent call last):")
-        assert error["traceback"].rstrip().endswith(error["msg"])
-    (slow,) = [e for e in view.get("endpoints") if e["path"] == api.slow]
-    assert slow["p50"] is not None and slow["p50"] >= 120
-
+    assert_errors_and_slow_route(view)
     logged_calls = [s.call for s in sent if unrouted_logged or s.call.route is not None]
-    wait_for(
-        lambda: len(view.get("request-logs", limit=1000)["items"]) == len(logged_calls),
-        20,
-        "request logs",
+    items = assert_request_logs(
+        view,
+        app,
         context,
-    )
-    items: list[dict[str, Any]] = view.get("request-logs", limit=1000)["items"]
-    logged = sorted(
-        (
-            (i["method"], i["url"].removeprefix(app.url), i["path"], i["status_code"], i["consumer"])
-            for i in items
-        ),
-        key=repr,
-    )
-    assert logged == sorted(
         (
             (c.method, c.url, c.route, c.status, c.consumer.identifier if c.consumer and c.route else None)
             for c in logged_calls
         ),
-        key=repr,
     )
     assert any(i["consumer"] == BOB.identifier for i in items)

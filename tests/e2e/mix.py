@@ -93,6 +93,17 @@ LITESTAR = Api(
     validation_status=400,
 )
 
+# BlackSheep: the app answers its own 422 (the client reports no validation errors, as the official one).
+BLACKSHEEP = Api(
+    item="/items/{item_id}",
+    items="/items",
+    pay="/orders/{order_id}/pay",
+    boom="/boom",
+    slow="/slow",
+    boom_error=ServerError("builtins.ValueError", "kaboom"),
+    pay_error=lambda order: ServerError("__main__.PaymentDeclinedError", f"card declined for order {order}"),
+)
+
 EXPRESS = Api(
     item="/items/:itemId",
     items="/items",

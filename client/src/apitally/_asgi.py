@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter
 from typing import Any
@@ -45,6 +46,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 STARTUP_SYNC_SECONDS = 3.0  # the longest a lifespan startup waits for the hub
 _HEADERS_WATCHED = (b"content-length", b"content-type", b"content-encoding")
+_LEGACY_CONSUMER = "consumer_identifier"  # the request-state key older official clients read
 
 
 class AsgiClient(ApitallyClient):
@@ -86,6 +88,8 @@ class AsgiMiddleware:
     validation_status = 422
     validation_body_max = MAX_BODY_SIZE
     validation_parse = staticmethod(detail_errors)
+    # A function of the framework's request (`request_of`) returning its consumer, or None.
+    consumer_callback: Callable[[Any], object] | None = None
 
     def __init__(
         self,
@@ -114,7 +118,40 @@ class AsgiMiddleware:
         return None
 
     def consumer_of(self, scope: Scope) -> object:
-        """The consumer the app set for the request (a string or an ApitallyConsumer), or None."""
+        """The consumer of a request (a string or an ApitallyConsumer, or None): the one the app set
+        (`app_consumer`), else what the `consumer_callback` returns for the framework's request."""
+        consumer = self.app_consumer(scope)
+        if consumer:
+            return consumer
+        callback = self.consumer_callback
+        if callback is not None:
+            request = self.request_of(scope)
+            if request is not None:
+                return callback(request)
+        return None
+
+    def app_consumer(self, scope: Scope) -> object:
+        """The consumer the app set: `request.state.apitally_consumer` (the scope's `state`), or the
+        deprecated `request.state.consumer_identifier` (with a warning), or None."""
+        state = scope.get("state")
+        if not state:
+            return None
+        consumer = state.get("apitally_consumer")
+        if consumer:
+            return consumer
+        consumer = state.get(_LEGACY_CONSUMER)
+        if consumer:
+            warnings.warn(
+                "request.state.consumer_identifier is deprecated, "
+                "set request.state.apitally_consumer instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return consumer
+        return None
+
+    def request_of(self, scope: Scope) -> Any:
+        """The framework's request object for the `consumer_callback` (None: no callback is called)."""
         return None
 
     def disconnected_status(self, exchange: _Exchange) -> int | None:

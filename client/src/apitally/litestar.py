@@ -36,7 +36,6 @@ from apitally.client.version import package_versions
 __all__ = ["ApitallyConsumer", "ApitallyPlugin", "RequestLoggingConfig", "set_consumer"]
 
 ConsumerCallback = Callable[[Request], "str | ApitallyConsumer | None"]
-_LEGACY = "consumer_identifier"
 _EXCEPTION = "apitally_exception"  # the request-state key of the exception Litestar handled
 
 
@@ -196,24 +195,8 @@ class _LitestarMiddleware(AsgiMiddleware):
         handler = scope.get("route_handler")
         return None if handler is None else self.route(handler)[1]
 
-    def consumer_of(self, scope: Scope) -> object:
-        state = scope.get("state")
-        if state:
-            consumer = state.get("apitally_consumer")
-            if consumer:
-                return consumer
-            consumer = state.get(_LEGACY)
-            if consumer:
-                warnings.warn(
-                    "request.state.consumer_identifier is deprecated, "
-                    "set request.state.apitally_consumer instead",
-                    DeprecationWarning,
-                    stacklevel=2,
-                )
-                return consumer
-        if self.consumer_callback is not None:
-            return self.consumer_callback(Request(cast(Any, scope)))
-        return None
+    def request_of(self, scope: Scope) -> Request:
+        return Request(cast(Any, scope))
 
     def handled_exception_of(self, scope: Scope) -> BaseException | None:
         state = scope.get("state")

@@ -29,7 +29,6 @@ from apitally.client.version import package_versions
 __all__ = ["ApitallyConsumer", "ApitallyMiddleware", "RequestLoggingConfig", "set_consumer"]
 
 ConsumerCallback = Callable[[Request], "str | ApitallyConsumer | None"]
-_LEGACY = "consumer_identifier"
 CLIENT_DISCONNECTED = 499  # the status NGINX records for a client that closed the connection
 
 
@@ -96,24 +95,8 @@ class ApitallyMiddleware(AsgiMiddleware):
         path = getattr(route, "path", None)
         return scope.get("root_path", "") + path if path is not None else None
 
-    def consumer_of(self, scope: Scope) -> object:
-        state = scope.get("state")
-        if state:
-            consumer = state.get("apitally_consumer")
-            if consumer:
-                return consumer
-            consumer = state.get(_LEGACY)
-            if consumer:
-                warnings.warn(
-                    "request.state.consumer_identifier is deprecated, "
-                    "set request.state.apitally_consumer instead",
-                    DeprecationWarning,
-                    stacklevel=2,
-                )
-                return consumer
-        if self.consumer_callback is not None:
-            return self.consumer_callback(Request(scope))
-        return None
+    def request_of(self, scope: Scope) -> Request:
+        return Request(scope)
 
     def disconnected_status(self, exchange: _Exchange) -> int | None:
         return CLIENT_DISCONNECTED if self.capture_client_disconnects else None
