@@ -18,6 +18,7 @@ from tallyhub.ingest.v2.models import Sync
 from tallyhub.ingest.writer import Writer
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import alert_events
+from tallyhub.storage.tables import alert_rules as alert_rules_table
 
 from tests.support.alerts import T0, AlertWorld, alert_world
 from tests.support.metric_rows import Req
@@ -185,3 +186,19 @@ def test_instance_metrics_ignore_other_envs(db: Database) -> None:
     world.rule(metric="cpu_max", window_seconds=300, comparison=">", threshold=50)
     world.tick()
     assert _rule_events(db) == []
+
+
+def test_a_stored_p99_rule_is_still_checked_but_must_pick_another_metric_when_saved(db: Database) -> None:
+    world = alert_world(db)
+    rule_id = world.rule(metric="p95", window_seconds=300, comparison=">", threshold=500)
+    with db.write() as conn:  # as a rule made before the metric list became Apitally's
+        conn.execute(alert_rules_table.update().values(metric="p99"))
+    world.writer.write([Req(T0 - 60 + i, "GET", "/items", 200, response_time_ms=900) for i in range(10)])
+    world.tick()
+    assert [kind for kind, _ in world.events()] == ["fired"]
+    with db.read() as conn:
+        rule = alert_rules.get(conn, rule_id)
+    assert rule is not None and rule.last_value == pytest.approx(909, abs=1)  # 99 % into the 900 ms bin
+    form = {"name": rule.name, "env": "prod", "metric": "p99", "comparison": ">", "threshold": "500"}
+    with pytest.raises(rule_spec.RuleError):
+        rule_spec.parse_form(form, ("prod",))

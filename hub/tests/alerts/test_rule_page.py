@@ -108,3 +108,19 @@ def test_an_unknown_rule_is_a_404(web: Any, world: dict[str, Any]) -> None:
     mia = web.signed_in("mia@example.com")
     assert mia.get(f"/apps/{world['shop'].id}/alerts/999").status_code == 404
     assert mia.get(f"/apps/{world['shop'].id}/alerts/history").status_code == 200  # not taken for a rule id
+
+
+def test_a_retired_metric_is_named_and_the_form_asks_for_another(web: Any, world: dict[str, Any]) -> None:
+    from tallyhub.storage.tables import alert_rules as alert_rules_table
+
+    shop = world["shop"]
+    mia = web.signed_in("mia@example.com")
+    rule_id = _create(web, mia, shop.id, metric="p95", threshold="500")
+    with web.db.write() as conn:
+        conn.execute(alert_rules_table.update().values(metric="p99"))
+    assert "p99 response time (no longer offered)" in mia.get(f"/apps/{shop.id}/alerts").text
+    assert "p99 response time (no longer offered)" in mia.get(f"/apps/{shop.id}/alerts/{rule_id}").text
+    edit = mia.get(f"/apps/{shop.id}/alerts/{rule_id}/edit").text
+    assert '<option value="" selected disabled>p99 response time (no longer offered): choose another' in edit
+    options = re.findall(r'<select name="metric">(.*?)</select>', edit, re.S)[0]
+    assert 'value="p99"' not in options and options.count("<option") == 18 + 1
