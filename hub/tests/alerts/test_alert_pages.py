@@ -182,7 +182,7 @@ def test_members_create_edit_pause_and_delete_rules_viewers_read(web, world) -> 
         ({"fire_after": "0"}, "fire_after: must be between 1 and 100"),
         ({"scope": "endpoint", "scope_value": "items"}, "scope_value: an endpoint is spelled"),
         (
-            {"metric": "instance_cpu", "scope": "consumer", "scope_value": "acme"},
+            {"metric": "cpu_max", "scope": "consumer", "scope_value": "acme"},
             "scope: must be one of none",
         ),
     ],

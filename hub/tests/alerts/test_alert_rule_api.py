@@ -109,7 +109,7 @@ def test_built_in_kinds_and_paused_creation(api: Any) -> None:
         ({"scope": "planet", "scope_value": "x"}, "scope"),
         ({"scope": "endpoint", "scope_value": "items"}, "scope_value"),
         ({"scope": "consumer"}, "scope_value"),
-        ({"metric": "instance_cpu", "scope": "consumer", "scope_value": "alice"}, "scope"),
+        ({"metric": "cpu_max", "scope": "consumer", "scope_value": "alice"}, "scope"),
         ({"fire_after": 0}, "fire_after"),
         ({"resolve_after": 10**30}, "resolve_after"),
         ({"name": ""}, "name"),

@@ -76,6 +76,8 @@ def test_errors_count_within_the_range_and_filter(api: Any, db: Any) -> None:
             "last_seen": iso(T0 + 600),
             "consumers": ["alice"],
             "consumer_names": {},  # neither consumer has a name
+            "sentry_event_id": None,  # no client sent one
+            "sentry_url": None,
         }
     ]
     assert body["validation_errors"] == [

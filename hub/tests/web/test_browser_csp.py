@@ -71,3 +71,33 @@ def test_dashboard_and_api_docs_render_with_no_csp_violation(browser: Any, hub: 
     loaded = page.evaluate("() => performance.getEntriesByType('resource').map(r => r.name)")
     assert loaded and all(url.startswith(hub.url) for url in loaded), loaded
     assert problems == []
+
+
+def test_a_rules_page_draws_its_values_against_the_threshold(browser: Any, hub: HubProcess) -> None:
+    from tallyhub.alerts import rules as alert_rules
+    from tallyhub.alerts.rule_spec import parse_form
+
+    app_id = _app_with_traffic(hub)  # 5 requests an hour ago: inside the 24 h window of the rule below
+    form = {"name": "busy", "env": "prod", "metric": "requests", "window_seconds": "86400", "comparison": ">"}
+    db = Database(hub.database_url)
+    try:
+        with db.write() as conn:
+            rule_id = alert_rules.create(
+                conn, app_id, parse_form({**form, "threshold": "3"}, ("prod",)), time.time()
+            )
+    finally:
+        db.dispose()
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(f"page error {exc}"))
+    page.goto(f"{hub.url}/login")
+    page.fill('input[name="email"]', "root@example.com")
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('main button[type="submit"]')
+    page.wait_for_url(f"{hub.url}/apps")
+    page.goto(f"{hub.url}/apps/{app_id}/alerts/{rule_id}", wait_until="load")
+    page.wait_for_selector("#chart-rule-values[data-drawn] canvas")
+    legend = page.inner_text("#rule-values .legend")
+    assert "total requests" in legend and "threshold (> 3)" in legend
+    assert problems == []

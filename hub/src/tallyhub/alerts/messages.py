@@ -7,7 +7,7 @@ import time
 from urllib.parse import urlencode
 
 from tallyhub.alerts.rule_eval import Evaluation
-from tallyhub.alerts.rule_metrics import METRICS
+from tallyhub.alerts.rule_metrics import KNOWN
 from tallyhub.alerts.rule_spec import COMPARISON_WORDS, WINDOWS
 from tallyhub.alerts.rules import Rule
 from tallyhub.settings import Settings
@@ -38,7 +38,7 @@ def dashboard_link(settings: Settings, rule: Rule) -> str:
 
     The parameters are the dashboard's own (tallyhub.web.filters), in its order.
     """
-    page = METRICS[rule.metric].page if rule.metric else _BUILTIN_PAGES.get(rule.kind, "traffic")
+    page = KNOWN[rule.metric].page if rule.metric else _BUILTIN_PAGES.get(rule.kind, "traffic")
     params = {"env": rule.env, "period": _period(rule.window_seconds)}
     if rule.scope in ("consumer", "group") and rule.scope_value:
         params[rule.scope] = rule.scope_value
@@ -51,7 +51,7 @@ def dashboard_link(settings: Settings, rule: Rule) -> str:
 def format_value(metric: str | None, value: float | None) -> str:
     if value is None:
         return "no data"
-    unit = METRICS[metric].unit if metric else ""
+    unit = KNOWN[metric].unit if metric else ""
     number = f"{value:,.0f}" if abs(value) >= 100 or value == int(value) else f"{value:,.2f}"
     if unit in ("", "/min"):
         return number + (" per minute" if unit else "")
@@ -89,7 +89,7 @@ def _what(rule: Rule, evaluation: Evaluation) -> str:
         )
     assert rule.metric is not None
     return (
-        f"{METRICS[rule.metric].label}{_scope_words(rule)} is {format_value(rule.metric, evaluation.value)} "
+        f"{KNOWN[rule.metric].label}{_scope_words(rule)} is {format_value(rule.metric, evaluation.value)} "
         "over the "
         f"last {WINDOWS.get(rule.window_seconds, _duration(rule.window_seconds))}, "
         f"{COMPARISON_WORDS[rule.comparison]} the threshold of {format_value(rule.metric, rule.threshold)}"
@@ -105,7 +105,7 @@ def _recovered(rule: Rule, evaluation: Evaluation) -> str:
         return "no steady consumer is quiet any more"
     assert rule.metric is not None
     return (
-        f"{METRICS[rule.metric].label}{_scope_words(rule)} is {format_value(rule.metric, evaluation.value)}, "
+        f"{KNOWN[rule.metric].label}{_scope_words(rule)} is {format_value(rule.metric, evaluation.value)}, "
         f"no longer {COMPARISON_WORDS[rule.comparison]} {format_value(rule.metric, rule.threshold)}"
     )
 

@@ -2,7 +2,8 @@
 
 A rule is claimed by moving its `next_check_at` forward with a conditional UPDATE (it must still hold
 the value this process read), so that with several hub processes on one database each rule is checked
-exactly once per interval. A firing or resolution is stored with one pending notification per channel
+exactly once per interval (with a cron schedule: at its next matching minute after the interval,
+alerts.schedule). A firing or resolution is stored with one pending notification per channel
 in the same transaction as the rule's new state: the delivery job sends them.
 """
 
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from tallyhub.alerts import messages
 from tallyhub.alerts import rules as rule_store
 from tallyhub.alerts.rule_eval import Evaluation, evaluate
+from tallyhub.alerts.schedule import next_check
 from tallyhub.settings import Settings
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import alert_events, alert_notifications, alert_rules
@@ -24,31 +26,45 @@ log = logging.getLogger(__name__)
 MAX_RULES_PER_RUN = 200
 
 
-def due_rules(db: Database, now: float) -> list[tuple[int, float]]:
+@dataclasses.dataclass(frozen=True)
+class Due:
+    """A rule whose check is due, with what deciding its next check needs."""
+
+    rule_id: int
+    next_check_at: float
+    interval_seconds: int
+    schedule: str | None
+    timezone: str | None
+
+
+def due_rules(db: Database, now: float) -> list[Due]:
+    r = alert_rules.c
     with db.read() as conn:
         rows = conn.execute(
-            sa.select(alert_rules.c.id, alert_rules.c.next_check_at)
-            .where(alert_rules.c.paused.is_(False), alert_rules.c.next_check_at <= now)
-            .order_by(alert_rules.c.next_check_at)
+            sa.select(r.id, r.next_check_at, r.interval_seconds, r.schedule, r.timezone)
+            .where(r.paused.is_(False), r.next_check_at <= now)
+            .order_by(r.next_check_at)
             .limit(MAX_RULES_PER_RUN)
         ).all()
-    return [(int(rule_id), float(at)) for rule_id, at in rows]
+    return [Due(int(row[0]), float(row[1]), int(row[2]), row[3], row[4]) for row in rows]
 
 
-def claim(db: Database, rule_id: int, seen_next_check_at: float, now: float) -> bool:
-    """Take this interval's check of the rule; False when another process took it first."""
+def claim(db: Database, due: Due, now: float) -> bool:
+    """Take this interval's check of the rule; False when another process took it first.
+
+    The rule's schedule and interval are those read with it: an edit meanwhile resets next_check_at,
+    so the claim then fails and the edited rule is checked as its new schedule says.
+    """
+    upcoming = next_check(due.schedule, due.timezone, due.interval_seconds, now)
     with db.write() as conn:
-        interval = (
-            sa.select(alert_rules.c.interval_seconds).where(alert_rules.c.id == rule_id).scalar_subquery()
-        )
         result = conn.execute(
             alert_rules.update()
             .where(
-                alert_rules.c.id == rule_id,
-                alert_rules.c.next_check_at == seen_next_check_at,
+                alert_rules.c.id == due.rule_id,
+                alert_rules.c.next_check_at == due.next_check_at,
                 alert_rules.c.paused.is_(False),
             )
-            .values(next_check_at=now + interval)
+            .values(next_check_at=upcoming)
         )
         return result.rowcount == 1
 
@@ -155,12 +171,17 @@ def check_rule(db: Database, settings: Settings, rule_id: int, now: float) -> st
 def run(db: Database, settings: Settings, now: float) -> int:
     """Check every due rule this process can claim; returns how many it checked."""
     checked = 0
-    for rule_id, seen in due_rules(db, now):
-        if not claim(db, rule_id, seen, now):
+    for due in due_rules(db, now):
+        try:
+            claimed = claim(db, due, now)
+        except Exception:  # e.g. a time zone the zone database lost: the other rules go on
+            log.exception("alert rule %s could not be scheduled", due.rule_id)
+            continue
+        if not claimed:
             continue
         try:
-            check_rule(db, settings, rule_id, now)
+            check_rule(db, settings, due.rule_id, now)
         except Exception:  # one broken rule must not stop the others; it is retried next interval
-            log.exception("alert rule %s could not be checked", rule_id)
+            log.exception("alert rule %s could not be checked", due.rule_id)
         checked += 1
     return checked

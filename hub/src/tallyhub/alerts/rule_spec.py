@@ -7,6 +7,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 
+from tallyhub.alerts import schedule as check_schedule
 from tallyhub.alerts.rule_metrics import METRICS
 
 KINDS: dict[str, str] = {
@@ -62,6 +63,8 @@ class RuleSpec:
     baseline_hours: int
     fire_after: int
     resolve_after: int
+    schedule: str | None  # cron expression (alerts.schedule); None: every interval, around the clock
+    timezone: str | None  # the schedule's IANA time zone; None: UTC
 
 
 def _int(form: Mapping[str, str], field: str, default: int, low: int, high: int) -> int:
@@ -115,6 +118,27 @@ def _scope(form: Mapping[str, str], allowed: tuple[str, ...]) -> tuple[str | Non
     return scope, value
 
 
+def _schedule(form: Mapping[str, str]) -> tuple[str | None, str | None]:
+    expression = " ".join((form.get("schedule") or "").split()) or None
+    tz_name = (form.get("timezone") or "").strip() or None
+    if tz_name is not None and tz_name.upper() == check_schedule.UTC:
+        tz_name = None
+    try:
+        if tz_name is not None:
+            check_schedule.zone(tz_name)
+    except check_schedule.ScheduleError as exc:
+        raise RuleError("timezone", str(exc)) from None
+    if expression is None:
+        if tz_name is not None:
+            raise RuleError("timezone", "a time zone applies to a schedule: set one or clear the time zone")
+        return None, None
+    try:
+        check_schedule.check(expression, tz_name)
+    except check_schedule.ScheduleError as exc:
+        raise RuleError("schedule", str(exc)) from None
+    return expression, tz_name
+
+
 def parse_form(form: Mapping[str, str], envs: tuple[str, ...] | list[str]) -> RuleSpec:
     """A RuleSpec from the rule form's fields; RuleError names the first invalid one."""
     name = (form.get("name") or "").strip()
@@ -129,6 +153,7 @@ def parse_form(form: Mapping[str, str], envs: tuple[str, ...] | list[str]) -> Ru
     interval = _choice(form, "interval_seconds", INTERVALS, 60)
     fire_after = _int(form, "fire_after", 1, 1, MAX_STREAK)
     resolve_after = _int(form, "resolve_after", 1, 1, MAX_STREAK)
+    schedule, tz_name = _schedule(form)
     metric, comparison, threshold, baseline = None, ">=", 1.0, 6
     window = interval
     scope: tuple[str | None, str | None] = (None, None)
@@ -160,4 +185,6 @@ def parse_form(form: Mapping[str, str], envs: tuple[str, ...] | list[str]) -> Ru
         baseline_hours=baseline,
         fire_after=fire_after,
         resolve_after=resolve_after,
+        schedule=schedule,
+        timezone=tz_name,
     )

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tallyhub.alerts.rule_spec import RuleSpec
+from tallyhub.alerts.schedule import first_check
 from tallyhub.storage.tables import alert_channels, alert_rule_channels, alert_rules, apps, envs
 
 
@@ -119,12 +120,12 @@ def set_channels(conn: sa.Connection, rule_id: int, team_id: int | None, channel
 
 
 def create(conn: sa.Connection, app_id: int, spec: RuleSpec, now: float) -> int:
-    """A new rule, first checked at once."""
+    """A new rule, first checked at once (with a schedule: at its first scheduled minute)."""
     values = _values(spec, _env_id(conn, app_id, spec.env))
     return int(
         conn.execute(
             alert_rules.insert()
-            .values(**values, created_at=now, next_check_at=now)
+            .values(**values, created_at=now, next_check_at=first_check(spec.schedule, spec.timezone, now))
             .returning(alert_rules.c.id)
         ).scalar_one()
     )
@@ -136,16 +137,27 @@ def update(conn: sa.Connection, rule_id: int, app_id: int, spec: RuleSpec, now: 
     conn.execute(
         alert_rules.update()
         .where(alert_rules.c.id == rule_id)
-        .values(**values, next_check_at=now, breach_streak=0, good_streak=0)
+        .values(
+            **values,
+            next_check_at=first_check(spec.schedule, spec.timezone, now),
+            breach_streak=0,
+            good_streak=0,
+        )
     )
 
 
 def set_paused(conn: sa.Connection, rule_id: int, paused: bool, now: float) -> None:
-    """Pause (no checks, no notifications) or resume (checked at once, streaks from zero)."""
+    """Pause (no checks, no notifications) or resume (checked at once or at the schedule's next minute,
+    streaks from zero)."""
+    schedule, tz_name = conn.execute(
+        sa.select(alert_rules.c.schedule, alert_rules.c.timezone).where(alert_rules.c.id == rule_id)
+    ).one()
     conn.execute(
         alert_rules.update()
         .where(alert_rules.c.id == rule_id)
-        .values(paused=paused, next_check_at=now, breach_streak=0, good_streak=0)
+        .values(
+            paused=paused, next_check_at=first_check(schedule, tz_name, now), breach_streak=0, good_streak=0
+        )
     )
 
 

@@ -10,6 +10,7 @@ from tallyhub.analytics.paging import Page, sliced
 from tallyhub.analytics.times import iso
 from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.selection import Selection, TimeRange
+from tallyhub.storage import sentry_links
 from tallyhub.storage.tables import NO_ID, consumers, endpoints, error_counts, error_groups
 
 
@@ -49,6 +50,21 @@ def list_errors(
         .select_from(error_groups.outerjoin(endpoints, endpoints.c.id == error_groups.c.endpoint_id))
         .where(error_groups.c.id.in_(list(counts)))
     ).all()
+    # The latest Sentry event id a client sent for each group in the range (the newest row that has one).
+    latest = (
+        sa.select(sa.func.max(error_counts.c.id))
+        .select_from(joined)
+        .where(in_range, error_counts.c.sentry_event_id.is_not(None))
+        .group_by(error_counts.c.group_id)
+    )
+    sentry_events = dict(
+        conn.execute(
+            sa.select(error_counts.c.group_id, error_counts.c.sentry_event_id).where(
+                error_counts.c.id.in_(latest.scalar_subquery())
+            )
+        ).all()
+    )
+    organisation_url = sentry_links.org_url_of_envs(conn, resolved.env_ids) if sentry_events else None
     wanted = {i for ids in consumer_ids.values() for i in ids}
     named = (
         conn.execute(
@@ -78,6 +94,9 @@ def list_errors(
             ids = [i for i in consumer_ids.get(group.id, ()) if i in identifiers]
             entry["consumers"] = sorted(identifiers[i] for i in ids)
             entry["consumer_names"] = {identifiers[i]: names[i] for i in ids if i in names}
+            event_id = sentry_events.get(group.id)
+            entry["sentry_event_id"] = event_id
+            entry["sentry_url"] = sentry_links.event_url(organisation_url, event_id)
             result["server_errors"].append(entry)
         else:
             loc = group.loc if isinstance(group.loc, list) else []

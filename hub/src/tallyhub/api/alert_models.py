@@ -37,10 +37,15 @@ class AlertRule(BaseModel):
     baseline_hours: int
     fire_after: int
     resolve_after: int
+    schedule: str | None = Field(
+        description="Cron expression: checked only in minutes it matches; null = always."
+    )
+    timezone: str | None = Field(description="The schedule's IANA time zone; null = UTC.")
     paused: bool
     state: str = Field(description='"ok" or "firing".')
     last_value: float | None
     last_checked_at: str | None
+    next_check_at: str | None = Field(description="When the rule is next checked; null while paused.")
     channel_ids: list[int]
 
 
@@ -70,6 +75,15 @@ class _RuleFields(BaseModel):
     )
     resolve_after: int | None = Field(
         None, description=f"Good checks in a row before it resolves (1–{MAX_STREAK}, default 1)."
+    )
+    schedule: str | None = Field(
+        None,
+        description='Optional cron expression (5 fields, e.g. "* 9-17 * * 1-5"): checks run every '
+        "interval_seconds but only in minutes it matches; outside it the rule is not checked and its "
+        "state (an open alert too) is kept until the next scheduled check.",
+    )
+    timezone: str | None = Field(
+        None, description="IANA time zone the schedule is read in (e.g. Europe/Berlin); null = UTC."
     )
 
 

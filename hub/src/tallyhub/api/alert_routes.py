@@ -59,6 +59,7 @@ def _rule_json(rule: alert_rules.Rule) -> dict[str, Any]:
     return {
         **{f: getattr(rule, f) for f in AlertRule.model_fields if hasattr(rule, f)},
         "last_checked_at": _iso(rule.last_checked_at),
+        "next_check_at": None if rule.paused else _iso(rule.next_check_at),
         "channel_ids": list(rule.channel_ids),
     }
 

@@ -106,6 +106,12 @@ class ServerError(BaseModel):
     last_seen: str
     consumers: list[str]
     consumer_names: dict[str, str] = Field(description="Names of the listed consumers that have one.")
+    sentry_event_id: str | None = Field(
+        None, description="The latest Sentry event id a client sent for this error in the range."
+    )
+    sentry_url: str | None = Field(
+        None, description="That event in Sentry, when the app's settings hold its Sentry organisation URL."
+    )
 
 
 class ValidationError(BaseModel):

@@ -63,6 +63,8 @@ apps = sa.Table(
     sa.Column("team_id", sa.Integer, sa.ForeignKey("teams.id"), index=True),
     # The app's own Apdex T in ms; NULL = the hub's apdex_threshold_ms setting (migration 0028).
     sa.Column("apdex_threshold_ms", sa.Integer),
+    # The app's Sentry organisation URL (https://…): server errors link to their Sentry event (0033).
+    sa.Column("sentry_org_url", sa.String(500)),
 )
 
 envs = sa.Table(
@@ -511,6 +513,9 @@ alert_rules = sa.Table(
     sa.Column("breaching_since", sa.Float),  # first breaching check of the current streak
     sa.Column("last_value", sa.Float),
     sa.Column("last_checked_at", sa.Float),
+    # A cron expression: checks run only in minutes it matches, at most every interval (migration 0033).
+    sa.Column("schedule", sa.String(100)),
+    sa.Column("timezone", sa.String(64)),  # IANA name the schedule is read in; NULL = UTC
 )
 
 alert_rule_channels = sa.Table(

@@ -14,11 +14,13 @@ from tallyhub.alerts import history as alert_history
 from tallyhub.alerts import rule_spec
 from tallyhub.alerts import rules as alert_rules
 from tallyhub.alerts.messages import format_value
-from tallyhub.alerts.rule_metrics import METRICS
+from tallyhub.alerts.recent_values import recent_values
+from tallyhub.alerts.rule_metrics import KNOWN, METRICS
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.storage.tables import MAX_ID
 from tallyhub.web.access import RowId, SignedIn, Viewer, WebError, request_db, require_app
 from tallyhub.web.filters import Filters
+from tallyhub.web.pagedata import ERROR_COLOR
 from tallyhub.web.templating import render
 
 router = APIRouter()
@@ -55,6 +57,7 @@ def _context(request: Request, viewer: Viewer, app: TeamApp) -> dict[str, Any]:
         "filters": Filters.from_query(request.query_params),
         "nav": "alerts",
         "metrics": METRICS,
+        "known_metrics": KNOWN,
         "kinds": rule_spec.KINDS,
         "windows": rule_spec.WINDOWS,
         "intervals": rule_spec.INTERVALS,
@@ -116,6 +119,8 @@ def _rule_form(rule: alert_rules.Rule) -> dict[str, Any]:
         "baseline_hours": str(rule.baseline_hours),
         "fire_after": str(rule.fire_after),
         "resolve_after": str(rule.resolve_after),
+        "schedule": rule.schedule or "",
+        "timezone": rule.timezone or "",
         "channel_ids": list(rule.channel_ids),
     }
 
@@ -134,6 +139,8 @@ def new_rule(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
         "fire_after": "1",
         "resolve_after": "1",
         "baseline_hours": "6",
+        "schedule": "",
+        "timezone": "",
         "channel_ids": [],
     }
     return _form_page(request, viewer, app, None, default, None)
@@ -227,3 +234,58 @@ def history_page(
     with request_db(request).read() as conn:
         events = alert_history.events_of_app(conn, app.id, limit=50, before=before)
     return render(request, "alert_history.html", **_context(request, viewer, app), events=events)
+
+
+_VALUE_COLOR = "#2563eb"
+
+
+def _value_chart(rule: alert_rules.Rule, values: list[tuple[float, float | None]]) -> dict[str, Any]:
+    """charts.js data: the metric's value at each moment beside the rule's threshold."""
+    return {
+        "kind": "lines",
+        "empty": all(value is None for _, value in values),
+        "times": [at for at, _ in values],
+        "series": [
+            {
+                "label": KNOWN[rule.metric or ""].label,
+                "values": [v for _, v in values],
+                "color": _VALUE_COLOR,
+            },
+            {
+                "label": f"threshold ({rule.comparison} {rule.threshold:g})",
+                "values": [rule.threshold] * len(values),
+                "color": ERROR_COLOR,
+            },
+        ],
+    }
+
+
+@router.get("/apps/{app_id}/alerts/{rule_id}")
+def rule_page(request: Request, viewer: SignedIn, app_id: RowId, rule_id: RowId) -> Response:
+    """One rule: what it watches, when it is checked, and (metric rules) its recent values as a chart."""
+    app = require_app(request, viewer, app_id)
+    rule = _rule_of(request, app, rule_id)
+    chart = None
+    if rule.kind == "metric":
+        apdex_t = request.app.state.settings.apdex_threshold_ms
+        chart = _value_chart(rule, recent_values(request_db(request), rule, time.time(), apdex_t))
+    channel_names = {c.id: c.name for c in _channels(request, app)}
+    return render(
+        request,
+        "alert_rule.html",
+        **_context(request, viewer, app),
+        rule=rule,
+        chart=chart,
+        chart_unit=_chart_unit(rule.metric),
+        channel_names=channel_names,
+        may_edit=team_store.role_at_least(_role(viewer, app), "member"),
+    )
+
+
+def _chart_unit(metric: str | None) -> str:
+    """charts.js's unit for the metric's values (memory is in MB: a count labelled MB)."""
+    if metric is None:
+        return ""
+    if metric == "apdex":
+        return "apdex"
+    return {"/min": "requests", "": "requests"}.get(KNOWN[metric].unit, KNOWN[metric].unit)

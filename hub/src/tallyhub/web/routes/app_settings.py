@@ -7,7 +7,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tallyhub.analytics.times import iso
 from tallyhub.identifiers import ENV_RULE, is_valid_env
-from tallyhub.storage import app_admin, caps, endpoint_settings
+from tallyhub.storage import app_admin, caps, endpoint_settings, sentry_links
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.web.access import (
     FormStr,
@@ -26,6 +26,7 @@ NOTICES = {
     "env-added": "The environment was added.",
     "env-removed": "The environment was deleted with its data.",
     "apdex-set": "The app's Apdex T was saved.",
+    "sentry-set": "The Sentry organisation URL was saved.",
 }
 
 
@@ -54,7 +55,13 @@ def _page(
         error=None,
         limits=_limits(request, app.id),
         apdex=_apdex(request, app.id),
+        sentry_org_url=_sentry_org_url(request, app.id),
     )
+
+
+def _sentry_org_url(request: Request, app_id: int) -> str | None:
+    with request_db(request).read() as conn:
+        return sentry_links.org_url(conn, app_id)
 
 
 def _apdex(request: Request, app_id: int) -> dict[str, int | None]:
@@ -110,6 +117,20 @@ def set_apdex(
     return _back(app.id, "apdex-set")
 
 
+@router.post("/apps/{app_id}/settings/sentry")
+def set_sentry_org_url(
+    request: Request, viewer: SignedIn, app_id: RowId, sentry_org_url: FormStr = ""
+) -> Response:
+    """The app's Sentry organisation URL (blank: no links), so server errors link to their Sentry event."""
+    app = require_app(request, viewer, app_id, "admin")
+    try:
+        with request_db(request).write() as conn:
+            sentry_links.set_org_url(conn, app.id, sentry_org_url)
+    except sentry_links.InvalidSentryUrl as exc:
+        raise WebError(400, f"Sentry organisation URL: {exc}.") from None
+    return _back(app.id, "sentry-set")
+
+
 @router.post("/apps/{app_id}/settings/envs")
 def add_env(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr = "") -> Response:
     app = require_app(request, viewer, app_id, "admin")
@@ -158,6 +179,7 @@ def delete_app(request: Request, viewer: SignedIn, app_id: RowId, confirm: FormS
             error="To delete the app, type its name exactly.",
             limits=_limits(request, app.id),
             apdex=_apdex(request, app.id),
+            sentry_org_url=_sentry_org_url(request, app.id),
         )
     with request_db(request).write() as conn:
         app_admin.delete_app(conn, app.id)
