@@ -364,14 +364,14 @@ def _load() -> str:
 
 
 @contextlib.contextmanager
-def baseline_source() -> Iterator[Path | None]:
-    """The hub package of BENCH_BASELINE extracted into a scratch folder; None when not asked for."""
-    if not BASELINE:
+def baseline_source(revision: str = BASELINE) -> Iterator[Path | None]:
+    """The hub package of `revision` (BENCH_BASELINE) extracted into a scratch folder; None for ""."""
+    if not revision:
         yield None
         return
     with tempfile.TemporaryDirectory(prefix="tallyhub-baseline-") as tmp:
         archive = subprocess.run(
-            ["git", "archive", BASELINE, "hub/src"],
+            ["git", "archive", revision, "hub/src"],
             check=True,
             capture_output=True,
             cwd=Path(__file__).resolve().parent.parent,  # the checkout: git archive paths are relative

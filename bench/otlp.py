@@ -8,7 +8,12 @@ syncs/s and hub CPU per sync entry, per engine; the target is >= 150 metric expo
 Then bench._otlp_spans's trace and log exports on a fresh database of the same engine (target >= 3,000
 spans/s), and one summary line per engine with every figure the issue asks for.
 
-    python -m bench.otlp   (BENCH_SECONDS=10 BENCH_SENDERS=8 BENCH_ENGINES=sqlite,postgres)
+    python -m bench.otlp   (BENCH_SECONDS=10 BENCH_SENDERS=8 BENCH_ENGINES=sqlite,postgres
+                            BENCH_OTLP_BASELINE=<git revision>)
+
+BENCH_OTLP_BASELINE (a git revision; unset or "" skips it) also runs the metrics part on the hub of that
+revision (as bench.ingest's BENCH_BASELINE does), on a fresh database of the same engine, and prints the
+ratio of exports/s and of hub CPU per export: before/after measured minutes apart in one run.
 """
 
 from __future__ import annotations
@@ -31,12 +36,22 @@ from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
 
 from bench import _otlp_spans
-from bench.ingest import ENGINES, SECONDS, SENDERS, Connection, Hub, scratch_postgres, sync_payload
+from bench.ingest import (
+    ENGINES,
+    SECONDS,
+    SENDERS,
+    Connection,
+    Hub,
+    baseline_source,
+    scratch_postgres,
+    sync_payload,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.otlp import Requests, apitally_export, kv
 
 POINTS = 200
+BASELINE = os.environ.get("BENCH_OTLP_BASELINE", "")
 SEQ = b"seq-0000000000"  # a fixed-length marker in each export: every body is distinct (no retry)
 
 
@@ -99,14 +114,20 @@ def _measure(hub: Hub, make: object, bodies: Iterator[bytes]) -> tuple[float, fl
     return sent / elapsed, (hub.cpu_seconds() - cpu) / max(sent, 1)
 
 
-def bench_engine(engine: str, database_url: str, workdir: Path) -> tuple[float, float, float]:
-    """Print this engine's metrics figures; (exports/s, hub CPU s per point, hub CPU s per v2 entry)."""
+def bench_engine(
+    engine: str, database_url: str, workdir: Path, source: Path | None = None
+) -> tuple[float, float, float]:
+    """Print this engine's metrics figures; (exports/s, hub CPU s per point, hub CPU s per v2 entry).
+
+    `source`: another revision's hub package to run instead of this checkout's (the baseline).
+    """
     db = Database(database_url)
     upgrade(db)
     app = apps.create_app(db, "bench", ("prod",))
     with db.write() as conn:
         token = write_tokens.create(conn, app.id, time.time(), 0)
-    hub = Hub(database_url, workdir / f"hub-otlp-{engine}.log", 1)
+    label = engine if source is None else f"{engine} (baseline {BASELINE})"
+    hub = Hub(database_url, workdir / f"hub-otlp-{engine}{'' if source is None else '-old'}.log", 1, source)
     try:
         rng = random.Random(7)
         instances = [str(uuid.uuid4()) for _ in range(SENDERS)]
@@ -137,7 +158,7 @@ def bench_engine(engine: str, database_url: str, workdir: Path) -> tuple[float, 
         db.dispose()
     load = os.getloadavg()[0]
     print(
-        f"{engine:9} OTLP metric exports/s {otlp_rate:6.1f}  points/s {otlp_rate * POINTS:8.0f}  "
+        f"{label:9} OTLP metric exports/s {otlp_rate:6.1f}  points/s {otlp_rate * POINTS:8.0f}  "
         f"hub CPU/point {otlp_cpu / POINTS * 1e6:6.1f} us   |  Hub v2 syncs/s {v2_rate:6.1f}  "
         f"entries/s {v2_rate * 200:8.0f}  hub CPU/entry {v2_cpu / 200 * 1e6:6.1f} us   "
         f"ratio CPU/point : CPU/entry {otlp_cpu / max(v2_cpu, 1e-9):.2f}   target >= 150 exports/s: "
@@ -160,11 +181,26 @@ def summary(engine: str, metrics: tuple[float, float, float], spans: tuple[float
     )
 
 
+def compare(engine: str, new: tuple[float, float, float], old: tuple[float, float, float]) -> None:
+    print(
+        f"{engine:9} vs baseline {BASELINE}: metric exports/s {old[0]:.1f} -> {new[0]:.1f} "
+        f"(x{new[0] / old[0]:.2f}), hub CPU per export {old[1] * POINTS * 1000:.2f} -> "
+        f"{new[1] * POINTS * 1000:.2f} ms (x{old[1] / new[1]:.2f} less)  (load {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="tallyhub-bench-otlp-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="tallyhub-bench-otlp-") as tmp,
+        baseline_source(BASELINE) as old_source,
+    ):
         workdir = Path(tmp)
         if "sqlite" in ENGINES:
             measured = bench_engine("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", workdir)
+            if old_source is not None:
+                old = bench_engine("sqlite", f"sqlite:///{workdir / 'old.sqlite3'}", workdir, old_source)
+                compare("sqlite", measured, old)
             spans = _otlp_spans.bench_engine("sqlite", f"sqlite:///{workdir / 'spans.sqlite3'}", workdir)
             summary("sqlite", measured, spans)
         if "postgres" in ENGINES:
@@ -172,6 +208,10 @@ def main() -> None:
                 if url is None:
                     return
                 measured = bench_engine("postgres", url, workdir)
+            if old_source is not None:
+                with scratch_postgres() as url:
+                    if url is not None:
+                        compare("postgres", measured, bench_engine("postgres", url, workdir, old_source))
             with scratch_postgres() as url:
                 if url is not None:
                     summary("postgres", measured, _otlp_spans.bench_engine("postgres", url, workdir))

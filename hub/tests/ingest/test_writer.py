@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import sqlalchemy as sa
 from tallyhub.ingest import batch
 from tallyhub.ingest.writer import Writer
@@ -92,3 +94,41 @@ def test_an_exclusion_holds_from_the_moment_it_is_saved_in_every_process(db: Dat
     sync(writers[0])  # last read: /healthz excluded
     sync(writers[1])
     assert _requests_stored(db) == 24 + 5 + 5 + 12 + 12
+
+
+def test_error_counts_are_stored_exactly_through_the_bulk_path(db: Database) -> None:
+    """Error counts go to the driver as tuples (COPY on PostgreSQL): every (error, minute, consumer) row
+    holds the sum of what was sent for it, with the last sentry id given, on each engine."""
+    rng = random.Random(5)
+    app = apps.create_app(db, "Shop", ("prod",))
+    errors = []
+    expected: dict[tuple[str, float, str | None], list[object]] = {}
+    for _ in range(60):
+        kind, minute, consumer = (
+            rng.choice("ABC"),
+            T0 + 60 * rng.randint(0, 2),
+            rng.choice([None, "c1", "c2"]),
+        )
+        count, sentry = rng.randint(1, 9), rng.choice([None, None, f"evt-{rng.randint(0, 99)}"])
+        errors.append(
+            batch.ServerError(
+                minute + 5, consumer, "GET", "/items", f"mod.{kind}Error", kind, "tb", sentry, count
+            )
+        )
+        total = expected.setdefault((kind, minute, consumer), [0, None])
+        total[0] = int(total[0]) + count  # type: ignore[call-overload]
+        total[1] = sentry or total[1]
+    Writer(db, clock=lambda: T0 + 200).store(
+        app.id, "prod", batch.Batch("sync", "5b1d6f3c-2d1e-4c51-9b0e-1f2a3b4c5d6e", server_errors=errors)
+    )
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT g.msg, c.bucket, k.identifier, c.count, c.sentry_event_id FROM error_counts c "
+                "JOIN error_groups g ON g.id = c.group_id "
+                "LEFT JOIN consumers k ON k.id = c.consumer_id"
+            )
+        ).all()
+    stored = {(msg, float(bucket), who): [count, sentry] for msg, bucket, who, count, sentry in rows}
+    assert len(rows) == len(stored) == len(expected)
+    assert stored == expected

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import orjson
 import sqlalchemy as sa
 
+from tallyhub.storage import bulk
 from tallyhub.storage.dimensions import ErrorGroupKey, Pending
 from tallyhub.storage.tables import error_counts, error_groups
 from tallyhub.storage.upsert import insert_ignore
@@ -123,16 +124,14 @@ def store(
         slot = (gid, c.bucket, c.consumer_id)
         totals[slot] = totals.get(slot, 0) + c.count
         sentry_ids[slot] = c.sentry_event_id or sentry_ids.get(slot)
-    conn.execute(
-        error_counts.insert(),
-        [
-            {
-                "group_id": gid,
-                "bucket": bucket,
-                "consumer_id": cid,
-                "count": n,
-                "sentry_event_id": sentry_ids[(gid, bucket, cid)],
-            }
-            for (gid, bucket, cid), n in totals.items()
-        ],
+    # As tuples through the driver's bulk path (COPY on PostgreSQL): SQLAlchemy's executemany of
+    # dicts cost more than the rows' own insert.
+    bulk.append(
+        conn,
+        error_counts,
+        _COUNT_COLUMNS,
+        [(gid, bucket, cid, n, sentry_ids[(gid, bucket, cid)]) for (gid, bucket, cid), n in totals.items()],
     )
+
+
+_COUNT_COLUMNS = ("group_id", "bucket", "consumer_id", "count", "sentry_event_id")

@@ -7,6 +7,7 @@ being counted again, and a payload that fails half-way leaves nothing behind.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tallyhub.identifiers import OTHER_ENV
@@ -36,13 +38,13 @@ from tallyhub.storage.caps import Caps
 from tallyhub.storage.database import Database
 from tallyhub.storage.dimensions import IdCache, NaturalEndpoint, Pending, natural_endpoint
 from tallyhub.storage.tables import MINUTE, NO_ID, apps, received_messages
-from tallyhub.storage.upsert import insert_for
 
 log = logging.getLogger(__name__)
 
 Described = tuple[str | None, str | None]  # an endpoint's summary and description
 Write = Callable[[sa.Connection, Pending, int], None]
 ATTEMPTS = 3  # PostgreSQL may pick a payload's transaction as a deadlock victim; run it again
+RECEIPT_COLUMNS = ("app_id", "kind", "uuid", "received_at")
 APP_CACHE_SECONDS = 30.0  # client IDs are looked up on every request; an app's deletion shows within this
 # Bytes of a payload's parts parsed before its transaction opens, so that other payloads don't wait on the
 # write lock (SQLite has one) while it parses: most log files fit whole; a larger one goes on parsing inside.
@@ -396,13 +398,21 @@ def _first_receipt(conn: sa.Connection, app_id: int, kind: str, message_uuid: st
     RETURNING tells whether the row was inserted: the driver's rowcount is not reliable for
     INSERT ... ON CONFLICT DO NOTHING on PostgreSQL (psycopg reports -1).
     """
+    values = {"app_id": app_id, "kind": kind, "uuid": message_uuid, "received_at": now}
+    return conn.execute(_receipt(conn.dialect.name), values).first() is not None
+
+
+@functools.cache
+def _receipt(dialect: str) -> Any:
+    # Built once per engine: constructing the statement cost more than running it (once per payload).
     stmt = (
-        insert_for(conn, received_messages)
-        .values(app_id=app_id, kind=kind, uuid=message_uuid, received_at=now)
+        postgresql.insert(received_messages) if dialect == "postgresql" else sqlite.insert(received_messages)
+    )
+    return (
+        stmt.values({c: sa.bindparam(c, type_=received_messages.c[c].type) for c in RECEIPT_COLUMNS})
         .on_conflict_do_nothing(index_elements=["app_id", "kind", "uuid"])
         .returning(received_messages.c.uuid)
     )
-    return conn.execute(stmt).first() is not None
 
 
 def _retryable(exc: DBAPIError) -> bool:

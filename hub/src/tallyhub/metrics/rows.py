@@ -7,7 +7,7 @@ an `Aggregate` adds counts, size sums and histograms, and renders one `metrics` 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from tallyhub import histograms
@@ -99,13 +99,15 @@ class LevelAggregates(Generic[E, C]):
 
     Endpoints and consumers are whatever keys the caller has (natural keys, so that this work happens
     before the write transaction starts); None stands for "no endpoint/consumer" (NO_ID in the table).
-    Only level 2 is kept as entries come; levels 1, 3 and 0 are summed from it in `serialised`, with
-    plain lists and dicts rather than one object per row (this ran once per entry and per level).
+    Entries are only grouped as they come; each row of each level is summed once in `serialised`, from
+    its group's members: a group of one reuses its member's histograms (and their serialised text),
+    a larger one starts from a C-level copy of its first member's. The entries' own histograms are
+    never changed.
     """
 
     def __init__(self) -> None:
-        # (endpoint, consumer, status) -> [count, request size sum, response size sum, 3 histograms]
-        self.rows: dict[tuple[E | None, C | None, int], list[Any]] = {}
+        # (endpoint, consumer, status) -> the entries' values (count, 2 size sums, 3 histograms)
+        self.rows: dict[tuple[E | None, C | None, int], list[_Values]] = {}
 
     def add(
         self,
@@ -119,73 +121,139 @@ class LevelAggregates(Generic[E, C]):
         request_sizes: Mapping[int, int],
         response_sizes: Mapping[int, int],
     ) -> None:
-        key = (endpoint, consumer, status_code)
-        row = self.rows.get(key)
-        if row is None:
-            # Entries of one sync rarely share a level-2 key (they are distinct per consumer, method,
-            # path and status), so a new one starts as a copy rather than a merge.
-            self.rows[key] = [
-                request_count,
-                request_size_sum,
-                response_size_sum,
-                dict(response_times),
-                dict(request_sizes),
-                dict(response_sizes),
-            ]
-            return
-        row[0] += request_count
-        row[1] += request_size_sum
-        row[2] += response_size_sum
-        _merge(row[3], response_times)
-        _merge(row[4], request_sizes)
-        _merge(row[5], response_sizes)
+        values = (
+            request_count,
+            request_size_sum,
+            response_size_sum,
+            response_times,
+            request_sizes,
+            response_sizes,
+        )
+        group = self.rows.get(key := (endpoint, consumer, status_code))
+        if group is None:
+            self.rows[key] = [values]
+        else:
+            group.append(values)
 
     def serialised(self) -> list[tuple[int, E | None, C | None, int, tuple[Any, ...]]]:
         """(level, endpoint, consumer, status, values in COLUMNS order from request_count to the end)."""
+        by_key = {key: _summed(group) for key, group in self.rows.items()}
         by_endpoint: dict[tuple[Any, Any, int], list[Any]] = {}
         by_consumer: dict[tuple[Any, Any, int], list[Any]] = {}
-        # Levels 1 and 3 in one pass over level 2 (one loop rather than two over every entry's key).
-        for (endpoint, consumer, status), row in self.rows.items():
-            _add_to(by_endpoint, (endpoint, None, status), row)
-            _add_to(by_consumer, (None, consumer, status), row)
+        # Levels 1 and 3 in one pass over level 2.
+        for (endpoint, consumer, status), values in by_key.items():
+            _add_to(by_endpoint, (endpoint, None, status), values)
+            _add_to(by_consumer, (None, consumer, status), values)
+        endpoints = _finished(by_endpoint)
+        consumers = _finished(by_consumer)
         # Level 0 from whichever of the two has fewer rows: each counts every request exactly once.
-        fewer = by_consumer if len(by_consumer) < len(by_endpoint) else by_endpoint
-        totals: dict[tuple[Any, Any, int], list[Any]] = {}
-        for (_e, _c, status), row in fewer.items():
-            _add_to(totals, (None, None, status), row)
+        totals: dict[tuple[Any, Any, int], list[_Values]] = {}
+        for (_e, _c, status), values in (consumers if len(consumers) < len(endpoints) else endpoints).items():
+            _group(totals, (None, None, status), values)
+        # A row that is another level's row too (a group of one) reuses that row's serialised values.
+        done: dict[int, tuple[Any, ...]] = {}
         dumps = histograms.dumps
+
+        def columns(values: _Values) -> tuple[Any, ...]:
+            found = done.get(id(values))
+            if found is None:
+                a, b, c, t, q, r = values
+                found = done[id(values)] = (
+                    a,
+                    b,
+                    c,
+                    dumps(t) if t else "{}",
+                    dumps(q) if q else "{}",
+                    dumps(r) if r else "{}",
+                    False,
+                )
+            return found
+
         return [
-            (level, endpoint, consumer, status, (a, b, c, dumps(t), dumps(q), dumps(r), False))
+            (level, endpoint, consumer, status, columns(values))
             for level, rows in (
-                (LEVEL_CONSUMER, self.rows),
-                (LEVEL_ENDPOINT, by_endpoint),
-                (LEVEL_CONSUMER_TOTAL, by_consumer),
-                (LEVEL_TOTAL, totals),
+                (LEVEL_CONSUMER, by_key),
+                (LEVEL_ENDPOINT, endpoints),
+                (LEVEL_CONSUMER_TOTAL, consumers),
+                (LEVEL_TOTAL, {key: _summed(group) for key, group in totals.items()}),
             )
-            for (endpoint, consumer, status), (a, b, c, t, q, r) in rows.items()
+            for (endpoint, consumer, status), values in rows.items()
         ]
 
 
-def _merge(target: dict[int, int], source: Mapping[int, int]) -> None:
-    get = target.get
-    for bin_, count in source.items():
-        target[bin_] = get(bin_, 0) + count
+# What an entry or a summed row counts: request count, size sums and the three histograms.
+_Values = tuple[int, int, int, Mapping[int, int], Mapping[int, int], Mapping[int, int]]
 
 
-def _add_to(sums: dict[tuple[Any, Any, int], list[Any]], key: tuple[Any, Any, int], row: list[Any]) -> None:
-    """Add a row to the sum of its key (the histograms of a key's first row copied, never shared)."""
+def _group(
+    groups: dict[tuple[Any, Any, int], list[_Values]], key: tuple[Any, Any, int], values: _Values
+) -> None:
+    group = groups.get(key)
+    if group is None:
+        groups[key] = [values]
+    else:
+        group.append(values)
+
+
+def _add_to(sums: dict[tuple[Any, Any, int], list[Any]], key: tuple[Any, Any, int], values: _Values) -> None:
+    """Add values to the running sum of their key: [count, sizes, 3 histograms, first values or None].
+
+    A key's first values are only referred to; their histograms are copied when a second one comes.
+    """
     total = sums.get(key)
     if total is None:
-        sums[key] = [row[0], row[1], row[2], dict(row[3]), dict(row[4]), dict(row[5])]
+        sums[key] = [*values, values]
         return
-    total[0] += row[0]
-    total[1] += row[1]
-    total[2] += row[2]
+    if total[6] is not None:  # the second values of this key: from now on the sum owns its histograms
+        total[3], total[4], total[5], total[6] = dict(total[3]), dict(total[4]), dict(total[5]), None
+    total[0] += values[0]
+    total[1] += values[1]
+    total[2] += values[2]
     # The merges inlined: a 200-entry sync makes about a thousand of them.
-    for target, source in ((total[3], row[3]), (total[4], row[4]), (total[5], row[5])):
+    for target, source in ((total[3], values[3]), (total[4], values[4]), (total[5], values[5])):
         get = target.get
         for bin_, count in source.items():
             target[bin_] = get(bin_, 0) + count
+
+
+def _finished(sums: dict[tuple[Any, Any, int], list[Any]]) -> dict[tuple[Any, Any, int], _Values]:
+    """Running sums as values: a key with one contribution is that contribution itself."""
+    return {key: total[6] if total[6] is not None else tuple(total[:6]) for key, total in sums.items()}
+
+
+def _summed(group: list[_Values]) -> _Values:
+    """The sum of a group's values: the member itself for a group of one (nothing is copied)."""
+    if len(group) == 1:
+        return group[0]
+    a = b = c = 0
+    for values in group:
+        a += values[0]
+        b += values[1]
+        c += values[2]
+    return (
+        a,
+        b,
+        c,
+        _merged(v[3] for v in group),
+        _merged(v[4] for v in group),
+        _merged(v[5] for v in group),
+    )
+
+
+def _merged(hists: Iterable[Mapping[int, int]]) -> Mapping[int, int]:
+    """Histograms added up into a new dict (they are left unchanged)."""
+    remaining = iter(hists)
+    for first in remaining:
+        if first:
+            break
+    else:
+        return {}
+    total = dict(first)
+    get = total.get
+    for hist in remaining:
+        for bin_, count in hist.items():
+            total[bin_] = get(bin_, 0) + count
+    return total
 
 
 def merged_duplicates(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -406,15 +406,22 @@ def describe_instance(
     if versions:
         values["versions"] = versions
     if values:
-        conn.execute(
-            instances.update()
-            .where(
-                instances.c.env_id == env_id,
-                instances.c.instance_uuid == instance_uuid,
-                instances.c.last_startup_at.is_(None),
-            )
-            .values(values)
+        stmt = _instance_description(tuple(values))
+        conn.execute(stmt, {"of_env": env_id, "of_uuid": instance_uuid, **values})
+
+
+@functools.cache
+def _instance_description(names: tuple[str, ...]) -> Any:
+    # Built once per shape, like _instance_upsert: OTLP exports describe their instance every time.
+    return (
+        instances.update()
+        .where(
+            instances.c.env_id == sa.bindparam("of_env", type_=sa.Integer),
+            instances.c.instance_uuid == sa.bindparam("of_uuid", type_=instances.c.instance_uuid.type),
+            instances.c.last_startup_at.is_(None),
         )
+        .values({name: sa.bindparam(name, type_=instances.c[name].type) for name in names})
+    )
 
 
 @functools.cache

@@ -240,9 +240,11 @@ def suggest_exclusion(key: str) -> bool:
 
 def excluded(conn: sa.Connection, app_id: int) -> frozenset[tuple[str, str]]:
     """(METHOD, path key) of the app's endpoints whose traffic is no longer stored."""
-    rows = conn.execute(
-        sa.select(endpoint_settings.c.method, endpoint_settings.c.path_key).where(
-            endpoint_settings.c.app_id == app_id, endpoint_settings.c.excluded == sa.true()
-        )
-    )
-    return frozenset((r.method, r.path_key) for r in rows)
+    return frozenset((method, key) for method, key in conn.execute(_EXCLUDED, {"app_id": app_id}))
+
+
+# Built once: this runs in every ingest transaction, and building the query cost more than running it.
+_EXCLUDED = sa.select(endpoint_settings.c.method, endpoint_settings.c.path_key).where(
+    endpoint_settings.c.app_id == sa.bindparam("app_id", type_=sa.Integer),
+    endpoint_settings.c.excluded == sa.true(),
+)

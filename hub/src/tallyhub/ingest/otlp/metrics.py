@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 from typing import Any
 
 from tallyhub.ingest.batch import CumulativePoint, Instance, RequestMetrics, SourcedRequests
@@ -141,7 +142,31 @@ def _points(resource_metrics: Any) -> int:
     return total
 
 
-def _request_key(attributes: Any) -> tuple[str | None, str | None, int | None, str | None]:
+RequestKey = tuple[str | None, str | None, int | None, str | None]
+_request_keys: dict[tuple[Any, ...], RequestKey] = {}
+_second = operator.itemgetter(1)
+MAX_CACHED_KEYS = 20_000  # distinct attribute sets remembered; the cache starts over past it
+
+
+def _cached_request_key(attributes: Any) -> RequestKey:
+    """`_request_key`, worked out once per distinct attribute set (exports repeat the same few).
+
+    The cache key is the attributes' names and values, kept only when every value is a non-empty string
+    or a non-zero int (so that values of different types never share a key); others are worked out
+    each time.
+    """
+    cache_key = tuple([(kv.key, (v := kv.value).string_value or v.int_value) for kv in attributes])
+    if not all(map(_second, cache_key)):
+        return _request_key(attributes)
+    key = _request_keys.get(cache_key)
+    if key is None:
+        if len(_request_keys) >= MAX_CACHED_KEYS:
+            _request_keys.clear()
+        key = _request_keys[cache_key] = _request_key(attributes)
+    return key
+
+
+def _request_key(attributes: Any) -> RequestKey:
     """(method, route, status, consumer) of a data point, preferring the stable attribute names."""
     slots: list[Any] = [None, None, None, None]
     for kv in attributes:
@@ -201,7 +226,7 @@ def _histogram(
     exponential = kind == "exponential_histogram"
     missing = implausible = 0
     for point in data.data_points:
-        method, path, status, consumer = _request_key(point.attributes)
+        method, path, status, consumer = _cached_request_key(point.attributes)
         if method is None or status is None:
             missing += 1
             continue
@@ -218,7 +243,8 @@ def _histogram(
                     bins.exponential_bins(point.scale, positive.offset, len(counts), factor, width),
                     counts,
                 )
-            negative = sum(point.negative.bucket_counts)
+            # HasField first: reading an absent sub-message still builds a Python object for it.
+            negative = sum(point.negative.bucket_counts) if point.HasField("negative") else 0
             if negative:
                 hist[0] = hist.get(0, 0) + negative  # durations and sizes are never negative
         else:
