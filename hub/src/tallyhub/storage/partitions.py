@@ -106,6 +106,8 @@ def create_slice(conn: sa.Connection, slices: Slices, start: int) -> bool:
         return False
     name = slices.name(start)
     col = slices.column
+    # Writers into the default wait for the move: a row they added after it would fail the ATTACH.
+    conn.execute(sa.text(f"LOCK TABLE {slices.default} IN SHARE ROW EXCLUSIVE MODE"))
     conn.execute(sa.text(f"CREATE TABLE {name} (LIKE {slices.parent} INCLUDING DEFAULTS)"))
     conn.execute(
         sa.text(
