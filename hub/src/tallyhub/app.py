@@ -25,6 +25,7 @@ from tallyhub.metrics import retention as metric_retention
 from tallyhub.outbound.policy import Policy
 from tallyhub.outbound.pool import TeamPool
 from tallyhub.settings import Settings, load_settings
+from tallyhub.storage import partitions
 from tallyhub.storage.database import Database
 from tallyhub.uptime import retention as uptime_retention
 from tallyhub.uptime.monitor import UptimeMonitor
@@ -42,7 +43,17 @@ def run_rollup(db: Database, settings: Settings, now: float) -> int:
     return rollup.run(db, settings, now) + resources.roll(db, settings, now)
 
 
-MAINTENANCE_JOBS: Jobs = (("rollup", run_rollup), ("retention", run_retention))
+def run_partitions(db: Database, settings: Settings, now: float) -> int:
+    """Create PostgreSQL's metric partitions ahead of the clock (nothing on SQLite); returns how many."""
+    return partitions.create_ahead(db, now)
+
+
+# Partitions first: the rollup's hour and day rows then land in their slices, not in a default.
+MAINTENANCE_JOBS: Jobs = (
+    ("partitions", run_partitions),
+    ("rollup", run_rollup),
+    ("retention", run_retention),
+)
 
 
 def create_app(settings: Settings, db: Database | None = None, run_maintenance: bool = True) -> FastAPI:

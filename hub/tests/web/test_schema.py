@@ -21,6 +21,12 @@ def test_migrations_match_tables_py(db: Database) -> None:
     with db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     diffs = [d for d in diffs if not _is_text_search_object(d)]
+    if not db.is_sqlite:
+        # Migration 0030's partitions of `metrics` reflect as tables of their own; the parent matches.
+        with db.engine.connect() as conn:
+            parts = set(conn.exec_driver_sql("SELECT relname FROM pg_class WHERE relispartition").scalars())
+        assert "metrics_g60_default" in parts
+        diffs = [d for d in diffs if not _of_partition(d, parts)]
     if db.is_sqlite:
         # SQLite's reflection does not read the name and ON DELETE of a foreign key added with
         # ALTER TABLE … ADD COLUMN (migration 0010 adds api_tokens.team_id that way; PRAGMA
@@ -37,6 +43,15 @@ def test_migrations_match_tables_py(db: Database) -> None:
         assert [(row[2], row[3], row[6]) for row in fk] == [("teams", "team_id", "CASCADE")]
         diffs = [d for d in diffs if not is_reflection_gap(d)]
     assert diffs == []
+
+
+def _of_partition(diff: object, parts: set[str]) -> bool:
+    """A partition (or an index on one) of migration 0030, which tables.py declares as its parent."""
+    if not isinstance(diff, tuple):
+        return False
+    if diff[0] == "remove_table":
+        return diff[1].name in parts
+    return diff[0] == "remove_index" and diff[1].table.name in parts
 
 
 def _is_text_search_object(diff: object) -> bool:

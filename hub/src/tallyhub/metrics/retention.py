@@ -1,8 +1,9 @@
 """Retention of metric rows: each granularity is kept for its setting, in bounded batches.
 
-Minute rows are only deleted once rolled (their requests live on in hour and day rows); per-consumer
-hours (metrics.consumer_hours) are kept as long as hour rows; instances' resources (metrics.resources)
-like the metric rows of their granularity.
+On PostgreSQL the slices of `metrics` wholly past retention are dropped (storage/partitions.py), and
+rows of a slice partly past it deleted. Minute rows are only deleted once rolled (their requests live
+on in hour and day rows); per-consumer hours (metrics.consumer_hours) are kept as long as hour rows;
+instances' resources (metrics.resources) like the metric rows of their granularity.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from tallyhub.metrics import consumer_hours, resources
 from tallyhub.settings import Settings
+from tallyhub.storage import partitions
 from tallyhub.storage.bulk import delete_batched
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import DAY, HOUR, MINUTE, metrics
@@ -24,7 +26,10 @@ def run(db: Database, settings: Settings, now: float) -> int:
         (HOUR, settings.retention_hour_days),
         (DAY, settings.retention_day_days),
     ):
-        condition = sa.and_(metrics.c.granularity == granularity, metrics.c.bucket < now - keep_days * DAY)
+        cutoff = now - keep_days * DAY
+        # On PostgreSQL whole slices past the cutoff go first; the row delete takes what is left.
+        deleted += partitions.drop_past(db, partitions.METRIC_SLICES[granularity], cutoff)
+        condition = sa.and_(metrics.c.granularity == granularity, metrics.c.bucket < cutoff)
         if granularity == MINUTE:
             condition = sa.and_(condition, metrics.c.rolled.is_(True))
         deleted += delete_batched(db, metrics, condition)

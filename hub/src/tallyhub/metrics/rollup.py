@@ -76,7 +76,7 @@ def _roll_batch(conn: sa.Connection, cutoff: int, batch_rows: int) -> int:
             stored = existing.get(key)
             if stored is not None:
                 aggregate.add_row(stored)
-                updates.append({"row_id": stored.id, **aggregate.columns()})
+                updates.append({"row_id": stored.id, "g": size, "b": bucket, **aggregate.columns()})
             else:
                 level, endpoint_id, consumer_id, status_code = key
                 inserts.append(
@@ -95,15 +95,24 @@ def _roll_batch(conn: sa.Connection, cutoff: int, batch_rows: int) -> int:
     if updates:
         conn.execute(
             metrics.update()
-            .where(metrics.c.id == sa.bindparam("row_id"))
+            # Granularity and bucket besides the id: PostgreSQL then updates in one partition only.
+            .where(
+                metrics.c.id == sa.bindparam("row_id"),
+                metrics.c.granularity == sa.bindparam("g"),
+                metrics.c.bucket == sa.bindparam("b"),
+            )
             .values({name: sa.bindparam(name) for name in VALUE_COLUMNS}),
             updates,
         )
     if inserts:
         conn.execute(metrics.insert(), inserts)
     ids = [row.id for row in minute_rows]
+    in_batch = sa.and_(
+        metrics.c.granularity == MINUTE,
+        metrics.c.bucket.between(minute_rows[0].bucket, minute_rows[-1].bucket),  # ordered by bucket
+    )
     for chunk in _chunks(ids, 1000):
-        conn.execute(metrics.update().where(metrics.c.id.in_(chunk)).values(rolled=True))
+        conn.execute(metrics.update().where(in_batch, metrics.c.id.in_(chunk)).values(rolled=True))
     return len(minute_rows)
 
 
