@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from tallyhub.analytics.query import Filters, parse_status
 from tallyhub.metrics.selection import Selection
-from tallyhub.paths import path_key
+from tallyhub.paths import compile_pattern, is_pattern, path_key, pattern_matches
 from tallyhub.storage import endpoint_settings
 from tallyhub.storage.apps import app_envs
 from tallyhub.storage.tables import consumers, endpoints
@@ -15,15 +15,22 @@ from tallyhub.storage.tables import consumers, endpoints
 def endpoint_ids(
     conn: sa.Connection, env_ids: tuple[int, ...], method: str | None, path: str | None
 ) -> tuple[int, ...] | None:
-    """Ids of the endpoints matching method (any case) and path (any framework syntax)."""
+    """Ids of the endpoints matching method (any case) and path (any framework syntax, or a wildcard
+    pattern: tallyhub.paths)."""
     if method is None and path is None:
         return None
-    query = sa.select(endpoints.c.id).where(endpoints.c.env_id.in_(env_ids))
+    query = sa.select(endpoints.c.id, endpoints.c.path_key).where(endpoints.c.env_id.in_(env_ids))
     if method is not None:
         query = query.where(endpoints.c.method == method.strip().upper())
+    if path is not None and is_pattern(path):
+        # Endpoints are capped per app (storage.caps), so matching their keys here reads a bounded
+        # number of rows, and the metric rows are then selected by id as for any endpoint filter.
+        compiled = compile_pattern(path)
+        rows = conn.execute(query.order_by(endpoints.c.id)).all()
+        return tuple(int(row.id) for row in rows if pattern_matches(compiled, row.path_key))
     if path is not None:
         query = query.where(endpoints.c.path_key == path_key(path))
-    return tuple(int(i) for i in conn.execute(query.order_by(endpoints.c.id)).scalars())
+    return tuple(int(row.id) for row in conn.execute(query.order_by(endpoints.c.id)))
 
 
 def consumer_ids(
