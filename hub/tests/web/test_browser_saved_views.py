@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -131,4 +132,40 @@ def test_wildcard_filter_then_save_apply_and_delete_a_view(
     assert page.locator(".saved-view").count() == 0
     assert page.locator(".saved-views .none").inner_text() == "none yet"
     assert problems == []
+    context.close()
+
+
+def test_clicking_a_bar_focuses_the_range_on_its_bucket(browser: Any, hub: HubProcess) -> None:
+    from tallyhub.accounts import teams, users
+
+    db = Database(hub.database_url)
+    try:
+        with db.write() as conn:
+            user = users.create_user(conn, "vic@example.com", users.hash_password(PASSWORD))
+            teams.set_role(conn, user.id, teams.ensure_team(conn, teams.DEFAULT_TEAM).id, "viewer")
+    finally:
+        db.dispose()
+    created = hub.create_app("Shop", "prod")
+    _send(hub, str(created["client_id"]))
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{hub.url}/login")
+    page.fill('input[name="email"]', "vic@example.com")
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('main button[type="submit"]')
+    page.wait_for_url(f"{hub.url}/apps")
+    shown_at = time.time()
+    page.goto(f"{hub.url}/apps/{created['id']}/traffic?period=1h&path=%2Fv1%2F**")
+    page.wait_for_selector("#chart-requests[data-drawn] .u-over")
+    box = page.locator("#chart-requests .u-over").bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(lambda url: dict(parse_qsl(urlsplit(url).query)).get("period") == "custom")
+    params = dict(parse_qsl(urlsplit(page.url).query))
+    start, end = (datetime.fromisoformat(params[k]).timestamp() for k in ("start", "end"))
+    # One minute bucket (the 1 h range is drawn per minute) inside the hour shown; other filters kept.
+    assert end - start == 60 and start % 60 == 0
+    assert shown_at - 3600 - 60 <= start <= shown_at
+    assert params["path"] == "/v1/**"
+    assert page.is_checked('input[name="period"][value="custom"]')
     context.close()
