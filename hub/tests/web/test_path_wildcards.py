@@ -177,3 +177,14 @@ def test_another_teams_token_reads_nothing(web: Any, shop: dict[str, Any]) -> No
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 404
+
+
+def test_an_unparsed_bad_pattern_matches_exactly_instead_of_failing(web: Any, shop: dict[str, Any]) -> None:
+    """Alert rules hand their endpoint to the selection without analytics.query's check."""
+    from tallyhub.analytics.query import Filters
+    from tallyhub.analytics.selection import resolve
+
+    with web.db.read() as conn:
+        assert resolve(conn, shop["id"], Filters(path="/v1//*")).endpoint_ids == ()
+        found = resolve(conn, shop["id"], Filters(path="/v1/**")).endpoint_ids
+    assert found is not None and len(found) == expected("/v1/**")["endpoints"]
