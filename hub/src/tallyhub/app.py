@@ -15,6 +15,7 @@ from tallyhub.api.alert_routes import router as alert_api_router
 from tallyhub.api.channel_routes import router as channel_api_router
 from tallyhub.api.endpoint_settings_routes import router as endpoint_settings_api_router
 from tallyhub.api.routes import router as api_router
+from tallyhub.api.saved_view_routes import router as saved_view_api_router
 from tallyhub.api.uptime_routes import router as uptime_api_router
 from tallyhub.ingest import retention as ingest_retention
 from tallyhub.ingest.otlp.routes import router as otlp_router
@@ -111,6 +112,7 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.include_router(alert_api_router)
     app.include_router(channel_api_router)
     app.include_router(endpoint_settings_api_router)
+    app.include_router(saved_view_api_router)
     install_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)

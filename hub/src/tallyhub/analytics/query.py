@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from tallyhub.identifiers import ENV_RULE, METHOD_RULE, is_env_filter, is_valid_method
 from tallyhub.metrics.selection import INTERVALS, TimeRange
+from tallyhub.paths import InvalidPattern, compile_pattern, is_pattern
 from tallyhub.storage.tables import DAY, HOUR
 
 DEFAULT_SPAN = DAY
@@ -104,6 +105,12 @@ def parse_filters(params: Mapping[str, str | None]) -> Filters:
     texts = {name: text_param(params, name) for name in _MAX_LENGTH}
     for name, value in texts.items():
         check_text(name, value, _MAX_LENGTH[name])
+    path = texts["path"]
+    if path is not None and is_pattern(path):
+        try:
+            compile_pattern(path)
+        except InvalidPattern as exc:
+            raise InvalidParameter("path", str(exc), path) from None
     return Filters(env=env, method=method, status=status, **texts)
 
 

@@ -26,7 +26,14 @@ Interval = Annotated[
 ConsumerQ = Annotated[str | None, Query(description="Consumer identifier.")]
 Group = Annotated[str | None, Query(description="Consumer group name.")]
 Method = Annotated[str | None, Query(description="HTTP method, any case.")]
-PathQ = Annotated[str | None, Query(description="Route template in any framework syntax ({id}, <id>, :id).")]
+PathQ = Annotated[
+    str | None,
+    Query(
+        description="Route template in any framework syntax ({id}, <id>, :id), or a wildcard pattern: "
+        "* is any characters within one segment (/items/* matches /items/{id}), ** any number of "
+        "segments (/v1/**)."
+    ),
+]
 Status = Annotated[str | None, Query(description='A status code ("404") or class ("4xx").')]
 ApdexT = Annotated[
     int | None,

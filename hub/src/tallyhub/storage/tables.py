@@ -694,3 +694,20 @@ resource_rollups = sa.Table(
     sa.Column("memory_sum", sa.BigInteger, nullable=False),
     sa.Column("memory_count", sa.Integer, nullable=False),
 )
+
+# --- Saved views (migration 0032) ---
+
+# A named set of an app's dashboard filters (`query`: a normalised query string of the filter keys the
+# pages know, e.g. "env=prod&period=7d&path=%2Fv1%2F%2A%2A"). Private to `user_id` unless `shared` with
+# the app's team; a view made with an API token has no user and is always shared (storage.saved_views).
+saved_views = sa.Table(
+    "saved_views",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("app_id", sa.Integer, _cascade("apps.id"), nullable=False, index=True),
+    sa.Column("user_id", sa.Integer, _cascade("users.id")),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("query", sa.String(4000), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)

@@ -32,6 +32,7 @@ from tallyhub.web.routes import (
     invites,
     pages,
     request_logs,
+    saved_views,
     teams,
     uptime,
 )
@@ -102,6 +103,7 @@ def router() -> APIRouter:
         consumers,
         endpoint_settings,
         app_settings,
+        saved_views,
         teams,
         uptime,
         alert_rules,

@@ -15,16 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from tallyhub.analytics import query
+from tallyhub.analytics import query, view_filters
+from tallyhub.analytics.view_filters import CUSTOM, DEFAULT_PERIOD, PERIODS
 
-PERIODS: dict[str, int] = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "12mo": 365 * 86400}
 PERIOD_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d", "12mo": "12 months"}
-DEFAULT_PERIOD = "24h"
-CUSTOM = "custom"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # Order of the parameters in serialised URLs (stable, so links compare equal).
 DATA_FILTERS = ("env", "consumer", "group", "method", "path", "status")
-NAMES = ("env", "period", "start", "end", "consumer", "group", "method", "path", "status")
+NAMES = view_filters.KEYS
 
 
 class FilterError(ValueError):

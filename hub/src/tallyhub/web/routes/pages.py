@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from tallyhub.analytics.scope import Scope
-from tallyhub.web import pagedata
+from tallyhub.web import pagedata, saved_views
 from tallyhub.web.access import RowId, SignedIn, Viewer, not_found, request_db, require_app
 from tallyhub.web.filters import FilterError, Filters, filter_errors
 from tallyhub.web.pages import (
@@ -61,6 +61,7 @@ def _show(
         page_filters=page_filters,
         nav=nav,
         title=title,
+        **saved_views.bar(request, viewer, app.id, app.team_id, filters),
         **data,
     )
 

@@ -7,7 +7,8 @@
 // counts; the ticks drawn are also written to the element's data-y-ticks, so tests can read what
 // the canvas shows.
 // Tooltips follow the cursor; dragging across a time chart zooms the whole page to that time range
-// by rewriting the URL's filters (period=custom&start&end), so the zoom carries to every page.
+// by rewriting the URL's filters (period=custom&start&end), so the zoom carries to every page; clicking
+// a bar of a stacked time chart focuses the range on that bar's bucket the same way.
 "use strict";
 window.tallyhub = window.tallyhub || {};
 (function (ns) {
@@ -110,6 +111,22 @@ window.tallyhub = window.tallyhub || {};
     window.location.assign(url.toString());
   }
 
+  // Clicking a bar of a time chart (not the end of a drag) focuses the range on that bar's bucket.
+  function focusOnClick(u, times) {
+    var downX = null;
+    u.over.addEventListener("mousedown", function (e) { downX = e.clientX; });
+    u.over.addEventListener("click", function (e) {
+      var idx = u.cursor.idx;
+      if (downX === null || Math.abs(e.clientX - downX) > 3 || idx == null || times.length < 2) return;
+      var step = idx + 1 < times.length ? times[idx + 1] - times[idx] : times[idx] - times[idx - 1];
+      var url = new URL(window.location.href);
+      url.searchParams.set("period", "custom");
+      url.searchParams.set("start", iso(times[idx]));
+      url.searchParams.set("end", iso(times[idx] + step));
+      window.location.assign(url.toString());
+    });
+  }
+
   ns.chart = function (element, data, options) {
     options = options || {};
     var kind = data.kind || "lines";
@@ -188,6 +205,7 @@ window.tallyhub = window.tallyhub || {};
       hooks: { setSelect: kind === "histogram" || categories ? [] : [zoomToSelection] },
     };
     var plot = new window.uPlot(opts, [data.times].concat(drawn.map(function (s) { return s.values; })), element);
+    if (kind === "stacked") focusOnClick(plot, data.times);
     window.addEventListener("resize", function () { plot.setSize({ width: element.clientWidth, height: opts.height }); });
     return plot;
   };
