@@ -64,11 +64,6 @@ def write_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator
     yield buffer.getvalue()
 
 
-def _text(value: str | None) -> str | None:
-    # escape_cell of a text cell; None stays None, which the csv module writes as escape_cell's "".
-    return "'" + value if value and value.startswith(_FORMULA_STARTS) else value
-
-
 def request_logs_csv(batches: Iterable[Sequence[sa.Row]], env_names: dict[int, str]) -> Iterator[str]:
     """The CSV of rows read with request_logs.EXPORT_COLUMNS, a chunk per batch of rows: the same text
     as write_rows(REQUEST_LOG_HEADER, ...) of each row's cells (a test checks), at a few times its speed:
@@ -83,6 +78,9 @@ def request_logs_csv(batches: Iterable[Sequence[sa.Row]], env_names: dict[int, s
     writer.writerow(REQUEST_LOG_HEADER)
     envs = {env_id: escape_cell(name) for env_id, name in env_names.items()}
     days: dict[int, str] = {}
+    starts = _FORMULA_STARTS  # a local: read a million times
+    # A text cell is escaped as escape_cell does, written inline (a call per cell costs a fifth of the
+    # time); None stays None, which the csv module writes as escape_cell's "".
     for rows in batches:
         lines = []
         for (
@@ -113,17 +111,19 @@ def request_logs_csv(batches: Iterable[Sequence[sa.Row]], env_names: dict[int, s
                     row_id,
                     f"{date}{hours:02d}:{minutes:02d}:{secs:02d}.{int((seconds - whole) * 1000):03d}Z",
                     envs[env_id],
-                    _text(method),
-                    _text(url),
-                    _text(path),
+                    "'" + method if method and method.startswith(starts) else method,
+                    "'" + url if url and url.startswith(starts) else url,
+                    "'" + path if path and path.startswith(starts) else path,
                     status,
                     round(response_time * 1000, 3),
                     request_size,
                     response_size,
-                    _text(consumer),
-                    _text(client_ip),
-                    _text(exception_type),
-                    _text(trace_id),
+                    "'" + consumer if consumer and consumer.startswith(starts) else consumer,
+                    "'" + client_ip if client_ip and client_ip.startswith(starts) else client_ip,
+                    "'" + exception_type
+                    if exception_type and exception_type.startswith(starts)
+                    else exception_type,
+                    "'" + trace_id if trace_id and trace_id.startswith(starts) else trace_id,
                 )
             )
         writer.writerows(lines)

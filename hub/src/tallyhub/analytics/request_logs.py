@@ -305,7 +305,7 @@ def _env_batches(
             .limit(batch)
         )
         with db.read() as conn:
-            rows = list(conn.execute(query))
+            rows = list(conn.execute(query).all())  # one fetchall: not a fetchone per row
         if rows:
             yield rows
         if len(rows) < batch:
