@@ -111,6 +111,8 @@ def test_an_export_with_no_row_is_its_header(api: Any) -> None:
 def test_client_ip_and_exception_type_columns_are_the_logs_and_are_cut(api: Any) -> None:
     logs = [_tricky(i) for i in range(12)]
     logs[0].client_ip = "f" * 100  # longer than any address: stored cut, as the column holds it
+    logs[1].client_ip = "10.0.0.\x00"  # NUL, which a PostgreSQL text cannot hold: stored as U+FFFD
+    logs[3].exception = batch.ExceptionInfo("Bad\x00Error", "m", "tb", None)
     store_logs(api.writer.db, api.app_id, "prod", logs, T0 + 3600)
     with api.writer.db.read() as conn:
         stored = {
@@ -121,8 +123,8 @@ def test_client_ip_and_exception_type_columns_are_the_logs_and_are_cut(api: Any)
         }
     assert stored == {
         log.uuid: (
-            log.client_ip[: batch.CLIENT_IP_CHARS] if log.client_ip else None,
-            log.exception.type if log.exception else None,
+            log.client_ip[: batch.CLIENT_IP_CHARS].replace("\x00", "\ufffd") if log.client_ip else None,
+            log.exception.type.replace("\x00", "\ufffd") if log.exception else None,
         )
         for log in logs
     }

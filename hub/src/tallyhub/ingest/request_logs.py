@@ -58,13 +58,18 @@ def rows(
             "trace_id": log.trace_id,
             "details": details(log),
             # Copies of two details fields, read by the client-IP filter and the CSV export.
-            "client_ip": log.client_ip[:CLIENT_IP_CHARS] if log.client_ip else None,
-            "exception_type": log.exception.type if log.exception else None,
+            "client_ip": _text(log.client_ip[:CLIENT_IP_CHARS]) if log.client_ip else None,
+            "exception_type": _text(log.exception.type) if log.exception else None,
             "request_body_text": body_text(log.request_body),
             "response_body_text": body_text(log.response_body),
         }
         for log in logs
     ]
+
+
+def _text(value: str) -> str:
+    # PostgreSQL refuses NUL in a text column (the details JSON keeps it escaped).
+    return value.replace("\x00", "\ufffd")
 
 
 def body_text(encoded: str | None) -> str | None:

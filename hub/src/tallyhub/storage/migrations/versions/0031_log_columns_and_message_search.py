@@ -27,17 +27,22 @@ def upgrade() -> None:
     op.add_column("request_logs", sa.Column("client_ip", sa.String(CLIENT_IP_CHARS), nullable=True))
     op.add_column("request_logs", sa.Column("exception_type", sa.Text(), nullable=True))
     if sqlite:
+        # json_extract cuts a string at \u0000: such rows are left out, as on PostgreSQL (below).
         op.execute(
             f"UPDATE request_logs SET client_ip = substr(json_extract(details, '$.client_ip'), 1, "
             f"{CLIENT_IP_CHARS}), exception_type = json_extract(details, '$.exception.type') "
-            "WHERE json_extract(details, '$.client_ip') IS NOT NULL "
-            "OR json_extract(details, '$.exception.type') IS NOT NULL"
+            "WHERE instr(details, '\\u0000') = 0 AND (json_extract(details, '$.client_ip') IS NOT NULL "
+            "OR json_extract(details, '$.exception.type') IS NOT NULL)"
         )
     else:
+        # PostgreSQL's JSON operators fail on a document holding \u0000 (no text holds NUL): such rows
+        # are left out (their columns stay NULL), tested on the raw text first (CASE keeps the order).
         op.execute(
             f"UPDATE request_logs SET client_ip = left(details->>'client_ip', {CLIENT_IP_CHARS}), "
             "exception_type = details->'exception'->>'type' "
-            "WHERE details->>'client_ip' IS NOT NULL OR details->'exception'->>'type' IS NOT NULL"
+            "WHERE CASE WHEN strpos(details::text, '\\u0000') = 0 "
+            "THEN details->>'client_ip' IS NOT NULL OR details->'exception'->>'type' IS NOT NULL "
+            "ELSE false END"
         )
     op.create_index(
         op.f("ix_request_logs_env_id_client_ip_timestamp"),
