@@ -299,11 +299,8 @@ def export(engine: str, db: Database, app_id: int, span: tuple[float, float]) ->
     peak = before
     wall, cpu = time.perf_counter(), time.process_time()
     rows = size = 0
-    chunks = csv_export.write_rows(
-        csv_export.REQUEST_LOG_HEADER,
-        csv_export.request_log_rows(
-            request_logs.iter_export_rows(db, resolved, terms, CSV_ROWS), resolved.env_names
-        ),
+    chunks = csv_export.request_logs_csv(
+        request_logs.iter_export_batches(db, resolved, terms, CSV_ROWS), resolved.env_names
     )
     for chunk in chunks:
         size += len(chunk)

@@ -287,3 +287,41 @@ def test_spans_without_a_status_or_with_bad_ids_are_refused_and_counted() -> Non
         [],
         "a resource of another env",
     )
+
+
+def test_the_client_address_is_stored_as_a_filterable_column_cut_to_its_length(api: Any, db: Any) -> None:
+    from tallyhub.ingest.batch import CLIENT_IP_CHARS
+
+    long_address = "fe80::1%" + "x" * 100  # an attribute any SDK may set: cut, as the column holds it
+    spans = [
+        m.span(
+            TRACE,
+            SERVER_SPAN,
+            "GET /a",
+            T0 * NS,
+            1_000_000,
+            kind=m.SERVER,
+            attrs={**STABLE, "client.address": "203.0.113.9"},
+        ),
+        m.span(
+            TRACE,
+            NESTED,
+            "GET /b",
+            T0 * NS + NS,
+            1_000_000,
+            kind=m.SERVER,
+            attrs={**STABLE, "client.address": long_address},
+        ),
+    ]
+    assert store(
+        Writer(db, clock=lambda: T0 + 70),
+        api.app_id,
+        otlp_traces.translate(m.traces(RESOURCE, *spans), context(api.app_id)),
+    )
+    cut = long_address[:CLIENT_IP_CHARS]
+    assert sorted(i["details"]["client_ip"] for i in logs_of(api)) == sorted(["203.0.113.9", cut])
+    for address in ("203.0.113.9", cut):
+        (found,) = api.get("/request-logs", client_ip=address, start=iso(T0 - 60), end=iso(T0 + 3600))[
+            "items"
+        ]
+        assert found["details"]["client_ip"] == address

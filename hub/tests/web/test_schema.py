@@ -55,7 +55,8 @@ def _of_partition(diff: object, parts: set[str]) -> bool:
 
 
 def _is_text_search_object(diff: object) -> bool:
-    """Migration 0025's per-engine body indexes, which tables.py cannot declare (storage/text_search.py)."""
+    """Migrations 0025's and 0031's per-engine text indexes, which tables.py cannot declare
+    (storage/text_search.py)."""
     if not isinstance(diff, tuple):
         return False
     if diff[0] == "remove_table":
@@ -77,7 +78,8 @@ def test_existing_apps_move_to_the_default_team(database_url: str) -> None:
                     )
                 )
             conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS {text_search.FTS_TABLE}"))
+            for fts in (text_search.FTS_TABLE, text_search.APP_LOG_FTS_TABLE):
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {fts}"))
         command.upgrade(alembic_config(db), "0001")
         with db.engine.begin() as conn:
             conn.execute(

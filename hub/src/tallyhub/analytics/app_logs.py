@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from tallyhub.analytics.query import check_text, text_param
 from tallyhub.analytics.times import iso
+from tallyhub.storage import text_search
 from tallyhub.storage.tables import app_log_records, request_logs
 
 MAX_MESSAGE_NEEDLE = 200
@@ -43,7 +44,10 @@ def parse_app_log_filters(params: Mapping[str, str | None]) -> AppLogFilters:
     return AppLogFilters(level.upper() if level else None, logger, message)
 
 
-def _terms(start: float, end: float, filters: AppLogFilters) -> list[sa.ColumnElement[bool]]:
+def _terms(
+    conn: sa.Connection, start: float, end: float, filters: AppLogFilters, indexed: bool = True
+) -> list[sa.ColumnElement[bool]]:
+    """The WHERE terms (but the env); `indexed=False`: the message tested row by row (LIKE)."""
     c = app_log_records.c
     out: list[sa.ColumnElement[bool]] = [c.timestamp >= start, c.timestamp < end]
     if filters.level is not None:
@@ -51,8 +55,63 @@ def _terms(start: float, end: float, filters: AppLogFilters) -> list[sa.ColumnEl
     if filters.logger is not None:
         out.append(c.logger == filters.logger)
     if filters.message is not None:
-        out.append(c.message.icontains(filters.message, autoescape=True))
+        out.append(_contains(conn, filters.message, indexed))
     return out
+
+
+def _contains(conn: sa.Connection, needle: str, indexed: bool) -> sa.ColumnElement[bool]:
+    """The message contains `needle`, any case, through the engine's text index when it can use one."""
+    c = app_log_records.c
+    if conn.dialect.name != "sqlite":
+        return text_search.postgres_contains(c.message, needle)
+    if indexed and len(needle) >= text_search.MIN_INDEXED:
+        return text_search.sqlite_fts_match(c.id, "message", needle, text_search.APP_LOG_FTS_TABLE)
+    return c.message.icontains(needle, autoescape=True)
+
+
+PROBE_ROWS = 2000
+
+
+def _env_rows(
+    conn: sa.Connection,
+    env_id: int,
+    start: float,
+    end: float,
+    filters: AppLogFilters,
+    keyset: list[sa.ColumnElement[bool]],
+    limit: int,
+) -> list[sa.Row]:
+    """Up to `limit` records of one env matching the filters, newest first.
+
+    On SQLite a message of 3+ characters is first looked for with LIKE among the env's newest PROBE_ROWS
+    records: FTS5 answers a text found in most messages by listing every record that has it before a
+    page can be taken (seconds at a million records). Only when those hold less than a page does the
+    index answer (what it does fast: a text in few records). As request_logs._probe_bodies.
+    """
+    c = app_log_records.c
+
+    def newest(terms: list[sa.ColumnElement[bool]]) -> list[sa.Row]:
+        query = (
+            sa.select(app_log_records)
+            .where(c.env_id == env_id, *terms, *keyset)
+            .order_by(c.timestamp.desc(), c.id.desc())
+            .limit(limit)
+        )
+        return list(conn.execute(query))
+
+    message = filters.message
+    if conn.dialect.name == "sqlite" and message is not None and len(message) >= text_search.MIN_INDEXED:
+        others = _terms(conn, start, end, dataclasses.replace(filters, message=None))
+        window = (
+            sa.select(c.id)
+            .where(c.env_id == env_id, *others, *keyset)
+            .order_by(c.timestamp.desc(), c.id.desc())
+            .limit(PROBE_ROWS)
+        )
+        found = newest([c.id.in_(window), _contains(conn, message, indexed=False)])
+        if len(found) >= limit:
+            return found
+    return newest(_terms(conn, start, end, filters))
 
 
 def _anchor(conn: sa.Connection, before: int) -> sa.ColumnElement[bool]:
@@ -74,19 +133,10 @@ def list_app_logs(
     filters: AppLogFilters = AppLogFilters(),
 ) -> dict[str, Any]:
     """{"items": [...], "next_before": id of the last item when more may follow, else null}."""
-    c = app_log_records.c
-    terms = _terms(start, end, filters)
-    if before is not None:
-        terms.append(_anchor(conn, before))
+    keyset = [_anchor(conn, before)] if before is not None else []
     rows: list[sa.Row] = []
     for env_id in env_names:
-        query = (
-            sa.select(app_log_records)
-            .where(c.env_id == env_id, *terms)
-            .order_by(c.timestamp.desc(), c.id.desc())
-            .limit(limit + 1)
-        )
-        rows.extend(conn.execute(query).all())
+        rows.extend(_env_rows(conn, env_id, start, end, filters, keyset, limit + 1))
     rows.sort(key=lambda r: (r.timestamp, r.id), reverse=True)
     shown = rows[:limit]
     requests = requests_of(conn, shown)

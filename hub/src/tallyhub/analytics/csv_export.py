@@ -64,31 +64,74 @@ def write_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator
     yield buffer.getvalue()
 
 
-def _iso_ms(seconds: float) -> str:
-    """ISO 8601 UTC to the millisecond (cheaper than datetime for a million rows)."""
-    whole = int(seconds)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((seconds - whole) * 1000):03d}Z"
+def request_logs_csv(batches: Iterable[Sequence[sa.Row]], env_names: dict[int, str]) -> Iterator[str]:
+    """The CSV of rows read with request_logs.EXPORT_COLUMNS, a chunk per batch of rows: the same text
+    as write_rows(REQUEST_LOG_HEADER, ...) of each row's cells (a test checks), at a few times its speed:
+    the time as ISO 8601 UTC to the millisecond, the env's name, the response time in ms rounded to 3 places.
 
-
-def request_log_rows(rows: Iterable[sa.Row], env_names: dict[int, str]) -> Iterator[tuple[Any, ...]]:
-    """REQUEST_LOG_HEADER's cells of rows read with request_logs.EXPORT_COLUMNS."""
-    for r in rows:
-        yield (
-            r.id,
-            _iso_ms(r.timestamp),
-            env_names[r.env_id],
-            r.method,
-            r.url,
-            r.path,
-            r.status_code,
-            round(r.response_time * 1000, 3),
-            r.request_size,
-            r.response_size,
-            r.identifier,
-            r.client_ip,
-            r.exception_type,
-            r.trace_id,
-        )
+    What makes the difference, per row: one tuple, no call for the cells that cannot start a formula
+    (numbers, which the csv module writes as escape_cell does; the time), the time's date made once a
+    day, and writerows per batch.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(REQUEST_LOG_HEADER)
+    envs = {env_id: escape_cell(name) for env_id, name in env_names.items()}
+    days: dict[int, str] = {}
+    starts = _FORMULA_STARTS  # a local: read a million times
+    # A text cell is escaped as escape_cell does, written inline (a call per cell costs a fifth of the
+    # time); None stays None, which the csv module writes as escape_cell's "".
+    for rows in batches:
+        lines = []
+        for (
+            row_id,
+            env_id,
+            seconds,
+            method,
+            url,
+            path,
+            status,
+            response_time,
+            request_size,
+            response_size,
+            consumer,
+            client_ip,
+            exception_type,
+            trace_id,
+        ) in rows:
+            whole = int(seconds)
+            day, rest = divmod(whole, 86400)
+            date = days.get(day)
+            if date is None:
+                date = days[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+            hours, rest = divmod(rest, 3600)
+            minutes, secs = divmod(rest, 60)
+            lines.append(
+                (
+                    row_id,
+                    f"{date}{hours:02d}:{minutes:02d}:{secs:02d}.{int((seconds - whole) * 1000):03d}Z",
+                    envs[env_id],
+                    "'" + method if method and method.startswith(starts) else method,
+                    "'" + url if url and url.startswith(starts) else url,
+                    "'" + path if path and path.startswith(starts) else path,
+                    status,
+                    round(response_time * 1000, 3),
+                    request_size,
+                    response_size,
+                    "'" + consumer if consumer and consumer.startswith(starts) else consumer,
+                    "'" + client_ip if client_ip and client_ip.startswith(starts) else client_ip,
+                    "'" + exception_type
+                    if exception_type and exception_type.startswith(starts)
+                    else exception_type,
+                    "'" + trace_id if trace_id and trace_id.startswith(starts) else trace_id,
+                )
+            )
+        writer.writerows(lines)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if header := buffer.getvalue():  # no batch: the header alone
+        yield header
 
 
 TRAFFIC_FIELDS = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -32,7 +33,12 @@ DETAIL_KEYS = (
     "spans",
 )
 NO_LOG_FILTERS = LogFilters()
-_LIST_COLUMNS = [c for c in request_logs.c if c.name not in ("request_body_text", "response_body_text")]
+# What the list and the detail show (the copies of details' fields are read from details there).
+_LIST_COLUMNS = [
+    c
+    for c in request_logs.c
+    if c.name not in ("request_body_text", "response_body_text", "client_ip", "exception_type")
+]
 
 
 def _contains(conn: sa.Connection, column: sa.Column[Any], needle: str) -> sa.ColumnElement[bool]:
@@ -41,9 +47,7 @@ def _contains(conn: sa.Connection, column: sa.Column[Any], needle: str) -> sa.Co
         if len(needle) >= text_search.MIN_INDEXED:
             return text_search.sqlite_fts_match(request_logs.c.id, column.name, needle)
         return column.icontains(needle, autoescape=True)
-    # A literal pattern (not '%' || :p || '%') lets the planner use the trigram index.
-    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.ilike(f"%{escaped}%", escape="\\")
+    return text_search.postgres_contains(column, needle)
 
 
 def conditions(
@@ -69,7 +73,7 @@ def conditions(
     if resolved.status_range is not None:
         out.append(c.status_code.between(*resolved.status_range))
     if logs.client_ip is not None:
-        out.append(c.details["client_ip"].as_string() == logs.client_ip)
+        out.append(c.client_ip == logs.client_ip)
     if logs.url is not None:
         out.append(c.url.icontains(logs.url, autoescape=True))
     if logs.request_body is not None:
@@ -239,41 +243,74 @@ EXPORT_COLUMNS = (
     request_logs.c.request_size,
     request_logs.c.response_size,
     consumers.c.identifier,
-    request_logs.c.details["client_ip"].as_string().label("client_ip"),
-    request_logs.c.details["exception"]["type"].as_string().label("exception_type"),
+    request_logs.c.client_ip,
+    request_logs.c.exception_type,
     request_logs.c.trace_id,
 )
 
 
-def iter_export_rows(
+EXPORT_BATCH = 10_000
+
+
+def iter_export_batches(
     db: Database,
     app_resolved: Selection,
     terms: list[sa.ColumnElement[bool]],
     max_rows: int,
-    batch: int = 5000,
-) -> Iterator[sa.Row]:
-    """Up to `max_rows` rows (EXPORT_COLUMNS) newest first, read in short transactions of `batch` rows.
+    batch: int = EXPORT_BATCH,
+) -> Iterator[list[sa.Row]]:
+    """Up to `max_rows` rows (EXPORT_COLUMNS) newest first, in lists of up to `batch` rows, each read
+    in a short read transaction.
 
     A read transaction per batch: an export of a million rows holds no snapshot (nor SQLite's WAL)
-    for its whole download.
+    for its whole download. Lists rather than rows: the CSV writer formats a list at a time.
     """
-
-    def env_rows(env_id: int) -> Iterator[tuple[float, int, sa.Row]]:
-        extra: list[sa.ColumnElement[bool]] = []
-        while True:
-            with db.read() as conn:
-                rows = _newest(conn, EXPORT_COLUMNS, (env_id,), [*terms, *extra], batch)
-            for row in rows:
-                yield (-row.timestamp, -row.id, row)
-            if len(rows) < batch:
-                return
-            extra = [_older_than(rows[-1].timestamp, rows[-1].id)]
-
-    merged = heapq.merge(*(env_rows(e) for e in app_resolved.env_ids))
-    for count, (_, _, row) in enumerate(merged):
-        if count >= max_rows:
+    envs = [_env_batches(db, env_id, terms, batch) for env_id in app_resolved.env_ids]
+    if len(envs) == 1:
+        batches = envs[0]
+    else:
+        # Each env's rows are newest first: merged, they are newest first across envs.
+        merged = heapq.merge(*(_flat(e) for e in envs), key=_export_order, reverse=True)
+        batches = iter(lambda: list(itertools.islice(merged, batch)), [])
+    left = max_rows
+    for rows in batches:
+        if left <= len(rows):
+            if left:
+                yield rows[:left]
             return
-        yield row
+        left -= len(rows)
+        yield rows
+
+
+def _export_order(row: sa.Row) -> tuple[float, int]:
+    return (row.timestamp, row.id)
+
+
+def _flat(batches: Iterator[list[sa.Row]]) -> Iterator[sa.Row]:
+    for rows in batches:
+        yield from rows
+
+
+def _env_batches(
+    db: Database, env_id: int, terms: list[sa.ColumnElement[bool]], batch: int
+) -> Iterator[list[sa.Row]]:
+    """One env's rows matching `terms`, newest first, `batch` at a time (keyset on timestamp and id)."""
+    extra: list[sa.ColumnElement[bool]] = []
+    while True:
+        query = (
+            sa.select(*EXPORT_COLUMNS)
+            .select_from(request_logs.outerjoin(consumers, consumers.c.id == request_logs.c.consumer_id))
+            .where(request_logs.c.env_id == env_id, *terms, *extra)
+            .order_by(request_logs.c.timestamp.desc(), request_logs.c.id.desc())
+            .limit(batch)
+        )
+        with db.read() as conn:
+            rows = list(conn.execute(query).all())  # one fetchall: not a fetchone per row
+        if rows:
+            yield rows
+        if len(rows) < batch:
+            return
+        extra = [_older_than(rows[-1].timestamp, rows[-1].id)]
 
 
 def _item(row: sa.Row, env_names: dict[int, str]) -> dict[str, Any]:

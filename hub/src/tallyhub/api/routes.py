@@ -308,14 +308,12 @@ def list_request_logs(
         with _scope(db, caller, app_id, by_endpoint) as scope:
             terms = request_logs.conditions(scope.conn, scope.resolved, query.start, query.end, method, logs)
             resolved = scope.resolved
-        rows = (
-            request_logs.iter_export_rows(db, resolved, terms, csv_export.MAX_ROWS)
+        batches = (
+            request_logs.iter_export_batches(db, resolved, terms, csv_export.MAX_ROWS)
             if terms is not None
             else ()
         )
-        chunks = csv_export.write_rows(
-            csv_export.REQUEST_LOG_HEADER, csv_export.request_log_rows(rows, resolved.env_names)
-        )
+        chunks = csv_export.request_logs_csv(batches, resolved.env_names)
         return csv_response(chunks, f"request-logs-{app_id}.csv")
     with _scope(db, caller, app_id, by_endpoint) as scope:
         return request_logs.list_request_logs(

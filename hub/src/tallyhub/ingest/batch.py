@@ -127,6 +127,9 @@ class Span:
     attributes: dict[str, Any] | None
 
 
+CLIENT_IP_CHARS = 64  # what a RequestLog's client_ip is cut to (request_logs.client_ip is that long)
+
+
 @dataclasses.dataclass(slots=True)
 class RequestLog:
     """One logged request with its response, and what the app logged and traced while handling it."""
@@ -146,7 +149,7 @@ class RequestLog:
     response_headers: list[tuple[str, Any]] | None = None
     response_body: str | None = None
     exception: ExceptionInfo | None = None
-    client_ip: str | None = None  # the client's address, when the protocol tells it (OTLP)
+    client_ip: str | None = None  # the client's address, when the protocol tells it (OTLP); CLIENT_IP_CHARS
     logs: list[AppLog] | None = None
     spans: list[Span] | None = None
     trace_id: str | None = None

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub.ingest.batch import AppLog, RequestLog, Span
+from tallyhub.ingest.batch import CLIENT_IP_CHARS, AppLog, RequestLog, Span
 from tallyhub.storage.dimensions import NaturalEndpoint, natural_endpoint
 from tallyhub.storage.tables import request_logs
 from tallyhub.storage.upsert import insert_ignore
@@ -57,11 +57,19 @@ def rows(
             "response_size": log.response_size,
             "trace_id": log.trace_id,
             "details": details(log),
+            # Copies of two details fields, read by the client-IP filter and the CSV export.
+            "client_ip": _text(log.client_ip[:CLIENT_IP_CHARS]) if log.client_ip else None,
+            "exception_type": _text(log.exception.type) if log.exception else None,
             "request_body_text": body_text(log.request_body),
             "response_body_text": body_text(log.response_body),
         }
         for log in logs
     ]
+
+
+def _text(value: str) -> str:
+    # PostgreSQL refuses NUL in a text column (the details JSON keeps it escaped).
+    return value.replace("\x00", "\ufffd")
 
 
 def body_text(encoded: str | None) -> str | None:

@@ -258,9 +258,14 @@ request_logs = sa.Table(
     # FTS5 trigram on SQLite, pg_trgm GIN on PostgreSQL; see storage/text_search.py.
     sa.Column("request_body_text", sa.Text),
     sa.Column("response_body_text", sa.Text),
+    # Copies of details' client_ip and exception type (migration 0031): the client-IP filter reads its
+    # index and the CSV export reads them without parsing the JSON. Cut as ingestion cuts client_ip.
+    sa.Column("client_ip", sa.String(64)),
+    sa.Column("exception_type", sa.Text),
     sa.UniqueConstraint("env_id", "uuid"),
     sa.Index(None, "env_id", "timestamp"),
     sa.Index(None, "env_id", "trace_id"),
+    sa.Index(None, "env_id", "client_ip", "timestamp"),
 )
 
 # Child spans and log records of OTLP traces, kept apart from their request log: they may arrive in
@@ -614,6 +619,8 @@ app_log_records = sa.Table(
     sa.Column("trace_id", sa.String(32)),
     sa.Column("level", sa.String(16)),  # upper case
     sa.Column("logger", sa.String(200)),
+    # Searched through a text index (migration 0031): FTS5 trigram on SQLite, pg_trgm GIN on PostgreSQL;
+    # see storage/text_search.py.
     sa.Column("message", sa.Text),
     sa.Index(None, "env_id", "timestamp"),
     sa.Index(None, "env_id", "level", "timestamp"),

@@ -116,7 +116,14 @@ def request_log(span: OtlpSpan, attrs: dict[str, Any]) -> batch.RequestLog | Non
         response_headers=_headers(attrs, RESPONSE_HEADER),
         response_body=_body(attrs.get("apitally.response.body")),
         exception=_exception(span, attrs),
-        client_ip=text(attrs, "client.address", "http.client_ip", "net.sock.peer.addr", "net.peer.ip"),
+        client_ip=text(
+            attrs,
+            "client.address",
+            "http.client_ip",
+            "net.sock.peer.addr",
+            "net.peer.ip",
+            limit=batch.CLIENT_IP_CHARS,
+        ),
         trace_id=trace_id,
         span_id=span_id,
     )

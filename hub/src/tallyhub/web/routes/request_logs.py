@@ -60,12 +60,12 @@ def request_logs_csv(request: Request, viewer: SignedIn, app_id: RowId) -> Respo
         if filters.method is not None and filters.path is None:
             resolved = logdata.without_method(scope)
         terms = request_logs.conditions(scope.conn, resolved, query.start, query.end, filters.method, logs)
-    rows = (
-        request_logs.iter_export_rows(db, resolved, terms, csv_export.MAX_ROWS) if terms is not None else ()
+    batches = (
+        request_logs.iter_export_batches(db, resolved, terms, csv_export.MAX_ROWS)
+        if terms is not None
+        else ()
     )
-    chunks = csv_export.write_rows(
-        csv_export.REQUEST_LOG_HEADER, csv_export.request_log_rows(rows, resolved.env_names)
-    )
+    chunks = csv_export.request_logs_csv(batches, resolved.env_names)
     return StreamingResponse(
         (chunk.encode() for chunk in chunks),
         media_type="text/csv; charset=utf-8",
