@@ -232,7 +232,11 @@ def activity(
     step = DAY if by_day else tr.step
     if tr.step != MINUTE and consumer_hours.covers(conn, resolved, tr):
         active = consumer_hours.active_per_bucket(conn, resolved, tr, step)
-        new = _new_per_bucket(conn, consumer_hours.earliest(resolved, tr, step))
+        from_first_hours = consumer_hours.new_per_bucket(conn, resolved, tr, step)
+        if from_first_hours is not None:
+            new = from_first_hours
+        else:  # some of the app's envs only: their earliest hours, grouped per consumer
+            new = _new_per_bucket(conn, consumer_hours.earliest(resolved, tr, step))
     else:
         active, new = _activity_from_metrics(conn, resolved, tr, by_day)
     starts = range(tr.start - tr.start % DAY, tr.end, DAY) if by_day else tr.buckets()
