@@ -9,7 +9,8 @@ SQLite, then PostgreSQL when TALLYHUB_TEST_DATABASE_URL is set.
 
 Second case (issue 10): an app with 100,000 consumers (bench._many_consumers, loaded through ingestion
 into the same database and reused when kept): its consumer list pages (first, deep offset, sorted
-by identifier), the groups page and a consumer's page, with each one's ratio to the 300 ms budget.
+by identifier), the groups page, a consumer's page and the app's endpoints, endpoint (top consumers), errors
+and traffic pages, with each one's ratio to the 300 ms budget.
 BENCH_PAGES_CASES picks cases: "dataset", "consumers" (default both). BENCH_PAGES_PROFILE=1 also prints,
 for one more fetch of each page, each SQL statement's time as the hub waited for it (the slowest first)
 and the rest of the request (Python: analytics and template rendering).
@@ -64,6 +65,11 @@ CONSUMER_PAGES = (
     "/apps/{id}/consumers?period=24h&sort=last_seen",
     "/apps/{id}/consumers/groups?period=24h",
     "/apps/{id}/consumers/detail?consumer=consumer-777&period=24h",
+    # The other lists of that app (issue 10: every dashboard list at 100k consumers).
+    "/apps/{id}/endpoints?period=24h",
+    "/apps/{id}/endpoints/detail?method=GET&path=/items/%7Bid%7D&period=24h",  # its top consumers
+    "/apps/{id}/errors?period=24h",
+    "/apps/{id}/traffic?period=24h",
 )
 
 

@@ -55,6 +55,7 @@ def _with_totals(
     """The query over consumers joined to their request and error counts over tr (0 without requests):
     from the per-consumer hours where they cover tr, else from the metric rows."""
     if consumer_hours.covers(conn, resolved, tr):
+        consumer_hours.with_room_to_sum(conn)
         totals: sa.Subquery | None = consumer_hours.totals(resolved, tr)
     else:
         totals = metrics.consumer_totals(resolved, tr)
@@ -129,6 +130,7 @@ def _busiest(conn: sa.Connection, app_id: int, resolved: Selection, tr: TimeRang
     consumer of the app to the totals instead cost a lookup each); those without follow by identifier, read
     only when the page reaches them.
     """
+    consumer_hours.with_room_to_sum(conn)
     totals = consumer_hours.totals(resolved, tr)
     key = totals.c.requests if page.sort == "requests" else totals.c.errors
     counted = sa.select(consumers.c.id).select_from(
