@@ -9,8 +9,11 @@ SQLite, then PostgreSQL when TALLYHUB_TEST_DATABASE_URL is set.
 
 Second case (issue 10): an app with 100,000 consumers (bench._many_consumers, loaded through ingestion
 into the same database and reused when kept): its consumer list pages (first, deep offset, sorted
-by identifier), the groups page and a consumer's page, with each one's ratio to the 300 ms budget.
-BENCH_PAGES_CASES picks cases: "dataset", "consumers" (default both).
+by identifier), the groups page, a consumer's page and the app's endpoints, endpoint (top consumers), errors
+and traffic pages, with each one's ratio to the 300 ms budget.
+BENCH_PAGES_CASES picks cases: "dataset", "consumers" (default both). BENCH_PAGES_PROFILE=1 also prints,
+for one more fetch of each page, each SQL statement's time as the hub waited for it (the slowest first)
+and the rest of the request (Python: analytics and template rendering).
 
 Environment as for bench.queries: BENCH_QUERIES_REQUESTS (default 10,000,000) scales the data set,
 BENCH_QUERIES_LOADER=direct writes it straight into the tables (faster) instead of through ingestion,
@@ -24,6 +27,7 @@ import os
 import statistics
 import sys
 import time
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -61,6 +65,11 @@ CONSUMER_PAGES = (
     "/apps/{id}/consumers?period=24h&sort=last_seen",
     "/apps/{id}/consumers/groups?period=24h",
     "/apps/{id}/consumers/detail?consumer=consumer-777&period=24h",
+    # The other lists of that app (issue 10: every dashboard list at 100k consumers).
+    "/apps/{id}/endpoints?period=24h",
+    "/apps/{id}/endpoints/detail?method=GET&path=/items/%7Bid%7D&period=24h",  # its top consumers
+    "/apps/{id}/errors?period=24h",
+    "/apps/{id}/traffic?period=24h",
 )
 
 
@@ -76,6 +85,8 @@ def time_page(client: TestClient, engine: str, target: str) -> float:
         runs.append((time.perf_counter() - began) * 1000)
         cpu.append((time.process_time() - began_cpu) * 1000)
     median = statistics.median(runs)
+    if os.environ.get("BENCH_PAGES_PROFILE") == "1":
+        profile(client, target)
     verdict = "OK" if median < BUDGET_MS else "OVER BUDGET"
     print(
         f"[{engine}] {target:60s} median {median:7.1f} ms  max {max(runs):7.1f}"
@@ -85,6 +96,36 @@ def time_page(client: TestClient, engine: str, target: str) -> float:
         flush=True,
     )
     return median
+
+
+_STATEMENTS: list[tuple[float, str]] = []
+
+
+def _timed_statements(engine: sa.Engine) -> None:
+    """Note each statement's wall time (its execute: to the first row on SQLite, all rows with psycopg)."""
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        conn.info.setdefault("began", []).append(time.perf_counter())
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        began = conn.info["began"].pop()
+        _STATEMENTS.append(((time.perf_counter() - began) * 1000, " ".join(statement.split())))
+
+
+def profile(client: TestClient, target: str) -> None:
+    _STATEMENTS.clear()
+    began = time.perf_counter()
+    client.get(target)
+    wall = (time.perf_counter() - began) * 1000
+    in_sql = sum(ms for ms, _ in _STATEMENTS)
+    print(
+        f"  profile {target}: {wall:.1f} ms, {len(_STATEMENTS)} statements {in_sql:.1f} ms,"
+        f" rest {wall - in_sql:.1f} ms"
+    )
+    for ms, statement in sorted(_STATEMENTS, reverse=True)[:6]:
+        print(f"    {ms:7.1f} ms  {statement[:400]}")
 
 
 def viewer(db: Database, team_id: int) -> int:
@@ -108,6 +149,7 @@ def many_consumers(engine: str, url: str) -> bool:
         with db.write() as conn:
             conn.exec_driver_sql("ANALYZE")  # what autovacuum does after a bulk load
     user_id = viewer(db, team.id)
+    _timed_statements(db.engine)
     ok = True
     settings = load_settings({"database_url": url}, environ={})
     with TestClient(create_app(settings, db, run_maintenance=False)) as client:

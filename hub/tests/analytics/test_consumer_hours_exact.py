@@ -29,6 +29,7 @@ from tallyhub.ingest.v2.models import Sync
 from tallyhub.ingest.writer import Writer
 from tallyhub.metrics import consumer_hours, retention, rollup
 from tallyhub.settings import load_settings
+from tallyhub.storage import app_admin
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.caps import OTHER_CONSUMER, Caps
 from tallyhub.storage.database import Database
@@ -227,3 +228,68 @@ def test_rollup_and_retention_keep_the_hours_consistent(shop: tuple[Database, in
         fast, exact, used = _both(db, app_id, query.Filters(), (start, NOW, interval), listed)
         assert used and fast == exact
         assert sum(c["requests"] for c in fast[0]) > 0
+
+
+def _first_seen_later(db: Database, app_id: int) -> None:
+    """Half the consumers first seen hours after their first requests (a sync that came late, or clock
+    skew): they can be new in a range that starts after their first active hour."""
+    with db.write() as conn:
+        for offset, cid in enumerate(
+            conn.execute(sa.select(consumer_rows.c.id).where(consumer_rows.c.app_id == app_id)).scalars()
+        ):
+            if offset % 2:
+                conn.execute(
+                    consumer_rows.update()
+                    .where(consumer_rows.c.id == cid)
+                    .values(first_seen=NOW - SPAN + (offset % 7) * 3 * HOUR + 17 * MINUTE)
+                )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=FUNCTION_DB)
+@given(rng=ranges, wanted=filters, by_day=st.booleans())
+def test_activity_matches_with_consumers_first_seen_after_their_first_requests(
+    shop: tuple[Database, int], rng: Any, wanted: Any, by_day: bool
+) -> None:
+    db, app_id = shop
+    _first_seen_later(db, app_id)  # the same each example
+    _checked(db, app_id, wanted, rng, lambda c, r, tr: consumers.activity(c, r, tr, by_day))
+
+
+def test_the_first_active_hours_are_the_earliest_hours(shop: tuple[Database, int]) -> None:
+    """consumers.first_active_hour as ingestion keeps it is each consumer's earliest hour of any env, and
+    stays so after an env is removed (its hours go with it)."""
+    db, app_id = shop
+
+    def stored_and_earliest() -> tuple[dict[int, int], dict[int, int]]:
+        hours = consumer_hours.consumer_hours.c
+        with db.read() as conn:
+            stored = dict(
+                conn.execute(
+                    sa.select(consumer_rows.c.id, consumer_rows.c.first_active_hour).where(
+                        consumer_rows.c.app_id == app_id, consumer_rows.c.first_active_hour.is_not(None)
+                    )
+                ).all()
+            )
+            earliest = dict(
+                conn.execute(
+                    sa.select(hours.consumer_id, sa.func.min(hours.bucket)).group_by(hours.consumer_id)
+                ).all()
+            )
+        return stored, earliest
+
+    stored, earliest = stored_and_earliest()
+    assert stored == earliest and len(stored) > 20
+    with db.write() as conn:
+        app_admin.remove_env(conn, app_id, "dev")
+    stored_after, earliest_after = stored_and_earliest()
+    assert stored_after == earliest_after and stored_after != stored
+    for start, interval in ((NOW - SPAN, "hour"), (NOW - 9 * HOUR, "hour"), (NOW - SPAN, "day")):
+        for by_day in (False, True):
+            fast, exact, used = _both(
+                db,
+                app_id,
+                query.Filters(),
+                (start, NOW, interval),
+                lambda c, r, tr, by_day=by_day: consumers.activity(c, r, tr, by_day),
+            )
+            assert used and fast == exact

@@ -55,6 +55,7 @@ def _with_totals(
     """The query over consumers joined to their request and error counts over tr (0 without requests):
     from the per-consumer hours where they cover tr, else from the metric rows."""
     if consumer_hours.covers(conn, resolved, tr):
+        consumer_hours.with_room_to_sum(conn)
         totals: sa.Subquery | None = consumer_hours.totals(resolved, tr)
     else:
         totals = metrics.consumer_totals(resolved, tr)
@@ -129,6 +130,7 @@ def _busiest(conn: sa.Connection, app_id: int, resolved: Selection, tr: TimeRang
     consumer of the app to the totals instead cost a lookup each); those without follow by identifier, read
     only when the page reaches them.
     """
+    consumer_hours.with_room_to_sum(conn)
     totals = consumer_hours.totals(resolved, tr)
     key = totals.c.requests if page.sort == "requests" else totals.c.errors
     counted = sa.select(consumers.c.id).select_from(
@@ -232,7 +234,11 @@ def activity(
     step = DAY if by_day else tr.step
     if tr.step != MINUTE and consumer_hours.covers(conn, resolved, tr):
         active = consumer_hours.active_per_bucket(conn, resolved, tr, step)
-        new = _new_per_bucket(conn, consumer_hours.earliest(resolved, tr, step))
+        from_first_hours = consumer_hours.new_per_bucket(conn, resolved, tr, step)
+        if from_first_hours is not None:
+            new = from_first_hours
+        else:  # some of the app's envs only: their earliest hours, grouped per consumer
+            new = _new_per_bucket(conn, consumer_hours.earliest(resolved, tr, step))
     else:
         active, new = _activity_from_metrics(conn, resolved, tr, by_day)
     starts = range(tr.start - tr.start % DAY, tr.end, DAY) if by_day else tr.buckets()

@@ -25,6 +25,7 @@ from tallyhub.storage.tables import (
     MINUTE,
     NO_ID,
     consumer_hours,
+    consumers,
     envs,
     metrics,
 )
@@ -50,6 +51,28 @@ def add_minute_rows(conn: sa.Connection, rows: Iterable[Sequence[Any]]) -> None:
     bulk.add_into(
         conn, consumer_hours, _KEYS, _COUNTS, [(*key, *counts) for key, counts in sorted(sums.items())]
     )
+    _note_first_active(conn, sums)
+
+
+_UPDATE_CHUNK = 500  # ids per UPDATE (SQLite's bound-parameter limit)
+
+
+def _note_first_active(conn: sa.Connection, sums: dict[tuple[int, int, int], list[int]]) -> None:
+    """Lower consumers.first_active_hour to the earliest of these hours where it is later or unset."""
+    per_hour: dict[int, set[int]] = {}
+    for _env_id, hour, consumer_id in sums:
+        per_hour.setdefault(hour, set()).add(consumer_id)
+    first = consumers.c.first_active_hour
+    for hour, ids in sorted(per_hour.items()):
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), _UPDATE_CHUNK):
+            conn.execute(
+                consumers.update()
+                .where(
+                    consumers.c.id.in_(ordered[i : i + _UPDATE_CHUNK]), sa.or_(first.is_(None), first > hour)
+                )
+                .values(first_active_hour=hour)
+            )
 
 
 def apply_retention(db: Database, cutoff: float) -> int:
@@ -129,6 +152,17 @@ def _edge_minutes(resolved: Selection, tr: TimeRange) -> list[sa.Select]:
     return queries
 
 
+# Enough for a hash aggregate and sort of 100,000 consumers' totals (about 15 MB) without spilling to disk.
+_SUM_WORK_MEM = "32MB"
+
+
+def with_room_to_sum(conn: sa.Connection) -> None:
+    """On PostgreSQL, raise work_mem for the rest of this connection's transaction (SET LOCAL: the read
+    ends with it): the default 4 MB sent the per-consumer sums of a 100k-consumer app to disk."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{_SUM_WORK_MEM}'")
+
+
 def totals(resolved: Selection, tr: TimeRange) -> sa.Subquery:
     """consumer_id, requests, errors over tr for each consumer with requests (the caller checked `covers`)."""
     first, end = _whole_hours(tr)
@@ -181,3 +215,66 @@ def earliest(resolved: Selection, tr: TimeRange, step: int) -> sa.Subquery:
         .group_by(c.consumer_id)
         .subquery("earliest")
     )
+
+
+def _app_of_all_envs(conn: sa.Connection, resolved: Selection) -> int | None:
+    """The app's id when `resolved` selects every env of its app (consumers.first_active_hour is app-wide)."""
+    app_id = conn.execute(sa.select(envs.c.app_id).where(envs.c.id == resolved.env_ids[0])).scalar()
+    if app_id is None:
+        return None
+    of_app = set(conn.execute(sa.select(envs.c.id).where(envs.c.app_id == app_id)).scalars())
+    return int(app_id) if of_app == set(resolved.env_ids) else None
+
+
+def new_per_bucket(
+    conn: sa.Connection, resolved: Selection, tr: TimeRange, step: int
+) -> dict[int, int] | None:
+    """Consumers per bucket (of `step`) that are new there: their earliest bucket with requests in tr, first
+    seen no earlier than its start. None when `resolved` does not select every env of the app.
+
+    Read from consumers.first_active_hour (the earliest hour with requests of any env): a consumer whose
+    first active hour is in tr has its earliest bucket there, so these are counted from the index on
+    (app_id, first_active_hour, first_seen). Only those first active before tr yet first seen since its
+    first bucket's start can still be new (first seen after their first requests: the sync came later); their
+    earliest bucket is read from their hours.
+    """
+    app_id = _app_of_all_envs(conn, resolved)
+    if app_id is None:
+        return None
+    fa = consumers.c.first_active_hour
+    bucket = fa if step == HOUR else fa - fa % step
+    query = sa.select(bucket, sa.func.count()).where(
+        consumers.c.app_id == app_id,
+        fa >= tr.start,
+        fa < tr.end,
+        consumers.c.first_seen >= bucket,
+    )
+    if resolved.consumer_ids is not None:
+        query = query.where(consumers.c.id.in_(resolved.consumer_ids))
+    new = {int(b): int(n) for b, n in conn.execute(query.group_by(bucket))}
+    late = sa.select(consumers.c.id).where(
+        consumers.c.app_id == app_id,
+        fa < tr.start,
+        consumers.c.first_seen >= tr.start - tr.start % step,
+    )
+    if resolved.consumer_ids is not None:
+        late = late.where(consumers.c.id.in_(resolved.consumer_ids))
+    c = consumer_hours.c
+    first: sa.ColumnElement[int] = sa.func.min(c.bucket)
+    if step != HOUR:
+        first = first - first % step
+    earliest_of_late = (
+        _hours(resolved, tr.start, tr.end, c.consumer_id, first.label("earliest"))
+        .where(c.consumer_id.in_(late.scalar_subquery()))
+        .group_by(c.consumer_id)
+        .subquery("earliest")
+    )
+    counted = (
+        sa.select(earliest_of_late.c.earliest, sa.func.count())
+        .select_from(earliest_of_late.join(consumers, consumers.c.id == earliest_of_late.c.consumer_id))
+        .where(consumers.c.first_seen >= earliest_of_late.c.earliest)
+        .group_by(earliest_of_late.c.earliest)
+    )
+    for b, n in conn.execute(counted):
+        new[int(b)] = new.get(int(b), 0) + int(n)
+    return new

@@ -8,7 +8,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from tallyhub.storage.tables import apps, envs, instances, metrics
+from tallyhub.storage.tables import apps, consumer_hours, consumers, envs, instances, metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +80,24 @@ def add_env(conn: sa.Connection, app_id: int, name: str) -> None:
 def remove_env(conn: sa.Connection, app_id: int, name: str) -> None:
     """Delete an environment with all its data (the foreign keys cascade)."""
     conn.execute(envs.delete().where(envs.c.app_id == app_id, envs.c.name == name))
+    _refresh_first_active_hours(conn, app_id)
+
+
+def _refresh_first_active_hours(conn: sa.Connection, app_id: int) -> None:
+    """Set the app's consumers.first_active_hour again from the hours that remain: the removed env's hours
+    are gone, and the new/returning chart counts a consumer new at its first active hour."""
+    earliest = (
+        sa.select(consumer_hours.c.consumer_id, sa.func.min(consumer_hours.c.bucket).label("bucket"))
+        .where(consumer_hours.c.env_id.in_(sa.select(envs.c.id).where(envs.c.app_id == app_id)))
+        .group_by(consumer_hours.c.consumer_id)
+        .subquery("earliest")
+    )
+    conn.execute(consumers.update().where(consumers.c.app_id == app_id).values(first_active_hour=None))
+    conn.execute(
+        consumers.update()
+        .where(consumers.c.id == earliest.c.consumer_id)
+        .values(first_active_hour=earliest.c.bucket)
+    )
 
 
 def delete_app(conn: sa.Connection, app_id: int) -> None:

@@ -129,10 +129,14 @@ consumers = sa.Table(
     sa.Column("last_seen", sa.Float, nullable=False),
     # {key: value} as apitally.consumer.update sends them (migration 0022); null when never sent.
     sa.Column("attributes", sa.JSON),
+    # The earliest consumer_hours bucket of any env (null before its first request; migration 0034): the
+    # new/returning chart counts new consumers per hour from this index instead of grouping their hours.
+    sa.Column("first_active_hour", sa.BigInteger),
     sa.UniqueConstraint("app_id", "identifier"),
     sa.Index(None, "app_id", "group_name"),
     # Lists sorted by last seen read this index with LIMIT instead of sorting every consumer (0026).
     sa.Index(None, "app_id", "last_seen"),
+    sa.Index(None, "app_id", "first_active_hour", "first_seen"),
 )
 
 metrics = sa.Table(
