@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
+from alembic.script import ScriptDirectory
 from tallyhub.storage.migrate import alembic_config, upgrade
 from tallyhub.storage.tables import HOUR, consumer_hours, consumers
 
@@ -51,6 +52,7 @@ def test_the_migration_sets_the_first_hours_ingestion_keeps(api: Any, db: Any) -
         n: min(int(r.time) for r in requests if r.consumer == n) // HOUR * HOUR for n in names[:3]
     }
     assert kept == earliest == {**first_request, "dave": (T0 + 40 * HOUR) // HOUR * HOUR}
-    command.downgrade(alembic_config(db), "0029")  # just before 0034
+    config = alembic_config(db)
+    command.downgrade(config, ScriptDirectory.from_config(config).get_revision("0034").down_revision)
     upgrade(db)
     assert _first_hours(db) == kept
