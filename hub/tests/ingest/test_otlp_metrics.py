@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from tallyhub import histograms
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import LEVEL_CONSUMER_TOTAL, LEVEL_TOTAL, consumers, metrics
+from tallyhub.storage.tables import LEVEL_CONSUMER_TOTAL, LEVEL_TOTAL, consumers, endpoints, metrics
 
 from tests.support.otlp import DEFAULT_BOUNDS, DELTA, Requests, apitally_export, otel_flask_export
 from tests.support.otlp_hub import MINUTE_NS, Hub, totals
@@ -138,3 +138,15 @@ def test_a_status_code_that_is_no_integer_refuses_the_point(hub: Hub) -> None:
     response = hub.post("metrics", export.SerializeToString())
     assert response.status_code == 200, response.text
     assert totals(hub) == {}
+
+
+def test_nul_in_a_data_point_attribute_is_stored_as_a_replacement_character(hub: Hub) -> None:
+    """PostgreSQL text cannot hold NUL (it was a DataError, a 500): attributes elsewhere get U+FFFD."""
+    export = apitally_export(
+        [Requests("GET", "/a\x00b/{id}", 200, [0.01], "c\x00d")], str(uuid.uuid4()), MINUTE_NS
+    )
+    response = hub.post("metrics", export.SerializeToString())
+    assert response.status_code == 200, response.text
+    (consumer,) = hub.rows(consumers)
+    assert consumer.identifier == "c\ufffdd"
+    assert {r.path for r in hub.rows(endpoints)} == {"/a\ufffdb/{id}"}

@@ -18,18 +18,18 @@ def value(any_value: Any) -> Any:
     if kind == "kvlist_value":
         return to_dict(any_value.kvlist_value.values)
     if kind == "string_value":
-        return _without_nul(any_value.string_value)
+        return without_nul(any_value.string_value)
     return getattr(any_value, kind)
 
 
-def _without_nul(text: str) -> str:
+def without_nul(text: str) -> str:
     """`text` with NUL replaced by U+FFFD: PostgreSQL text and jsonb cannot hold NUL."""
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def to_dict(attributes: Iterable[Any]) -> dict[str, Any]:
     """Repeated KeyValue as a dict (a repeated key: the last one wins, as the spec allows)."""
-    return {_without_nul(kv.key): value(kv.value) for kv in attributes}
+    return {without_nul(kv.key): value(kv.value) for kv in attributes}
 
 
 def get(attributes: Iterable[Any], name: str) -> Any | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from tallyhub.ingest.batch import CumulativePoint, Instance, RequestMetrics, SourcedRequests
 from tallyhub.ingest.otlp import bins
-from tallyhub.ingest.otlp.attributes import instance_uuid, to_dict
+from tallyhub.ingest.otlp.attributes import instance_uuid, to_dict, without_nul
 from tallyhub.ingest.otlp.context import Context, Translated
 from tallyhub.ingest.otlp.resource import is_apitally
 from tallyhub.metrics.streams import DURATION, REQUEST_SIZE, RESPONSE_SIZE
@@ -186,7 +186,7 @@ def _request_key(attributes: Any) -> RequestKey:
             else:
                 continue
         slots[slot] = found
-    method, route, status, consumer = slots
+    method, route, status, consumer = (without_nul(v) if isinstance(v, str) else v for v in slots)
     if isinstance(status, str):
         status = int(status) if status.isdigit() else None
     if route is not None:
