@@ -9,7 +9,7 @@ from tallyhub.ingest import batch
 from tallyhub.ingest.writer import Writer
 from tallyhub.storage import apps, endpoint_settings
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import LEVEL_TOTAL, error_counts, instances, metrics, request_logs
+from tallyhub.storage.tables import LEVEL_TOTAL, error_counts, instances, metrics, request_logs, trace_items
 
 T0 = 1_795_651_200.0  # a minute's start
 
@@ -132,3 +132,31 @@ def test_error_counts_are_stored_exactly_through_the_bulk_path(db: Database) -> 
     stored = {(msg, float(bucket), who): [count, sentry] for msg, bucket, who, count, sentry in rows}
     assert len(rows) == len(stored) == len(expected)
     assert stored == expected
+
+
+def test_an_excluded_endpoints_trace_goes_with_its_request_log(db: Database) -> None:
+    """The child spans and logs of an excluded request's trace (OTLP sends them beside its SERVER span)
+    are dropped with it; other traces keep theirs."""
+    app = apps.create_app(db, "Shop", ("prod",))
+    with db.write() as conn:
+        endpoint_settings.update(conn, app.id, "GET", "/healthz", {"excluded": True})
+
+    def logged(uuid_end: str, path: str, trace_id: str) -> batch.RequestLog:
+        uuid = f"5c0a2a57-0000-4000-8000-{uuid_end:0>12}"
+        return batch.RequestLog(uuid, T0 + 5, "GET", path, f"http://a{path}", 200, 0.01, trace_id=trace_id)
+
+    def child(trace_id: str, span_id: str) -> batch.TraceItem:
+        span = batch.Span(span_id * 16, "a" * 16, "SELECT", "INTERNAL", 1, 2, None, None)
+        return batch.TraceItem(trace_id, span_id * 16, T0 + 5, span=span)
+
+    probe, items = "1" * 32, "2" * 32
+    export = batch.Batch(
+        "export",
+        "9b1d6f3c-2d1e-4c51-9b0e-1f2a3b4c5d6f",
+        request_logs=[logged("1", "/healthz", probe), logged("2", "/items", items)],
+        trace_items=[child(probe, "b"), child(items, "c"), child(probe, "d")],
+    )
+    assert Writer(db, clock=lambda: T0 + 70).store(app.id, "prod", export)
+    with db.read() as conn:
+        assert [r.path for r in conn.execute(sa.select(request_logs))] == ["/items"]
+        assert [(r.trace_id, r.span_id) for r in conn.execute(sa.select(trace_items))] == [(items, "c" * 16)]
