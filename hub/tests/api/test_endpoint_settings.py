@@ -147,10 +147,15 @@ def test_apdex_uses_each_endpoints_t_then_the_apps_then_the_hubs(api: Any) -> No
     reqs = _seed(api)
     _check(api.get("/traffic", **RANGE)["totals"], {"apdex": by_hand(reqs, {}, {}, 500)["apdex"]})
     app_url = f"/api/v1/apps/{api.app_id}/settings"
-    assert api.client.get(app_url).json() == {"apdex_threshold_ms": None, "effective_apdex_threshold_ms": 500}
+    assert api.client.get(app_url).json() == {
+        "apdex_threshold_ms": None,
+        "effective_apdex_threshold_ms": 500,
+        "sentry_org_url": None,
+    }
     assert api.client.patch(app_url, json={"apdex_threshold_ms": 300}).json() == {
         "apdex_threshold_ms": 300,
         "effective_apdex_threshold_ms": 300,
+        "sentry_org_url": None,
     }
     _check(api.get("/traffic", **RANGE)["totals"], {"apdex": by_hand(reqs, {}, {}, 300)["apdex"]})
     own = {("GET", USER): 50, ("DELETE", USER): 1000}
@@ -213,6 +218,21 @@ def test_app_t_refuses_bad_values(api: Any) -> None:
         400,
         422,
     )
+
+
+def test_the_apps_sentry_organisation_is_set_checked_and_cleared_through_the_api(api: Any) -> None:
+    url = f"/api/v1/apps/{api.app_id}/settings"
+    set_it = api.client.patch(url, json={"sentry_org_url": "https://my-org.sentry.io/"})
+    assert set_it.status_code == 200 and set_it.json()["sentry_org_url"] == "https://my-org.sentry.io"
+    assert api.client.patch(url, json={"apdex_threshold_ms": 250}).json()["sentry_org_url"] == (
+        "https://my-org.sentry.io"  # keys absent are kept
+    )
+    for bad in ("http://my-org.sentry.io", "https://", "https://a.io/?q=1", 5):
+        refused = api.client.patch(url, json={"sentry_org_url": bad})
+        assert refused.status_code == 422, (bad, refused.text)
+        assert any("sentry_org_url" in error["loc"] for error in refused.json()["detail"]), refused.text
+    assert api.client.get(url).json()["sentry_org_url"] == "https://my-org.sentry.io"
+    assert api.client.patch(url, json={"sentry_org_url": None}).json()["sentry_org_url"] is None
 
 
 def test_unknown_endpoint_app_and_bad_method(api: Any) -> None:

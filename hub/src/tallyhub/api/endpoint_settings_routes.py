@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi import Query as QueryParam
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from tallyhub.analytics.query import check_text
 from tallyhub.api import models
@@ -22,6 +22,7 @@ from tallyhub.api.params import AppId, as_422, invalid_field
 from tallyhub.identifiers import is_valid_method
 from tallyhub.settings import Settings
 from tallyhub.storage import endpoint_settings as store
+from tallyhub.storage import sentry_links
 from tallyhub.storage.database import Database
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -70,11 +71,16 @@ class AppSettings(BaseModel):
     effective_apdex_threshold_ms: int = Field(
         description="The T that applies to endpoints without their own."
     )
+    sentry_org_url: str | None = Field(
+        description="The app's Sentry organisation (https://my-org.sentry.io): server errors with a Sentry "
+        "event id link to their event."
+    )
 
 
 class AppSettingsPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     apdex_threshold_ms: StrictInt | None = None
+    sentry_org_url: StrictStr | None = None  # null or "": no Sentry links
 
 
 def _require_app(conn: sa.Connection, app_id: int, caller: Caller) -> None:
@@ -136,29 +142,39 @@ def patch_endpoint_settings(
             raise invalid_field("body", exc.field, exc.message, changes.get(exc.field)) from None
 
 
-def _app_json(own: int | None, settings: Settings) -> dict[str, Any]:
-    return {"apdex_threshold_ms": own, "effective_apdex_threshold_ms": own or settings.apdex_threshold_ms}
+def _app_json(conn: sa.Connection, app_id: int, settings: Settings) -> dict[str, Any]:
+    own = store.app_apdex_t(conn, app_id)
+    return {
+        "apdex_threshold_ms": own,
+        "effective_apdex_threshold_ms": own or settings.apdex_threshold_ms,
+        "sentry_org_url": sentry_links.org_url(conn, app_id),
+    }
 
 
 @router.get("/apps/{app_id}/settings", response_model=AppSettings)
 def get_app_settings(app_id: AppId, db: Db, caller: Token, settings: HubSettings) -> dict[str, Any]:
-    """The app's own settings (its Apdex T)."""
+    """The app's own settings (its Apdex T, its Sentry organisation)."""
     with db.read() as conn:
         _require_app(conn, app_id, caller)
-        return _app_json(store.app_apdex_t(conn, app_id), settings)
+        return _app_json(conn, app_id, settings)
 
 
 @router.patch("/apps/{app_id}/settings", response_model=AppSettings, responses=_BAD_JSON)
 def patch_app_settings(
     app_id: AppId, body: AppSettingsPatch, db: Db, caller: Token, settings: HubSettings
 ) -> dict[str, Any]:
-    """Set the app's Apdex T (null: back to the hub's apdex_threshold_ms setting)."""
+    """Set the app's Apdex T (null: back to the hub's apdex_threshold_ms setting) and Sentry organisation
+    URL (null or "": none); keys absent are kept."""
     with db.write() as conn:
         _require_app(conn, app_id, caller)
-        own = store.app_apdex_t(conn, app_id)
         if "apdex_threshold_ms" in body.model_fields_set:
             try:
-                own = store.set_app_apdex_t(conn, app_id, body.apdex_threshold_ms)
+                store.set_app_apdex_t(conn, app_id, body.apdex_threshold_ms)
             except store.InvalidSetting as exc:
                 raise invalid_field("body", exc.field, exc.message, body.apdex_threshold_ms) from None
-        return _app_json(own, settings)
+        if "sentry_org_url" in body.model_fields_set:
+            try:
+                sentry_links.set_org_url(conn, app_id, body.sentry_org_url or "")
+            except sentry_links.InvalidSentryUrl as exc:
+                raise invalid_field("body", "sentry_org_url", str(exc), body.sentry_org_url) from None
+        return _app_json(conn, app_id, settings)
