@@ -57,8 +57,9 @@ def delete_before(db: Database, cutoff: int) -> int:
     return deleted
 
 
-def _whole_hours(start: float, end: float) -> tuple[float, float]:
-    return -(-start // HOUR) * HOUR, end // HOUR * HOUR
+def _whole_hours(start: float, end: float) -> tuple[int, int]:
+    # Integers: on PostgreSQL a float bound would compare the bigint bucket as float, past its index.
+    return int(-(-start // HOUR)) * HOUR, hour_of(end)
 
 
 def counts(
