@@ -114,6 +114,7 @@ def bench_engine(engine: str, url: str, path: Path | None) -> None:
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE app_log_records")
                 conn.exec_driver_sql("VACUUM ANALYZE span_records")
+                conn.exec_driver_sql("VACUUM ANALYZE span_hours")
         else:
             with db.engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")

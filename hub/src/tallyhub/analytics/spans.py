@@ -1,9 +1,10 @@
 """Spans of logged requests grouped by name over a time range: count, p50 and p95, slowest first.
 
-The grouping counts spans per (name, duration bin) along the covering (env_id, timestamp, name,
-duration_bin) index, one GROUP BY both engines run well, and reads the percentiles from those counts
-(storage.span_bins: within 6 %). Example requests of a name are the newest of its spans at or above
-its p95, found along the (env_id, name, timestamp) index.
+The grouping counts spans per (name, duration bin), the range's whole hours from the hourly counts and
+its edge minutes along span_records' covering (env_id, timestamp, name, duration_bin) index
+(storage.span_hours), and reads the percentiles from those counts (storage.span_bins: within 6 %).
+Example requests of a name are the newest of its spans at or above its p95, found along the (env_id,
+name, timestamp) index.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 
 from tallyhub.analytics.app_logs import requests_of
 from tallyhub.analytics.times import iso
-from tallyhub.storage import span_bins
+from tallyhub.storage import span_bins, span_hours
 from tallyhub.storage.tables import span_records
 
 EXAMPLES = 3
@@ -40,15 +41,9 @@ def span_stats(
     """Every span name of the envs over [start, end): count, p50_ms, p95_ms (and p95's bin), by p95 desc."""
     if not env_names:
         return []
-    c = span_records.c
-    query = (
-        sa.select(c.name, c.duration_bin, sa.func.count().label("n"))
-        .where(c.env_id.in_(tuple(env_names)), c.timestamp >= start, c.timestamp < end)
-        .group_by(c.name, c.duration_bin)
-    )
     by_name: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for row in conn.execute(query):
-        by_name[row.name].append((row.duration_bin, row.n))
+    for (name, duration_bin), n in span_hours.counts(conn, tuple(env_names), start, end).items():
+        by_name[name].append((duration_bin, n))
     out: list[dict[str, Any]] = []
     for name, bins in by_name.items():
         bins.sort()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from tallyhub.ingest.batch import AppLog, Batch, Span
-from tallyhub.storage import bulk, span_bins
+from tallyhub.storage import bulk, span_bins, span_hours
 from tallyhub.storage.tables import app_log_records, request_logs, span_records
 
 LOG_COLUMNS = ("env_id", "timestamp", "request_uuid", "trace_id", "level", "logger", "message")
@@ -103,6 +103,7 @@ def append(conn: sa.Connection, env_id: int, records: Records, known: set[str]) 
         (app_log_records, LOG_COLUMNS, records.logs),
         (span_records, SPAN_COLUMNS, records.spans),
     ):
-        bulk.append(
-            conn, table, columns, [(env_id, *row) for uuid, row in rows if uuid is None or uuid not in known]
-        )
+        kept = [row for uuid, row in rows if uuid is None or uuid not in known]
+        bulk.append(conn, table, columns, [(env_id, *row) for row in kept])
+        if table is span_records:
+            span_hours.add(conn, env_id, kept)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tallyhub.settings import Settings
+from tallyhub.storage import span_hours
 from tallyhub.storage.bulk import delete_batched
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import (
@@ -48,7 +49,10 @@ def run(db: Database, settings: Settings, now: float) -> int:
     deleted += delete_batched(db, request_logs, request_logs.c.timestamp < logs_cutoff)
     deleted += delete_batched(db, trace_items, trace_items.c.timestamp < logs_cutoff)
     deleted += delete_batched(db, app_log_records, app_log_records.c.timestamp < logs_cutoff)
-    deleted += delete_batched(db, span_records, span_records.c.timestamp < logs_cutoff)
+    # Spans and their hourly counts before the same hour boundary: each hour counted is then all there.
+    spans_cutoff = span_hours.retention_cutoff(logs_cutoff)
+    deleted += delete_batched(db, span_records, span_records.c.timestamp < spans_cutoff)
+    deleted += span_hours.delete_before(db, spans_cutoff)
     state_cutoff = now - OTLP_STATE_KEEP_SECONDS
     deleted += delete_batched(db, metric_streams, metric_streams.c.updated_at < state_cutoff)
     with db.write() as conn:

@@ -651,6 +651,21 @@ span_records = sa.Table(
     sa.Index(None, "env_id", "name", "timestamp", "duration_bin"),
 )
 
+# Spans per env, UTC hour, name and duration bin (migration 0035), added to in the transaction that appends
+# span_records, so the traces view reads a range's whole hours here and only its edge minutes from the
+# spans (storage/span_hours.py). Retention deletes both on the same hour boundary: each hour here counts
+# exactly the span_records of that hour.
+span_hours = sa.Table(
+    "span_hours",
+    metadata,
+    sa.Column("env_id", sa.Integer, _cascade("envs.id"), primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("duration_bin", sa.SmallInteger, primary_key=True),
+    sa.Column("spans", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,  # a range of hours is one contiguous read of the table itself
+)
+
 # --- Endpoint settings (migration 0028) ---
 
 # What a person set for an endpoint of an app, in every env (an endpoint is its method and path key):
