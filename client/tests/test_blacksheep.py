@@ -260,3 +260,36 @@ def test_a_client_fault_never_reaches_the_app(
         assert response.status_code == 200 and response.json() == {"id": 3}
         assert client.get("/stream").content == b"x" * 300_000
         assert client.get("/boom").status_code == 500
+
+
+def test_no_middleware_of_ours_and_an_outer_middlewares_exception_is_a_server_error(
+    hub: RecordingHub,
+) -> None:
+    # The exception is kept where BlackSheep answers every exception of a route's handler and its
+    # middlewares, not by a middleware of ours: the app's own middleware list is left as it was,
+    # and a middleware that runs before the others (here, registered first) is seen as well.
+    app = Application(router=Router())
+
+    async def gatekeeper(request: Request, handler: Any) -> Response:
+        if request.path == "/gate":
+            raise RuntimeError("gate closed")
+        return await handler(request)
+
+    app.middlewares.append(gatekeeper)
+
+    @app.router.get("/gate")
+    async def gate() -> Response:
+        return json_response({"ok": True})
+
+    use_apitally(app, client_id=CLIENT_ID, env="dev", hub_url=hub.url)
+    assert list(app.middlewares) == [gatekeeper]
+    with _client(app) as client:
+        assert client.get("/gate").status_code == 500
+    assert hub.count(path="/gate", status_code=500) == 1
+    errors = [e for s in hub.bodies("sync") for e in s["server_errors"]]
+    assert (
+        len(errors) == 1
+        and errors[0]["type"] == "builtins.RuntimeError"
+        and errors[0]["msg"] == "gate closed"
+    )
+    assert "gate closed" in errors[0]["traceback"]

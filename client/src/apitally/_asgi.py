@@ -110,6 +110,9 @@ class AsgiMiddleware:
         # The app's logs and spans of each logged request (capture_logs, capture_traces), or None.
         self._telemetry = TelemetryCapture.of(config, logger.enabled, logging_config)
         self._worker_started = False
+        # `receive` is watched only for what needs its messages: a logged request body, or a
+        # disconnect the integration records (else each request saves a wrapper's coroutine).
+        self._watch_disconnects = self.watches_disconnects()
 
     # -- what the integration reads of its framework --------------------------------------------
 
@@ -154,6 +157,10 @@ class AsgiMiddleware:
         """The framework's request object for the `consumer_callback` (None: no callback is called)."""
         return None
 
+    def watches_disconnects(self) -> bool:
+        """Whether `disconnected_status` may record a status of its own (disconnects are watched)."""
+        return False
+
     def disconnected_status(self, exchange: _Exchange) -> int | None:
         """The status to record for a request whose client went away (None: the app's own)."""
         return None
@@ -182,29 +189,27 @@ class AsgiMiddleware:
             else:
                 await app(scope, receive, send)
             return
-        exchange = _Exchange()
         try:
-            start = exchange.start = perf_counter()
+            start = perf_counter()
             if start - client.pid_checked > PID_CHECK_INTERVAL:
                 client.check_process(start)
             if not self._worker_started:  # served without a lifespan
                 self._worker_started = True
                 client.start()
-            exchange.mw = self
-            exchange.scope = scope
-            exchange.server_receive = receive
-            exchange.server_send = send
-            if self._log_request_body:
-                exchange.request_chunks = [] if _request_body_logged(scope) else None
+            exchange = _Exchange(self, scope, receive, send, start)
+            if self._log_request_body and _request_body_logged(scope):
+                exchange.request_chunks = []
+            watched = exchange.request_chunks is not None or self._watch_disconnects
+            app_receive = exchange.receive if watched else receive
         except Exception as fault:
             client_fault(fault, "asgi request")
             await app(scope, receive, send)
             return
         try:
             if self._telemetry is None:
-                await app(scope, exchange.receive, exchange.send)
+                await app(scope, app_receive, exchange.send)
             else:
-                await self._run_capturing(app, scope, exchange, self._telemetry)
+                await self._run_capturing(app, scope, exchange, app_receive, self._telemetry)
         except BaseException as exc:
             exchange.exc = exc
             raise
@@ -212,7 +217,7 @@ class AsgiMiddleware:
             exchange.done()
 
     async def _run_capturing(
-        self, app: ASGIApp, scope: Scope, exchange: _Exchange, telemetry: TelemetryCapture
+        self, app: ASGIApp, scope: Scope, exchange: _Exchange, receive: Receive, telemetry: TelemetryCapture
     ) -> None:
         """Run the app with its logs and spans captured for the exchange."""
         begun = None
@@ -221,7 +226,7 @@ class AsgiMiddleware:
         except Exception as fault:
             client_fault(fault, "asgi capture start")
         try:
-            await app(scope, exchange.receive, exchange.send)
+            await app(scope, receive, exchange.send)
         finally:
             if begun is not None:
                 try:
@@ -299,13 +304,12 @@ class _Exchange:
         "telemetry",
     )
 
-    mw: AsgiMiddleware
-    scope: Scope
-    server_receive: Receive
-    server_send: Send
-    start: float
-
-    def __init__(self) -> None:
+    def __init__(self, mw: AsgiMiddleware, scope: Scope, receive: Receive, send: Send, start: float) -> None:
+        self.mw = mw
+        self.scope = scope
+        self.server_receive = receive
+        self.server_send = send
+        self.start = start
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] | None = None
         self.length: bytes | None = None
@@ -345,10 +349,10 @@ class _Exchange:
             kind = message["type"]
             if kind == "http.response.body":
                 body = message.get("body", b"")
-                self.sent += len(body)
+                sent = self.sent = self.sent + len(body)
                 chunks = self.chunks
                 if chunks is not None and not (chunks and chunks[0] is BODY_TOO_LARGE):
-                    if self.sent <= MAX_BODY_SIZE:
+                    if sent <= MAX_BODY_SIZE:
                         chunks.append(body)
                     else:  # bounded: a longer body is logged as the placeholder
                         chunks[:] = [BODY_TOO_LARGE]

@@ -5,9 +5,11 @@ extends the app's class (BlackSheep's own `Application.extend`) with a `__call__
 HTTP request through the core. The route template is the pattern of the route BlackSheep's router
 matched (`app.router.get_match`, wrapped to keep the match in the request's scope); the fallback
 route (`*`, a request that matched no route) is not counted. BlackSheep turns every exception into a
-response itself, so a middleware of the app keeps the exception in the scope for the server error
-and the log. The consumer is the `apitally_consumer` claim of the request's identity (set by the
-app's authentication handler, or by a handler on `request.user`), else the `consumer_callback`'s.
+response itself, so the extended class's `handle_request_handler_exception` (where BlackSheep sends
+every exception of a route's handler and middlewares) keeps the exception in the scope for the
+server error and the log: no middleware of ours runs on each request. The consumer is the
+`apitally_consumer` claim of the request's identity (set by the app's authentication handler, or by
+a handler on `request.user`), else the `consumer_callback`'s.
 The startup data (every route: BlackSheep's OpenAPI generator's, with summaries and descriptions, then
 those of sub-routers, which the generator does not see) and a first sync are sent from the app's
 `after_start` event, once its routers and controllers are in place; its `on_stop` event sends what
@@ -18,10 +20,10 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from blacksheep import Application, Request, Response
+from blacksheep import Application, Request
 from blacksheep.server.openapi.v3 import Info, OpenAPIHandler
 
 from apitally._asgi import AsgiMiddleware, Receive, Scope, Send
@@ -85,7 +87,6 @@ def use_apitally(
     setattr(app, _CORE, core)
     app.extend(_MeasuredApplication)
     _keep_route_matches(app.router)
-    app.middlewares.append(_keep_exception)
     app.after_start += core.after_start
     app.on_stop += core.on_stop
 
@@ -100,6 +101,17 @@ class _MeasuredApplication:
             await core.serve(application.__call__, scope, receive, send)
         else:
             await application.__call__(scope, receive, send)
+
+    async def handle_request_handler_exception(self, request: Request, exc: Exception) -> Any:
+        # The exception BlackSheep will answer itself, kept for the core (instead of a middleware,
+        # which would cost each request a layer of BlackSheep's middleware chain).
+        try:
+            scope: Any = request.scope
+            scope[_EXCEPTION] = exc
+        except Exception as fault:
+            client_fault(fault, "blacksheep exception")
+        application: Any = super()
+        return await application.handle_request_handler_exception(request, exc)
 
 
 def _keep_route_matches(router: Any) -> None:
@@ -119,19 +131,6 @@ def _keep_route_matches(router: Any) -> None:
         return match
 
     router.get_match = get_match
-
-
-async def _keep_exception(request: Request, handler: Callable[[Request], Awaitable[Response]]) -> Response:
-    """The app's middleware: the exception BlackSheep will answer itself, kept for the core."""
-    try:
-        return await handler(request)
-    except Exception as exc:
-        try:
-            scope: Any = request.scope
-            scope[_EXCEPTION] = exc
-        except Exception as fault:
-            client_fault(fault, "blacksheep exception")
-        raise
 
 
 async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:

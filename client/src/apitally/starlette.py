@@ -98,6 +98,9 @@ class ApitallyMiddleware(AsgiMiddleware):
     def request_of(self, scope: Scope) -> Request:
         return Request(scope)
 
+    def watches_disconnects(self) -> bool:
+        return self.capture_client_disconnects
+
     def disconnected_status(self, exchange: _Exchange) -> int | None:
         return CLIENT_DISCONNECTED if self.capture_client_disconnects else None
 
