@@ -31,9 +31,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": models.Problem, "description": "Missing or unknown token."},
     404: {"model": models.Problem, "description": "Unknown app or alert rule."},
 }
-_BAD_JSON: dict[int | str, dict[str, Any]] = {
-    400: {"model": models.Problem, "description": "The body is not valid JSON."}
-}
 router = APIRouter(
     prefix="/api/v1", dependencies=[Depends(require_token)], tags=["alerts"], responses=_ERRORS
 )
@@ -109,7 +106,9 @@ def get_rule(app_id: AppId, rule_id: RuleId, db: Db, caller: Token) -> dict[str,
         return _rule_json(_one_rule(conn, app_id, rule_id))
 
 
-@router.post("/apps/{app_id}/alert-rules", response_model=AlertRule, status_code=201, responses=_BAD_JSON)
+@router.post(
+    "/apps/{app_id}/alert-rules", response_model=AlertRule, status_code=201, responses=models.BAD_JSON
+)
 def create_rule(app_id: AppId, body: AlertRuleCreate, db: Db, caller: Token) -> dict[str, Any]:
     """Add a rule (checked at once, then every interval_seconds), notifying channels of the app's team.
 
@@ -129,7 +128,7 @@ def create_rule(app_id: AppId, body: AlertRuleCreate, db: Db, caller: Token) -> 
         return _rule_json(_one_rule(conn, app_id, rule_id))
 
 
-@router.patch("/apps/{app_id}/alert-rules/{rule_id}", response_model=AlertRule, responses=_BAD_JSON)
+@router.patch("/apps/{app_id}/alert-rules/{rule_id}", response_model=AlertRule, responses=models.BAD_JSON)
 def patch_rule(app_id: AppId, rule_id: RuleId, body: AlertRulePatch, db: Db, caller: Token) -> dict[str, Any]:
     """Change a rule's fields, its channels, and/or pause or resume it.
 

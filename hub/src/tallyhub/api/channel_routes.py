@@ -40,9 +40,6 @@ Db = Annotated[Database, Depends(get_db)]
 Token = Annotated[Caller, Depends(require_token)]
 OutboundPolicy = Annotated[Policy, Depends(get_policy)]
 ChannelId = Annotated[int, PathParam(ge=1, le=MAX_INT32, description="The channel's id.")]
-_BAD_JSON: dict[int | str, dict[str, Any]] = {
-    400: {"model": models.Problem, "description": "The body is not valid JSON."}
-}
 
 
 def _channel_json(conn: sa.Connection, channel: alert_channels.Channel) -> dict[str, Any]:
@@ -104,7 +101,7 @@ def get_channel(channel_id: ChannelId, db: Db, caller: Token) -> dict[str, Any]:
         return _channel_json(conn, _one_channel(conn, caller, channel_id))
 
 
-@router.post("/alert-channels", response_model=Channel, status_code=201, responses=_BAD_JSON)
+@router.post("/alert-channels", response_model=Channel, status_code=201, responses=models.BAD_JSON)
 def create_channel(body: ChannelCreate, db: Db, caller: Token, policy: OutboundPolicy) -> dict[str, Any]:
     """Add a channel: an Apprise URL (e-mail, Slack, Teams, Discord, Telegram, ntfy, PagerDuty, webhook…).
 
@@ -118,7 +115,7 @@ def create_channel(body: ChannelCreate, db: Db, caller: Token, policy: OutboundP
         return _channel_json(conn, _one_channel(conn, caller, channel_id))
 
 
-@router.patch("/alert-channels/{channel_id}", response_model=Channel, responses=_BAD_JSON)
+@router.patch("/alert-channels/{channel_id}", response_model=Channel, responses=models.BAD_JSON)
 def patch_channel(
     channel_id: ChannelId, body: ChannelPatch, db: Db, caller: Token, policy: OutboundPolicy
 ) -> dict[str, Any]:

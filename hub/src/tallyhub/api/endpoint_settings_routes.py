@@ -29,9 +29,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": models.Problem, "description": "Missing or unknown token."},
     404: {"model": models.Problem, "description": "Unknown app or endpoint."},
 }
-_BAD_JSON: dict[int | str, dict[str, Any]] = {
-    400: {"model": models.Problem, "description": "The body is not valid JSON."}
-}
 router = APIRouter(
     prefix="/api/v1", dependencies=[Depends(require_token)], tags=["endpoint settings"], responses=_ERRORS
 )
@@ -119,7 +116,7 @@ def get_endpoint_settings(
         return _json(store.get(conn, app_id, method, path))
 
 
-@router.patch("/apps/{app_id}/endpoint-settings", response_model=EndpointSettings, responses=_BAD_JSON)
+@router.patch("/apps/{app_id}/endpoint-settings", response_model=EndpointSettings, responses=models.BAD_JSON)
 def patch_endpoint_settings(
     app_id: AppId,
     method: EndpointMethod,
@@ -159,7 +156,7 @@ def get_app_settings(app_id: AppId, db: Db, caller: Token, settings: HubSettings
         return _app_json(conn, app_id, settings)
 
 
-@router.patch("/apps/{app_id}/settings", response_model=AppSettings, responses=_BAD_JSON)
+@router.patch("/apps/{app_id}/settings", response_model=AppSettings, responses=models.BAD_JSON)
 def patch_app_settings(
     app_id: AppId, body: AppSettingsPatch, db: Db, caller: Token, settings: HubSettings
 ) -> dict[str, Any]:

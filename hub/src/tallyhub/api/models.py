@@ -261,3 +261,9 @@ class SpanNames(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+# The answer documented for a write route whose body does not parse (Starlette's own 400).
+BAD_JSON: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not valid JSON."}
+}

@@ -86,7 +86,7 @@ def list_views(app_id: AppId, db: Db, caller: Token) -> list[dict[str, Any]]:
         return [_json(view) for view in store.visible(conn, app_id, None)]
 
 
-@router.post("/apps/{app_id}/views", response_model=SavedView, status_code=201)
+@router.post("/apps/{app_id}/views", response_model=SavedView, status_code=201, responses=models.BAD_JSON)
 def create_view(app_id: AppId, body: NewView, db: Db, caller: Token) -> dict[str, Any]:
     """Save a view shared with the team; a refused name or filter is a 422 naming it, and nothing is saved."""
     try:

@@ -18,7 +18,7 @@ from tallyhub.analytics.times import iso
 from tallyhub.api import uptime_models as models
 from tallyhub.api.auth import Caller, readable_app, require_token
 from tallyhub.api.deps import get_db, get_policy
-from tallyhub.api.models import Problem
+from tallyhub.api.models import BAD_JSON, Problem
 from tallyhub.api.params import MAX_INT32, AppId, Env, invalid_field
 from tallyhub.outbound.policy import Policy
 from tallyhub.storage.apps import app_envs, env_id_for
@@ -38,9 +38,6 @@ router = APIRouter(
 Db = Annotated[Database, Depends(get_db)]
 Token = Annotated[Caller, Depends(require_token)]
 OutboundPolicy = Annotated[Policy, Depends(get_policy)]
-_BAD_JSON: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "The body is not valid JSON."}
-}
 CheckId = Annotated[int, PathParam(ge=1, le=MAX_INT32, description="The health check's id.")]
 
 
@@ -138,7 +135,7 @@ def get_check(app_id: AppId, check_id: CheckId, db: Db, caller: Token) -> dict[s
 
 
 @router.post(
-    "/apps/{app_id}/health-checks", response_model=models.HealthCheck, status_code=201, responses=_BAD_JSON
+    "/apps/{app_id}/health-checks", response_model=models.HealthCheck, status_code=201, responses=BAD_JSON
 )
 def create_check(
     app_id: AppId, body: models.HealthCheckCreate, db: Db, caller: Token, policy: OutboundPolicy
@@ -159,7 +156,7 @@ def create_check(
 
 
 @router.patch(
-    "/apps/{app_id}/health-checks/{check_id}", response_model=models.HealthCheck, responses=_BAD_JSON
+    "/apps/{app_id}/health-checks/{check_id}", response_model=models.HealthCheck, responses=BAD_JSON
 )
 def patch_check(
     app_id: AppId,
@@ -197,7 +194,7 @@ def delete_check(app_id: AppId, check_id: CheckId, db: Db, caller: Token) -> Res
     return Response(status_code=204)
 
 
-@router.put("/apps/{app_id}/envs/{env}/heartbeat", response_model=models.Heartbeat, responses=_BAD_JSON)
+@router.put("/apps/{app_id}/envs/{env}/heartbeat", response_model=models.Heartbeat, responses=BAD_JSON)
 def set_heartbeat(
     app_id: AppId,
     env: Annotated[str, PathParam(min_length=1, max_length=32)],
