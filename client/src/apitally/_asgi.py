@@ -269,6 +269,22 @@ class AsgiMiddleware:
             client_fault(fault, "asgi lifespan shutdown")
 
 
+def warn_deprecated_options(identify_consumer_callback: object, request_logging_config: object) -> None:
+    """Warn at the integration's caller about the official client's deprecated options (both still work)."""
+    if identify_consumer_callback is not None:
+        warnings.warn(
+            "identify_consumer_callback is deprecated, pass consumer_callback instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    if request_logging_config is not None:
+        warnings.warn(
+            "request_logging_config is deprecated, pass the request-logging options as keyword arguments",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+
 def _request_body_logged(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"content-type":

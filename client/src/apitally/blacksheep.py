@@ -19,14 +19,13 @@ is left.
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 from blacksheep import Application, Request
 from blacksheep.server.openapi.v3 import Info, OpenAPIHandler
 
-from apitally._asgi import AsgiMiddleware, Receive, Scope, Send
+from apitally._asgi import AsgiMiddleware, Receive, Scope, Send, warn_deprecated_options
 from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer
 from apitally.client.guard import client_fault
@@ -63,18 +62,7 @@ def use_apitally(
 
     A bad `client_id` or `env` is logged once and the app's requests then pass unmeasured.
     """
-    if identify_consumer_callback is not None:
-        warnings.warn(
-            "identify_consumer_callback is deprecated, pass consumer_callback instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-    if request_logging_config is not None:
-        warnings.warn(
-            "request_logging_config is deprecated, pass the request-logging options as keyword arguments",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+    warn_deprecated_options(identify_consumer_callback, request_logging_config)
     logging_config = request_logging_config or RequestLoggingConfig.from_kwargs(kwargs)
     config = ClientConfig.build(client_id, env, hub_url, None)
     core = _BlackSheepMiddleware(

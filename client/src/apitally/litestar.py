@@ -13,7 +13,6 @@ read from the response body. Requests to the OpenAPI schema are not watched. The
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -24,7 +23,7 @@ from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.plugins import InitPluginProtocol
 
-from apitally._asgi import ASGIApp, AsgiMiddleware, Receive, Scope, Send
+from apitally._asgi import ASGIApp, AsgiMiddleware, Receive, Scope, Send, warn_deprecated_options
 from apitally.client import app_logs
 from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer
@@ -59,18 +58,7 @@ class ApitallyPlugin(InitPluginProtocol):
         hub_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if identify_consumer_callback is not None:
-            warnings.warn(
-                "identify_consumer_callback is deprecated, pass consumer_callback instead",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-        if request_logging_config is not None:
-            warnings.warn(
-                "request_logging_config is deprecated, pass the request-logging options as keyword arguments",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+        warn_deprecated_options(identify_consumer_callback, request_logging_config)
         logging_config = request_logging_config or RequestLoggingConfig.from_kwargs(kwargs)
         config = ClientConfig.build(client_id, env, hub_url, proxy)
         self._core = _LitestarMiddleware(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.schemas import SchemaGenerator
 
-from apitally._asgi import ASGIApp, AsgiMiddleware, Message, Scope, _Exchange
+from apitally._asgi import ASGIApp, AsgiMiddleware, Message, Scope, _Exchange, warn_deprecated_options
 from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer
 from apitally.client.logging_config import RequestLoggingConfig
@@ -56,18 +55,7 @@ class ApitallyMiddleware(AsgiMiddleware):
         hub_url: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if identify_consumer_callback is not None:
-            warnings.warn(
-                "identify_consumer_callback is deprecated, pass consumer_callback instead",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-        if request_logging_config is not None:
-            warnings.warn(
-                "request_logging_config is deprecated, pass the request-logging options as keyword arguments",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+        warn_deprecated_options(identify_consumer_callback, request_logging_config)
         self.app_version = app_version
         self.openapi_url = openapi_url
         self.consumer_callback = consumer_callback or identify_consumer_callback
