@@ -26,7 +26,7 @@ class Forwarded:
     hub_status: int
     dropped: bool
     retry_after: str | None = None  # the hub's Retry-After header, if any
-    at: float = 0.0  # when the hub's answer came (epoch seconds)
+    at: float = 0.0  # when the hub's answer was passed on to the client, or dropped (epoch seconds)
     body_sha256: str = ""  # of the body as sent: a retry of the same body has the same one
 
 
@@ -94,6 +94,17 @@ class LossyProxy:
                     self.close_connection = True  # the hub is unreachable: so is the proxy
                     return
                 message_uuid, drop = proxy._should_drop(self.path, body)
+                if not drop:
+                    self.send_response(answer.status_code)
+                    for name in ("content-type", "retry-after", "apitally-export-interval"):
+                        if name in answer.headers:
+                            self.send_header(name, answer.headers[name])
+                    self.send_header("Content-Length", str(len(answer.content)))
+                    self.end_headers()
+                    self.wfile.write(answer.content)
+                    self.wfile.flush()
+                # Recorded once the client has the answer (or lost it), so a test that sees it can
+                # expect the client to act on it.
                 with proxy._lock:
                     proxy.forwarded.append(
                         Forwarded(
@@ -109,14 +120,6 @@ class LossyProxy:
                 if drop:
                     proxy.on_drop()
                     self.close_connection = True
-                    return
-                self.send_response(answer.status_code)
-                for name in ("content-type", "retry-after", "apitally-export-interval"):
-                    if name in answer.headers:
-                        self.send_header(name, answer.headers[name])
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

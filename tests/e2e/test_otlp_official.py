@@ -73,8 +73,15 @@ def assert_everything_sent_is_reported(
     """Counts, endpoints, consumers, errors, the instance, and a request log with its app logs per request."""
     expected = Expected(sent)
     context = logs(hub, app)
+
+    def arrived() -> int:
+        return len(view.get("request-logs", limit=1000)["items"])
+
     wait_for(
-        lambda: len(view.get("request-logs", limit=1000)["items"]) == len(sent), 30, "request logs", context
+        lambda: arrived() == len(sent),
+        30,
+        "request logs",
+        lambda: f"{arrived()} of the {len(sent)} requests sent were logged\n{context()}",
     )
     wait_for(lambda: view.total_requests() >= expected.totals.requests, 30, "requests counted", context)
     assert_reports(view, expected, api.routes())

@@ -91,7 +91,13 @@ apitally.init(
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = make_server("127.0.0.1", int(os.environ["E2E_PORT"]), app, threaded=True)
-    server.serve_forever()
+    # A request's telemetry is recorded after its answer is written: on SIGTERM, wait for the threads
+    # still finishing answered requests before the client's exit hook sends the last of it.
+    server.daemon_threads = False
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":
