@@ -8,10 +8,13 @@ import base64
 import json
 import os
 import subprocess
+import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from .conftest import APPS
+from .conftest import APPS, official_python
 
 
 def run(python: str, hub: Any, app: str) -> None:
@@ -21,6 +24,19 @@ def run(python: str, hub: Any, app: str) -> None:
     env.pop("APITALLY_STRICT", None)
     done = subprocess.run([python, str(APPS / app)], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+@contextmanager
+def both_clients(ours: Any, app: str) -> Iterator[Any]:
+    """Run `apps/<app>` under the official client, against a recording hub of its own (yielded), and
+    then under this client, against `ours`."""
+    official = type(ours)()
+    try:
+        run(official_python(), official, app)
+        run(sys.executable, ours, app)
+        yield official
+    finally:
+        official.close()
 
 
 def merged_requests(hub: Any) -> dict[tuple[Any, ...], dict[str, Any]]:

@@ -7,18 +7,16 @@ must have the same keys, types and aggregate values.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import pytest
 
-from .conftest import official_python
 from .contract import (
     assert_same_lines,
+    both_clients,
     consumers,
     log_lines,
     merged_requests,
-    run,
     server_errors,
     sync_shapes,
 )
@@ -27,13 +25,8 @@ pytestmark = pytest.mark.e2e
 
 
 def test_same_payloads_as_the_official_client(hub: Any) -> None:
-    official = type(hub)()
-    try:
-        run(official_python(), official, "contract_app.py")
-        run(sys.executable, hub, "contract_app.py")
+    with both_clients(hub, "contract_app.py") as official:
         compare(official, hub)
-    finally:
-        official.close()
 
 
 def compare(official: Any, ours: Any) -> None:

@@ -1,7 +1,7 @@
 """Same traffic through this client and the official apitally[blacksheep]==0.25.1: same payloads, but
 where the official one reports what the client never received.
 
-As `test_contract_litestar` does: each client runs `apps/contract_blacksheep_app.py` from its own
+As `test_contract_asgi` does: each client runs `apps/contract_blacksheep_app.py` from its own
 interpreter against a recording hub of its own. The official client is a BlackSheep middleware that
 sees an exception before BlackSheep answers it: it reports every exception as a 500 with no response
 (a `BadRequest` answered 400, a `NotFound` 404), and each as a server error. Ours measures at the ASGI
@@ -11,18 +11,16 @@ Everything else must agree.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import pytest
 
-from .conftest import official_python
 from .contract import (
     assert_same_lines,
+    both_clients,
     consumers,
     log_lines,
     merged_requests,
-    run,
     server_errors,
     sync_shapes,
     validation_errors,
@@ -37,13 +35,8 @@ INTERNAL_ERROR = b"Internal Server Error"  # BlackSheep's 500 body
 
 
 def test_same_payloads_as_the_official_blacksheep_client(hub: Any) -> None:
-    official = type(hub)()
-    try:
-        run(official_python(), official, "contract_blacksheep_app.py")
-        run(sys.executable, hub, "contract_blacksheep_app.py")
+    with both_clients(hub, "contract_blacksheep_app.py") as official:
         compare(official, hub)
-    finally:
-        official.close()
 
 
 def compare(official: Any, ours: Any) -> None:

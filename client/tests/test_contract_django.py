@@ -10,18 +10,16 @@ matter (each client syncs on its own clock), only the totals.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import pytest
 
-from .conftest import official_python
 from .contract import (
     assert_same_lines,
+    both_clients,
     consumers,
     log_lines,
     merged_requests,
-    run,
     server_errors,
     sync_shapes,
     validation_errors,
@@ -33,13 +31,8 @@ APP = "contract_django_app.py"
 
 
 def test_same_payloads_as_the_official_django_client(hub: Any) -> None:
-    official = type(hub)()
-    try:
-        run(official_python(), official, APP)
-        run(sys.executable, hub, APP)
+    with both_clients(hub, APP) as official:
         compare(official, hub)
-    finally:
-        official.close()
 
 
 def compare(official: Any, ours: Any) -> None:
