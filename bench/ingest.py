@@ -28,6 +28,7 @@ import dataclasses
 import itertools
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -141,12 +142,23 @@ class Hub:
     """`tallyhub serve` as a child process."""
 
     def __init__(
-        self, database_url: str, log_path: Path, workers: int = 1, source: Path | None = None
+        self,
+        database_url: str,
+        log_path: Path,
+        workers: int = 1,
+        source: Path | None = None,
+        settings: dict[str, str] | None = None,
     ) -> None:
+        """`settings`: TALLYHUB_* variables over the defaults (maintenance hourly: none during a run)."""
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log_path.open("wb")
-        env = {**os.environ, "TALLYHUB_LOG_LEVEL": "warning", "TALLYHUB_MAINTENANCE_INTERVAL_SECONDS": "3600"}
+        env = {
+            **os.environ,
+            "TALLYHUB_LOG_LEVEL": "warning",
+            "TALLYHUB_MAINTENANCE_INTERVAL_SECONDS": "3600",
+            **(settings or {}),
+        }
         if source is not None:  # another revision's hub package, ahead of the installed one
             env["PYTHONPATH"] = str(source)
         command = [
@@ -188,9 +200,18 @@ class Hub:
                     peaks.append(int(line.split()[1]) / 1024)
         return max(peaks)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30) -> None:
+        """Terminate the hub; its processes are killed if it has not exited after `timeout` seconds."""
         self.process.terminate()
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for pid in _children(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.process.kill()
+            self.process.wait()
+            print(f"hub did not exit within {timeout:.0f} s of SIGTERM: killed", flush=True)
         self.log.close()
 
 

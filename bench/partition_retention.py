@@ -31,7 +31,8 @@ ROWS = int(os.environ.get("BENCH_RETENTION_ROWS", "300000"))
 VALUES = (1, 100, 200, '{"50":1}', '{"0":1}', '{"0":1}', True)
 
 
-def _fill(db: Database, env_id: int, day: int) -> None:
+def fill_day(db: Database, env_id: int, day: int, count: int = ROWS) -> None:
+    """`count` rolled minute rows of the env spread over the UTC day beginning at `day`."""
     rng = random.Random(day)
     rows = [
         (
@@ -44,7 +45,7 @@ def _fill(db: Database, env_id: int, day: int) -> None:
             200,
             *VALUES,
         )
-        for _ in range(ROWS)
+        for _ in range(count)
     ]
     with db.write() as conn:
         bulk.append(conn, metrics, COLUMNS, rows)
@@ -63,7 +64,7 @@ def main() -> None:
             first = (int(time.time()) // DAY - 30) * DAY
             partitions.create_ahead(db, first + DAY)
             for day in (first, first + DAY):
-                _fill(db, env_id, day)
+                fill_day(db, env_id, day)
             with db.write() as conn:
                 conn.execute(sa.text("ANALYZE metrics"))
             started = time.perf_counter()

@@ -121,7 +121,7 @@ def test_sign_in_create_app_and_see_first_data(browser, hub: HubProcess, databas
     page.fill('input[name="envs"]', "prod, dev")
     shot("create-app")
     page.click('main button[type="submit"]')
-    page.wait_for_url(re.compile(r".*/apps/\d+/setup\?framework=flask$"))
+    page.wait_for_url(re.compile(r".*/apps/\d+/setup$"))
     client_id = page.inner_text("#client-id")
     assert page.inner_text("#snippet") == (
         "from flask import Flask\n"

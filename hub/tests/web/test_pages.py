@@ -209,7 +209,7 @@ def test_create_app_leads_to_its_setup_page(web, world) -> None:
     )
     assert created.status_code == 303
     location = created.headers["location"]
-    assert re.fullmatch(r"/apps/\d+/setup\?framework=fastapi", location)
+    assert re.fullmatch(r"/apps/\d+/setup", location)  # the page opens on the stored framework
     page = client.get(location)
     assert "from apitally.fastapi import ApitallyMiddleware" in page.text
     app_id = int(location.split("/")[2])
@@ -250,7 +250,9 @@ def test_flask_snippet_is_the_guide_with_this_hubs_url(web, world) -> None:
         ("flask", "app.wsgi_app = ApitallyMiddleware("),
         ("fastapi", "app.add_middleware("),
         ("starlette", "from apitally.starlette import ApitallyMiddleware"),
-        ("django", '"apitally.django.ApitallyMiddleware"'),
+        ("django-ninja", '"apitally.django.ApitallyMiddleware"'),
+        ("django-rest-framework", '"apitally.django.ApitallyMiddleware"'),
+        ("blacksheep", "from apitally.blacksheep import use_apitally"),
         ("litestar", "ApitallyPlugin("),
         ("express", "useApitally(app, {"),
     ],

@@ -16,8 +16,10 @@ EXTRAS = {
     "flask": "flask",
     "fastapi": "fastapi",
     "starlette": "starlette",
-    "django": "django-rest-framework",
+    "django-ninja": "django-ninja",
+    "django-rest-framework": "django-rest-framework",
     "litestar": "litestar",
+    "blacksheep": "blacksheep",
 }
 
 
@@ -42,10 +44,10 @@ def test_each_python_framework_installs_this_client_from_the_hub(
     page = client.get(f"/apps/{app_id}/setup?framework={framework}").text
     install = _code(page, "client-install")
     assert install is not None and install.startswith(f'pip install "apitally[{extra}] @ {url}"')
-    assert _code(page, "official-client-install") == (
-        'pip install "apitally[django_rest_framework]>=0.25,<1"  # or apitally[django_ninja]'
-        if framework == "django"
-        else f'pip install "apitally[{framework}]>=0.25,<1"'
+    # The official client spells the Django extras with underscores.
+    assert (
+        _code(page, "official-client-install")
+        == f'pip install "apitally[{extra.replace("-", "_")}]>=0.25,<1"'
     )
     # The URL pip is told is one this hub answers (under its own address here).
     path = install.split(" @ ")[1].split('"')[0].removeprefix("https://hub.example.com")

@@ -46,6 +46,11 @@ class AppInfo(BaseModel):
     client_id: str
     envs: list[str]
     created_at: str
+    framework: str | None = Field(
+        description="The framework the app is set up with, chosen when it was created or in its settings "
+        "(flask, fastapi, starlette, django-ninja, django-rest-framework, litestar, blacksheep, express, "
+        "apitally1, opentelemetry); null when none was chosen."
+    )
 
 
 class Endpoint(Stats):

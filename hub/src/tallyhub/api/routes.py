@@ -127,6 +127,7 @@ def list_apps(db: Db, caller: Token) -> list[dict[str, Any]]:
             "client_id": a.client_id,
             "envs": list(a.envs),
             "created_at": iso(a.created_at),
+            "framework": a.framework,
         }
         for a in found
     ]

@@ -6,6 +6,8 @@ one transaction, adds a bounded number of unrolled minute rows into the hour and
 `rolled`. So hour/day rows + unrolled minute rows always hold each request exactly once (tables.py), and
 a long backlog is worked through in short transactions. Hours and days are UTC (bucket = floor(t / size)
 * size). Runs are serialised: SQLite by its single writer, PostgreSQL by a transaction advisory lock.
+On PostgreSQL each batch takes its write lock on `metrics` (all partitions) first, so that maintenance
+creating or dropping a slice in another hub process waits for the batch instead of deadlocking with it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def run(db: Database, settings: Settings, now: float, batch_rows: int = BATCH_RO
         with db.write() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
+                # The write lock on every partition before the first read: a batch reads partitions
+                # (ACCESS SHARE) it then writes (ROW EXCLUSIVE), and a slice being attached or dropped
+                # meanwhile (ACCESS EXCLUSIVE on the default or the slice, another hub process's
+                # maintenance) would deadlock with that upgrade. Taken first, the other one waits.
+                conn.execute(sa.text("LOCK TABLE metrics IN ROW EXCLUSIVE MODE"))
             count = _roll_batch(conn, cutoff, batch_rows)
         rolled += count
         if count < batch_rows:

@@ -19,6 +19,7 @@ class TeamApp:
     client_id: str
     created_at: float
     envs: tuple[str, ...]
+    framework: str | None = None  # a key of storage.app_frameworks; None: never chosen
 
 
 def _env_names(conn: sa.Connection, app_ids: list[int]) -> dict[int, list[str]]:
@@ -41,7 +42,8 @@ def apps_of_teams(conn: sa.Connection, team_ids: list[int]) -> list[TeamApp]:
     ).all()
     names = _env_names(conn, [r.id for r in rows])
     return [
-        TeamApp(r.id, r.team_id, r.name, r.client_id, r.created_at, tuple(names.get(r.id, ()))) for r in rows
+        TeamApp(r.id, r.team_id, r.name, r.client_id, r.created_at, tuple(names.get(r.id, ())), r.framework)
+        for r in rows
     ]
 
 
@@ -50,7 +52,15 @@ def team_app(conn: sa.Connection, app_id: int) -> TeamApp | None:
     if row is None or row.team_id is None:
         return None  # an app without a team is visible to nobody in the dashboard
     names = _env_names(conn, [row.id])
-    return TeamApp(row.id, row.team_id, row.name, row.client_id, row.created_at, tuple(names.get(row.id, ())))
+    return TeamApp(
+        row.id,
+        row.team_id,
+        row.name,
+        row.client_id,
+        row.created_at,
+        tuple(names.get(row.id, ())),
+        row.framework,
+    )
 
 
 def check_app_name(name: str) -> str:

@@ -8,6 +8,7 @@ import uuid
 
 import sqlalchemy as sa
 
+from tallyhub.storage import app_frameworks
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import apps, envs, teams
 from tallyhub.storage.upsert import insert_ignore
@@ -22,12 +23,20 @@ class App:
     client_id: str
     created_at: float
     envs: tuple[str, ...]
+    framework: str | None = None  # a key of storage.app_frameworks; None: never chosen
 
 
 def create_app(
-    db: Database, name: str, env_names: tuple[str, ...] = ("prod", "dev"), team_id: int | None = None
+    db: Database,
+    name: str,
+    env_names: tuple[str, ...] = ("prod", "dev"),
+    team_id: int | None = None,
+    framework: str | None = None,
 ) -> App:
-    """Create an app with a fresh client ID and the given environments, in a team (default: "Default")."""
+    """Create an app with a fresh client ID and the given environments, in a team (default: "Default"),
+    set up with `framework` (a key of storage.app_frameworks, checked; None: none chosen)."""
+    if framework is not None:
+        app_frameworks.checked(framework)
     now = time.time()
     client_id = str(uuid.uuid4())
     with db.write() as conn:
@@ -35,12 +44,12 @@ def create_app(
             team_id = _default_team_id(conn, now)
         app_id = conn.execute(
             apps.insert()
-            .values(name=name, client_id=client_id, created_at=now, team_id=team_id)
+            .values(name=name, client_id=client_id, created_at=now, team_id=team_id, framework=framework)
             .returning(apps.c.id)
         ).scalar_one()
         for env in dict.fromkeys(env_names):
             conn.execute(envs.insert().values(app_id=app_id, name=env, created_at=now))
-    return App(app_id, name, client_id, now, tuple(dict.fromkeys(env_names)))
+    return App(app_id, name, client_id, now, tuple(dict.fromkeys(env_names)), framework)
 
 
 def _default_team_id(conn: sa.Connection, now: float) -> int:
@@ -59,7 +68,10 @@ def list_apps(conn: sa.Connection, app_id: int | None = None) -> list[App]:
     for owner, env in conn.execute(env_query):
         env_names.setdefault(owner, []).append(env)
     rows = conn.execute(app_query).all()
-    return [App(r.id, r.name, r.client_id, r.created_at, tuple(env_names.get(r.id, ()))) for r in rows]
+    return [
+        App(r.id, r.name, r.client_id, r.created_at, tuple(env_names.get(r.id, ())), r.framework)
+        for r in rows
+    ]
 
 
 def get_app(conn: sa.Connection, app_id: int) -> App | None:

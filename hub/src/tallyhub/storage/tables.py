@@ -65,6 +65,9 @@ apps = sa.Table(
     sa.Column("apdex_threshold_ms", sa.Integer),
     # The app's Sentry organisation URL (https://…): server errors link to their Sentry event (0033).
     sa.Column("sentry_org_url", sa.String(500)),
+    # The framework chosen when the app was created (a key of storage.app_frameworks); the setup page
+    # opens on its instructions. NULL: an app made before migration 0041 or from the CLI.
+    sa.Column("framework", sa.String(32)),
 )
 
 envs = sa.Table(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from tallyhub.storage import app_frameworks
+
 
 @dataclasses.dataclass(frozen=True)
 class Framework:
@@ -18,9 +20,21 @@ class Framework:
     code: str  # with the placeholder {client_id}
     # The extra of this project's client (served by the hub) for the framework; "" when it has none.
     extra: str = ""
-    extra_note: str = ""
 
 
+# The same settings serve Django Ninja and Django REST framework; only the install's extra differs.
+_DJANGO_SETTINGS = """# settings.py
+MIDDLEWARE = [
+    "apitally.django.ApitallyMiddleware",
+    # Other middleware ...
+]
+
+APITALLY_MIDDLEWARE = {
+    "client_id": "{client_id}",
+    "env": "dev",  # or "prod" etc.
+}"""
+
+# The Hub v2 tabs of the setup page; every key is one of storage.app_frameworks.FRAMEWORKS.
 FRAMEWORKS: tuple[Framework, ...] = (
     Framework(
         "flask",
@@ -71,22 +85,20 @@ app.add_middleware(
         extra="starlette",
     ),
     Framework(
-        "django",
-        "Django",
-        'pip install "apitally[django_rest_framework]>=0.25,<1"  # or apitally[django_ninja]',
+        "django-ninja",
+        "Django Ninja",
+        'pip install "apitally[django_ninja]>=0.25,<1"',
         "python",
-        """# settings.py
-MIDDLEWARE = [
-    "apitally.django.ApitallyMiddleware",
-    # Other middleware ...
-]
-
-APITALLY_MIDDLEWARE = {
-    "client_id": "{client_id}",
-    "env": "dev",  # or "prod" etc.
-}""",
+        _DJANGO_SETTINGS,
+        extra="django-ninja",
+    ),
+    Framework(
+        "django-rest-framework",
+        "Django REST framework",
+        'pip install "apitally[django_rest_framework]>=0.25,<1"',
+        "python",
+        _DJANGO_SETTINGS,
         extra="django-rest-framework",
-        extra_note="  # or apitally[django-ninja]",
     ),
     Framework(
         "litestar",
@@ -108,6 +120,22 @@ app = Litestar(
         extra="litestar",
     ),
     Framework(
+        "blacksheep",
+        "BlackSheep",
+        'pip install "apitally[blacksheep]>=0.25,<1"',
+        "python",
+        """from blacksheep import Application
+from apitally.blacksheep import use_apitally
+
+app = Application()
+use_apitally(
+    app,
+    client_id="{client_id}",
+    env="dev",  # or "prod" etc.
+)""",
+        extra="blacksheep",
+    ),
+    Framework(
         "express",
         "Express",
         "npm install apitally@0.25",
@@ -126,7 +154,13 @@ useApitally(app, {
 )
 
 BY_KEY = {f.key: f for f in FRAMEWORKS}
-DEFAULT = "flask"
+DEFAULT = app_frameworks.DEFAULT
+
+
+def tab_for(framework: str | None) -> str:
+    """The Hub v2 tab the setup page opens on for an app set up with `framework` (a stored key or None):
+    its own, else (none chosen, or an OTLP way, which has its own section) the default."""
+    return framework if framework in BY_KEY else DEFAULT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +182,7 @@ def snippet(framework: str, client_id: str, hub_url: str, wheel_filename: str | 
     `wheel_filename` is the client wheel the hub serves (None: it serves none)."""
     chosen = BY_KEY[framework]
     if chosen.extra and wheel_filename:
-        install = own_install(chosen.extra, hub_url, wheel_filename) + chosen.extra_note
+        install = own_install(chosen.extra, hub_url, wheel_filename)
         official: str | None = chosen.install
     else:
         install, official = chosen.install, None

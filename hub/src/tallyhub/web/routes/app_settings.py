@@ -7,7 +7,7 @@ from starlette.responses import RedirectResponse, Response
 
 from tallyhub.analytics.times import iso
 from tallyhub.identifiers import ENV_RULE, is_valid_env
-from tallyhub.storage import app_admin, caps, endpoint_settings, sentry_links
+from tallyhub.storage import app_admin, app_frameworks, caps, endpoint_settings, sentry_links
 from tallyhub.storage.app_admin import TeamApp
 from tallyhub.web.access import (
     FormStr,
@@ -27,6 +27,7 @@ NOTICES = {
     "env-removed": "The environment was deleted with its data.",
     "apdex-set": "The app's Apdex T was saved.",
     "sentry-set": "The Sentry organisation URL was saved.",
+    "framework-set": "The framework was saved: the setup page opens on its instructions.",
 }
 
 
@@ -56,6 +57,7 @@ def _page(
         limits=_limits(request, app.id),
         apdex=_apdex(request, app.id),
         sentry_org_url=_sentry_org_url(request, app.id),
+        frameworks=app_frameworks.FRAMEWORKS,
     )
 
 
@@ -131,6 +133,18 @@ def set_sentry_org_url(
     return _back(app.id, "sentry-set")
 
 
+@router.post("/apps/{app_id}/settings/framework")
+def set_framework(request: Request, viewer: SignedIn, app_id: RowId, framework: FormStr = "") -> Response:
+    """The framework the app is set up with, whose instructions the setup page opens on."""
+    app = require_app(request, viewer, app_id, "admin")
+    try:
+        with request_db(request).write() as conn:
+            app_frameworks.set_framework(conn, app.id, framework)
+    except app_frameworks.InvalidFramework as exc:
+        raise WebError(400, f"Framework: {exc}.") from None
+    return _back(app.id, "framework-set")
+
+
 @router.post("/apps/{app_id}/settings/envs")
 def add_env(request: Request, viewer: SignedIn, app_id: RowId, name: FormStr = "") -> Response:
     app = require_app(request, viewer, app_id, "admin")
@@ -180,6 +194,7 @@ def delete_app(request: Request, viewer: SignedIn, app_id: RowId, confirm: FormS
             limits=_limits(request, app.id),
             apdex=_apdex(request, app.id),
             sentry_org_url=_sentry_org_url(request, app.id),
+            frameworks=app_frameworks.FRAMEWORKS,
         )
     with request_db(request).write() as conn:
         app_admin.delete_app(conn, app.id)

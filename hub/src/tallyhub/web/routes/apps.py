@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from tallyhub.accounts import teams as team_store
 from tallyhub.identifiers import ENV_RULE, is_valid_env
-from tallyhub.storage import app_admin, write_tokens
+from tallyhub.storage import app_admin, app_frameworks, write_tokens
 from tallyhub.storage import apps as app_store
 from tallyhub.web import snippets
 from tallyhub.web.access import (
@@ -93,7 +93,7 @@ def _new_app_page(request: Request, viewer: Viewer, status_code: int = 200, **va
         raise WebError(403, "Creating an app needs the admin role in a team.")
     values.setdefault("error", None)
     values.setdefault("name", "")
-    values.setdefault("framework", snippets.DEFAULT)
+    values.setdefault("framework", app_frameworks.DEFAULT)
     values.setdefault("envs", "prod, dev")
     values.setdefault("team_id", teams[0].id)
     return render(
@@ -101,7 +101,7 @@ def _new_app_page(request: Request, viewer: Viewer, status_code: int = 200, **va
         "app_new.html",
         status_code=status_code,
         teams=teams,
-        frameworks=snippets.FRAMEWORKS,
+        frameworks=app_frameworks.FRAMEWORKS,
         **values,
     )
 
@@ -125,12 +125,12 @@ def create_app(
         team = require_team(viewer, int(team_id) if team_id.isdigit() else 0, "admin")
         app_name = app_admin.check_app_name(name)
         env_names = parse_envs(envs)
-        if framework not in snippets.BY_KEY:
+        if framework not in app_frameworks.FRAMEWORKS:
             raise ValueError("choose a framework from the list")
     except ValueError as exc:
         return _new_app_page(request, viewer, status_code=400, error=str(exc), **values)
-    app = app_store.create_app(request_db(request), app_name, env_names, team_id=team.id)
-    return RedirectResponse(f"/apps/{app.id}/setup?framework={framework}", status_code=303)
+    app = app_store.create_app(request_db(request), app_name, env_names, team_id=team.id, framework=framework)
+    return RedirectResponse(f"/apps/{app.id}/setup", status_code=303)  # it opens on the stored framework
 
 
 @router.get("/apps/{app_id}")
@@ -140,24 +140,28 @@ def app_home(request: Request, viewer: SignedIn, app_id: RowId) -> Response:
     return RedirectResponse(filters.href(f"/apps/{app_id}/traffic"), status_code=303)
 
 
+def _shown_framework(app: app_admin.TeamApp, framework: str | None) -> str:
+    """The framework the setup page shows: the one asked for (a tab), else the app's own."""
+    if framework is None:
+        return app.framework or app_frameworks.DEFAULT
+    if framework not in app_frameworks.FRAMEWORKS:
+        raise WebError(400, f"framework: one of {', '.join(app_frameworks.FRAMEWORKS)}")
+    return framework
+
+
 @router.get("/apps/{app_id}/setup")
-def setup_page(
-    request: Request, viewer: SignedIn, app_id: RowId, framework: str = snippets.DEFAULT
-) -> Response:
+def setup_page(request: Request, viewer: SignedIn, app_id: RowId, framework: str | None = None) -> Response:
     app = require_app(request, viewer, app_id)
-    if framework not in snippets.BY_KEY:
-        raise WebError(400, f"framework: one of {', '.join(snippets.BY_KEY)}")
-    return _setup_page(request, viewer, app, framework, None)
+    return _setup_page(request, viewer, app, _shown_framework(app, framework), None)
 
 
 @router.post("/apps/{app_id}/setup/write-token")
 def new_write_token(
-    request: Request, viewer: SignedIn, app_id: RowId, framework: str = snippets.DEFAULT
+    request: Request, viewer: SignedIn, app_id: RowId, framework: str | None = None
 ) -> Response:
     """Make the app's new OTLP write token and show it (only now: it is stored hashed)."""
     app = require_app(request, viewer, app_id, "admin")
-    if framework not in snippets.BY_KEY:
-        raise WebError(400, f"framework: one of {', '.join(snippets.BY_KEY)}")
+    framework = _shown_framework(app, framework)
     grace = request.app.state.settings.write_token_grace_hours * 3600
     with request_db(request).write() as conn:
         token = write_tokens.create(conn, app.id, time.time(), grace)
@@ -178,8 +182,15 @@ def _setup_page(
         role=viewer.role_in(app.team_id),
         filters=Filters.from_query(request.query_params),
         frameworks=snippets.FRAMEWORKS,
+        framework=framework,
+        own_label=app_frameworks.FRAMEWORKS.get(app.framework or ""),
+        # The OTLP ways have their own sections: the page opens on the chosen one, before the others.
+        first_way=framework if framework in app_frameworks.OTLP_WAYS else "client",
         snippet=snippets.snippet(
-            framework, app.client_id, hub_url(request), request.app.state.client_wheel.filename()
+            snippets.tab_for(framework),
+            app.client_id,
+            hub_url(request),
+            request.app.state.client_wheel.filename(),
         ),
         otlp=snippets.otlp(write_token, env, hub_url(request)),
         write_token=write_token,
