@@ -45,7 +45,7 @@ def run_rollup(db: Database, settings: Settings, now: float) -> int:
 
 
 def run_partitions(db: Database, settings: Settings, now: float) -> int:
-    """Create PostgreSQL's metric partitions ahead of the clock (nothing on SQLite); returns how many."""
+    """Create PostgreSQL's metric and log partitions ahead of the clock (none on SQLite); returns how many."""
     return partitions.create_ahead(db, now)
 
 

@@ -149,7 +149,10 @@ def list_request_logs(
     if terms is None:
         return {"items": [], "next_before": None}
     if before is not None:
-        anchor = conn.execute(sa.select(request_logs.c.timestamp).where(request_logs.c.id == before)).scalar()
+        # Within the range: on PostgreSQL only its day slices are read (storage/partitions.py).
+        anchor = conn.execute(
+            sa.select(request_logs.c.timestamp).where(request_logs.c.id == before, *terms[:2])
+        ).scalar()
         terms.append(request_logs.c.id < before if anchor is None else _older_than(anchor, before))
     columns = [*_LIST_COLUMNS, consumers.c.identifier]
     rows = _probe_bodies(

@@ -29,6 +29,9 @@ class Records:
 
     logs: list[tuple[str | None, tuple[object, ...]]] = dataclasses.field(default_factory=list)
     spans: list[tuple[str | None, tuple[object, ...]]] = dataclasses.field(default_factory=list)
+    # The earliest and latest time of the batch's request logs: on PostgreSQL the lookup of stored
+    # requests reads only the day slices between them (storage/partitions.py).
+    request_times: tuple[float, float] | None = None
 
 
 def _text(value: str | None, limit: int | None = None) -> str | None:
@@ -64,6 +67,9 @@ def serialise(batch: Batch) -> Records:
     """The app-log and span rows of `batch`'s request logs (first of each uuid) and trace items."""
     out = Records()
     seen: set[str] = set()
+    if batch.request_logs:
+        times = [log.timestamp for log in batch.request_logs]
+        out.request_times = (min(times), max(times))
     for log in batch.request_logs:
         if log.uuid in seen:
             continue
@@ -80,12 +86,19 @@ def serialise(batch: Batch) -> Records:
     return out
 
 
-def _stored_uuids(conn: sa.Connection, env_id: int, uuids: Sequence[str]) -> set[str]:
+def _stored_uuids(
+    conn: sa.Connection, env_id: int, uuids: Sequence[str], times: tuple[float, float] | None
+) -> set[str]:
     found: set[str] = set()
+    terms = []
+    if times is not None and conn.dialect.name == "postgresql":
+        # The partitioned key holds the timestamp (ingest/request_logs.py): a request stored with
+        # another one is another request there, so the batch's times bound the lookup.
+        terms.append(request_logs.c.timestamp.between(*times))
     for i in range(0, len(uuids), _LOOKUP_CHUNK):
         chunk = uuids[i : i + _LOOKUP_CHUNK]
         query = sa.select(request_logs.c.uuid).where(
-            request_logs.c.env_id == env_id, request_logs.c.uuid.in_(chunk)
+            request_logs.c.env_id == env_id, request_logs.c.uuid.in_(chunk), *terms
         )
         found.update(conn.execute(query).scalars())
     return found
@@ -94,7 +107,7 @@ def _stored_uuids(conn: sa.Connection, env_id: int, uuids: Sequence[str]) -> set
 def known_requests(conn: sa.Connection, env_id: int, records: Records) -> set[str]:
     """The request uuids of `records` already stored in env `env_id`: call before storing the request logs."""
     uuids = sorted({uuid for uuid, _ in (*records.logs, *records.spans) if uuid is not None})
-    return _stored_uuids(conn, env_id, uuids) if uuids else set()
+    return _stored_uuids(conn, env_id, uuids, records.request_times) if uuids else set()
 
 
 def append(conn: sa.Connection, env_id: int, records: Records, known: set[str]) -> None:

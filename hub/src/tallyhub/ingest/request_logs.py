@@ -15,6 +15,12 @@ from tallyhub.storage.dimensions import NaturalEndpoint, natural_endpoint
 from tallyhub.storage.tables import request_logs
 from tallyhub.storage.upsert import insert_ignore
 
+# A request's uuid is its key; on PostgreSQL the key also holds the partition key, the timestamp
+# (storage/partitions.py). That still stores a retried log file once: a request's timestamp is read
+# from the file, so every retry of it carries the same one.
+KEY = ("env_id", "uuid")
+PARTITIONED_KEY = (*KEY, "timestamp")
+
 _LOG_FIELDS = tuple(f.name for f in dataclasses.fields(AppLog))
 _SPAN_FIELDS = tuple(f.name for f in dataclasses.fields(Span))
 
@@ -29,7 +35,8 @@ def store(
     """Insert the logs not stored yet, given the ids of every endpoint and consumer they name."""
     if not logs:
         return
-    insert_ignore(conn, request_logs, rows(env_id, logs, endpoint_ids, consumer_ids), ["env_id", "uuid"])
+    key = PARTITIONED_KEY if conn.dialect.name == "postgresql" else KEY
+    insert_ignore(conn, request_logs, rows(env_id, logs, endpoint_ids, consumer_ids), key)
 
 
 def rows(

@@ -1,5 +1,8 @@
 """Retention of what ingestion stores beside metrics: errors, request logs and their trace items, receipts.
 
+On PostgreSQL request logs, app-log records and span records are cut in day slices, and the slices
+wholly past retention are dropped (storage/partitions.py).
+
 Idempotency keys are kept for RECEIVED_KEEP_SECONDS: clients retry a payload for up to an hour
 (PROTOCOL.md §1A). OTLP's bookkeeping goes once its sender has been silent for OTLP_STATE_KEEP_SECONDS:
 a cumulative stream's stored totals (a live SDK re-exports each stream every interval, so its row is
@@ -12,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tallyhub.settings import Settings
-from tallyhub.storage import span_hours
+from tallyhub.storage import partitions, span_hours
 from tallyhub.storage.bulk import delete_batched
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import (
@@ -46,12 +49,17 @@ def run(db: Database, settings: Settings, now: float) -> int:
         ),
     )
     logs_cutoff = now - settings.retention_request_logs_days * DAY
-    deleted += delete_batched(db, request_logs, request_logs.c.timestamp < logs_cutoff)
-    deleted += delete_batched(db, trace_items, trace_items.c.timestamp < logs_cutoff)
-    deleted += delete_batched(db, app_log_records, app_log_records.c.timestamp < logs_cutoff)
     # Spans and their hourly counts before the same hour boundary: each hour counted is then all there.
     spans_cutoff = span_hours.retention_cutoff(logs_cutoff)
-    deleted += delete_batched(db, span_records, span_records.c.timestamp < spans_cutoff)
+    for table, cutoff in (
+        (request_logs, logs_cutoff),
+        (app_log_records, logs_cutoff),
+        (span_records, spans_cutoff),
+    ):
+        # On PostgreSQL the day slices wholly past the cutoff are dropped; the row delete takes the rest.
+        deleted += partitions.drop_past(db, partitions.LOG_SLICES[table.name], cutoff)
+        deleted += delete_batched(db, table, table.c.timestamp < cutoff)
+    deleted += delete_batched(db, trace_items, trace_items.c.timestamp < logs_cutoff)
     deleted += span_hours.delete_before(db, spans_cutoff)
     state_cutoff = now - OTLP_STATE_KEEP_SECONDS
     deleted += delete_batched(db, metric_streams, metric_streams.c.updated_at < state_cutoff)

@@ -13,6 +13,14 @@ none of its range any more). The top-level DEFAULT of `metrics` takes a granular
 
 Primary keys must include the partition key, so `metrics`' key is (id, granularity, bucket); ids still
 come from one sequence, so `id` alone stays unique.
+
+The request logs and the rows that hang off them and share their retention (app_log_records,
+span_records) are partitioned by RANGE (timestamp) into day slices (LOG_SLICES, migration 0038): their
+retention drops the days wholly past it. Their keys gain the timestamp likewise: request_logs' unique
+(env_id, uuid) is (env_id, uuid, timestamp) there, which keeps a retried log file stored once because a
+request's timestamp comes from the file itself, the same on every retry (ingest/request_logs.py).
+trace_items stays one table: it is read by trace id with no time to bound the read (child spans arrive
+before or after their request), so slices would turn each lookup into one probe per day kept.
 """
 
 from __future__ import annotations
@@ -69,8 +77,15 @@ METRIC_SLICES = {
 }
 
 
+# Request logs are kept 15 days by default: a day slice holds a fifteenth of them.
+LOG_SLICES = {
+    table: Slices(table, "timestamp", DAY) for table in ("request_logs", "app_log_records", "span_records")
+}
+ALL_SLICES = (*METRIC_SLICES.values(), *LOG_SLICES.values())
+
+
 def is_partitioned(conn: sa.Connection, table: str) -> bool:
-    """Whether `table` is a partitioned table (PostgreSQL after migration 0030)."""
+    """Whether `table` is a partitioned table (PostgreSQL after migrations 0030 and 0038)."""
     if conn.dialect.name != "postgresql":
         return False
     kind = conn.execute(
@@ -81,6 +96,7 @@ def is_partitioned(conn: sa.Connection, table: str) -> bool:
 
 def slices_of(conn: sa.Connection, slices: Slices) -> dict[str, tuple[float, float]]:
     """The range partitions of `slices.parent` (the default left out): {name: (from, to)}."""
+    # A double precision key's bounds are quoted ('1764806400'), an integer's are not: _BOUND takes both.
     rows = conn.execute(
         sa.text(
             "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
@@ -127,7 +143,7 @@ def slice_starts(slices: Slices, first: float, last: float) -> Iterable[int]:
     return range(slices.start_of(first), slices.start_of(last) + 1, slices.width)
 
 
-def create_ahead(db: Database, now: float, all_slices: Iterable[Slices] = METRIC_SLICES.values()) -> int:
+def create_ahead(db: Database, now: float, all_slices: Iterable[Slices] = ALL_SLICES) -> int:
     """Create the slices around `now` and those of whatever rows the defaults hold; returns how many.
 
     Does nothing where the tables are not partitioned (SQLite).

@@ -269,6 +269,8 @@ request_logs = sa.Table(
     # index and the CSV export reads them without parsing the JSON. Cut as ingestion cuts client_ip.
     sa.Column("client_ip", sa.String(64)),
     sa.Column("exception_type", sa.Text),
+    # On PostgreSQL (env_id, uuid, timestamp): a key of a partitioned table holds the partition key
+    # (storage/partitions.py, migration 0038); a retry carries the same timestamp, so it still matches.
     sa.UniqueConstraint("env_id", "uuid"),
     sa.Index(None, "env_id", "timestamp"),
     sa.Index(None, "env_id", "trace_id"),
