@@ -7,7 +7,7 @@ partition key: each primary key is (id, timestamp), request_logs' unique (env_id
 into plain tables.
 
 Revision ID: 0038
-Revises: 0035
+Revises: 0041
 """
 
 from datetime import UTC, datetime
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0038"
-down_revision = "0035"
+down_revision = "0041"
 branch_labels = None
 depends_on = None
 
