@@ -56,7 +56,8 @@ def test_broken_aggregator_changes_nothing(hub: Any, lenient: None, caplog: pyte
     with caplog.at_level(logging.ERROR, logger="apitally"):
         assert responses(app) == reference
         assert responses(app) == reference
-        client.shutdown(timeout=2)  # the worker meets the broken aggregates too
+        # The worker meets the broken aggregates too; a loaded machine may take seconds to get there.
+        client.shutdown(timeout=10)
     faults = [r.getMessage() for r in caplog.records if "client fault" in r.getMessage()]
     assert len(faults) == len(set(faults)) >= 2  # each place logged once, not per request
 
