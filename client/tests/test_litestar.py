@@ -234,3 +234,12 @@ def test_the_app_is_measured_once_not_per_route(hub: RecordingHub) -> None:
         assert client.get("/boom").status_code == 500
     assert hub.count(path="/items/{item_id:int}", status_code=200) == 1
     assert hub.count(path="/boom", status_code=500) == 1
+
+
+def test_the_exception_hook_runs_on_the_event_loop(hub: RecordingHub) -> None:
+    # Litestar runs a plain-function hook in its thread pool: a thread hop for every exception.
+    from litestar.config.app import AppConfig
+    from litestar.utils.sync import is_async_callable
+
+    config = ApitallyPlugin(client_id=CLIENT_ID, env="dev", hub_url=hub.url).on_app_init(AppConfig())
+    assert config.after_exception and all(is_async_callable(hook) for hook in config.after_exception)

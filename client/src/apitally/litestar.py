@@ -116,8 +116,9 @@ def _validation_errors(data: Any) -> list[Error]:
     return found
 
 
-def _keep_exception(exception: Any, scope: Any) -> None:
-    """Litestar's after_exception hook: the exception it answers itself, for the middleware."""
+async def _keep_exception(exception: Any, scope: Any) -> None:
+    """Litestar's after_exception hook: the exception it answers itself, for the core. A coroutine
+    function: Litestar runs a plain function hook in its thread pool (a thread hop per exception)."""
     try:
         scope[_EXCEPTION] = exception
     except Exception as fault:
