@@ -51,7 +51,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 STARTUP_SYNC_SECONDS = 3.0  # the longest a lifespan startup waits for the hub
-_HEADERS_WATCHED = (b"content-length", b"content-type", b"content-encoding")
+_HEADERS_WATCHED = {b"content-length": 0, b"content-type": 1, b"content-encoding": 2}  # by lower-cased name
 _LEGACY_CONSUMER = "consumer_identifier"  # the request-state key older official clients read
 
 
@@ -413,14 +413,17 @@ class _Exchange:
         self.status = message["status"]
         headers = self.headers = message.get("headers") or []
         for name, value in headers:
-            name = name.lower()
-            if name in _HEADERS_WATCHED:
-                if name == b"content-length":
-                    self.length = value
-                elif name == b"content-type":
-                    self.content_type = value
-                else:
-                    self.content_encoding = value
+            watched = _HEADERS_WATCHED.get(name)
+            if watched is None:
+                if name.islower():  # the usual spelling, and not one of ours: no lower-cased copy
+                    continue
+                watched = _HEADERS_WATCHED.get(name.lower())
+            if watched == 0:
+                self.length = value
+            elif watched == 1:
+                self.content_type = value
+            elif watched == 2:
+                self.content_encoding = value
         # The body is kept for the log, and for a validation error response, within the bound.
         mw = self.mw
         content_type = self.content_type
@@ -485,8 +488,10 @@ class _Exchange:
                     mw.client.server_errors.add(consumer_identifier(consumer), method, route, exc)
             elif status == mw.validation_status and self.chunks and _is_json(self.content_type):
                 self._validation_errors(consumer, method, route)
-        elif consumer is not None and type(consumer) is tuple:
+        elif type(consumer) is tuple:
             mw.client.consumers.add_fields(*consumer)
+        elif isinstance(consumer, ApitallyConsumer):  # a subclass's, not made a tuple above
+            mw.client.consumers.add(consumer)
         if mw._logging:
             self._log(route, consumer, status, seconds, response_size)
 
