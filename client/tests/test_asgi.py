@@ -336,3 +336,34 @@ def test_a_failed_request_leaves_no_reference_cycle(hub: RecordingHub) -> None:
         gc.enable()
         middleware.client.shutdown()
     assert left == []
+
+
+def test_response_header_names_in_any_case(hub: RecordingHub) -> None:
+    # ASGI apps should send lower-cased header names; one that does not is measured all the same.
+    class Raw:  # an ASGI endpoint (Starlette calls a plain function with a request)
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"Content-Type", b"application/json"), (b"CONTENT-LENGTH", b"11")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b'{"a": "bb"}'})
+
+    app = Starlette(routes=[Route("/raw", Raw())])
+    app.add_middleware(
+        StarletteMiddleware,
+        client_id=CLIENT_ID,
+        env="dev",
+        hub_url=hub.url,
+        enable_request_logging=True,
+        log_response_body=True,
+    )
+    with _client(app) as client:
+        assert client.get("/raw").json() == {"a": "bb"}
+    (row,) = [r for r in hub.requests() if r["path"] == "/raw"]
+    assert row["response_size_sum"] == 11
+    (line,) = hub.log_lines()
+    # the body is logged: its Content-Type (spelt `Content-Type`) was read as JSON
+    assert base64.b64decode(line["response"]["body"]) == b'{"a": "bb"}' and line["response"]["size"] == 11
