@@ -8,11 +8,10 @@ around it, a cost on every request). The route template is read from the handler
 in the scope once the app returned, built from the handler's layers (app, routers, controller,
 handler), once per handler; a request no handler took (Litestar's 404 or 405) is neither counted
 nor logged. Litestar turns every exception into a response itself, so the exception hook keeps it
-in the request's state for the server error and the log; its 400 validation errors ("extra": key,
-message, source) are read from the response body. Requests to the OpenAPI schema are not
-recorded. The consumer is
-`request.state.apitally_consumer`, else the `consumer_callback`. The ASGI mechanics are
-`apitally._asgi`'s.
+in the scope for the server error and the log (removed once the request is recorded); its 400
+validation errors ("extra": key, message, source) are read from the response body. Requests to the
+OpenAPI schema are not recorded. The consumer is `request.state.apitally_consumer`, else the
+`consumer_callback`. The ASGI mechanics are `apitally._asgi`'s.
 """
 
 from __future__ import annotations
