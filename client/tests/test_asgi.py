@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -302,3 +303,67 @@ def test_capture_client_disconnects_records_499(hub: RecordingHub, capture: bool
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"gone"  # the response is the app's
     _middleware(app).client.shutdown(timeout=2.0)
     assert hub.count(path="/check", status_code=499 if capture else 200) == 1
+
+
+def test_a_failed_request_leaves_no_reference_cycle(hub: RecordingHub) -> None:
+    # The exception's traceback holds the frames that hold the request's exchange: were the
+    # exchange to keep the exception, each failed request would be a reference cycle (its frames,
+    # scope and request objects with it), freed only by the garbage collector.
+    from apitally import _asgi
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise ValueError("kaboom")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    middleware = StarletteMiddleware(app, client_id=CLIENT_ID, env="dev", hub_url=hub.url)
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    gc.collect()
+    gc.disable()
+    try:
+        try:
+            middleware(scope, receive, send).send(None)  # the app raises before any suspension
+        except ValueError:
+            pass
+        else:
+            pytest.fail("the app's exception did not reach the server")
+        left = [o for o in gc.get_objects() if type(o) is _asgi._Exchange]
+    finally:
+        gc.enable()
+        middleware.client.shutdown()
+    assert left == []
+
+
+def test_response_header_names_in_any_case(hub: RecordingHub) -> None:
+    # ASGI apps should send lower-cased header names; one that does not is measured all the same.
+    class Raw:  # an ASGI endpoint (Starlette calls a plain function with a request)
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"Content-Type", b"application/json"), (b"CONTENT-LENGTH", b"11")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b'{"a": "bb"}'})
+
+    app = Starlette(routes=[Route("/raw", Raw())])
+    app.add_middleware(
+        StarletteMiddleware,
+        client_id=CLIENT_ID,
+        env="dev",
+        hub_url=hub.url,
+        enable_request_logging=True,
+        log_response_body=True,
+    )
+    with _client(app) as client:
+        assert client.get("/raw").json() == {"a": "bb"}
+    (row,) = [r for r in hub.requests() if r["path"] == "/raw"]
+    assert row["response_size_sum"] == 11
+    (line,) = hub.log_lines()
+    # the body is logged: its Content-Type (spelt `Content-Type`) was read as JSON
+    assert base64.b64decode(line["response"]["body"]) == b'{"a": "bb"}' and line["response"]["size"] == 11

@@ -293,3 +293,24 @@ def test_no_middleware_of_ours_and_an_outer_middlewares_exception_is_a_server_er
         and errors[0]["msg"] == "gate closed"
     )
     assert "gate closed" in errors[0]["traceback"]
+
+
+def test_the_scope_keeps_nothing_of_ours_once_recorded(hub: RecordingHub) -> None:
+    # The request, its route match and its exception are kept in the scope while the app runs and
+    # removed once the request is recorded: the request holds the scope, so left there they would
+    # make every request a reference cycle, freed only by the garbage collector.
+    app = make_app(hub.url)
+    scopes: list[dict[str, Any]] = []
+
+    async def server_side(scope: Any, receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            scopes.append(scope)
+
+    with TestClient(server_side, raise_server_exceptions=False) as client:
+        assert client.get("/items/1").status_code == 200
+        assert client.get("/boom").status_code == 500
+    assert len(scopes) == 2
+    assert [key for scope in scopes for key in scope if str(key).startswith("apitally")] == []
+    assert hub.count(path="/items/{item_id}", status_code=200) == 1
+    assert hub.count(path="/boom", status_code=500) == 1

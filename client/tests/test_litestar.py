@@ -220,3 +220,26 @@ def test_a_client_fault_never_reaches_the_app(
         assert response.status_code == 200 and response.json() == {"id": 3}
         assert client.get("/stream").content == b"x" * 300_000
         assert client.get("/boom").status_code == 500
+
+
+def test_the_app_is_measured_once_not_per_route(hub: RecordingHub) -> None:
+    # A route with any middleware gets a second exception handler of Litestar's around it (a cost
+    # on every request): the plugin adds none, it measures the app at its ASGI interface.
+    app = make_app(hub.url)
+    handlers = [h for route in app.routes for h in getattr(route, "route_handlers", [])]
+    assert handlers and all(handler.resolve_middleware() == [] for handler in handlers)
+    assert isinstance(app, Litestar)
+    with _client(app) as client:
+        assert client.get("/items/1").json() == {"id": 1}
+        assert client.get("/boom").status_code == 500
+    assert hub.count(path="/items/{item_id:int}", status_code=200) == 1
+    assert hub.count(path="/boom", status_code=500) == 1
+
+
+def test_the_exception_hook_runs_on_the_event_loop(hub: RecordingHub) -> None:
+    # Litestar runs a plain-function hook in its thread pool: a thread hop for every exception.
+    from litestar.config.app import AppConfig
+    from litestar.utils.sync import is_async_callable
+
+    config = ApitallyPlugin(client_id=CLIENT_ID, env="dev", hub_url=hub.url).on_app_init(AppConfig())
+    assert config.after_exception and all(is_async_callable(hook) for hook in config.after_exception)

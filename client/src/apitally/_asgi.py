@@ -32,7 +32,13 @@ from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer, consumer_identifier
 from apitally.client.guard import client_fault
 from apitally.client.logging_config import RequestLoggingConfig
-from apitally.client.masking import BODY_TOO_LARGE, MAX_BODY_SIZE, is_allowed_content_type, is_https
+from apitally.client.masking import (
+    BODY_TOO_LARGE,
+    HTTPS_HEADERS,
+    MAX_BODY_SIZE,
+    is_allowed_content_type,
+    is_https,
+)
 from apitally.client.metrics import size_of
 from apitally.client.request_log import Captured, ExchangeFields, Telemetry
 from apitally.client.validation_errors import Parser, ValidationErrorCounter, detail_errors
@@ -45,7 +51,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 STARTUP_SYNC_SECONDS = 3.0  # the longest a lifespan startup waits for the hub
-_HEADERS_WATCHED = (b"content-length", b"content-type", b"content-encoding")
+_HEADERS_WATCHED = {b"content-length": 0, b"content-type": 1, b"content-encoding": 2}  # by lower-cased name
 _LEGACY_CONSUMER = "consumer_identifier"  # the request-state key older official clients read
 
 
@@ -88,6 +94,11 @@ class AsgiMiddleware:
     validation_status = 422
     validation_body_max = MAX_BODY_SIZE
     validation_parse = staticmethod(detail_errors)
+    # Whether a request with no route (`route_of` None) is still logged (and its consumer noted).
+    records_unrouted = True
+    # Scope keys the integration sets on each request, removed once it is recorded (they hold
+    # objects that hold the scope: kept, each request would be a reference cycle).
+    scope_keys: tuple[str, ...] = ()
     # A function of the framework's request (`request_of`) returning its consumer, or None.
     consumer_callback: Callable[[Any], object] | None = None
 
@@ -288,8 +299,21 @@ def warn_deprecated_options(identify_consumer_callback: object, request_logging_
 def _request_body_logged(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"content-type":
-            return is_allowed_content_type(value.decode("latin-1"))
-    return is_allowed_content_type(None)
+            return _allowed(value)
+    return False  # no content type: not a body the log keeps (`is_allowed_content_type(None)`)
+
+
+_ALLOWED: dict[bytes, bool] = {}  # by Content-Type value: few distinct ones recur
+
+
+def _allowed(content_type: bytes) -> bool:
+    """Whether a body of this Content-Type is kept (`is_allowed_content_type`), cached."""
+    allowed = _ALLOWED.get(content_type)
+    if allowed is None:
+        allowed = is_allowed_content_type(content_type.decode("latin-1"))
+        if len(_ALLOWED) < 256:
+            _ALLOWED[content_type] = allowed
+    return allowed
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -389,31 +413,36 @@ class _Exchange:
         self.status = message["status"]
         headers = self.headers = message.get("headers") or []
         for name, value in headers:
-            name = name.lower()
-            if name in _HEADERS_WATCHED:
-                if name == b"content-length":
-                    self.length = value
-                elif name == b"content-type":
-                    self.content_type = value
-                else:
-                    self.content_encoding = value
+            watched = _HEADERS_WATCHED.get(name)
+            if watched is None:
+                if name.islower():  # the usual spelling, and not one of ours: no lower-cased copy
+                    continue
+                watched = _HEADERS_WATCHED.get(name.lower())
+            if watched == 0:
+                self.length = value
+            elif watched == 1:
+                self.content_type = value
+            elif watched == 2:
+                self.content_encoding = value
         # The body is kept for the log, and for a validation error response, within the bound.
         mw = self.mw
-        if (mw._log_response_body or self.status == mw.validation_status) and is_allowed_content_type(
-            self.content_type.decode("latin-1") if self.content_type else None
+        content_type = self.content_type
+        if (
+            (mw._log_response_body or self.status == mw.validation_status)
+            and content_type is not None
+            and _allowed(content_type)
         ):
-            size = size_of(self.length.decode("latin-1")) if self.length else None
+            size = size_of(self.length) if self.length else None
             self.chunks = [BODY_TOO_LARGE] if size is not None and size > MAX_BODY_SIZE else []
 
     # -- recording --------------------------------------------------------------------------------
 
     def done(self) -> None:
         """Note the finished request (and capture it for the log). Faults here never reach the app."""
+        mw = self.mw
+        scope = self.scope
         try:
-            end = self.end or perf_counter()
-            seconds = end - self.start
-            mw = self.mw
-            scope = self.scope
+            seconds = (self.end or perf_counter()) - self.start
             exc = self.exc
             status = self.status
             if status == 0 and exc is not None:
@@ -423,41 +452,61 @@ class _Exchange:
             if exc is None and (status == 500 or mw._logging):
                 exc = self.exc = mw.handled_exception_of(scope)
             route = mw.route_of(scope)
-            consumer = mw.consumer_of(scope)
-            method = scope["method"]
-            length = self.length
-            response_size: int | str | None = self.sent if length is None else length.decode("latin-1")
-            if self.headers is None:
-                response_size = None  # no response was sent: its size is unknown, not 0
-            request_length = None
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    request_length = value.decode("latin-1")
-                    break
-            client = mw.client
-            if route is not None:
-                mw._count(
-                    (consumer, method, route, status, int(seconds / 0.01), request_length, response_size)
-                )
-                if status == 500 and isinstance(exc, Exception):
-                    client.server_errors.add(consumer_identifier(consumer), method, route, exc)
-                elif status == mw.validation_status and self.chunks and _is_json(self.content_type):
-                    body = b"".join(self.chunks)
-                    if body != BODY_TOO_LARGE and len(body) <= mw.validation_body_max:
-                        encoding = self.content_encoding
-                        client.validation_errors.note(
-                            consumer_identifier(consumer),
-                            method,
-                            route,
-                            body,
-                            encoding.decode("latin-1") if encoding else None,
-                        )
-            elif isinstance(consumer, ApitallyConsumer):
-                client.consumers.add(consumer)
-            if mw._logging:
-                self._log(route, consumer, status, seconds, response_size)
+            if route is not None or mw.records_unrouted:
+                self._record(route, status, exc, seconds)
         except Exception as fault:
             client_fault(fault, "asgi record")
+        finally:
+            # The exception's traceback holds the frames that hold this exchange (and the scope):
+            # kept, they would make a reference cycle of each failed request, for the collector.
+            self.exc = None
+            if mw.scope_keys:
+                for key in mw.scope_keys:
+                    scope.pop(key, None)
+
+    def _record(self, route: str | None, status: int, exc: BaseException | None, seconds: float) -> None:
+        mw = self.mw
+        scope = self.scope
+        consumer = mw.consumer_of(scope)
+        if type(consumer) is ApitallyConsumer:  # a flat tuple of strings: untracked by the collector
+            consumer = (consumer.identifier, consumer.name, consumer.group)
+        method = scope["method"]
+        # Sizes as the Content-Length bytes: `size_of` reads them in the worker.
+        length = self.length
+        response_size: int | bytes | None = self.sent if length is None else length
+        if self.headers is None:
+            response_size = None  # no response was sent: its size is unknown, not 0
+        request_length = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                request_length = value
+                break
+        if route is not None:
+            mw._count((consumer, method, route, status, int(seconds / 0.01), request_length, response_size))
+            if status == 500:
+                if isinstance(exc, Exception):
+                    mw.client.server_errors.add(consumer_identifier(consumer), method, route, exc)
+            elif status == mw.validation_status and self.chunks and _is_json(self.content_type):
+                self._validation_errors(consumer, method, route)
+        elif type(consumer) is tuple:
+            mw.client.consumers.add_fields(*consumer)
+        elif isinstance(consumer, ApitallyConsumer):  # a subclass's, not made a tuple above
+            mw.client.consumers.add(consumer)
+        if mw._logging:
+            self._log(route, consumer, status, seconds, response_size)
+
+    def _validation_errors(self, consumer: object, method: str, route: str) -> None:
+        assert self.chunks is not None
+        body = b"".join(self.chunks)
+        if body != BODY_TOO_LARGE and len(body) <= self.mw.validation_body_max:
+            encoding = self.content_encoding
+            self.mw.client.validation_errors.note(
+                consumer_identifier(consumer),
+                method,
+                route,
+                body,
+                encoding.decode("latin-1") if encoding else None,
+            )
 
     def _log(
         self, route: str | None, consumer: object, status: int, seconds: float, response_size: Any
@@ -477,12 +526,14 @@ class _Exchange:
         if self.exc is not None and isinstance(self.exc, Exception) and logger.config.log_exception:
             exception = mw.client.server_errors.describe(self.exc)
         server = scope.get("server")
-        # Flat tuples of strings and bytes (see `request_log.Captured`); made into fields by the worker.
+        # Flat tuples of strings and bytes (see `request_log.Captured`), as the scope has them: the
+        # worker makes them into fields (`exchange_fields`).
         raw = (
             scope["method"],
             scope.get("scheme", "http"),
-            f"{server[0]}:{server[1]}" if server and server[1] is not None else (server[0] if server else ""),
-            scope.get("root_path", "") + scope["path"],
+            tuple(server) if server else None,
+            scope.get("root_path", ""),
+            scope["path"],
             scope.get("query_string", b""),
             tuple(scope["headers"]),
             tuple(self.headers or ()),
@@ -500,7 +551,7 @@ class _Exchange:
             exception,
             self.telemetry,
         )
-        weight = 1024 + 64 * len(raw[5]) + len(request_body or b"") + len(response_body or b"")
+        weight = 1024 + 64 * len(raw[6]) + len(request_body or b"") + len(response_body or b"")
         if self.telemetry is not None:
             weight += telemetry_weight(self.telemetry)
         logger.add(item, weight)
@@ -509,30 +560,27 @@ class _Exchange:
 _SAFE = "/:@!$&'()*+,;=-._~%"
 
 
+_FIELDS = {b"content-type": 0, b"content-length": 1, b"user-agent": 2, b"host": 3}
+_HTTPS_NAMES = frozenset(name.encode() for name in HTTPS_HEADERS)
+
+
 def exchange_fields(raw: tuple[Any, ...]) -> ExchangeFields:
-    """The log fields of a capture made by `_Exchange._log` (run by the worker)."""
-    method, scheme, server, path, query, request_headers, response_headers = raw
-    headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in request_headers]
-    content_type = length = agent = host = None
-    for name, value in headers:
-        if name == "content-type":
-            content_type = value
-        elif name == "content-length":
-            length = value
-        elif name == "user-agent":
-            agent = value
-        elif name == "host":
-            host = value
-    if scheme == "http" and is_https(headers):
+    """The log fields of a capture made by `_Exchange._log` (run by the worker). The headers stay
+    the ASGI (name, value) bytes pairs: the logger decodes a pair once, when it first sees it."""
+    method, scheme, server, root_path, path, query, request_headers, response_headers = raw
+    found: list[str | None] = [None, None, None, None]
+    https_pairs = None
+    for name, value in request_headers:
+        index = _FIELDS.get(name)
+        if index is not None:
+            found[index] = value.decode("latin-1")
+        elif name.lower() in _HTTPS_NAMES:
+            https_pairs = (https_pairs or []) + [(name.decode("latin-1"), value.decode("latin-1"))]
+    content_type, length, agent, host = found
+    if scheme == "http" and https_pairs and is_https(https_pairs):
         scheme = "https"
-    url = f"{scheme}://{host or server}{quote(path, safe=_SAFE)}"
-    return (
-        method,
-        url,
-        query.decode("latin-1"),
-        headers,
-        content_type,
-        length,
-        agent,
-        [(name.decode("latin-1"), value.decode("latin-1")) for name, value in response_headers],
-    )
+    if host is None:
+        host = "" if server is None else server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    url = f"{scheme}://{host}{quote(root_path + path, safe=_SAFE)}"
+    query_text = query.decode("latin-1")
+    return (method, url, query_text, request_headers, content_type, length, agent, response_headers)

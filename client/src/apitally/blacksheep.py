@@ -130,6 +130,7 @@ class _BlackSheepMiddleware(AsgiMiddleware):
 
     client_name = "python:blacksheep"
     validation_status = -1  # none: BlackSheep's validation errors are not reported (as the official client)
+    scope_keys = (_MATCH, _REQUEST, _EXCEPTION)
 
     def __init__(
         self,

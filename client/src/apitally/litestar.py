@@ -1,13 +1,17 @@
 """Litestar integration: `Litestar(..., plugins=[ApitallyPlugin(client_id=..., env="dev")])`.
 
-The plugin adds a middleware to every route, startup and shutdown hooks and an exception hook. The
-route is known before the middleware runs (Litestar routes first): its template is built from the
-handler's layers (app, routers, controller, handler), once per handler. Litestar turns every
-exception into a response inside the route, so the exception hook keeps it in the request's state
-for the server error and the log; its 400 validation errors ("extra": key, message, source) are
-read from the response body. Requests to the OpenAPI schema are not watched. The consumer is
-`request.state.apitally_consumer`, else the `consumer_callback`. The ASGI mechanics are
-`apitally._asgi`'s.
+The plugin measures the app once, at its ASGI interface: when Litestar hands it the app's first
+route (`receive_route`, while the app is built), it extends the app's class with a `__call__` that
+serves each HTTP request through the shared core, as `apitally.blacksheep` does. No middleware of
+Litestar's is added to any route (a route with one gets a second exception handler of Litestar's
+around it, a cost on every request). The route template is read from the handler Litestar leaves
+in the scope once the app returned, built from the handler's layers (app, routers, controller,
+handler), once per handler; a request no handler took (Litestar's 404 or 405) is neither counted
+nor logged. Litestar turns every exception into a response itself, so the exception hook keeps it
+in the scope for the server error and the log (removed once the request is recorded); its 400
+validation errors ("extra": key, message, source) are read from the response body. Requests to the
+OpenAPI schema are not recorded. The consumer is `request.state.apitally_consumer`, else the
+`consumer_callback`. The ASGI mechanics are `apitally._asgi`'s.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from litestar.config.app import AppConfig
 from litestar.connection import Request
 from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
-from litestar.plugins import InitPluginProtocol
+from litestar.plugins import InitPluginProtocol, ReceiveRoutePlugin
 
-from apitally._asgi import ASGIApp, AsgiMiddleware, Receive, Scope, Send, warn_deprecated_options
+from apitally._asgi import AsgiMiddleware, Receive, Scope, Send, warn_deprecated_options
 from apitally.client import app_logs
 from apitally.client.config import ClientConfig
 from apitally.client.consumers import ApitallyConsumer
@@ -35,10 +39,10 @@ from apitally.client.version import package_versions
 __all__ = ["ApitallyConsumer", "ApitallyPlugin", "RequestLoggingConfig", "set_consumer"]
 
 ConsumerCallback = Callable[[Request], "str | ApitallyConsumer | None"]
-_EXCEPTION = "apitally_exception"  # the request-state key of the exception Litestar handled
+_EXCEPTION = "apitally.exception"  # the scope key of the exception Litestar handled
 
 
-class ApitallyPlugin(InitPluginProtocol):
+class ApitallyPlugin(InitPluginProtocol, ReceiveRoutePlugin):
     """Measures every request of a Litestar app and syncs to the hub.
 
     A bad `client_id` or `env` is logged once and the plugin then lets requests pass unmeasured.
@@ -73,9 +77,17 @@ class ApitallyPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.on_startup.append(self._core.on_startup)
         app_config.on_shutdown.append(self._core.on_shutdown)
-        app_config.middleware.append(self._core.middleware)
         app_config.after_exception.append(_keep_exception)
         return app_config
+
+    def receive_route(self, route: Any) -> None:
+        """Litestar's hook for each route registered: the first one gives the app, measured from then on."""
+        try:
+            handlers = getattr(route, "route_handlers", None) or [getattr(route, "route_handler", None)]
+            if handlers[0] is not None:
+                self._core.measure(handlers[0].app)
+        except Exception as fault:
+            client_fault(fault, "litestar receive_route")
 
 
 def set_consumer(
@@ -103,16 +115,17 @@ def _validation_errors(data: Any) -> list[Error]:
     return found
 
 
-def _keep_exception(exception: Any, scope: Any) -> None:
-    """Litestar's after_exception hook: the exception it answers itself, for the middleware."""
+async def _keep_exception(exception: Any, scope: Any) -> None:
+    """Litestar's after_exception hook: the exception it answers itself, for the core. A coroutine
+    function: Litestar runs a plain function hook in its thread pool (a thread hop per exception)."""
     try:
-        scope["state"][_EXCEPTION] = exception
+        scope[_EXCEPTION] = exception
     except Exception as fault:
         client_fault(fault, "litestar after_exception")
 
 
 async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """The core's own app: none (Litestar gives each route's app to `middleware`)."""
+    """The core's own app: none (the measured app's `__call__` hands its own to `serve`)."""
 
 
 class _LitestarMiddleware(AsgiMiddleware):
@@ -122,6 +135,8 @@ class _LitestarMiddleware(AsgiMiddleware):
     validation_status = 400
     validation_body_max = 4095  # as the official client: longer 400 bodies are not read
     validation_parse = staticmethod(_validation_errors)
+    records_unrouted = False  # Litestar's 404s and 405s, and the schema's requests (as before: unseen)
+    scope_keys = (_EXCEPTION,)
 
     def __init__(
         self,
@@ -143,9 +158,11 @@ class _LitestarMiddleware(AsgiMiddleware):
 
     # -- Litestar's hooks -----------------------------------------------------------------------
 
-    def middleware(self, app: Any) -> Any:  # Litestar's ASGI types: typed dicts, not our mappings
-        """Litestar's middleware factory (called with each route handler's app, as `app=`)."""
-        return _Measured(self, app)
+    def measure(self, app: Litestar) -> None:
+        """Extend the app's class (once) so that each HTTP request is served through this core."""
+        if isinstance(app, _MeasuredLitestar):
+            return
+        app.__class__ = _measured_class(type(app), self, app)
 
     async def on_startup(self, app: Litestar) -> None:
         try:
@@ -181,14 +198,16 @@ class _LitestarMiddleware(AsgiMiddleware):
 
     def route_of(self, scope: Scope) -> str | None:
         handler = scope.get("route_handler")
-        return None if handler is None else self.route(handler)[1]
+        if handler is None:
+            return None
+        _, template, unwatched = self.route(handler)
+        return None if unwatched else template
 
     def request_of(self, scope: Scope) -> Request:
         return Request(cast(Any, scope))
 
     def handled_exception_of(self, scope: Scope) -> BaseException | None:
-        state = scope.get("state")
-        return state.get(_EXCEPTION) if state else None
+        return scope.get(_EXCEPTION)
 
     def view_name_of(self, scope: Scope) -> str | None:
         return getattr(getattr(scope.get("route_handler"), "fn", None), "__name__", None)
@@ -214,27 +233,24 @@ class _LitestarMiddleware(AsgiMiddleware):
         return data
 
 
-class _Measured:
-    """One route's app, measured by the core (requests to the OpenAPI schema pass straight through)."""
+class _MeasuredLitestar:
+    """The base of the app's extended class (see `_measured_class`)."""
 
-    __slots__ = ("app", "core")
+    __slots__ = ()
 
-    def __init__(self, core: _LitestarMiddleware, app: ASGIApp) -> None:
-        self.core = core
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        core = self.core
-        try:
-            handler = scope.get("route_handler")
-            unwatched = handler is None or core.route(handler)[2]
-        except Exception as fault:
-            client_fault(fault, "litestar route")
-            unwatched = True
-        if unwatched:
-            await self.app(scope, receive, send)
+def _measured_class(base: type[Litestar], core: _LitestarMiddleware, app: Litestar) -> type:
+    """A subclass of the app's class (no new slots, so the app can take it as its class) whose
+    `__call__` serves HTTP requests through `core`; the lifespan and websockets go straight through."""
+    served = base.__call__.__get__(app)  # bound once: no bound method made per request
+
+    async def __call__(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await core.serve(served, scope, receive, send)
         else:
-            await core.serve(self.app, scope, receive, send)
+            await served(scope, receive, send)
+
+    return type(base.__name__, (base, _MeasuredLitestar), {"__slots__": (), "__call__": __call__})
 
 
 def _template(handler: Any) -> str | None:

@@ -24,11 +24,14 @@ class ApitallyConsumer:
 
 
 def consumer_identifier(value: object) -> str | None:
-    """The identifier of a `g.apitally_consumer` value (string or ApitallyConsumer), or None."""
+    """The identifier of a `g.apitally_consumer` value (string or ApitallyConsumer, or the
+    (identifier, name, group) an integration noted of one), or None."""
     if not value:
         return None
     if isinstance(value, ApitallyConsumer):
         return value.identifier
+    if type(value) is tuple:
+        return value[0] or None
     return str(value).strip()[:128] or None
 
 

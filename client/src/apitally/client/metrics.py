@@ -17,16 +17,17 @@ _Key = tuple[str | None, str, str, int]
 # A request as the request path notes it, raw: (consumer, method, path, status, time bin, request
 # size, response size). The consumer is a string, an ApitallyConsumer, the (identifier, name, group)
 # of one, or None; the status an int or a WSGI status line ("200 OK"); the time bin is
-# int(seconds / 0.01); a size is an int, a decimal string (a Content-Length header) or None.
+# int(seconds / 0.01); a size is an int, a decimal string or bytes (a Content-Length header) or None.
 # Identical notes are counted once, in bulk, by `drain`.
-Noted = tuple[object, str, str, "int | str", int, "int | str | None", "int | str | None"]
+Noted = tuple[object, str, str, "int | str", int, "int | str | bytes | None", "int | str | bytes | None"]
 
 
 def size_of(value: object) -> int | None:
-    """A size in bytes from an int or a Content-Length string; None if unknown or invalid."""
+    """A size in bytes from an int or a Content-Length string (or its latin-1 bytes, as ASGI has
+    it); None if unknown or invalid."""
     if value is None:
         return None
-    if type(value) is str and value.isdecimal():
+    if (type(value) is str and value.isdecimal()) or (type(value) is bytes and value.isdigit()):
         return int(value)
     try:
         size = int(value)  # type: ignore[call-overload]

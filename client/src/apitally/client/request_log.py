@@ -35,18 +35,20 @@ MAX_FILES = 50  # closed files waiting for upload; the oldest go first
 # percent-encoded, without the query; the scheme https when a forwarding header says so, see
 # `masking.is_https`), query (as sent, without "?"), request headers, the request's Content-Type,
 # Content-Length and User-Agent (or None), response headers). Headers are (name, value) pairs,
-# named as the framework names them. A plain tuple: a NamedTuple's constructor would be a Python
+# named as the framework names them: strings, or latin-1 bytes as ASGI has them (decoded by the
+# logger once per distinct pair, see `_fragment`). A plain tuple: a NamedTuple's constructor would be a Python
 # call per logged request.
 ExchangeFields = tuple[
     str,
     str,
     str,
-    Sequence[tuple[str, str]],
+    "HeaderPairs",
     "str | None",
     "str | None",
     "str | None",
-    Sequence[tuple[str, str]],
+    "HeaderPairs",
 ]
+HeaderPairs = Sequence[tuple[str, str]] | Sequence[tuple[bytes, bytes]]
 
 
 # A captured request as the request path hands it over; the worker makes it into the log line:
@@ -121,6 +123,15 @@ def _telemetry_members(telemetry: Telemetry) -> dict[str, Any]:
     return members
 
 
+def _text_pairs(headers: HeaderPairs) -> list[tuple[str, str]]:
+    """The header pairs as strings (bytes pairs decoded as latin-1)."""
+    pairs: Sequence[tuple[Any, Any]] = headers
+    return [
+        (name.decode("latin-1"), value.decode("latin-1")) if type(name) is bytes else (name, value)
+        for name, value in pairs
+    ]
+
+
 def _without_empty(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if not (v is None or (isinstance(v, str | bytes | list) and not v))}
 
@@ -142,8 +153,8 @@ class RequestLogger:
         self._sizes: deque[int] = deque()  # of the pending items (apart: the items stay flat)
         self._pending_bytes = 0
         # JSON of header pairs, by (name, value), of requests and of responses
-        self._request_fragments: dict[tuple[str, str], str] = {}
-        self._response_fragments: dict[tuple[str, str], str] = {}
+        self._request_fragments: dict[Any, str] = {}
+        self._response_fragments: dict[Any, str] = {}
         self._exceptions: dict[tuple[str, str, str], str] = {}
         self._file: LogFile | None = None
         self._lock = threading.Lock()
@@ -258,7 +269,7 @@ class RequestLogger:
             + (f',"body":"{b2a_base64(body, newline=False).decode()}"' if body else "")
         )
         content_type = None
-        for name, value in response_headers:
+        for name, value in _text_pairs(response_headers):
             if name == "Content-Type" or name.lower() == "content-type":
                 content_type = value
                 break
@@ -295,7 +306,7 @@ class RequestLogger:
             self._exceptions[exception] = text
         return text
 
-    def _headers(self, headers: Sequence[tuple[str, str]], cache: dict[tuple[str, str], str]) -> str:
+    def _headers(self, headers: HeaderPairs, cache: dict[Any, str]) -> str:
         """A JSON array of [name, value] pairs, masked; "" if there are none."""
         fragments = []
         for pair in headers:
@@ -305,10 +316,12 @@ class RequestLogger:
             fragments.append(fragment)
         return "[" + ",".join(fragments) + "]" if fragments else ""
 
-    def _fragment(self, pair: tuple[str, str], cache: dict[tuple[str, str], str]) -> str:
+    def _fragment(self, pair: tuple[Any, Any], cache: dict[Any, str]) -> str:
         """`[name, value]` as JSON, the value masked if the name says so; cached, as most header
-        pairs repeat from request to request."""
+        pairs repeat from request to request (by the pair as given: strings or bytes)."""
         name, value = pair
+        if type(name) is bytes:
+            name, value = name.decode("latin-1"), value.decode("latin-1")
         fragment = f"[{_string(name)},{MASKED_JSON if self.masker.mask_header(name) else _string(value)}]"
         if len(value) <= MAX_CACHED_VALUE:  # long values (cookies, tokens) rarely repeat
             if len(cache) >= MAX_FRAGMENTS:
@@ -337,7 +350,7 @@ class RequestLogger:
             "method": method,
             "path": path,
             "url": f"{url}?{query}" if query else url,
-            "headers": list(headers),
+            "headers": _text_pairs(headers),
             "size": size_of(length),
             "consumer": consumer_identifier(consumer),
             "body": body,
@@ -345,7 +358,7 @@ class RequestLogger:
         response: dict[str, Any] = {
             "status_code": status_code(status),
             "response_time": seconds,
-            "headers": list(response_headers),
+            "headers": _text_pairs(response_headers),
             "size": size_of(response_size),
             "body": response_body,
         }
