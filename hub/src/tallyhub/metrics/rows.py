@@ -107,7 +107,7 @@ class LevelAggregates(Generic[E, C]):
 
     def __init__(self) -> None:
         # (endpoint, consumer, status) -> the entries' values (count, 2 size sums, 3 histograms)
-        self.rows: dict[tuple[E | None, C | None, int], list[Values]] = {}
+        self.rows: dict[tuple[E | None, C | None, int], list[_Values]] = {}
 
     def add(
         self,
@@ -135,14 +135,19 @@ class LevelAggregates(Generic[E, C]):
         else:
             group.append(values)
 
+    def absorb(self, other: LevelAggregates[E, C]) -> None:
+        """Add the entries of `other` (left unchanged) to these."""
+        rows = self.rows
+        for key, group in other.rows.items():
+            mine = rows.get(key)
+            if mine is None:
+                rows[key] = list(group)
+            else:
+                mine.extend(group)
+
     def serialised(self) -> list[tuple[int, E | None, C | None, int, tuple[Any, ...]]]:
         """(level, endpoint, consumer, status, values in COLUMNS order from request_count to the end)."""
-        return [row[:5] for row in self.rows_with_sums()]
-
-    def rows_with_sums(self) -> list[tuple[int, E | None, C | None, int, tuple[Any, ...], Values]]:
-        """As `serialised`, each row followed by its values unserialised (count, size sums, histograms),
-        so that rows of several payloads can be added up without parsing their histograms again."""
-        by_key = {key: summed(group) for key, group in self.rows.items()}
+        by_key = {key: _summed(group) for key, group in self.rows.items()}
         by_endpoint: dict[tuple[Any, Any, int], list[Any]] = {}
         by_consumer: dict[tuple[Any, Any, int], list[Any]] = {}
         # Levels 1 and 3 in one pass over level 2.
@@ -152,14 +157,14 @@ class LevelAggregates(Generic[E, C]):
         endpoints = _finished(by_endpoint)
         consumers = _finished(by_consumer)
         # Level 0 from whichever of the two has fewer rows: each counts every request exactly once.
-        totals: dict[tuple[Any, Any, int], list[Values]] = {}
+        totals: dict[tuple[Any, Any, int], list[_Values]] = {}
         for (_e, _c, status), values in (consumers if len(consumers) < len(endpoints) else endpoints).items():
             _group(totals, (None, None, status), values)
         # A row that is another level's row too (a group of one) reuses that row's serialised values.
         done: dict[int, tuple[Any, ...]] = {}
         dumps = histograms.dumps
 
-        def columns(values: Values) -> tuple[Any, ...]:
+        def columns(values: _Values) -> tuple[Any, ...]:
             found = done.get(id(values))
             if found is None:
                 a, b, c, t, q, r = values
@@ -175,23 +180,23 @@ class LevelAggregates(Generic[E, C]):
             return found
 
         return [
-            (level, endpoint, consumer, status, columns(values), values)
+            (level, endpoint, consumer, status, columns(values))
             for level, rows in (
                 (LEVEL_CONSUMER, by_key),
                 (LEVEL_ENDPOINT, endpoints),
                 (LEVEL_CONSUMER_TOTAL, consumers),
-                (LEVEL_TOTAL, {key: summed(group) for key, group in totals.items()}),
+                (LEVEL_TOTAL, {key: _summed(group) for key, group in totals.items()}),
             )
             for (endpoint, consumer, status), values in rows.items()
         ]
 
 
 # What an entry or a summed row counts: request count, size sums and the three histograms.
-Values = tuple[int, int, int, Mapping[int, int], Mapping[int, int], Mapping[int, int]]
+_Values = tuple[int, int, int, Mapping[int, int], Mapping[int, int], Mapping[int, int]]
 
 
 def _group(
-    groups: dict[tuple[Any, Any, int], list[Values]], key: tuple[Any, Any, int], values: Values
+    groups: dict[tuple[Any, Any, int], list[_Values]], key: tuple[Any, Any, int], values: _Values
 ) -> None:
     group = groups.get(key)
     if group is None:
@@ -200,7 +205,7 @@ def _group(
         group.append(values)
 
 
-def _add_to(sums: dict[tuple[Any, Any, int], list[Any]], key: tuple[Any, Any, int], values: Values) -> None:
+def _add_to(sums: dict[tuple[Any, Any, int], list[Any]], key: tuple[Any, Any, int], values: _Values) -> None:
     """Add values to the running sum of their key: [count, sizes, 3 histograms, first values or None].
 
     A key's first values are only referred to; their histograms are copied when a second one comes.
@@ -221,12 +226,12 @@ def _add_to(sums: dict[tuple[Any, Any, int], list[Any]], key: tuple[Any, Any, in
             target[bin_] = get(bin_, 0) + count
 
 
-def _finished(sums: dict[tuple[Any, Any, int], list[Any]]) -> dict[tuple[Any, Any, int], Values]:
+def _finished(sums: dict[tuple[Any, Any, int], list[Any]]) -> dict[tuple[Any, Any, int], _Values]:
     """Running sums as values: a key with one contribution is that contribution itself."""
     return {key: total[6] if total[6] is not None else tuple(total[:6]) for key, total in sums.items()}
 
 
-def summed(group: list[Values]) -> Values:
+def _summed(group: list[_Values]) -> _Values:
     """The sum of a group's values: the member itself for a group of one (nothing is copied)."""
     if len(group) == 1:
         return group[0]

@@ -14,9 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tallyhub import histograms
 from tallyhub.metrics import consumer_hours
-from tallyhub.metrics.rows import COLUMNS, LevelAggregates, Values, merged_duplicates, summed
+from tallyhub.metrics.rows import COLUMNS, LevelAggregates, merged_duplicates
 from tallyhub.storage import bulk
 from tallyhub.storage.dimensions import NaturalEndpoint, natural_endpoint
 from tallyhub.storage.tables import MINUTE, NO_ID, metrics
@@ -43,10 +42,15 @@ class RequestMetrics:
 
 
 class MinuteRows:
-    """The minute rows of some request metrics at the four levels, ready to append once ids are known."""
+    """The minute rows of some request metrics at the four levels, ready to append once ids are known.
+
+    The entries are only grouped by minute and key here; they are summed into the levels' rows when the
+    rows are made, so that the rows of several payloads in one transaction are summed once (`absorb`).
+    """
 
     def __init__(self, entries: Iterable[RequestMetrics], received_at: float) -> None:
-        minutes: dict[int, LevelAggregates[NaturalEndpoint, str]] = {}
+        self.minutes: dict[int, LevelAggregates[NaturalEndpoint, str]] = {}
+        minutes = self.minutes
         for e in entries:
             at = received_at if e.at is None else e.at
             bucket = int(at // MINUTE) * MINUTE
@@ -64,8 +68,34 @@ class MinuteRows:
                 e.request_sizes,
                 e.response_sizes,
             )
-        # Serialising the histograms here keeps it out of the transaction (on SQLite, the write lock).
-        self.minutes = [(bucket, levels.rows_with_sums()) for bucket, levels in minutes.items()]
+
+    def absorb(self, other: MinuteRows) -> None:
+        """Add the entries of `other` (left unchanged) to these."""
+        for bucket, levels in other.minutes.items():
+            mine = self.minutes.get(bucket)
+            if mine is None:
+                mine = self.minutes[bucket] = LevelAggregates()
+            mine.absorb(levels)
+
+    def rows(
+        self,
+        env_id: int,
+        endpoint_ids: Mapping[NaturalEndpoint, int],
+        consumer_ids: Mapping[str, int],
+    ) -> list[tuple[Any, ...]]:
+        """The rows for env `env_id` in COLUMNS order, given the ids of every endpoint and consumer named."""
+        endpoints: dict[NaturalEndpoint | None, int] = {None: NO_ID}
+        endpoints.update(endpoint_ids.items())
+        consumers: dict[str | None, int] = {None: NO_ID}
+        consumers.update(consumer_ids.items())
+        rows = [
+            (env_id, MINUTE, bucket, level, endpoints[ep], consumers[cons], status, *values)
+            for bucket, levels in self.minutes.items()
+            for level, ep, cons, status, values in levels.serialised()
+        ]
+        if len(set(endpoints.values())) < len(endpoints) or len(set(consumers.values())) < len(consumers):
+            rows = merged_duplicates(rows)  # keys past a cap share their "other" bucket's id
+        return rows
 
     def append(
         self,
@@ -75,17 +105,7 @@ class MinuteRows:
         consumer_ids: Mapping[str, int],
     ) -> None:
         """Append the rows to env `env_id`, given the ids of every endpoint and consumer they name."""
-        endpoints: dict[NaturalEndpoint | None, int] = {None: NO_ID}
-        endpoints.update(endpoint_ids.items())
-        consumers: dict[str | None, int] = {None: NO_ID}
-        consumers.update(consumer_ids.items())
-        rows = [
-            (env_id, MINUTE, bucket, level, endpoints[ep], consumers[cons], status, *values)
-            for bucket, serialised in self.minutes
-            for level, ep, cons, status, values, _sums in serialised
-        ]
-        if len(set(endpoints.values())) < len(endpoints) or len(set(consumers.values())) < len(consumers):
-            rows = merged_duplicates(rows)  # keys past a cap share their "other" bucket's id
+        rows = self.rows(env_id, endpoint_ids, consumer_ids)
         bulk.append(conn, metrics, COLUMNS, rows)
         consumer_hours.add_minute_rows(conn, rows)
 
@@ -109,36 +129,19 @@ class MinuteRowsGroup:
     def append(self, conn: sa.Connection) -> None:
         """Append the rows added so far, summed by key, and forget them."""
         parts, self._parts = self._parts, []
-        if len(parts) == 1:  # one payload: its rows as they are (the path without concurrency)
+        if len(parts) == 1:  # one payload: the path without concurrency
             rows, env_id, endpoint_ids, consumer_ids = parts[0]
             rows.append(conn, env_id, endpoint_ids, consumer_ids)
             return
-        if not parts:
-            return
-        keyed: dict[tuple[Any, ...], list[Any]] = {}  # key -> [first row's serialised values, sums...]
-        for minute_rows, env_id, endpoint_ids, consumer_ids in parts:
-            endpoints: dict[NaturalEndpoint | None, int] = {None: NO_ID}
-            endpoints.update(endpoint_ids.items())
-            consumers: dict[str | None, int] = {None: NO_ID}
-            consumers.update(consumer_ids.items())
-            for bucket, serialised in minute_rows.minutes:
-                for level, ep, cons, status, values, sums in serialised:
-                    key = (env_id, MINUTE, bucket, level, endpoints[ep], consumers[cons], status)
-                    found = keyed.get(key)
-                    if found is None:
-                        keyed[key] = [values, sums]
-                    else:
-                        found.append(sums)
-        merged = [
-            (*key, *(found[0] if len(found) == 2 else _columns(summed(found[1:]))))
-            for key, found in keyed.items()
-        ]
+        # Within one transaction a natural key has one id, so the ids of an env's parts never disagree.
+        by_env: dict[int, tuple[MinuteRows, dict[NaturalEndpoint, int], dict[str, int]]] = {}
+        for rows, env_id, endpoint_ids, consumer_ids in parts:
+            combined = by_env.get(env_id)
+            if combined is None:
+                combined = by_env[env_id] = (MinuteRows((), 0.0), {}, {})
+            combined[0].absorb(rows)
+            combined[1].update(endpoint_ids)
+            combined[2].update(consumer_ids)
+        merged = [row for env_id, (rows, e, c) in by_env.items() for row in rows.rows(env_id, e, c)]
         bulk.append(conn, metrics, COLUMNS, merged)
         consumer_hours.add_minute_rows(conn, merged)
-
-
-def _columns(values: Values) -> tuple[Any, ...]:
-    """Summed values as a row's columns from request_count on (histograms serialised, not rolled)."""
-    a, b, c, t, q, r = values
-    dumps = histograms.dumps
-    return (a, b, c, dumps(t) if t else "{}", dumps(q) if q else "{}", dumps(r) if r else "{}", False)
