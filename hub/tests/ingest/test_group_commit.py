@@ -6,12 +6,17 @@ thread's transaction waits and the others queue behind it: then they are stored 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from tallyhub.ingest import batch
@@ -22,7 +27,10 @@ from tallyhub.storage.database import Database
 from tallyhub.storage.tables import LEVEL_TOTAL, consumer_hours, metrics, received_messages
 from tallyhub.storage.tables import apps as apps_table
 
+from tests.support.hub_process import HubProcess
+
 T0 = 1_795_651_200.0  # a minute's start
+DATA = Path(__file__).parent / "data"
 THREADS = 8
 
 
@@ -239,3 +247,33 @@ def test_an_error_reaches_only_the_caller_whose_job_it_is() -> None:
     with pytest.raises(ValueError, match="bad payload"):
         committer.submit(1, 1)
     assert committer.submit(2, 1)
+
+
+def test_syncs_posted_at_once_to_a_hub_are_each_counted_once(hub: HubProcess) -> None:
+    """Over real sockets: 8 threads post 48 syncs (and a retry of each of 8) at once; every answer is 202
+    and the stored counts are exactly what was sent, retries once."""
+    client_id = hub.create_app("Shop", "prod")["client_id"]
+    sync = json.loads((DATA / "python_flask_sync.json").read_text())
+    sync["timestamp"] = time.time()
+    bodies = [json.dumps({**sync, "message_uuid": str(uuid.uuid4())}) for _ in range(48)]
+    sent = sum(r["request_count"] for r in sync["requests"]) * len(bodies)
+
+    def post(body: str) -> str:
+        with httpx.Client(timeout=60) as client:
+            response = client.post(
+                f"{hub.url}/v2/{client_id}/prod/sync",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+        assert response.status_code == 202, response.text
+        return str(response.json()["status"])
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        answers = list(pool.map(post, [*bodies, *bodies[:8]]))
+    assert sorted(answers) == ["duplicate"] * 8 + ["ok"] * 48
+    db = Database(hub.database_url)
+    try:
+        assert _requests_stored(db) == sent
+        assert _count(db, received_messages) == 48
+    finally:
+        db.dispose()
