@@ -1,10 +1,10 @@
 """Group commit: jobs that arrive while one is being written are written together, by one thread, next.
 
-Up to `leaders` threads at a time lead: each takes its own job and those queued behind it (bounded in
-count and bytes), runs them through `run`, and hands its lead to the oldest job still queued. Every other
-caller waits on its own job until a leader has finished it, so `submit` returns only once the job's
-outcome is known (for the batch writer: once its payload is committed, or has failed). Without
-concurrency a caller leads a group of one at once: a lock and an event more than calling `run` directly.
+One thread at a time leads: it takes its own job and those queued behind it (bounded in count and bytes),
+runs them through `run`, and hands the lead to the oldest job still queued. Every other caller waits on
+its own job until a leader has finished it, so `submit` returns only once the job's outcome is known
+(for the batch writer: once its payload is committed, or has failed). Without concurrency a caller leads
+a group of one at once, so the path costs a lock and an event more than calling `run` directly.
 """
 
 from __future__ import annotations
@@ -36,26 +36,22 @@ class GroupCommit(Generic[T]):
     `run` gets a group and must set each job's `outcome` or `error`; if it raises, its jobs get that error.
     """
 
-    def __init__(
-        self, run: Callable[[list[Job[T]]], None], max_jobs: int, max_bytes: int, leaders: int = 1
-    ) -> None:
+    def __init__(self, run: Callable[[list[Job[T]]], None], max_jobs: int, max_bytes: int) -> None:
         self._run = run
         self.max_jobs = max_jobs
         self.max_bytes = max_bytes
-        self.leaders = leaders
         self._lock = threading.Lock()
         self._queue: deque[Job[T]] = deque()
-        self._leading = 0  # groups being run
+        self._leading = False
 
     def submit(self, item: T, size: int) -> bool:
         """Run `item` in the next group; its outcome, or the exception `run` set for it."""
         job = Job(item, size)
         with self._lock:
-            if self._leading >= self.leaders:
+            if self._leading:
                 self._queue.append(job)
             else:
-                self._leading += 1
-                job.lead = True
+                self._leading = job.lead = True
         if not job.lead:
             job.done.wait()
         if job.lead:  # the lead was free, or a leader handed it to this job
@@ -89,4 +85,4 @@ class GroupCommit(Generic[T]):
                     following.lead = True
                     following.done.set()
                 else:
-                    self._leading -= 1
+                    self._leading = False

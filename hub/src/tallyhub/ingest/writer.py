@@ -92,11 +92,6 @@ PRELOAD_BYTES = 4_000_000
 # that its rows, and the time the others wait for it, stay bounded too.
 GROUP_PAYLOADS = 16
 GROUP_BYTES = 4_000_000
-# Groups in one hub process at a time. SQLite has one writer: a second group would only wait for the lock
-# (and hold back payloads that would have joined the first). PostgreSQL overlaps transactions (and their
-# commit's WAL flush), so a process keeps a few going rather than waiting for each in turn.
-GROUPS_SQLITE = 1
-GROUPS_POSTGRESQL = 2
 ENTRY_BYTES = 200  # what an entry (request key, error, consumer, span) counts toward GROUP_BYTES
 Part = tuple[Batch, int]  # a batch of a payload's request logs and their bytes
 Parts = Callable[[], Iterable[Part]]
@@ -123,12 +118,7 @@ class Writer:
         self._apps: dict[str, tuple[int, float]] = {}
         # The excluded endpoints this process read last per app: what `store` prepares batches for.
         self._exclusions: dict[int, frozenset[NaturalEndpoint]] = {}
-        self._groups: GroupCommit[Payload] = GroupCommit(
-            self._store_group,
-            GROUP_PAYLOADS,
-            GROUP_BYTES,
-            leaders=GROUPS_SQLITE if db.is_sqlite else GROUPS_POSTGRESQL,
-        )
+        self._groups: GroupCommit[Payload] = GroupCommit(self._store_group, GROUP_PAYLOADS, GROUP_BYTES)
 
     def cached_app_id(self, client_id: str) -> int | None:
         """The app of a canonical client ID if this process looked it up lately (no I/O), else None."""
