@@ -1,12 +1,19 @@
-"""Storing batches (ingest/batch.py, whichever protocol they came by): each in one transaction, at most once.
+"""Storing batches (ingest/batch.py, whichever protocol they came by): each whole or not at all, at most once.
 
 The batch's idempotency key goes into `received_messages` in the same transaction as its rows, so a
 client's retry (or a concurrent duplicate: ON CONFLICT waits for the first writer) is acknowledged without
 being counted again, and a payload that fails half-way leaves nothing behind.
+
+Group commit: the batches that arrive while a write transaction runs are stored together in the next one
+(ingest.group_commit), each with its own receipt, their minute rows summed by key (metrics.writes): most
+of a sync's cost is its metric rows, their index entries and the commit, so N concurrent syncs of an app
+cost about one. `store` returns only once its batch is committed. Should a group's transaction fail, its
+batches are stored again one by one, so that one bad batch fails alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -29,9 +36,10 @@ from tallyhub.ingest.batch import (
     ValidationError,
 )
 from tallyhub.ingest.exclusions import kept, without_excluded
+from tallyhub.ingest.group_commit import GroupCommit, Job
 from tallyhub.ingest.log_budget import LogBudget
 from tallyhub.metrics import resources, streams
-from tallyhub.metrics.writes import MinuteRows
+from tallyhub.metrics.writes import MinuteRows, MinuteRowsGroup
 from tallyhub.storage import caps, dimensions, endpoint_settings
 from tallyhub.storage.apps import app_id_for_client_id, ensure_env, env_id_for
 from tallyhub.storage.caps import Caps
@@ -42,13 +50,49 @@ from tallyhub.storage.tables import MINUTE, NO_ID, apps, received_messages
 log = logging.getLogger(__name__)
 
 Described = tuple[str | None, str | None]  # an endpoint's summary and description
-Write = Callable[[sa.Connection, Pending, int], None]
+
+
+class Transaction:
+    """What the batches stored in one transaction share: their minute rows and each app's exclusions."""
+
+    def __init__(self) -> None:
+        self.minute_rows = MinuteRowsGroup()
+        self._excluded: dict[int, frozenset[NaturalEndpoint]] = {}
+
+    def excluded(self, conn: sa.Connection, app_id: int) -> frozenset[NaturalEndpoint]:
+        """The app's excluded endpoints as this transaction reads them (once per app)."""
+        found = self._excluded.get(app_id)
+        if found is None:
+            found = self._excluded[app_id] = endpoint_settings.excluded(conn, app_id)
+        return found
+
+
+Write = Callable[[sa.Connection, Pending, int, Transaction], None]
+
+
+@dataclasses.dataclass(slots=True)
+class Payload:
+    """A batch to store at most once under (`kind`, `key`), prepared as `write`."""
+
+    app_id: int
+    env: str
+    kind: str
+    key: str
+    now: float
+    write: Write
+
+
 ATTEMPTS = 3  # PostgreSQL may pick a payload's transaction as a deadlock victim; run it again
 RECEIPT_COLUMNS = ("app_id", "kind", "uuid", "received_at")
 APP_CACHE_SECONDS = 30.0  # client IDs are looked up on every request; an app's deletion shows within this
 # Bytes of a payload's parts parsed before its transaction opens, so that other payloads don't wait on the
 # write lock (SQLite has one) while it parses: most log files fit whole; a larger one goes on parsing inside.
 PRELOAD_BYTES = 4_000_000
+# A group transaction holds at most this many payloads and (roughly estimated) bytes of them: bounded so
+# that its rows, and the time the others wait for it, stay bounded too.
+GROUP_PAYLOADS = 16
+GROUP_BYTES = 4_000_000
+ENTRY_BYTES = 200  # what an entry (request key, error, consumer, span) counts toward GROUP_BYTES
 Part = tuple[Batch, int]  # a batch of a payload's request logs and their bytes
 Parts = Callable[[], Iterable[Part]]
 
@@ -74,6 +118,7 @@ class Writer:
         self._apps: dict[str, tuple[int, float]] = {}
         # The excluded endpoints this process read last per app: what `store` prepares batches for.
         self._exclusions: dict[int, frozenset[NaturalEndpoint]] = {}
+        self._groups: GroupCommit[Payload] = GroupCommit(self._store_group, GROUP_PAYLOADS, GROUP_BYTES)
 
     def cached_app_id(self, client_id: str) -> int | None:
         """The app of a canonical client ID if this process looked it up lately (no I/O), else None."""
@@ -95,24 +140,26 @@ class Writer:
     def store(self, app_id: int, env: str, batch: Batch) -> bool:
         """Store everything a batch holds in one transaction; False when it was stored before (a retry).
 
-        The app's excluded endpoints are read inside that transaction (an exclusion holds from the
-        moment it is saved, in every hub process). The batch is prepared before it, outside SQLite's
-        write lock, for the set this process read last; only when the set read differs is it prepared
-        again, inside the transaction.
+        That transaction may be shared with batches that other threads store meanwhile (group commit);
+        this returns once it is committed. The app's excluded endpoints are read inside it (an exclusion
+        holds from the moment it is saved, in every hub process). The batch is prepared before it,
+        outside SQLite's write lock, for the set this process read last; only when the set read differs
+        is it prepared again, inside the transaction.
         """
         now = self.clock()
         assumed = self._exclusions.get(app_id, frozenset())
         prepared = self._writes(app_id, batch, now, assumed)
 
-        def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
-            excluded = endpoint_settings.excluded(conn, app_id)
+        def write(conn: sa.Connection, pending: Pending, env_id: int, tx: Transaction) -> None:
+            excluded = tx.excluded(conn, app_id)
             self._exclusions[app_id] = excluded
             if excluded == assumed:
-                prepared(conn, pending, env_id)
+                prepared(conn, pending, env_id, tx)
             else:
-                self._writes(app_id, batch, now, excluded)(conn, pending, env_id)
+                self._writes(app_id, batch, now, excluded)(conn, pending, env_id, tx)
 
-        return self._once(app_id, env, batch.kind, batch.key, now, write)
+        payload = Payload(app_id, env, batch.kind, batch.key, now, write)
+        return self._groups.submit(payload, _approximate_bytes(batch))
 
     def store_parts(
         self,
@@ -133,18 +180,20 @@ class Writer:
         now = self.clock()
         source = _preloaded(parts, PRELOAD_BYTES)
 
-        def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
-            excluded = endpoint_settings.excluded(conn, app_id)  # read in the transaction, as in `store`
+        def write(conn: sa.Connection, pending: Pending, env_id: int, tx: Transaction) -> None:
+            excluded = tx.excluded(conn, app_id)  # read in the transaction, as in `store`
             allowance = budget.allowance(conn, app_id, now)
             total = 0
             for batch, size in source():
                 total += size
                 if allowance is not None and total > allowance:
                     raise budget.exceeded(now)
-                self._writes(app_id, batch, now, excluded)(conn, pending, env_id)
+                self._writes(app_id, batch, now, excluded)(conn, pending, env_id, tx)
+                tx.minute_rows.append(conn)  # part by part: memory stays bounded by a part
             budget.charge(conn, app_id, total, now)
 
-        return self._once(app_id, env, kind, key, now, write)
+        # Alone, not in a group: a large payload whose transaction must not hold up the syncs of others.
+        return self._alone(Payload(app_id, env, kind, key, now, write))
 
     def _writes(self, app_id: int, batch: Batch, now: float, excluded: frozenset[NaturalEndpoint]) -> Write:
         """Storing `batch`, prepared: the function returned writes it in the transaction it is given.
@@ -196,7 +245,7 @@ class Writer:
             if not i.startup and (i.client or i.versions)
         ]
 
-        def write(conn: sa.Connection, pending: Pending, env_id: int) -> None:
+        def write(conn: sa.Connection, pending: Pending, env_id: int, tx: Transaction) -> None:
             env_paths = {(env_id, *k): path for k, path in paths.items()}
             # Locked before any row of this transaction, so that writers adding keys take it in one order.
             if pending.has_uncached(env_paths, [(app_id, i) for i in identifiers]):
@@ -218,18 +267,18 @@ class Writer:
             # Ids by natural key, looked up once per key rather than once per row.
             endpoint_ids = {k: pending.endpoint((env_id, *k)) or NO_ID for k in paths}
             consumer_ids = {i: dimensions.consumer_id(pending, app_id, i) for i in identifiers}
-            minute_rows.append(conn, env_id, endpoint_ids, consumer_ids)
+            tx.minute_rows.add(minute_rows, env_id, endpoint_ids, consumer_ids)
             counting = request_sources.claim(conn, env_id, {(i, src) for i, src, _, _ in sourced}, now)
             for instance, source, rows, points in sourced:
                 if counting[instance] == source:
-                    rows.append(conn, env_id, endpoint_ids, consumer_ids)
+                    tx.minute_rows.add(rows, env_id, endpoint_ids, consumer_ids)
                     if points:
                         deltas = kept(streams.deltas(conn, env_id, points, now), excluded)
-                        MinuteRows(deltas, now).append(conn, env_id, endpoint_ids, consumer_ids)
+                        tx.minute_rows.add(MinuteRows(deltas, now), env_id, endpoint_ids, consumer_ids)
             if batch.cumulative:
                 # The deltas depend on the stored totals: computed inside the transaction that moves them.
                 deltas = kept(streams.deltas(conn, env_id, batch.cumulative, now), excluded)
-                MinuteRows(deltas, now).append(conn, env_id, endpoint_ids, consumer_ids)
+                tx.minute_rows.add(MinuteRows(deltas, now), env_id, endpoint_ids, consumer_ids)
             for instance_uuid, client, versions in described_instances:
                 dimensions.describe_instance(conn, env_id, instance_uuid, client, versions)
             counts = [
@@ -252,40 +301,64 @@ class Writer:
 
         return write
 
-    def _once(
-        self,
-        app_id: int,
-        env: str,
-        kind: str,
-        message_uuid: str,
-        now: float,
-        write: Write,
-    ) -> bool:
-        """Run `write` in one transaction unless the message was received before; retry lost races."""
+    def _store_group(self, jobs: list[Job[Payload]]) -> None:
+        """Store a group's payloads in one transaction; if it fails, each on its own (one fails alone)."""
+        if len(jobs) > 1:
+            try:
+                outcomes = self._transaction([job.item for job in jobs])
+            except Exception as exc:
+                log.info("a group of %d payloads failed (%s); storing them one by one", len(jobs), exc)
+            else:
+                for job, outcome in zip(jobs, outcomes, strict=True):
+                    job.outcome = outcome
+                return
+        for job in jobs:
+            try:
+                job.outcome = self._alone(job.item)
+            except Exception as exc:
+                job.error = exc
+
+    def _alone(self, payload: Payload) -> bool:
+        """Store one payload in a transaction of its own; False when it was received before."""
+        try:
+            (outcome,) = self._transaction([payload])
+        except IntegrityError:
+            if not self._app_exists(payload.app_id):
+                # Deleted (or its client ID rotated) while this process still had it cached.
+                self._apps = {k: v for k, v in self._apps.items() if v[0] != payload.app_id}
+                raise UnknownApp(payload.app_id) from None
+            raise
+        return outcome
+
+    def _transaction(self, payloads: list[Payload]) -> list[bool]:
+        """Store the payloads not received before in one transaction, retrying lost races; which were new."""
         for attempt in range(1, ATTEMPTS + 1):
             pending = Pending(cache=self.cache)
+            tx = Transaction()
+            envs: list[tuple[int, bool] | None] = []
             try:
                 with self.db.write() as conn:
-                    if not _first_receipt(conn, app_id, kind, message_uuid, now):
-                        return False
-                    env_id, real_env = self._env_id(conn, app_id, env, now)
-                    write(conn, pending, env_id)
+                    for p in payloads:
+                        if not _first_receipt(conn, p.app_id, p.kind, p.key, p.now):
+                            envs.append(None)
+                            continue
+                        env_id, real_env = self._env_id(conn, p.app_id, p.env, p.now)
+                        p.write(conn, pending, env_id, tx)
+                        envs.append((env_id, real_env))
+                    tx.minute_rows.append(conn)
             except (IntegrityError, DBAPIError) as exc:
-                if isinstance(exc, IntegrityError) and not self._app_exists(app_id):
-                    # Deleted (or its client ID rotated) while this process still had it cached.
-                    self._apps = {k: v for k, v in self._apps.items() if v[0] != app_id}
-                    raise UnknownApp(app_id) from None
                 if attempt == ATTEMPTS or not _retryable(exc):
                     raise
                 # A stale cached id (a row deleted meanwhile) or a lost race: start from the database.
-                log.info("retrying %s %s after %s", kind, message_uuid, type(exc.orig).__name__)
+                log.info("retrying %d payload(s) after %s", len(payloads), type(exc.orig).__name__)
                 self.cache.clear()
                 self._envs.clear()
                 continue
             pending.commit()
-            if real_env:  # an env past the cap is looked up again next time (the cap may be raised)
-                self._envs[(app_id, env)] = env_id
-            return True
+            for p, stored in zip(payloads, envs, strict=True):
+                if stored is not None and stored[1]:  # an env past the cap is looked up again next time
+                    self._envs[(p.app_id, p.env)] = stored[0]
+            return [stored is not None for stored in envs]
         raise AssertionError("unreachable")
 
     def _app_exists(self, app_id: int) -> bool:
@@ -338,6 +411,23 @@ def _draining(
     while head:
         yield head.popleft()
     yield from rest
+
+
+def _approximate_bytes(batch: Batch) -> int:
+    """What a batch counts toward a group's GROUP_BYTES: a rough size, cheap to tell."""
+    entries = (
+        len(batch.requests)
+        + len(batch.server_errors)
+        + len(batch.validation_errors)
+        + len(batch.consumers)
+        + len(batch.trace_items)
+        + len(batch.cumulative)
+        + sum(len(s.requests) + len(s.cumulative) for s in batch.sourced_requests)
+    )
+    logged = sum(
+        ENTRY_BYTES + len(log.request_body or "") + len(log.response_body or "") for log in batch.request_logs
+    )
+    return ENTRY_BYTES * entries + logged
 
 
 def _counted(batch: Batch) -> list[RequestMetrics | ServerError | ValidationError | CumulativePoint]:

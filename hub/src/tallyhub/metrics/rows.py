@@ -135,6 +135,16 @@ class LevelAggregates(Generic[E, C]):
         else:
             group.append(values)
 
+    def absorb(self, other: LevelAggregates[E, C]) -> None:
+        """Add the entries of `other` (left unchanged) to these."""
+        rows = self.rows
+        for key, group in other.rows.items():
+            mine = rows.get(key)
+            if mine is None:
+                rows[key] = list(group)
+            else:
+                mine.extend(group)
+
     def serialised(self) -> list[tuple[int, E | None, C | None, int, tuple[Any, ...]]]:
         """(level, endpoint, consumer, status, values in COLUMNS order from request_count to the end)."""
         by_key = {key: _summed(group) for key, group in self.rows.items()}

@@ -65,9 +65,10 @@ class Rejected(Exception):
         self.detail = detail
 
 
-# SQLite takes one writer at a time: more threads than two (one writing, one parsing the next payload)
-# only fight over the GIL. PostgreSQL writers run in parallel, so they get the default thread pool.
-SQLITE_INGEST_THREADS = 2
+# SQLite takes one writer at a time, but the batch writer stores the payloads that queue behind a write
+# in one transaction (group commit): threads enough for a group to form while one writes, few enough that
+# parsing threads don't just fight over the GIL. PostgreSQL writers get the default thread pool.
+SQLITE_INGEST_THREADS = 8
 
 T = TypeVar("T")
 
