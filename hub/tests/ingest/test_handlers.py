@@ -262,6 +262,16 @@ def test_old_clients_without_later_keys_are_accepted(asgi: Hub) -> None:
     assert row == int(received // 60) * 60  # no timestamp: the minute it was received
 
 
+def test_a_startup_with_versions_json_cannot_store_is_stored_with_them_as_text(asgi: Hub) -> None:
+    # Found by the fuzz test: PostgreSQL's JSON refuses NaN and infinities, and the insert failed (500).
+    startup = payload("python_flask_startup.json")
+    startup["versions"] = {"flask": "3.1.3", "": float("inf"), "nested": {"x": [float("nan"), 1.5]}}
+    body = json.dumps(startup)  # Python writes them as JavaScript does: Infinity, NaN
+    assert_stored(asgi.post("startup", content=body, headers={"Content-Type": "application/json"}))
+    (instance,) = asgi.rows(instances)
+    assert instance.versions == {"flask": "3.1.3", "": "Infinity", "nested": {"x": ["NaN", 1.5]}}
+
+
 def test_sync_before_startup(asgi: Hub) -> None:
     assert_stored(asgi.post("sync", json=payload("python_flask_sync.json")))
     (instance,) = asgi.rows(instances)

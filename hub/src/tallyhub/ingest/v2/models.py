@@ -7,6 +7,7 @@ cut names to 64 themselves), the per-entry fields are refused past the length no
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Annotated, Any
 
@@ -45,6 +46,17 @@ StatusCode = Annotated[int, Field(ge=0, le=999)]
 Timestamp = Annotated[float, Field(ge=0, le=MAX_TIMESTAMP)]
 
 
+def _storable(value: Any) -> Any:
+    """`value` with NaN and infinities as the text JSON would need (PostgreSQL's JSON refuses them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
 class WireModel(BaseModel):
     """Unknown keys are ignored (newer clients may add some); NaN and infinities are refused."""
 
@@ -63,8 +75,8 @@ class Startup(WireModel):
     message_uuid: Uuid
     paths: list[StartupPath] = []
     # Package versions are strings in every client seen; anything else is stored as sent rather than
-    # refused (a refused startup is re-sent by Node every cycle).
-    versions: dict[str, Any] = {}
+    # refused (a refused startup is re-sent by Node every cycle); NaN and infinities become text.
+    versions: Annotated[dict[str, Any], AfterValidator(_storable)] = {}
     client: Annotated[str, _cut(64)] | None = None
     openapi: str | None = None  # a JSON document serialised into a string; not stored
 
