@@ -6,11 +6,18 @@ BENCH_REQUEST_LOGS_LOAD=ingest stores every batch through the ingestion code (Wr
 file's batch of BENCH_REQUEST_LOGS_BATCH requests); that runs at ~1,000 requests/s here, so the default
 (direct) stores the first batch that way (creating the endpoints and consumers) and inserts the rest
 with the rows tallyhub.ingest.request_logs.rows makes (the same rows, without the per-file work: the
-idempotency receipt, dimension upserts, budget). The output says which. Then it
+idempotency receipt, dimension upserts, budget); BENCH_REQUEST_LOGS_LOAD=replicate makes
+BENCH_REQUEST_LOGS_BASE rows so and has the database copy them into the whole data set
+(bench/_request_log_copies.py; 5,000,000 in ~18 min on PostgreSQL here, where the direct load takes
+about an hour). The output says which. BENCH_REQUEST_LOGS_KEEP=<folder> keeps the loaded data set
+(the SQLite file there, the PostgreSQL database tallyhub_bench_request_logs_<rows>) and later runs
+measure it again without loading; they skip the retention figure, which deletes a day, unless
+BENCH_REQUEST_LOGS_RETENTION=1. Then it
 prints, for tallyhub.analytics.request_logs as the dashboard and the read API call it (in process, no
 HTTP): the explorer's first page unfiltered and with each filter alone and combined (target < 300 ms),
 a body-substring search over 24 h and over 15 days (< 1 s), a detail (< 100 ms), CSV export rows/s
-(>= 50,000/s) with the process's peak RSS growth (< 100 MB), and the stored bytes per logged request.
+(>= 50,000/s) with the process's peak RSS growth (< 100 MB), the stored bytes per logged request, and
+retention deleting the oldest day while a thread ingests (no store held up for more than 1 s).
 Each figure: median wall ms and median process CPU ms of BENCH_REPEAT runs (CPU hardly depends on the
 load of a shared machine; wall does), and the ratio to the unfiltered first page of the same run.
 
@@ -231,7 +238,14 @@ def bench_engine(engine: str, url: str, path: Path | None, kept: Path | None = N
         if kept is not None and kept.exists():
             record = json.loads(kept.read_text())
             app_id, now, per_row = record["app_id"], record["now"], record["bytes_per_row"]
-            print(f"{engine:8s}  reused the {ROWS:,} logged requests loaded {record['loaded']}")
+            began = time.perf_counter()
+            upgrade(db)  # this branch's migrations, if the kept data set predates any
+            with db.read() as conn:  # fewer after a retention figure deleted a day of them
+                stored = conn.execute(sa.select(sa.func.count()).select_from(request_logs_table)).scalar_one()
+            print(
+                f"{engine:8s}  reused the {ROWS:,} logged requests loaded {record['loaded']}, "
+                f"{stored:,} stored now (migrations to head in {time.perf_counter() - began:.0f} s)"
+            )
         else:
             app_id, now, per_row = _load_fresh(engine, db, path)
             if kept is not None:
