@@ -61,3 +61,19 @@ def test_a_page_of_one_consumer_reads_the_consumer_index(api: Any, db: Any) -> N
         explained = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
         plan = " ".join(str(row[-1]) for row in explained)
     assert INDEX in plan, plan
+
+
+def test_on_an_analyzed_sqlite_database_the_index_gets_its_statistics(api: Any, db: Any) -> None:
+    if not db.is_sqlite:  # PostgreSQL's autovacuum analyzes a table by itself
+        return
+    store_logs(db, api.app_id, "prod", [sample_log(i, T0) for i in range(5)], T0 + 60)
+    config = alembic_config(db)
+    command.downgrade(config, ScriptDirectory.from_config(config).get_revision("0040").down_revision)
+    with db.write() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    upgrade(db)
+    with db.read() as conn:
+        analyzed = {
+            r[0] for r in conn.exec_driver_sql("SELECT idx FROM sqlite_stat1 WHERE tbl = 'request_logs'")
+        }
+    assert INDEX in analyzed
