@@ -6,11 +6,18 @@ BENCH_REQUEST_LOGS_LOAD=ingest stores every batch through the ingestion code (Wr
 file's batch of BENCH_REQUEST_LOGS_BATCH requests); that runs at ~1,000 requests/s here, so the default
 (direct) stores the first batch that way (creating the endpoints and consumers) and inserts the rest
 with the rows tallyhub.ingest.request_logs.rows makes (the same rows, without the per-file work: the
-idempotency receipt, dimension upserts, budget). The output says which. Then it
+idempotency receipt, dimension upserts, budget); BENCH_REQUEST_LOGS_LOAD=replicate makes
+BENCH_REQUEST_LOGS_BASE rows so and has the database copy them into the whole data set
+(bench/_request_log_copies.py; 5,000,000 in ~18 min on PostgreSQL here, where the direct load takes
+about an hour). The output says which. BENCH_REQUEST_LOGS_KEEP=<folder> keeps the loaded data set
+(the SQLite file there, the PostgreSQL database tallyhub_bench_request_logs_<rows>) and later runs
+measure it again without loading; they skip the retention figure, which deletes a day, unless
+BENCH_REQUEST_LOGS_RETENTION=1. Then it
 prints, for tallyhub.analytics.request_logs as the dashboard and the read API call it (in process, no
 HTTP): the explorer's first page unfiltered and with each filter alone and combined (target < 300 ms),
 a body-substring search over 24 h and over 15 days (< 1 s), a detail (< 100 ms), CSV export rows/s
-(>= 50,000/s) with the process's peak RSS growth (< 100 MB), and the stored bytes per logged request.
+(>= 50,000/s) with the process's peak RSS growth (< 100 MB), the stored bytes per logged request, and
+retention deleting the oldest day while a thread ingests (no store held up for more than 1 s).
 Each figure: median wall ms and median process CPU ms of BENCH_REPEAT runs (CPU hardly depends on the
 load of a shared machine; wall does), and the ratio to the unfiltered first page of the same run.
 
@@ -21,10 +28,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import os
 import random
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -38,7 +47,9 @@ from tallyhub.analytics.query import Filters
 from tallyhub.analytics.selection import resolve
 from tallyhub.ingest import batch
 from tallyhub.ingest import request_logs as ingest_rows
+from tallyhub.ingest import retention as ingest_retention
 from tallyhub.ingest.writer import Writer
+from tallyhub.settings import load_settings
 from tallyhub.storage import apps
 from tallyhub.storage.database import Database
 from tallyhub.storage.dimensions import natural_endpoint
@@ -46,11 +57,15 @@ from tallyhub.storage.migrate import upgrade
 from tallyhub.storage.tables import consumers, endpoints
 from tallyhub.storage.tables import request_logs as request_logs_table
 
-from bench.ingest import ENGINES, scratch_postgres
+from bench._request_log_copies import copy_rows
+from bench.ingest import ENGINES, PG_ADMIN_URL, scratch_postgres
 
 ROWS = int(os.environ.get("BENCH_REQUEST_LOGS_ROWS", "5000000"))
 BATCH = int(os.environ.get("BENCH_REQUEST_LOGS_BATCH", "2000"))
 LOAD = os.environ.get("BENCH_REQUEST_LOGS_LOAD", "direct")
+BASE = int(os.environ.get("BENCH_REQUEST_LOGS_BASE", "100000"))
+KEEP = os.environ.get("BENCH_REQUEST_LOGS_KEEP")
+RETENTION = os.environ.get("BENCH_REQUEST_LOGS_RETENTION") == "1"
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 CSV_ROWS = min(ROWS, csv_export.MAX_ROWS)
 DAYS, ENDPOINTS, CONSUMERS = 15, 200, 1000
@@ -117,7 +132,9 @@ def _log(rng: random.Random, i: int, at: float) -> batch.RequestLog:
 
 
 def load(db: Database, app_id: int, now: float) -> tuple[float, float]:
-    """Store ROWS logs in time order over DAYS days (LOAD: ingest or direct); (wall s, CPU s)."""
+    """Store ROWS logs in time order over DAYS days (LOAD: ingest, direct or replicate); (wall s, CPU s)."""
+    if LOAD == "replicate":
+        return _load_replicated(db, app_id, now)
     rng = random.Random(12)
     writer = Writer(db, clock=lambda: now)
     span = DAYS * 86400
@@ -126,10 +143,8 @@ def load(db: Database, app_id: int, now: float) -> tuple[float, float]:
     for first in range(0, ROWS, BATCH):
         logs = [_log(rng, i, now - span + span * i / ROWS) for i in range(first, min(first + BATCH, ROWS))]
         if LOAD == "ingest" or ids is None:
-            if ids is None:  # every endpoint and consumer named once, so that the writer creates them all
-                for k, log in enumerate(logs[: max(ENDPOINTS, CONSUMERS)]):
-                    log.path, log.consumer = f"/api/r{k % ENDPOINTS}/{{id}}", f"consumer-{k % CONSUMERS}"
-                    log.method = "POST" if k % ENDPOINTS % 4 == 0 else "GET"
+            if ids is None:
+                _name_every_dimension(logs)
             writer.store(app_id, "prod", batch.Batch("log", str(uuid.uuid4()), request_logs=logs))
             if ids is None:
                 ids = _dimension_ids(db, app_id)
@@ -139,6 +154,35 @@ def load(db: Database, app_id: int, now: float) -> tuple[float, float]:
             conn.execute(
                 request_logs_table.insert(), ingest_rows.rows(env_id, logs, endpoint_ids, consumer_ids)
             )
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def _name_every_dimension(logs: list[batch.RequestLog]) -> None:
+    """Every endpoint and consumer named once in `logs`, so that the writer creates them all."""
+    for k, log in enumerate(logs[: max(ENDPOINTS, CONSUMERS)]):
+        log.path, log.consumer = f"/api/r{k % ENDPOINTS}/{{id}}", f"consumer-{k % CONSUMERS}"
+        log.method = "POST" if k % ENDPOINTS % 4 == 0 else "GET"
+
+
+def _load_replicated(db: Database, app_id: int, now: float) -> tuple[float, float]:
+    """BASE logs as ingestion's rows, each copied ROWS // BASE times by the database (see
+    bench._request_log_copies); the endpoints and consumers made by one batch through Writer.store,
+    whose logs are then deleted."""
+    copies = max(1, ROWS // BASE)
+    base = ROWS // copies
+    rng = random.Random(12)
+    started, cpu = time.perf_counter(), time.process_time()
+    setup = [_log(rng, ROWS + k, now) for k in range(max(ENDPOINTS, CONSUMERS))]
+    _name_every_dimension(setup)
+    Writer(db, clock=lambda: now).store(
+        app_id, "prod", batch.Batch("log", str(uuid.uuid4()), request_logs=setup)
+    )
+    env_id, endpoint_ids, consumer_ids = _dimension_ids(db, app_id)
+    with db.write() as conn:
+        conn.execute(request_logs_table.delete())
+    step = DAYS * 86400 / (base * copies)
+    logs = [_log(rng, j, now - DAYS * 86400 + step * j * copies) for j in range(base)]
+    copy_rows(db, ingest_rows.rows(env_id, logs, endpoint_ids, consumer_ids), copies, step)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
@@ -187,32 +231,58 @@ def stored_bytes(db: Database, path: Path | None) -> int:
         return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one())
 
 
-def bench_engine(engine: str, url: str, path: Path | None) -> None:
+def bench_engine(engine: str, url: str, path: Path | None, kept: Path | None = None) -> None:
+    """Load (or, with `kept` naming a previous run's record, reuse) the data set, then measure it."""
     db = Database(url)
     try:
-        upgrade(db)
-        empty = stored_bytes(db, path)
-        app = apps.create_app(db, "Bench", ("prod",))
-        now = time.time()
-        wall, cpu = load(db, app.id, now)
-        how = (
-            "through Writer.store" if LOAD == "ingest" else "directly, as ingest.request_logs.rows makes them"
-        )
-        print(
-            f"{engine:8s}  loaded {ROWS:,} logged requests {how} in {wall:.0f} s "
-            f"({ROWS / wall:,.0f}/s wall, {cpu / ROWS * 1e6:.0f} us CPU each)"
-        )
-        if engine == "postgres":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM ANALYZE request_logs")
+        if kept is not None and kept.exists():
+            record = json.loads(kept.read_text())
+            app_id, now, per_row = record["app_id"], record["now"], record["bytes_per_row"]
+            began = time.perf_counter()
+            upgrade(db)  # this branch's migrations, if the kept data set predates any
+            with db.read() as conn:  # fewer after a retention figure deleted a day of them
+                stored = conn.execute(sa.select(sa.func.count()).select_from(request_logs_table)).scalar_one()
+            print(
+                f"{engine:8s}  reused the {ROWS:,} logged requests loaded {record['loaded']}, "
+                f"{stored:,} stored now (migrations to head in {time.perf_counter() - began:.0f} s)"
+            )
         else:
-            with db.engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE")
-        per_row = (stored_bytes(db, path) - empty) / ROWS
+            app_id, now, per_row = _load_fresh(engine, db, path)
+            if kept is not None:
+                loaded = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+                kept.write_text(
+                    json.dumps({"app_id": app_id, "now": now, "bytes_per_row": per_row, "loaded": loaded})
+                )
         print(f"{engine:8s}  stored bytes per logged request: {per_row:,.0f} (whole database growth / rows)")
-        measure(engine, db, app.id, now)
+        measure(engine, db, app_id, now)
+        if kept is None or RETENTION:
+            retention(engine, db, app_id, now)
     finally:
         db.dispose()
+
+
+def _load_fresh(engine: str, db: Database, path: Path | None) -> tuple[int, float, float]:
+    upgrade(db)
+    empty = stored_bytes(db, path)
+    app = apps.create_app(db, "Bench", ("prod",))
+    now = time.time()
+    wall, cpu = load(db, app.id, now)
+    how = {
+        "ingest": "through Writer.store",
+        "direct": "directly, as ingest.request_logs.rows makes them",
+        "replicate": f"as copies of {ROWS // max(1, ROWS // BASE):,} rows that ingest.request_logs.rows made",
+    }[LOAD]
+    print(
+        f"{engine:8s}  loaded {ROWS:,} logged requests {how} in {wall:.0f} s "
+        f"({ROWS / wall:,.0f}/s wall, {cpu / ROWS * 1e6:.0f} us bench-process CPU each)"
+    )
+    if engine == "postgres":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE request_logs")
+    else:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    return app.id, now, (stored_bytes(db, path) - empty) / ROWS
 
 
 def measure(engine: str, db: Database, app_id: int, now: float) -> None:
@@ -317,19 +387,85 @@ def export(engine: str, db: Database, app_id: int, span: tuple[float, float]) ->
     )
 
 
+def retention(engine: str, db: Database, app_id: int, now: float) -> None:
+    """Request-log retention deleting the oldest day (ingest.retention.run, as the maintenance job runs
+    it) while a thread stores a log file of 50 requests every 50 ms through Writer.store; prints how
+    long the longest store took during the delete against the median store before it (target: no
+    store held up for more than a second)."""
+    settings = load_settings({"retention_request_logs_days": DAYS - 1})
+    writer = Writer(db, clock=time.time)
+    rng = random.Random(99)
+    latencies: list[tuple[float, float]] = []  # (finished at, seconds)
+    stop = threading.Event()
+
+    def ingest() -> None:
+        k = 0
+        while not stop.is_set():
+            logs = [_log(rng, 10 * ROWS + k + n, time.time()) for n in range(50)]
+            k += 50
+            began = time.perf_counter()
+            writer.store(app_id, "prod", batch.Batch("log", str(uuid.uuid4()), request_logs=logs))
+            latencies.append((time.perf_counter(), time.perf_counter() - began))
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=ingest)
+    thread.start()
+    try:
+        time.sleep(3)
+        began = time.perf_counter()
+        deleted = ingest_retention.run(db, settings, now)
+        ended = time.perf_counter()
+        time.sleep(1)
+    finally:
+        stop.set()
+        thread.join()
+    before = [s for at, s in latencies if at < began]
+    during = [s for at, s in latencies if at >= began and at - s <= ended]  # overlapping the delete
+    worst = max(during, default=0.0)
+    print(
+        f"{engine:8s}  retention of the oldest day: {deleted:,} rows deleted in {ended - began:.1f} s while "
+        f"ingesting; store of 50 logs: median {statistics.median(before) * 1000:.0f} ms before, longest "
+        f"{worst * 1000:.0f} ms during it ({len(during)} stores; "
+        f"target < 1000 ms: {'ok' if worst < 1 else 'OVER'})"
+    )
+
+
 def main() -> None:
     print(
         f"request_logs: {ROWS:,} logged requests over {DAYS} days "
         f"(load={LOAD}, {BATCH} per batch); engines {','.join(ENGINES)}; {REPEAT} runs per figure"
     )
     with tempfile.TemporaryDirectory(prefix="tallyhub-bench-") as tmp:
+        folder = Path(KEEP) if KEEP else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        record = (lambda engine: folder / f"request_logs-{ROWS}-{engine}.json") if KEEP else (lambda _: None)
         if "sqlite" in ENGINES:
-            file = Path(tmp) / "bench.sqlite3"
-            bench_engine("sqlite", f"sqlite:///{file}", file)
+            file = folder / f"request_logs-{ROWS}.sqlite3"
+            if not record("sqlite") or not record("sqlite").exists():  # no complete load to reuse
+                for leftover in folder.glob(f"{file.name}*"):
+                    leftover.unlink()
+            bench_engine("sqlite", f"sqlite:///{file}", file, record("sqlite"))
         if "postgres" in ENGINES:
+            if KEEP:
+                kept = record("postgres")
+                bench_engine("postgres", _kept_postgres(fresh=not kept.exists()), None, kept)
+                return
             with scratch_postgres() as url:
                 if url is not None:
                     bench_engine("postgres", url, None)
+
+
+def _kept_postgres(fresh: bool) -> str:
+    """The database that BENCH_REQUEST_LOGS_KEEP runs share (made again when `fresh`, else kept)."""
+    name = f"tallyhub_bench_request_logs_{ROWS}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        if fresh:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).first() is None:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
 if __name__ == "__main__":

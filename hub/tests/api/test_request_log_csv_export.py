@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import threading
 import time
 from typing import Any
 
@@ -14,6 +16,9 @@ import sqlalchemy as sa
 from tallyhub.accounts import teams
 from tallyhub.analytics import csv_export
 from tallyhub.analytics import request_logs as reads
+from tallyhub.analytics.log_query import LogFilters
+from tallyhub.analytics.query import Filters
+from tallyhub.analytics.selection import resolve
 from tallyhub.ingest import batch
 from tallyhub.storage.tables import request_logs
 
@@ -133,3 +138,45 @@ def test_client_ip_and_exception_type_columns_are_the_logs_and_are_cut(api: Any)
         log.uuid for log in logs if log.client_ip == "2001:db8::1"
     )
     assert found
+
+
+def _export(api: Any, max_rows: int = csv_export.MAX_ROWS) -> Any:
+    with api.writer.db.read() as conn:
+        resolved = resolve(conn, api.app_id, Filters())
+        terms = reads.conditions(conn, resolved, WINDOW["start"], WINDOW["end"], None, LogFilters())
+    assert terms is not None
+    return reads.iter_export_batches(api.writer.db, resolved, terms, max_rows)
+
+
+def _readers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "request-log-export"]
+
+
+def test_the_export_reads_ahead_in_a_thread_that_stops_when_the_download_does(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reads, "EXPORT_BATCH", 7)
+    store_logs(api.writer.db, api.app_id, "prod", [_tricky(i) for i in range(40)], T0 + 3600)
+    whole = [row.id for rows in _export(api) for row in rows]
+    assert len(whole) == 40 and whole == sorted(whole, reverse=True) and not _readers()
+    batches = _export(api)
+    first = next(batches)
+    assert len(first) == 7 and len(_readers()) == 1  # reading on while the caller holds a batch
+    batches.close()  # the client went away
+    assert not _readers()
+
+
+def test_a_failed_read_fails_the_export(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reads, "EXPORT_BATCH", 7)
+    store_logs(api.writer.db, api.app_id, "prod", [_tricky(i) for i in range(40)], T0 + 3600)
+    real = reads._env_batches
+
+    def failing(*args: Any) -> Any:
+        yield from itertools.islice(real(*args), 1)
+        raise sa.exc.OperationalError("SELECT", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(reads, "_env_batches", failing)
+    with pytest.raises(sa.exc.OperationalError, match="went away"):
+        for _ in _export(api):
+            pass
+    assert not _readers()

@@ -6,7 +6,8 @@ rows are handed to the driver as tuples: PostgreSQL gets them through COPY, SQLi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,19 +65,36 @@ def add_into(
         cursor.close()
 
 
-DELETE_BATCH_ROWS = 10_000
+DELETE_BATCH_ROWS = 10_000  # at most, per transaction
+DELETE_FIRST_BATCH_ROWS = 500
+DELETE_BATCH_SECONDS = 0.25  # what one batch should take: about the longest a writer waits behind it
 
 
-def delete_batched(db: Database, table: sa.Table, condition: sa.ColumnElement[bool]) -> int:
-    """Delete the rows matching `condition`, DELETE_BATCH_ROWS per transaction so writers are not held
-    up for long; returns how many were deleted."""
-    deleted = 0
+def delete_batched(
+    db: Database,
+    table: sa.Table,
+    condition: sa.ColumnElement[bool],
+    clock: Callable[[], float] = time.perf_counter,
+) -> int:
+    """Delete the rows matching `condition` in batches, one transaction each, so writers are not held
+    up for long; returns how many were deleted.
+
+    A batch is sized from the rate of the one before to take about DELETE_BATCH_SECONDS (at most
+    twice the one before, DELETE_BATCH_ROWS in all): a row costs very different times to delete, a
+    metric row little, a request log with text-indexed bodies on SQLite a few milliseconds (its FTS5
+    entries are deleted with it), and SQLite's single writer waits for the whole batch.
+    """
+    deleted, size = 0, DELETE_FIRST_BATCH_ROWS
     while True:
+        began = clock()
         with db.write() as conn:
-            ids = sa.select(table.c.id).where(condition).limit(DELETE_BATCH_ROWS)
+            ids = sa.select(table.c.id).where(condition).limit(size)
             # `condition` again on the delete itself: on a partitioned table (storage/partitions.py) it
             # keeps the delete to the partitions it can match instead of looking up ids in every one.
             count = conn.execute(table.delete().where(condition, table.c.id.in_(ids))).rowcount
+        took = clock() - began
         deleted += count
-        if count < DELETE_BATCH_ROWS:
+        if count < size:
             return deleted
+        paced = int(size * DELETE_BATCH_SECONDS / took) if took > 0 else DELETE_BATCH_ROWS
+        size = max(1, min(paced, 2 * size, DELETE_BATCH_ROWS))
