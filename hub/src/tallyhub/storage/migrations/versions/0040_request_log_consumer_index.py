@@ -1,7 +1,7 @@
 """An index on request logs by (env, consumer, time), for the explorer's consumer filter
 
 Revision ID: 0040
-Revises: 0035
+Revises: 0038
 
 Without it, a page of one consumer's logs walks the (env_id, timestamp) index and drops the other
 consumers' rows: with 1,000 consumers, some 50,000 rows read for a page of 50 (over a second at
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0040"
-down_revision = "0035"
+down_revision = "0038"
 branch_labels = None
 depends_on = None
 
