@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-import operator
 from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from tallyhub.ingest.batch import CumulativePoint, Instance, RequestMetrics, SourcedRequests
 from tallyhub.ingest.otlp import bins
@@ -143,21 +144,18 @@ def _points(resource_metrics: Any) -> int:
 
 
 RequestKey = tuple[str | None, str | None, int | None, str | None]
-_request_keys: dict[tuple[Any, ...], RequestKey] = {}
-_second = operator.itemgetter(1)
+_request_keys: dict[tuple[bytes, ...], RequestKey] = {}
+_serialised = KeyValue.SerializeToString
 MAX_CACHED_KEYS = 20_000  # distinct attribute sets remembered; the cache starts over past it
 
 
 def _cached_request_key(attributes: Any) -> RequestKey:
     """`_request_key`, worked out once per distinct attribute set (exports repeat the same few).
 
-    The cache key is the attributes' names and values, kept only when every value is a non-empty string
-    or a non-zero int (so that values of different types never share a key); others are worked out
-    each time.
+    The cache key is the attributes as serialised: equal bytes are equal names, types and values, and
+    serialising each attribute in C costs less than reading its name and value from Python.
     """
-    cache_key = tuple([(kv.key, (v := kv.value).string_value or v.int_value) for kv in attributes])
-    if not all(map(_second, cache_key)):
-        return _request_key(attributes)
+    cache_key = tuple(map(_serialised, attributes))
     key = _request_keys.get(cache_key)
     if key is None:
         if len(_request_keys) >= MAX_CACHED_KEYS:
@@ -231,34 +229,13 @@ def _histogram(
             missing += 1
             continue
         path = path or ""
-        hist: dict[int, int] = {}
         if exponential:
-            if point.zero_count:
-                hist[0] = point.zero_count
-            positive = point.positive
-            counts = positive.bucket_counts
-            if counts:
-                bins.add_counts(
-                    hist,
-                    bins.exponential_bins(point.scale, positive.offset, len(counts), factor, width),
-                    counts,
-                )
-            # HasField first: reading an absent sub-message still builds a Python object for it.
-            negative = sum(point.negative.bucket_counts) if point.HasField("negative") else 0
-            if negative:
-                hist[0] = hist.get(0, 0) + negative  # durations and sizes are never negative
+            hist, in_bins = _exponential_hist(point, factor, width)
         else:
-            counts = point.bucket_counts
-            if counts:
-                bounds = tuple(point.explicit_bounds)
-                bins.add_counts(hist, bins.explicit_bins(bounds, factor, width), counts)
-                if len(counts) > len(bounds) and counts[len(bounds)]:
-                    top = point.max if point.HasField("max") else (bounds[-1] if bounds else 0.0)
-                    top_bin = bins.bin_of(top * factor, width)
-                    hist[top_bin] = hist.get(top_bin, 0) + counts[len(bounds)]
+            hist, in_bins = _explicit_hist(point, factor, width)
         count = point.count
         point_sum = point.sum
-        if count > MAX_COUNT or sum(hist.values()) > MAX_COUNT or not 0 <= point_sum <= MAX_SUM:
+        if count > MAX_COUNT or in_bins > MAX_COUNT or not 0 <= point_sum <= MAX_SUM:
             implausible += 1
             continue
         total = round(point_sum) if role != DURATION else 0
@@ -299,3 +276,37 @@ def _histogram(
             target[k] = target.get(k, 0) + v
     result.reject(missing, f"{metric.name} points without http.request.method or http.response.status_code")
     result.reject(implausible, f"{metric.name} points with counts or sums out of range")
+
+
+def _exponential_hist(point: Any, factor: float, width: int) -> tuple[dict[int, int], int]:
+    """An exponential histogram point's counts in hub bins, and their total."""
+    zero = point.zero_count
+    hist: dict[int, int] = {0: zero} if zero else {}
+    positive = point.positive
+    counts = positive.bucket_counts[:]  # a list: the repeated field read in C once, iterated twice
+    total = zero
+    if counts:
+        bins.add_counts(
+            hist, bins.exponential_bins(point.scale, positive.offset, len(counts), factor, width), counts
+        )
+        total += sum(counts)
+    # HasField first: reading an absent sub-message still builds a Python object for it.
+    negative = sum(point.negative.bucket_counts) if point.HasField("negative") else 0
+    if negative:
+        hist[0] = hist.get(0, 0) + negative  # durations and sizes are never negative
+        total += negative
+    return hist, total
+
+
+def _explicit_hist(point: Any, factor: float, width: int) -> tuple[dict[int, int], int]:
+    """An explicit-bucket histogram point's counts in hub bins, and their total."""
+    hist: dict[int, int] = {}
+    counts = point.bucket_counts[:]
+    if counts:
+        bounds = tuple(point.explicit_bounds)
+        bins.add_counts(hist, bins.explicit_bins(bounds, factor, width), counts)
+        if len(counts) > len(bounds) and counts[len(bounds)]:
+            top = point.max if point.HasField("max") else (bounds[-1] if bounds else 0.0)
+            top_bin = bins.bin_of(top * factor, width)
+            hist[top_bin] = hist.get(top_bin, 0) + counts[len(bounds)]
+    return hist, sum(hist.values())
