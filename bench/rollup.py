@@ -133,7 +133,8 @@ def _unroll(db: Database) -> None:
     """Back to a backlog no rollup has touched: no hour or day rows, every minute row unrolled."""
     with db.write() as conn:
         conn.execute(metrics.delete().where(metrics.c.granularity != MINUTE))
-        conn.execute(metrics.update().where(metrics.c.granularity == MINUTE).values(rolled=False))
+        rolled = sa.and_(metrics.c.granularity == MINUTE, metrics.c.rolled.is_(True))
+        conn.execute(metrics.update().where(rolled).values(rolled=False))
 
 
 def _server_cpu(db: Database) -> float:
