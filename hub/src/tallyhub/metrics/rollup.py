@@ -1,33 +1,40 @@
 """Rollup: closed minute rows are merged into hour and day rows, one row per key and bucket.
 
 A minute row is closed once its minute has ended (bucket < start of the current minute). Each batch, in
-one transaction, adds a bounded number of unrolled minute rows into the hour and day rows of the same
-(env, level, endpoint, consumer, status) key, creating those rows when missing, and marks the minute rows
-`rolled`. So hour/day rows + unrolled minute rows always hold each request exactly once (tables.py), and
-a long backlog is worked through in short transactions. Hours and days are UTC (bucket = floor(t / size)
-* size). Runs are serialised: SQLite by its single writer, PostgreSQL by a transaction advisory lock.
-On PostgreSQL each batch takes its write lock on `metrics` (all partitions) first, so that maintenance
-creating or dropping a slice in another hub process waits for the batch instead of deadlocking with it.
+one transaction, takes the unrolled minute rows of a range of whole minutes (about `batch_rows` rows),
+adds them into the hour and day rows of the same (env, level, endpoint, consumer, status) key, creating
+those rows when missing, and marks the minute rows `rolled`. So hour/day rows + unrolled minute rows
+always hold each request exactly once (tables.py), a reader sees a batch all or not at all, and a rollup
+stopped half-way (a crash, a lost lease) leaves nothing half-done: the next run starts the batch again.
+Hours and days are UTC (bucket = floor(t / size) * size). Runs are serialised: SQLite by its single
+writer, PostgreSQL by a transaction advisory lock. On PostgreSQL each batch takes its write lock on
+`metrics` (all partitions) first, so that maintenance creating or dropping a slice in another hub process
+waits for the batch instead of deadlocking with it.
+
+The batch is summed in SQL: one GROUP BY per batch adds the counts and size sums of each hour and key and
+concatenates its minute rows' histograms, so Python handles one row per hour and key, not one per minute
+row, and parses each group's histograms with one orjson call (hourly.py). Marking the batch rolled is one
+UPDATE of the same range; on PostgreSQL it is the statement that returns the rows summed (a data-modifying
+CTE), so a minute row committed by ingestion meanwhile is either in both or in neither.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import sqlalchemy as sa
 
-from tallyhub.metrics.rows import VALUE_COLUMNS, Aggregate, RowKey
+from tallyhub.metrics import hourly
 from tallyhub.settings import Settings
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import DAY, HOUR, MINUTE, metrics
+from tallyhub.storage.tables import DAY, HOUR, MINUTE, UNROLLED_MINUTES
 
-BATCH_ROWS = 5000
-_KEYS_PER_QUERY = 400
+# Minute rows per batch (whole minutes, so a batch may hold a few more): at the rates measured by
+# BENCH=rollup a batch holds the write lock for a fraction of a second.
+BATCH_ROWS = 50_000
 _ADVISORY_LOCK = 0x7461_6C6C_7275  # "tallru": any constant no other part of the hub uses
 
-# (env_id, granularity, bucket) -> row key -> aggregate
-Target = tuple[int, int, int]
+_KEY = "env_id, level, endpoint_id, consumer_id, status_code"
+_IN_BATCH = f"{UNROLLED_MINUTES} AND bucket BETWEEN :first AND :last"
+_VALUES = "request_count, request_size_sum, response_size_sum, response_times, request_sizes, response_sizes"
 
 
 def run(db: Database, settings: Settings, now: float, batch_rows: int = BATCH_ROWS) -> int:
@@ -43,111 +50,81 @@ def run(db: Database, settings: Settings, now: float, batch_rows: int = BATCH_RO
                 # meanwhile (ACCESS EXCLUSIVE on the default or the slice, another hub process's
                 # maintenance) would deadlock with that upgrade. Taken first, the other one waits.
                 conn.execute(sa.text("LOCK TABLE metrics IN ROW EXCLUSIVE MODE"))
-            count = _roll_batch(conn, cutoff, batch_rows)
+            count, last_batch = _roll_batch(conn, cutoff, batch_rows)
         rolled += count
-        if count < batch_rows:
+        if last_batch:
             return rolled
 
 
-def _roll_batch(conn: sa.Connection, cutoff: int, batch_rows: int) -> int:
-    minute_rows = conn.execute(
-        sa.select(metrics)
-        .where(metrics.c.granularity == MINUTE, metrics.c.rolled == sa.false(), metrics.c.bucket < cutoff)
-        # In the order of the (granularity, rolled, bucket) index, so a batch reads only its own rows
-        # even behind a long backlog (ordering by id sorted every unrolled row for every batch).
-        .order_by(metrics.c.bucket)
-        .limit(batch_rows)
-    ).all()
-    if not minute_rows:
-        return 0
-    hours: dict[Target, dict[RowKey, Aggregate]] = {}
-    for row in minute_rows:
-        key: RowKey = (row.level, row.endpoint_id, row.consumer_id, row.status_code)
-        slot = hours.setdefault((row.env_id, HOUR, row.bucket // HOUR * HOUR), {})
-        aggregate = slot.get(key)
-        if aggregate is None:
-            aggregate = slot[key] = Aggregate()
-        aggregate.add_row(row)
-    # Days from the hours just summed, not from the minute rows again: each minute row's histograms are
-    # parsed and merged once (that merging is most of a rollup's time).
-    targets = dict(hours)
-    for (env_id, _, hour), slot in hours.items():
-        day = targets.setdefault((env_id, DAY, hour // DAY * DAY), {})
-        for key, aggregate in slot.items():
-            day.setdefault(key, Aggregate()).add_aggregate(aggregate)
-    updates: list[dict[str, Any]] = []
-    inserts: list[dict[str, Any]] = []
-    for (env_id, size, bucket), slot in targets.items():
-        existing = _existing(conn, env_id, size, bucket, list(slot))
-        for key, aggregate in slot.items():
-            stored = existing.get(key)
-            if stored is not None:
-                aggregate.add_row(stored)
-                updates.append({"row_id": stored.id, "g": size, "b": bucket, **aggregate.columns()})
-            else:
-                level, endpoint_id, consumer_id, status_code = key
-                inserts.append(
-                    {
-                        "env_id": env_id,
-                        "granularity": size,
-                        "bucket": bucket,
-                        "level": level,
-                        "endpoint_id": endpoint_id,
-                        "consumer_id": consumer_id,
-                        "status_code": status_code,
-                        "rolled": False,
-                        **aggregate.columns(),
-                    }
-                )
-    if updates:
+def _roll_batch(conn: sa.Connection, cutoff: int, batch_rows: int) -> tuple[int, bool]:
+    """Roll one batch; returns (minute rows rolled, whether it reached the cutoff)."""
+    span = _batch_span(conn, cutoff, batch_rows)
+    if span is None:
+        return 0, True
+    first, last, last_batch = span
+    hours = hourly.Groups.from_rows(conn.execute(_summed_batch(conn), {"first": first, "last": last}))
+    if conn.dialect.name != "postgresql":
+        # SQLite: the write transaction began IMMEDIATE, so no row of the range changed since the SELECT.
         conn.execute(
-            metrics.update()
-            # Granularity and bucket besides the id: PostgreSQL then updates in one partition only.
-            .where(
-                metrics.c.id == sa.bindparam("row_id"),
-                metrics.c.granularity == sa.bindparam("g"),
-                metrics.c.bucket == sa.bindparam("b"),
-            )
-            .values({name: sa.bindparam(name) for name in VALUE_COLUMNS}),
-            updates,
+            sa.text(f"UPDATE metrics SET rolled = true WHERE {_IN_BATCH}"),
+            {"first": first, "last": last},
         )
-    if inserts:
-        conn.execute(metrics.insert(), inserts)
-    ids = [row.id for row in minute_rows]
-    in_batch = sa.and_(
-        metrics.c.granularity == MINUTE,
-        metrics.c.bucket.between(minute_rows[0].bucket, minute_rows[-1].bucket),  # ordered by bucket
-    )
-    for chunk in _chunks(ids, 1000):
-        conn.execute(metrics.update().where(in_batch, metrics.c.id.in_(chunk)).values(rolled=True))
-    return len(minute_rows)
+    days = hours.coarser(DAY)
+    hourly.add_to_stored(conn, HOUR, hours)
+    hourly.add_to_stored(conn, DAY, days)
+    return hours.minute_rows, last_batch
 
 
-def _existing(
-    conn: sa.Connection, env_id: int, size: int, bucket: int, keys: list[RowKey]
-) -> dict[RowKey, Any]:
-    """The stored hour/day rows of these keys (at most one per key: rollups never run concurrently)."""
-    found: dict[RowKey, Any] = {}
-    by_level: dict[int, list[tuple[int, int, int]]] = {}
-    for level, endpoint_id, consumer_id, status_code in keys:
-        by_level.setdefault(level, []).append((endpoint_id, consumer_id, status_code))
-    rest = sa.tuple_(metrics.c.endpoint_id, metrics.c.consumer_id, metrics.c.status_code)
-    for level, level_keys in by_level.items():
-        for chunk in _chunks(level_keys, _KEYS_PER_QUERY):
-            # Equality on every column of the (env_id, granularity, level, bucket) index, so a lookup
-            # reads one bucket's rows, not every row of the granularity.
-            query = sa.select(metrics).where(
-                metrics.c.env_id == env_id,
-                metrics.c.granularity == size,
-                metrics.c.level == level,
-                metrics.c.bucket == bucket,
-                rest.in_(chunk),
+def _batch_span(conn: sa.Connection, cutoff: int, batch_rows: int) -> tuple[int, int, bool] | None:
+    """The next batch's first and last minute and whether it ends at the cutoff; None when none is left.
+
+    Both lookups walk the (granularity, rolled, bucket) index: the first unrolled minute, then the minute
+    of the batch_rows-th unrolled row from it. The batch takes that minute whole.
+    """
+    closed = f"{UNROLLED_MINUTES} AND bucket < :cutoff"
+    first = conn.execute(
+        sa.text(f"SELECT min(bucket) FROM metrics WHERE {closed}"), {"cutoff": cutoff}
+    ).scalar()
+    if first is None:
+        return None
+    nth = conn.execute(
+        sa.text(
+            f"SELECT bucket FROM metrics WHERE {closed} AND bucket >= :first"
+            " ORDER BY bucket LIMIT 1 OFFSET :n"
+        ),
+        {"cutoff": cutoff, "first": first, "n": batch_rows - 1},
+    ).scalar()
+    if nth is None:
+        return int(first), cutoff - 1, True
+    return int(first), int(nth), False
+
+
+def _summed_batch(conn: sa.Connection) -> sa.TextClause:
+    """The batch's rows summed per env, hour and key: counts and size sums added, histograms concatenated.
+
+    Columns in hourly.Groups.from_rows' order. On PostgreSQL the rows are read from the UPDATE that marks
+    them rolled.
+    """
+    hour = f"bucket / {HOUR} * {HOUR}"
+    if conn.dialect.name == "postgresql":
+        return sa.text(
+            f"""
+            WITH batch AS (
+                UPDATE metrics SET rolled = true WHERE {_IN_BATCH}
+                RETURNING bucket, {_KEY}, {_VALUES}
             )
-            for row in conn.execute(query):
-                found.setdefault((row.level, row.endpoint_id, row.consumer_id, row.status_code), row)
-    return found
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+            SELECT {_KEY}, {hour} AS hour, count(*), sum(request_count)::bigint,
+                sum(request_size_sum)::bigint, sum(response_size_sum)::bigint,
+                string_agg(response_times, ','), string_agg(request_sizes, ','),
+                string_agg(response_sizes, ',')
+            FROM batch GROUP BY {_KEY}, hour
+            """
+        )
+    return sa.text(
+        f"""
+        SELECT {_KEY}, {hour} AS hour, count(*), sum(request_count), sum(request_size_sum),
+            sum(response_size_sum), group_concat(response_times, ','), group_concat(request_sizes, ','),
+            group_concat(response_sizes, ',')
+        FROM metrics WHERE {_IN_BATCH} GROUP BY {_KEY}, hour
+        """
+    )
