@@ -51,23 +51,33 @@ def _filtered(query: sa.Select, app_id: int, resolved: Selection) -> sa.Select:
 
 
 def _totals(
-    conn: sa.Connection, resolved: Selection, tr: TimeRange, among: sa.Select | None = None
+    conn: sa.Connection,
+    resolved: Selection,
+    tr: TimeRange,
+    among: sa.Select | None = None,
+    errors_only: bool = False,
 ) -> sa.Subquery | None:
     """Per consumer with requests over tr: consumer_id, requests, errors (None if none can match): from the
-    per-consumer hours where they cover tr (only the consumers `among` selects, if given), else from the
-    metric rows (an endpoint or status filter)."""
+    per-consumer hours where they cover tr (only the consumers `among` selects, if given; with errors_only,
+    only consumers with errors, their requests partial: see consumer_hours.totals), else from the metric
+    rows (an endpoint or status filter)."""
     consumer_hours.with_room_to_sum(conn)  # either way, one sum per consumer: 100,000 of them
     if consumer_hours.covers(conn, resolved, tr):
-        return consumer_hours.totals(resolved, tr, among)
+        return consumer_hours.totals(resolved, tr, among, errors_only)
     return metrics.consumer_totals(resolved, tr)
 
 
 def _with_totals(
-    conn: sa.Connection, query: sa.Select, resolved: Selection, tr: TimeRange, among: sa.Select | None = None
+    conn: sa.Connection,
+    query: sa.Select,
+    resolved: Selection,
+    tr: TimeRange,
+    among: sa.Select | None = None,
+    errors_only: bool = False,
 ) -> tuple[sa.Select, sa.ColumnElement[int], sa.ColumnElement[int]]:
     """The query over consumers joined to their request and error counts over tr (0 without requests);
-    `among` may narrow the counting to the consumers the query keeps (see _totals)."""
-    totals = _totals(conn, resolved, tr, among)
+    `among` and errors_only may narrow the counting (see _totals)."""
+    totals = _totals(conn, resolved, tr, among, errors_only)
     if totals is None:
         zero = sa.literal(0, sa.Integer)
         return query.select_from(consumers), zero, zero
@@ -116,7 +126,9 @@ def list_consumers(
         if page.sort in columns:  # sorted by a column of its own: only the page's metric rows are read
             by = columns[page.sort]
         else:
-            query, requests, errors = _with_totals(conn, query, resolved, tr)
+            query, requests, errors = _with_totals(
+                conn, query, resolved, tr, errors_only=page.sort == "errors"
+            )
             by = requests if page.sort == "requests" else errors
         query = _filtered(query, app_id, resolved).order_by(_ordered(by, page.desc), consumers.c.identifier)
         # Sorted as ids only, then the page's rows read: sorting 100,000 whole rows (names, attributes)
@@ -149,7 +161,8 @@ def _busiest(conn: sa.Connection, app_id: int, resolved: Selection, tr: TimeRang
     endpoint's top 10 at 100k consumers); those without follow by identifier, read only when the page
     reaches them.
     """
-    totals = _totals(conn, resolved, tr)
+    # Sorted by errors, only the hours with errors are summed: consumers without any rank after, as zeros.
+    totals = _totals(conn, resolved, tr, errors_only=page.sort == "errors")
     if totals is None:  # no consumer can have requests: all by identifier
         idle = _filtered(sa.select(consumers.c.id), app_id, resolved).order_by(consumers.c.identifier)
         return list(conn.execute(idle.limit(page.limit).offset(page.offset)).scalars())
