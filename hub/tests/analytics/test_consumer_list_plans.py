@@ -1,13 +1,13 @@
-"""The plans of the consumer lists' heavy statements on SQLite (EXPLAIN QUERY PLAN), where 100,000 consumers
-made the difference: the totals sorted by requests are read as a co-routine, not copied into a temporary
-table first; the groups page sums only the consumers that have a group."""
+"""The plans of the consumer lists' heavy statements (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL),
+where 100,000 consumers made the difference: the totals sorted by requests are read as a co-routine on
+SQLite (not copied into a temporary table first) and sorted before the join on PostgreSQL (an incremental
+sort that looks up only the first counts' consumers); the groups page sums only the consumers that have a
+group."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,17 +23,14 @@ from tallyhub.metrics import consumer_hours
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.caps import Caps
 from tallyhub.storage.database import Database
-from tallyhub.storage.migrate import upgrade
 from tallyhub.storage.tables import HOUR
 
 NOW = time.time()
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Iterator[tuple[Database, int]]:
-    """An app with 30 consumers (one in three in a group) over the last 3 hours, on SQLite."""
-    db = Database(f"sqlite:///{tmp_path / 'plans.sqlite3'}")
-    upgrade(db)
+def shop(db: Database) -> tuple[Database, int]:
+    """An app with 30 consumers (one in three in a group) over the last 3 hours."""
     app = app_store.create_app(db, "Shop", ("prod",))
     writer = Writer(db, limits=Caps(consumers=100, endpoints=10, envs=2))
     for hour in range(3):
@@ -64,8 +61,7 @@ def shop(tmp_path: Path) -> Iterator[tuple[Database, int]]:
             "resources": None,
         }
         writer.store(app.id, "prod", translate.sync(Sync.model_validate_json(orjson.dumps(body))))
-    yield db, app.id
-    db.dispose()
+    return db, app.id
 
 
 def _plans(db: Database, app_id: int, read: Any) -> list[tuple[str, list[str]]]:
@@ -83,16 +79,18 @@ def _plans(db: Database, app_id: int, read: Any) -> list[tuple[str, list[str]]]:
             tr = query.parse({"start": str(start), "end": str(start + 4 * HOUR)}, NOW, apdex_t=500).range
             assert consumer_hours.covers(conn, resolved, tr), "read from the per-consumer hours"
             read(conn, resolved, tr)
-            ran = list(statements)
-            return [
-                (s, [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)]) for s, p in ran
-            ]
+            ran = [(s, p) for s, p in statements if s.lstrip().upper().startswith("SELECT")]
+            if conn.dialect.name == "sqlite":
+                return [
+                    (s, [r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + s, p)]) for s, p in ran
+                ]
+            return [(s, [r[0].strip() for r in conn.exec_driver_sql("EXPLAIN " + s, p)]) for s, p in ran]
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", note)
 
 
 @pytest.mark.parametrize("sort", ["requests", "errors"])
-def test_consumers_sorted_by_counts_read_their_totals_as_a_co_routine(
+def test_consumers_sorted_by_counts_read_their_totals_before_the_join(
     shop: tuple[Database, int], sort: str
 ) -> None:
     db, app_id = shop
@@ -100,8 +98,13 @@ def test_consumers_sorted_by_counts_read_their_totals_as_a_co_routine(
     plans = _plans(db, app_id, lambda c, r, tr: consumers.list_consumers(c, app_id, r, tr, 500, page, False))
     # The first statement over the totals pages the consumers with a count (those without follow, if any).
     plan = next(plan for s, plan in plans if "consumer_totals" in s and "ORDER BY" in s)
-    assert "CO-ROUTINE consumer_totals" in plan, plan
-    assert not any(step.startswith("MATERIALIZE") for step in plan), plan
+    if db.engine.dialect.name == "sqlite":
+        assert "CO-ROUTINE consumer_totals" in plan, plan
+        assert not any(step.startswith("MATERIALIZE") for step in plan), plan
+    else:
+        # Sorted by the count alone below the join (at 100k consumers the planner then sorts by identifier
+        # incrementally and looks up the first counts' consumers only; on so few rows it may not).
+        assert f"Sort Key: consumer_totals.{sort} DESC" in plan, plan
 
 
 def test_groups_sum_only_the_consumers_in_a_group(shop: tuple[Database, int]) -> None:
@@ -110,5 +113,8 @@ def test_groups_sum_only_the_consumers_in_a_group(shop: tuple[Database, int]) ->
     plans = _plans(db, app_id, lambda c, r, tr: consumers.list_groups(c, app_id, r, tr, page))
     (plan,) = [plan for s, plan in plans if "consumer_totals" in s]
     # The hours are read for the grouped consumers' ids only (a list subquery on the group index).
-    assert any("LIST SUBQUERY" in step for step in plan), plan
-    assert any("ix_consumers_app_id_group_name" in step for step in plan), plan
+    if db.engine.dialect.name == "sqlite":
+        assert any("LIST SUBQUERY" in step for step in plan), plan
+        assert any("ix_consumers_app_id_group_name" in step for step in plan), plan
+    else:  # the consumers with a group are read twice: those listed, and those whose hours are summed
+        assert sum("group_name IS NOT NULL" in step for step in plan) == 2, plan

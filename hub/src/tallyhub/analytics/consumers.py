@@ -167,18 +167,26 @@ def _busiest(conn: sa.Connection, app_id: int, resolved: Selection, tr: TimeRang
         idle = _filtered(sa.select(consumers.c.id), app_id, resolved).order_by(consumers.c.identifier)
         return list(conn.execute(idle.limit(page.limit).offset(page.offset)).scalars())
     key = totals.c.requests if page.sort == "requests" else totals.c.errors
-    counted = sa.select(consumers.c.id).select_from(
-        left_first_join(totals, consumers, consumers.c.id == totals.c.consumer_id)
+    # The totals sorted by their count first, then joined: PostgreSQL then looks up only the consumers of the
+    # first counts (an incremental sort by identifier within each count) instead of hash-joining all
+    # 100,000 of them for a top-N sort (the statement's median 430-474 -> 229-267 ms at load 10).
+    ranked = (
+        sa.select(totals.c.consumer_id, key.label("n")).where(key > 0).order_by(key.desc()).subquery("ranked")
     )
-    counted = _filtered(counted.where(key > 0), app_id, resolved)
-    query = counted.order_by(key.desc(), consumers.c.identifier)
+    counted = sa.select(consumers.c.id).select_from(
+        left_first_join(ranked, consumers, consumers.c.id == ranked.c.consumer_id)
+    )
+    query = _filtered(counted, app_id, resolved).order_by(ranked.c.n.desc(), consumers.c.identifier)
     ids = list(conn.execute(query.limit(page.limit).offset(page.offset)).scalars())
     if len(ids) == page.limit:
         return ids
     if ids:  # the counted ones end on this page
         n_counted = page.offset + len(ids)
     else:
-        n_counted = int(conn.execute(sa.select(sa.func.count()).select_from(counted.subquery())).scalar_one())
+        with_count = sa.select(sa.func.count()).select_from(
+            totals.join(consumers, consumers.c.id == totals.c.consumer_id)
+        )
+        n_counted = int(conn.execute(_filtered(with_count.where(key > 0), app_id, resolved)).scalar_one())
     idle = _filtered(sa.select(consumers.c.id), app_id, resolved).where(
         consumers.c.id.not_in(sa.select(totals.c.consumer_id).where(key > 0))
     )
