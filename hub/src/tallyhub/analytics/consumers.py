@@ -14,6 +14,7 @@ from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.selection import Selection, TimeRange
 from tallyhub.metrics.tally import Tally
 from tallyhub.storage.database import Database
+from tallyhub.storage.join_order import left_first_join
 from tallyhub.storage.tables import DAY, MINUTE, NO_ID, consumers
 
 _COLUMNS = (
@@ -49,20 +50,34 @@ def _filtered(query: sa.Select, app_id: int, resolved: Selection) -> sa.Select:
     return query
 
 
-def _totals(conn: sa.Connection, resolved: Selection, tr: TimeRange) -> sa.Subquery | None:
+def _totals(
+    conn: sa.Connection,
+    resolved: Selection,
+    tr: TimeRange,
+    among: sa.Select | None = None,
+    errors_only: bool = False,
+) -> sa.Subquery | None:
     """Per consumer with requests over tr: consumer_id, requests, errors (None if none can match): from the
-    per-consumer hours where they cover tr, else from the metric rows (an endpoint or status filter)."""
+    per-consumer hours where they cover tr (only the consumers `among` selects, if given; with errors_only,
+    only consumers with errors, their requests partial: see consumer_hours.totals), else from the metric
+    rows (an endpoint or status filter)."""
     consumer_hours.with_room_to_sum(conn)  # either way, one sum per consumer: 100,000 of them
     if consumer_hours.covers(conn, resolved, tr):
-        return consumer_hours.totals(resolved, tr)
+        return consumer_hours.totals(resolved, tr, among, errors_only)
     return metrics.consumer_totals(resolved, tr)
 
 
 def _with_totals(
-    conn: sa.Connection, query: sa.Select, resolved: Selection, tr: TimeRange
+    conn: sa.Connection,
+    query: sa.Select,
+    resolved: Selection,
+    tr: TimeRange,
+    among: sa.Select | None = None,
+    errors_only: bool = False,
 ) -> tuple[sa.Select, sa.ColumnElement[int], sa.ColumnElement[int]]:
-    """The query over consumers joined to their request and error counts over tr (0 without requests)."""
-    totals = _totals(conn, resolved, tr)
+    """The query over consumers joined to their request and error counts over tr (0 without requests);
+    `among` and errors_only may narrow the counting (see _totals)."""
+    totals = _totals(conn, resolved, tr, among, errors_only)
     if totals is None:
         zero = sa.literal(0, sa.Integer)
         return query.select_from(consumers), zero, zero
@@ -111,7 +126,9 @@ def list_consumers(
         if page.sort in columns:  # sorted by a column of its own: only the page's metric rows are read
             by = columns[page.sort]
         else:
-            query, requests, errors = _with_totals(conn, query, resolved, tr)
+            query, requests, errors = _with_totals(
+                conn, query, resolved, tr, errors_only=page.sort == "errors"
+            )
             by = requests if page.sort == "requests" else errors
         query = _filtered(query, app_id, resolved).order_by(_ordered(by, page.desc), consumers.c.identifier)
         # Sorted as ids only, then the page's rows read: sorting 100,000 whole rows (names, attributes)
@@ -144,23 +161,32 @@ def _busiest(conn: sa.Connection, app_id: int, resolved: Selection, tr: TimeRang
     endpoint's top 10 at 100k consumers); those without follow by identifier, read only when the page
     reaches them.
     """
-    totals = _totals(conn, resolved, tr)
+    # Sorted by errors, only the hours with errors are summed: consumers without any rank after, as zeros.
+    totals = _totals(conn, resolved, tr, errors_only=page.sort == "errors")
     if totals is None:  # no consumer can have requests: all by identifier
         idle = _filtered(sa.select(consumers.c.id), app_id, resolved).order_by(consumers.c.identifier)
         return list(conn.execute(idle.limit(page.limit).offset(page.offset)).scalars())
     key = totals.c.requests if page.sort == "requests" else totals.c.errors
-    counted = sa.select(consumers.c.id).select_from(
-        totals.join(consumers, consumers.c.id == totals.c.consumer_id)
+    # The totals sorted by their count first, then joined: PostgreSQL then looks up only the consumers of the
+    # first counts (an incremental sort by identifier within each count) instead of hash-joining all
+    # 100,000 of them for a top-N sort (the statement's median 430-474 -> 229-267 ms at load 10).
+    ranked = (
+        sa.select(totals.c.consumer_id, key.label("n")).where(key > 0).order_by(key.desc()).subquery("ranked")
     )
-    counted = _filtered(counted.where(key > 0), app_id, resolved)
-    query = counted.order_by(key.desc(), consumers.c.identifier)
+    counted = sa.select(consumers.c.id).select_from(
+        left_first_join(ranked, consumers, consumers.c.id == ranked.c.consumer_id)
+    )
+    query = _filtered(counted, app_id, resolved).order_by(ranked.c.n.desc(), consumers.c.identifier)
     ids = list(conn.execute(query.limit(page.limit).offset(page.offset)).scalars())
     if len(ids) == page.limit:
         return ids
     if ids:  # the counted ones end on this page
         n_counted = page.offset + len(ids)
     else:
-        n_counted = int(conn.execute(sa.select(sa.func.count()).select_from(counted.subquery())).scalar_one())
+        with_count = sa.select(sa.func.count()).select_from(
+            totals.join(consumers, consumers.c.id == totals.c.consumer_id)
+        )
+        n_counted = int(conn.execute(_filtered(with_count.where(key > 0), app_id, resolved)).scalar_one())
     idle = _filtered(sa.select(consumers.c.id), app_id, resolved).where(
         consumers.c.id.not_in(sa.select(totals.c.consumer_id).where(key > 0))
     )
@@ -183,7 +209,10 @@ def list_groups(
         )
     )
     count = int(total.scalar_one())
-    query, requests, errors = _with_totals(conn, sa.select(consumers.c.group_name), resolved, tr)
+    # Only consumers in a group are counted (one in ten of the 100k-consumer case: its groups page's sums
+    # took 68 -> 21 ms of SQLite CPU).
+    grouped = _filtered(sa.select(consumers.c.id), app_id, resolved).where(named)
+    query, requests, errors = _with_totals(conn, sa.select(consumers.c.group_name), resolved, tr, grouped)
     summed = {
         "requests": sa.func.sum(requests).label("requests"),
         "errors": sa.func.sum(errors).label("errors"),

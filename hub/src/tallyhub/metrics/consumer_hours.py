@@ -116,7 +116,14 @@ def covers(conn: sa.Connection, resolved: Selection, tr: TimeRange) -> bool:
     return since is not None and int(since) <= first
 
 
-def _hours(resolved: Selection, first: int, end: int, *columns: Any) -> sa.Select:
+def _hours(
+    resolved: Selection,
+    first: int,
+    end: int,
+    *columns: Any,
+    among: sa.Select | None = None,
+    errors_only: bool = False,
+) -> sa.Select:
     query = sa.select(*columns).where(
         consumer_hours.c.env_id.in_(resolved.env_ids),
         consumer_hours.c.bucket >= first,
@@ -124,10 +131,16 @@ def _hours(resolved: Selection, first: int, end: int, *columns: Any) -> sa.Selec
     )
     if resolved.consumer_ids is not None:
         query = query.where(consumer_hours.c.consumer_id.in_(resolved.consumer_ids))
+    if among is not None:
+        query = query.where(consumer_hours.c.consumer_id.in_(among))
+    if errors_only:
+        query = query.where(consumer_hours.c.errors > 0)
     return query
 
 
-def _edge_minutes(resolved: Selection, tr: TimeRange) -> list[sa.Select]:
+def _edge_minutes(
+    resolved: Selection, tr: TimeRange, among: sa.Select | None = None, errors_only: bool = False
+) -> list[sa.Select]:
     """Per-consumer minute rows of the range outside its whole hours (consumer_id, requests, errors)."""
     first, end = _whole_hours(tr)
     queries = []
@@ -148,6 +161,10 @@ def _edge_minutes(resolved: Selection, tr: TimeRange) -> list[sa.Select]:
         )
         if resolved.consumer_ids is not None:
             query = query.where(metrics.c.consumer_id.in_(resolved.consumer_ids))
+        if among is not None:
+            query = query.where(metrics.c.consumer_id.in_(among))
+        if errors_only:
+            query = query.where(metrics.c.status_code >= 400)
         queries.append(query)
     return queries
 
@@ -163,11 +180,19 @@ def with_room_to_sum(conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{_SUM_WORK_MEM}'")
 
 
-def totals(resolved: Selection, tr: TimeRange) -> sa.Subquery:
-    """consumer_id, requests, errors over tr for each consumer with requests (the caller checked `covers`)."""
+def totals(
+    resolved: Selection, tr: TimeRange, among: sa.Select | None = None, errors_only: bool = False
+) -> sa.Subquery:
+    """consumer_id, requests, errors over tr for each consumer with requests (the caller checked `covers`),
+    of the consumers whose ids `among` selects if given (the groups' consumers: a tenth of 100,000 consumers
+    to group and sort instead of all of them).
+
+    errors_only=True sums only the rows with errors: each consumer with errors gets its exact error count,
+    and requests that leave out its rows without errors; consumers without errors are left out. For a sort
+    by errors, which needs nothing else (a quarter of the 100k case's consumers have errors)."""
     first, end = _whole_hours(tr)
     c = consumer_hours.c
-    edges = _edge_minutes(resolved, tr)
+    edges = _edge_minutes(resolved, tr, among, errors_only)
     if not edges:
         query = _hours(
             resolved,
@@ -176,11 +201,14 @@ def totals(resolved: Selection, tr: TimeRange) -> sa.Subquery:
             c.consumer_id,
             sa.func.sum(c.requests).label("requests"),
             sa.func.sum(c.errors).label("errors"),
+            among=among,
+            errors_only=errors_only,
         ).group_by(c.consumer_id)
         return query.subquery("consumer_totals")
-    parts = sa.union_all(_hours(resolved, first, end, c.consumer_id, c.requests, c.errors), *edges).subquery(
-        "consumer_rows"
+    hours = _hours(
+        resolved, first, end, c.consumer_id, c.requests, c.errors, among=among, errors_only=errors_only
     )
+    parts = sa.union_all(hours, *edges).subquery("consumer_rows")
     cols = list(parts.c)
     return (
         sa.select(
@@ -243,7 +271,7 @@ def new_per_bucket(
         return None
     fa = consumers.c.first_active_hour
     bucket = fa if step == HOUR else fa - fa % step
-    query = sa.select(bucket, sa.func.count()).where(
+    query = sa.select(fa, sa.func.count()).where(
         consumers.c.app_id == app_id,
         fa >= tr.start,
         fa < tr.end,
@@ -251,7 +279,11 @@ def new_per_bucket(
     )
     if resolved.consumer_ids is not None:
         query = query.where(consumers.c.id.in_(resolved.consumer_ids))
-    new = {int(b): int(n) for b, n in conn.execute(query.group_by(bucket))}
+    # Grouped per hour, in the index's order (no sort), and the hours added into their buckets here: grouping
+    # by day in SQL sorted 100,000 consumers (16 -> 7 ms of SQLite CPU for a 7 d chart).
+    new: dict[int, int] = {}
+    for hour, n in conn.execute(query.group_by(fa)):
+        new[int(hour) - int(hour) % step] = new.get(int(hour) - int(hour) % step, 0) + int(n)
     late = sa.select(consumers.c.id).where(
         consumers.c.app_id == app_id,
         fa < tr.start,
@@ -259,6 +291,10 @@ def new_per_bucket(
     )
     if resolved.consumer_ids is not None:
         late = late.where(consumers.c.id.in_(resolved.consumer_ids))
+    # Usually there are none (a sync that came after its requests' hour): asked first from the index, so that
+    # the range's hours (100,000 consumers' of them) are not scanned for nobody (13 ms of SQLite CPU).
+    if conn.execute(late.limit(1)).first() is None:
+        return new
     c = consumer_hours.c
     first: sa.ColumnElement[int] = sa.func.min(c.bucket)
     if step != HOUR:
