@@ -1,12 +1,10 @@
 """Metric rows at the four levels of detail (tables.py), summed from per-request aggregates.
 
-Used by metrics.writes (request metrics into minute rows) and by the rollup (minute rows into hour/day rows):
-an `Aggregate` adds counts, size sums and histograms, and renders one `metrics` row.
+Used by metrics.writes (request metrics into minute rows); the rollup sums stored rows itself (hourly.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -17,68 +15,7 @@ from tallyhub.storage.tables import LEVEL_CONSUMER, LEVEL_CONSUMER_TOTAL, LEVEL_
 RowKey = tuple[int, int, int, int]
 
 
-@dataclasses.dataclass
-class Aggregate:
-    request_count: int = 0
-    request_size_sum: int = 0
-    response_size_sum: int = 0
-    response_times: dict[int, int] = dataclasses.field(default_factory=dict)
-    request_sizes: dict[int, int] = dataclasses.field(default_factory=dict)
-    response_sizes: dict[int, int] = dataclasses.field(default_factory=dict)
-
-    def add(
-        self,
-        request_count: int,
-        request_size_sum: int,
-        response_size_sum: int,
-        response_times: Mapping[int, int],
-        request_sizes: Mapping[int, int],
-        response_sizes: Mapping[int, int],
-    ) -> None:
-        self.request_count += request_count
-        self.request_size_sum += request_size_sum
-        self.response_size_sum += response_size_sum
-        histograms.merge_into(self.response_times, response_times)
-        histograms.merge_into(self.request_sizes, request_sizes)
-        histograms.merge_into(self.response_sizes, response_sizes)
-
-    def add_row(self, row: Any) -> None:
-        """Add a stored `metrics` row (histograms serialised)."""
-        self.add(
-            row.request_count,
-            row.request_size_sum,
-            row.response_size_sum,
-            histograms.loads(row.response_times),
-            histograms.loads(row.request_sizes),
-            histograms.loads(row.response_sizes),
-        )
-
-    def add_aggregate(self, other: Aggregate) -> None:
-        self.add(
-            other.request_count,
-            other.request_size_sum,
-            other.response_size_sum,
-            other.response_times,
-            other.request_sizes,
-            other.response_sizes,
-        )
-
-    def columns(self) -> dict[str, Any]:
-        return {
-            "request_count": self.request_count,
-            "request_size_sum": self.request_size_sum,
-            "response_size_sum": self.response_size_sum,
-            "response_times": histograms.dumps(_nonzero(self.response_times)),
-            "request_sizes": histograms.dumps(_nonzero(self.request_sizes)),
-            "response_sizes": histograms.dumps(_nonzero(self.response_sizes)),
-        }
-
-
-def _nonzero(hist: dict[int, int]) -> dict[int, int]:
-    return {k: v for k, v in hist.items() if v}
-
-
-# What a row counts, in the order Aggregate holds it (the histograms serialised).
+# What a row counts (the histograms serialised).
 VALUE_COLUMNS = (
     "request_count",
     "request_size_sum",
