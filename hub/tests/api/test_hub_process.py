@@ -33,6 +33,7 @@ def test_traffic_over_http(hub: HubProcess) -> None:
             "client_id": created["client_id"],
             "envs": ["prod"],
             "created_at": hub.api("/apps")[0]["created_at"],
+            "framework": None,
         }  # type: ignore[index]
     ]
     body: Any = hub.api(

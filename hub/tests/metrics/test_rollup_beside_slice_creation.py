@@ -66,7 +66,7 @@ def test_a_slice_created_during_a_rollup_waits_for_it(db: Any, monkeypatch: pyte
     new_slice_day = stray_day - 10 * DAY
     errors: list[BaseException] = []
     attaching: list[threading.Thread] = []
-    original = rollup._existing
+    original = rollup._batch_span
 
     def create_slice() -> None:
         try:
@@ -78,9 +78,10 @@ def test_a_slice_created_during_a_rollup_waits_for_it(db: Any, monkeypatch: pyte
 
     pid: list[int] = []
 
-    def existing_while_a_slice_is_created(*args: Any) -> Any:
-        # Midway through the rollup's transaction (minute rows read, hour rows not written yet), another
-        # process's maintenance creates a slice; the rollup goes on once that one waits for a lock.
+    def span_while_a_slice_is_created(*args: Any) -> Any:
+        # Midway through the rollup's transaction (the batch's minute rows read, not yet marked rolled),
+        # another process's maintenance creates a slice; the rollup goes on once that one waits for a lock.
+        span = original(*args)
         if not attaching:
             attaching.append(threading.Thread(target=create_slice))
             attaching[0].start()
@@ -89,9 +90,9 @@ def test_a_slice_created_during_a_rollup_waits_for_it(db: Any, monkeypatch: pyte
                 if pid and _waiting_on_a_lock(db, pid[0]):
                     break
                 time.sleep(0.05)
-        return original(*args)
+        return span
 
-    monkeypatch.setattr(rollup, "_existing", existing_while_a_slice_is_created)
+    monkeypatch.setattr(rollup, "_batch_span", span_while_a_slice_is_created)
     rolled = rollup.run(db, load_settings({}, environ={}), now)
     attaching[0].join(timeout=30)
     assert errors == []
