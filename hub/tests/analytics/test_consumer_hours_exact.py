@@ -29,7 +29,7 @@ from tallyhub.ingest.v2.models import Sync
 from tallyhub.ingest.writer import Writer
 from tallyhub.metrics import consumer_hours, retention, rollup
 from tallyhub.settings import load_settings
-from tallyhub.storage import app_admin
+from tallyhub.storage import app_admin, endpoint_settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.caps import OTHER_CONSUMER, Caps
 from tallyhub.storage.database import Database
@@ -155,7 +155,11 @@ def test_consumer_pages_match_the_metric_rows(
     db, app_id = shop
     page = Page(15, offset, sort, desc)
     _checked(
-        db, app_id, wanted, rng, lambda c, r, tr: consumers.list_consumers(c, app_id, r, tr, 500, page, False)
+        db,
+        app_id,
+        wanted,
+        rng,
+        lambda c, r, tr, page=page: consumers.list_consumers(c, app_id, r, tr, 500, page, False),
     )
 
 
@@ -166,7 +170,9 @@ def test_group_pages_match_the_metric_rows(
 ) -> None:
     db, app_id = shop
     page = Page(3, 1, sort, desc)
-    _checked(db, app_id, wanted, rng, lambda c, r, tr: consumers.list_groups(c, app_id, r, tr, page))
+    _checked(
+        db, app_id, wanted, rng, lambda c, r, tr, page=page: consumers.list_groups(c, app_id, r, tr, page)
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=FUNCTION_DB)
@@ -176,6 +182,23 @@ def test_activity_matches_the_metric_rows(
 ) -> None:
     db, app_id = shop
     _checked(db, app_id, wanted, rng, lambda c, r, tr: consumers.activity(c, r, tr, by_day))
+
+
+def test_expected_statuses_are_successes_in_consumer_and_group_lists(shop: tuple[Database, int]) -> None:
+    # The per-consumer hours count every status >= 400 as an error; an endpoint's expected statuses are not.
+    db, app_id = shop
+    with db.write() as conn:
+        endpoint_settings.update(conn, app_id, "GET", "/a", {"expected_statuses": [404]})
+    by_errors, by_requests = Page(100, 0, "errors", True), Page(100, 0, "requests", True)
+
+    def assert_exact(read: Any) -> None:
+        listed, exact, _ = _both(db, app_id, query.Filters(), (NOW - DAY, NOW, "hour"), read)
+        assert listed == exact
+
+    assert_exact(lambda c, r, tr: consumers.list_consumers(c, app_id, r, tr, 500, by_errors, False))
+    assert_exact(lambda c, r, tr: consumers.list_consumers(c, app_id, r, tr, 500, by_requests, False))
+    assert_exact(lambda c, r, tr: consumers.list_groups(c, app_id, r, tr, by_errors))
+    assert_exact(lambda c, r, tr: consumers.list_groups(c, app_id, r, tr, by_requests))
 
 
 def test_the_other_bucket_is_listed_with_every_request_past_the_cap(shop: tuple[Database, int]) -> None:
@@ -223,7 +246,7 @@ def test_rollup_and_retention_keep_the_hours_consistent(shop: tuple[Database, in
         ).range
         assert not consumer_hours.covers(conn, old, before)
     page = Page(100, 0, "requests", True)
-    listed = lambda c, r, tr: consumers.list_consumers(c, app_id, r, tr, 500, page, False)  # noqa: E731
+    listed = lambda c, r, tr, page=page: consumers.list_consumers(c, app_id, r, tr, 500, page, False)  # noqa: E731
     for start, interval in ((since, "hour"), (since + 3 * HOUR + 17 * MINUTE, "minute")):
         fast, exact, used = _both(db, app_id, query.Filters(), (start, NOW, interval), listed)
         assert used and fast == exact

@@ -5,8 +5,9 @@ chart counts consumers per bucket. Summing the per-status metric rows of 100,000
 plus unrolled minutes) for that took most of a page's time; these rows hold one pair of counts per env,
 hour and consumer instead. A range is read from them for its whole hours and from the per-consumer minute
 rows at its edges (a minute range not on hour boundaries), so answers stay exact. `covers` says when
-they can answer: no endpoint or status filter (they have neither dimension), at least one whole hour,
-and every selected env's `consumer_hours_since` at or before the range's first whole hour.
+they can answer: no endpoint or status filter (they have neither dimension), no expected statuses (their
+error counts cannot leave those out), at least one whole hour, and every selected env's
+`consumer_hours_since` at or before the range's first whole hour.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def _whole_hours(tr: TimeRange) -> tuple[int, int]:
 def covers(conn: sa.Connection, resolved: Selection, tr: TimeRange) -> bool:
     """Whether these rows (with minute rows at the edges) hold every request that `resolved` and tr select."""
     if resolved.endpoint_ids is not None or resolved.status_range is not None or not resolved.env_ids:
+        return False
+    if resolved.rules.expected:  # they count every status >= 400 as an error, expected ones included
         return False
     first, end = _whole_hours(tr)
     if first >= end:
