@@ -37,5 +37,10 @@ def checked(key: str) -> str:
     return key
 
 
+def framework_of(conn: sa.Connection, app_id: int) -> str | None:
+    """The app's stored framework (None: never chosen)."""
+    return conn.execute(sa.select(apps.c.framework).where(apps.c.id == app_id)).scalar()
+
+
 def set_framework(conn: sa.Connection, app_id: int, key: str) -> None:
     conn.execute(apps.update().where(apps.c.id == app_id).values(framework=checked(key)))
