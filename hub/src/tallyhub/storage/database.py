@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+
+from tallyhub.storage.fair_lock import FairLock
 
 
 class Database:
@@ -31,8 +32,9 @@ class Database:
             self.engine = sa.create_engine(url, **engine_kwargs)
             sa.event.listen(self.engine, "connect", _without_jit)
         # SQLite has one writer at a time: queue writers of this process on a lock rather than
-        # letting them spin on SQLITE_BUSY. PostgreSQL handles concurrent writers itself.
-        self._write_lock = threading.Lock() if self.is_sqlite else None
+        # letting them spin on SQLITE_BUSY, in the order they came (storage/fair_lock.py).
+        # PostgreSQL handles concurrent writers itself.
+        self._write_lock = FairLock() if self.is_sqlite else None
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:

@@ -277,6 +277,9 @@ request_logs = sa.Table(
     sa.Index(None, "env_id", "client_ip", "timestamp"),
     sa.Index(None, "env_id", "consumer_id", "timestamp"),  # the consumer filter's pages (migration 0040)
 )
+# On SQLite only, migration 0043 adds an index of this name covering the CSV export's columns in
+# (env_id, timestamp, id) order: the export reads it instead of the rows, ~4.7 KB each there.
+SQLITE_EXPORT_INDEX = "ix_request_logs_export"
 
 # Child spans and log records of OTLP traces, kept apart from their request log: they may arrive in
 # another export than their SERVER span, before or after it, and join it by trace id when read.
