@@ -264,3 +264,26 @@ def test_body_search_pages_are_the_same_whichever_way_sqlite_answers(
             if before is None:
                 break
         assert seen == _expect(logged, keep), params
+
+
+def test_a_text_body_is_stored_once_and_read_back_as_sent(api: Any, logged: list[batch.RequestLog]) -> None:
+    # A base64 that decodes to "hi" but is not what encoding "hi" gives ("aGk="): kept as sent.
+    odd = sample_log(N, T0)
+    odd.request_body = "aGl="
+    store_logs(api.writer.db, api.app_id, "prod", [odd], T0 + 3600)
+    sent = {log.uuid: log for log in [*logged, odd]}
+    with api.writer.db.read() as conn:
+        stored = conn.execute(sa.select(request_logs.c.uuid, request_logs.c.details)).all()
+    for uuid, details in stored:
+        for name in ("request_body", "response_body"):
+            body = getattr(sent[uuid], name)
+            once = _text(body) != "" and uuid != odd.uuid if name == "request_body" else _text(body) != ""
+            # A UTF-8 body lives in its text column alone; a binary or odd one stays in details.
+            assert details[name] == (None if once else body), (uuid, name)
+            assert (name in details.get("text_bodies", [])) == once
+    items = api.get("/request-logs", limit=1000, **WINDOW)["items"]
+    assert len(items) == N + 1
+    for item in items:
+        detail = api.get(f"/request-logs/{item['id']}")
+        for name in ("request_body", "response_body"):
+            assert item["details"][name] == detail["details"][name] == getattr(sent[item["uuid"]], name)

@@ -6,6 +6,7 @@ all envs selected, one query ordered by time would sort every row of the range.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import heapq
 import itertools
@@ -22,7 +23,7 @@ from tallyhub.analytics.times import iso
 from tallyhub.metrics.selection import Selection
 from tallyhub.storage import text_search
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import consumers, request_logs
+from tallyhub.storage.tables import TEXT_BODIES, consumers, request_logs
 
 DETAIL_KEYS = (
     "request_headers",
@@ -35,12 +36,9 @@ DETAIL_KEYS = (
     "spans",
 )
 NO_LOG_FILTERS = LogFilters()
-# What the list and the detail show (the copies of details' fields are read from details there).
-_LIST_COLUMNS = [
-    c
-    for c in request_logs.c
-    if c.name not in ("request_body_text", "response_body_text", "client_ip", "exception_type")
-]
+# What the list and the detail show (the copies of details' fields are read from details there; the body
+# texts are read for the bodies that details does not keep, TEXT_BODIES).
+_LIST_COLUMNS = [c for c in request_logs.c if c.name not in ("client_ip", "exception_type")]
 
 
 def _contains(conn: sa.Connection, column: sa.Column[Any], needle: str) -> sa.ColumnElement[bool]:
@@ -377,6 +375,8 @@ def _env_batches(
 
 def _item(row: sa.Row, env_names: dict[int, str]) -> dict[str, Any]:
     details = row.details if isinstance(row.details, dict) else {}
+    if TEXT_BODIES in details:
+        details = {**details, **_text_bodies(row, details[TEXT_BODIES])}
     return {
         "id": row.id,
         "uuid": row.uuid,
@@ -393,3 +393,12 @@ def _item(row: sa.Row, env_names: dict[int, str]) -> dict[str, Any]:
         "trace_id": row.trace_id,
         "details": {key: details.get(key) for key in DETAIL_KEYS},
     }
+
+
+def _text_bodies(row: sa.Row, names: Any) -> dict[str, str | None]:
+    """The bodies that `row` keeps only as text, base64 again as the client sent them."""
+    out: dict[str, str | None] = {}
+    for name in names if isinstance(names, list) else ():
+        text = getattr(row, f"{name}_text", None) if name in ("request_body", "response_body") else None
+        out[name] = base64.b64encode(text.encode()).decode("ascii") if isinstance(text, str) else None
+    return out

@@ -262,7 +262,8 @@ request_logs = sa.Table(
     # Headers, bodies, exception, logs and spans, in the Python client's spelling.
     sa.Column("details", sa.JSON, nullable=False),
     # The bodies decoded as text (None when absent or not UTF-8), what body search reads (migration 0025):
-    # FTS5 trigram on SQLite, pg_trgm GIN on PostgreSQL; see storage/text_search.py.
+    # FTS5 trigram on SQLite, pg_trgm GIN on PostgreSQL; see storage/text_search.py. A body kept here
+    # is not kept in details too (TEXT_BODIES).
     sa.Column("request_body_text", sa.Text),
     sa.Column("response_body_text", sa.Text),
     # Copies of details' client_ip and exception type (migration 0031): the client-IP filter reads its
@@ -277,6 +278,10 @@ request_logs = sa.Table(
     sa.Index(None, "env_id", "client_ip", "timestamp"),
     sa.Index(None, "env_id", "consumer_id", "timestamp"),  # the consumer filter's pages (migration 0040)
 )
+# The details key listing the bodies ("request_body", "response_body") that a row keeps only as text,
+# in <name>_text, from which the read side gives them back base64 as the client sent them (rows stored
+# before it keep both).
+TEXT_BODIES = "text_bodies"
 # On SQLite only, migration 0043 adds an index of this name covering the CSV export's columns in
 # (env_id, timestamp, id) order: the export reads it instead of the rows, ~4.7 KB each there.
 SQLITE_EXPORT_INDEX = "ix_request_logs_export"
