@@ -48,11 +48,12 @@ def _batches(db: Any, total: int, seconds_per_row: float) -> list[int]:
 
 
 def test_slow_rows_are_deleted_in_batches_that_take_the_budget(db: Any, rows: Any) -> None:
-    # 1 ms a row: the first batch (500 rows) takes 0.5 s, every one after it 250 rows, 0.25 s.
-    sizes = _batches(db, 2900, 0.001)
-    assert sizes == [500, *[250] * 9, 150]
+    # 2 ms a row: the first batch (100 rows) takes 0.2 s, every one after it 50 rows, 0.1 s (49 where
+    # the test clock's float subtraction makes a batch take a hair over 0.1 s).
+    sizes = _batches(db, 2900, 0.002)
+    assert sizes[0] == 100 and all(49 <= size <= 50 for size in sizes[1:-1]) and sum(sizes) == 2900
 
 
 def test_fast_rows_are_deleted_in_batches_that_grow_to_the_cap(db: Any, rows: Any) -> None:
     sizes = _batches(db, 30_000, 0.000_001)
-    assert sizes == [500, 1000, 2000, 4000, 8000, 10_000, 4500]
+    assert sizes == [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 7300]

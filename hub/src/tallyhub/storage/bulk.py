@@ -66,8 +66,11 @@ def add_into(
 
 
 DELETE_BATCH_ROWS = 10_000  # at most, per transaction
-DELETE_FIRST_BATCH_ROWS = 500
-DELETE_BATCH_SECONDS = 0.25  # what one batch should take: about the longest a writer waits behind it
+DELETE_FIRST_BATCH_ROWS = 100
+# What one batch should take: about the longest a writer waits behind it (SQLite's write lock hands
+# over in arrival order, storage/fair_lock.py). A tenth of the second that ingestion may be held up:
+# on a loaded machine a batch paced from the one before can take several times its budget.
+DELETE_BATCH_SECONDS = 0.1
 
 
 def delete_batched(
