@@ -164,7 +164,9 @@ def test_python_flask_startup_sync_and_log_are_stored(asgi: Hub) -> None:
         ["User-Agent", "python-requests/2.32.3"],
         ["Authorization", "******"],
     ]
-    assert ok.details["response_body"] == "eyJpZCI6IDcsICJuYW1lIjogIkl0ZW0gNyJ9"
+    # The body "eyJpZCI6IDcsICJuYW1lIjogIkl0ZW0gNyJ9" is UTF-8 text: kept in its text column alone.
+    assert ok.details["response_body"] is None and ok.details["text_bodies"] == ["response_body"]
+    assert ok.response_body_text == '{"id": 7, "name": "Item 7"}'
     assert ok.details["logs"][0] == {
         "timestamp": 1795715148.26,
         "logger": "app",
