@@ -178,7 +178,7 @@ async def sync(client_id: str, env: str, request: Request) -> Response:
 
 
 # The route `sync` is declared on, matched as Starlette matches it (path params are [^/]+).
-_SYNC_ROUTE, _, _ = compile_path("/v2/{client_id}/{env}/sync")
+_SYNC_ROUTE = compile_path("/v2/{client_id}/{env}/sync")[0]
 
 
 class SyncShortcut:
