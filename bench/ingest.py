@@ -9,7 +9,7 @@ reachable; a fresh database is created and dropped there.
 
     python -m bench.ingest
     (BENCH_SECONDS=10 BENCH_SENDERS=8 BENCH_ENGINES=sqlite,postgres BENCH_SQLITE_WORKERS=1
-     BENCH_PG_WORKERS=1,2,4 BENCH_BASELINE=539399a; BENCH_PROFILE=/tmp/spy records the hub with
+     BENCH_PG_WORKERS=1,2,4 BENCH_BASELINE=d46a875; BENCH_PROFILE=/tmp/spy records the hub with
      py-spy, if installed)
 
 "CPU/sync" is the CPU time the hub processes (and the senders) used per sync: unlike syncs/s it hardly
@@ -53,8 +53,10 @@ ENGINES = os.environ.get("BENCH_ENGINES", "sqlite,postgres").split(",")
 SQLITE_WORKERS = int(os.environ.get("BENCH_SQLITE_WORKERS", "1"))
 # Hub processes: PostgreSQL takes writers in parallel, so it runs with each of these counts.
 PG_WORKERS = [int(n) for n in os.environ.get("BENCH_PG_WORKERS", "1,2,4").split(",") if n]
-# The code before issue 14's writer work: its hub runs beside this checkout's in the same bench run.
-BASELINE = os.environ.get("BENCH_BASELINE", "539399a")
+# A revision whose hub runs beside this checkout's in the same bench run: d46a875, before branch sync-cpu.
+# It must know this checkout's schema (539399a, before issue 14's writer work, stops at migration 0020
+# and no longer starts on it).
+BASELINE = os.environ.get("BENCH_BASELINE", "d46a875")
 PG_ADMIN_URL = os.environ.get(
     "TALLYHUB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

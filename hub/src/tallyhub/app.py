@@ -19,6 +19,7 @@ from tallyhub.api.saved_view_routes import router as saved_view_api_router
 from tallyhub.api.uptime_routes import router as uptime_api_router
 from tallyhub.ingest import retention as ingest_retention
 from tallyhub.ingest.otlp.routes import router as otlp_router
+from tallyhub.ingest.v2.routes import SyncShortcut
 from tallyhub.ingest.v2.routes import router as ingest_router
 from tallyhub.jobs.maintenance import Jobs, Maintenance
 from tallyhub.metrics import resources, rollup
@@ -113,6 +114,8 @@ def create_app(settings: Settings, db: Database | None = None, run_maintenance: 
     app.include_router(channel_api_router)
     app.include_router(endpoint_settings_api_router)
     app.include_router(saved_view_api_router)
+    # Before the dashboard's middlewares, so that it sits inside them (compression, security headers).
+    app.add_middleware(SyncShortcut)
     install_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)

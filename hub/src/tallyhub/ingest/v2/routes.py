@@ -22,6 +22,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import compile_path, get_route_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tallyhub.identifiers import ENV_RULE, is_valid_env, normalise_client_id
 from tallyhub.ingest.batch import Batch
@@ -173,6 +175,33 @@ async def sync(client_id: str, env: str, request: Request) -> Response:
         return await _in_thread(request, _store_sync, writer, app_id, env, body)
 
     return await _handle(handle)
+
+
+# The route `sync` is declared on, matched as Starlette matches it (path params are [^/]+).
+_SYNC_ROUTE = compile_path("/v2/{client_id}/{env}/sync")[0]
+
+
+class SyncShortcut:
+    """ASGI middleware: POST /v2/{client_id}/{env}/sync goes straight to `sync`, past FastAPI's routing.
+
+    Syncs are most of the hub's requests, and FastAPI's route matching (every route of the hub and the
+    dashboard), dependency solving and exception layers cost more per sync than reading its body. The
+    handler and its answers are the same as through the router; every other request, any other method
+    on this path included, goes on to the app. Installed inside the middlewares that add headers,
+    compress and turn exceptions into 500s (app.py), so a sync's response passes through them as before.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            match = _SYNC_ROUTE.match(get_route_path(scope))
+            if match is not None:
+                response = await sync(match["client_id"], match["env"], Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _store_sync(writer: Writer, app_id: int, env: str, body: bytes) -> bool:

@@ -25,6 +25,10 @@ def sync(payload: Sync) -> batch.Batch:
     """A sync's counts, all dated at its timestamp (missing before v0.14.4: when received)."""
     at = payload.timestamp
     resources = payload.resources
+    # The entries are RequestMetrics already (models.RequestEntry), all dated at the sync's timestamp.
+    requests: list[batch.RequestMetrics] = list(payload.requests)
+    for entry in requests:
+        entry.at = at
     instance = batch.Instance(
         payload.instance_uuid,
         heartbeat=True,
@@ -36,22 +40,7 @@ def sync(payload: Sync) -> batch.Batch:
         "sync",
         payload.message_uuid,
         instances=[instance],
-        requests=[
-            batch.RequestMetrics(
-                at,
-                r.consumer,
-                r.method,
-                r.path,
-                r.status_code,
-                r.request_count,
-                r.request_size_sum,
-                r.response_size_sum,
-                r.response_times,
-                r.request_sizes,
-                r.response_sizes,
-            )
-            for r in payload.requests
-        ],
+        requests=requests,
         server_errors=[
             batch.ServerError(
                 at, e.consumer, e.method, e.path, e.type, e.msg, e.traceback, e.sentry_event_id, e.error_count
