@@ -22,6 +22,7 @@ from tallyhub.ingest.v2.models import Sync
 from tallyhub.ingest.writer import Writer
 from tallyhub.metrics import consumer_hours
 from tallyhub.storage import apps as app_store
+from tallyhub.storage import endpoint_settings
 from tallyhub.storage.caps import Caps
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import HOUR
@@ -144,3 +145,38 @@ def test_counts_and_idle_consumers_are_as_sent(shop: tuple[Database, int]) -> No
     assert total == 40
     got = {c["identifier"]: c["requests"] for c in listed}
     assert got == {f"c{c:02d}": SYNCS * (_ok(c) + _bad(c)) if c < ACTIVE else 0 for c in range(40)}
+
+
+@pytest.mark.parametrize("deep_offset", [10_000, 0], ids=["in order", "from runs"])
+def test_expected_statuses_are_taken_off_the_per_consumer_hours(
+    shop: tuple[Database, int], deep_offset: int
+) -> None:
+    """With 404 expected on GET /a, the lists are still read from the per-consumer hours (they fell back to
+    summing every metric row), and only the 500s count as errors."""
+    db, app_id = shop
+    with db.write() as conn:
+        endpoint_settings.update(conn, app_id, "GET", "/a", {"expected_statuses": [404]})
+
+    def errors(c: int) -> int:
+        return SYNCS * _bad(c) if c < ACTIVE and c % 8 else 0
+
+    with db.read() as conn:
+        resolved = resolve(conn, app_id, query.Filters())
+        start = NOW - NOW % HOUR - SYNCS * HOUR
+        tr = query.parse({"start": str(start), "end": str(start + 4 * HOUR)}, NOW, apdex_t=500).range
+        assert consumer_hours.covers(conn, resolved, tr)
+    with mock.patch.object(count_order, "DEEP_OFFSET", deep_offset):
+        for desc in (True, False):
+            wanted = sorted(range(40), key=lambda c: (-errors(c) if desc else errors(c), f"c{c:02d}"))
+            walked = _walk(db, app_id, "errors", desc, None, 7)
+            assert walked == [f"c{c:02d}" for c in wanted], desc
+    with db.read() as conn:
+        listed, _ = consumers.list_consumers(
+            conn, app_id, resolved, tr, 500, Page(40, 0, "errors", True), False
+        )
+        groups, _ = consumers.list_groups(conn, app_id, resolved, tr, Page(5, 0, "errors", True))
+    shown = {c["identifier"]: c["requests_5xx"] + c["requests_4xx"] for c in listed}
+    assert shown == {f"c{c:02d}": errors(c) for c in range(40)}, "the page's statistics agree"
+    assert {g["name"]: g["errors"] for g in groups} == {
+        f"g{k}": sum(errors(c) for c in range(40) if c % 2 == k) for k in (0, 1)
+    }
