@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tallyhub.analytics import count_order
 from tallyhub.analytics.paging import Page
 from tallyhub.analytics.times import iso
 from tallyhub.metrics import consumer_hours
@@ -14,7 +15,6 @@ from tallyhub.metrics import reads as metrics
 from tallyhub.metrics.selection import Selection, TimeRange
 from tallyhub.metrics.tally import Tally
 from tallyhub.storage.database import Database
-from tallyhub.storage.join_order import left_first_join
 from tallyhub.storage.tables import DAY, MINUTE, NO_ID, consumers
 
 _COLUMNS = (
@@ -119,21 +119,24 @@ def list_consumers(
         "first_seen": consumers.c.first_seen,
         "last_seen": consumers.c.last_seen,
     }
-    query = sa.select(consumers.c.id)
-    if page.sort not in columns and page.desc and _joins_counted_first(conn, resolved, tr):
-        ids = _busiest(conn, app_id, resolved, tr, page)
-    else:
-        if page.sort in columns:  # sorted by a column of its own: only the page's metric rows are read
-            by = columns[page.sort]
-        else:
-            query, requests, errors = _with_totals(
-                conn, query, resolved, tr, errors_only=page.sort == "errors"
-            )
-            by = requests if page.sort == "requests" else errors
-        query = _filtered(query, app_id, resolved).order_by(_ordered(by, page.desc), consumers.c.identifier)
+    filtered = _filtered(sa.select(consumers.c.id), app_id, resolved)
+    if page.sort in columns:  # sorted by a column of its own: only the page's metric rows are read
         # Sorted as ids only, then the page's rows read: sorting 100,000 whole rows (names, attributes)
         # cost more.
-        ids = list(conn.execute(query.limit(page.limit).offset(page.offset)).scalars())
+        by = filtered.order_by(_ordered(columns[page.sort], page.desc), consumers.c.identifier)
+        ids = list(conn.execute(by.limit(page.limit).offset(page.offset)).scalars())
+    else:
+        # Sorted by errors, only the hours with errors are summed: consumers without any rank as zeros.
+        totals = _totals(conn, resolved, tr, errors_only=page.sort == "errors")
+        if totals is None:  # no consumer can have requests: all by identifier
+            idle = filtered.order_by(consumers.c.identifier)
+            ids = list(conn.execute(idle.limit(page.limit).offset(page.offset)).scalars())
+        else:
+            key = totals.c.requests if page.sort == "requests" else totals.c.errors
+            if conn.dialect.name == "sqlite" or consumer_hours.covers(conn, resolved, tr):
+                ids = count_order.page_ids(conn, filtered, totals, key, page, count)
+            else:
+                ids = _outer_joined(conn, filtered, totals, key, page)
     found = {row.id: row for row in conn.execute(sa.select(*_COLUMNS).where(consumers.c.id.in_(ids)))}
     rows = [found[i] for i in ids]
     on_page = dataclasses.replace(resolved, consumer_ids=tuple(row.id for row in rows))
@@ -144,58 +147,17 @@ def list_consumers(
     return listed, count
 
 
-def _joins_counted_first(conn: sa.Connection, resolved: Selection, tr: TimeRange) -> bool:
-    """Whether _busiest beats the outer join of every consumer to the totals: always on SQLite (an endpoint's
-    top 10 at 100k consumers: 133 -> 91 ms of CPU for the statement), on PostgreSQL only from the
-    per-consumer hours. From the metric rows (a union) PostgreSQL under-estimates the consumers with a
-    count (67 for 100,000) and looks each one up in a nested loop: 550 ms, against 235 ms for its hash outer
-    join (and 286 ms with the totals in a CTE cut at the page's last rank before the join)."""
-    return conn.dialect.name == "sqlite" or consumer_hours.covers(conn, resolved, tr)
-
-
-def _busiest(conn: sa.Connection, app_id: int, resolved: Selection, tr: TimeRange, page: Page) -> list[int]:
-    """The page's consumer ids, by requests or errors descending then identifier.
-
-    The consumers with a count come first, read from their totals joined to consumers by id (joining every
-    consumer of the app to the totals instead cost a lookup each, and sorted them all: 542 ms for an
-    endpoint's top 10 at 100k consumers); those without follow by identifier, read only when the page
-    reaches them.
-    """
-    # Sorted by errors, only the hours with errors are summed: consumers without any rank after, as zeros.
-    totals = _totals(conn, resolved, tr, errors_only=page.sort == "errors")
-    if totals is None:  # no consumer can have requests: all by identifier
-        idle = _filtered(sa.select(consumers.c.id), app_id, resolved).order_by(consumers.c.identifier)
-        return list(conn.execute(idle.limit(page.limit).offset(page.offset)).scalars())
-    key = totals.c.requests if page.sort == "requests" else totals.c.errors
-    # The totals sorted by their count first, then joined: PostgreSQL then looks up only the consumers of the
-    # first counts (an incremental sort by identifier within each count) instead of hash-joining all
-    # 100,000 of them for a top-N sort (the statement's median 430-474 -> 229-267 ms at load 10).
-    ranked = (
-        sa.select(totals.c.consumer_id, key.label("n")).where(key > 0).order_by(key.desc()).subquery("ranked")
-    )
-    counted = sa.select(consumers.c.id).select_from(
-        left_first_join(ranked, consumers, consumers.c.id == ranked.c.consumer_id)
-    )
-    query = _filtered(counted, app_id, resolved).order_by(ranked.c.n.desc(), consumers.c.identifier)
-    ids = list(conn.execute(query.limit(page.limit).offset(page.offset)).scalars())
-    if len(ids) == page.limit:
-        return ids
-    if ids:  # the counted ones end on this page
-        n_counted = page.offset + len(ids)
-    else:
-        with_count = sa.select(sa.func.count()).select_from(
-            totals.join(consumers, consumers.c.id == totals.c.consumer_id)
-        )
-        n_counted = int(conn.execute(_filtered(with_count.where(key > 0), app_id, resolved)).scalar_one())
-    idle = _filtered(sa.select(consumers.c.id), app_id, resolved).where(
-        consumers.c.id.not_in(sa.select(totals.c.consumer_id).where(key > 0))
-    )
-    rest = (
-        idle.order_by(consumers.c.identifier)
-        .limit(page.limit - len(ids))
-        .offset(max(0, page.offset - n_counted))
-    )
-    return ids + list(conn.execute(rest).scalars())
+def _outer_joined(
+    conn: sa.Connection, filtered: sa.Select, totals: sa.Subquery, key: sa.ColumnElement[int], page: Page
+) -> list[int]:
+    """The page's ids from every consumer outer-joined to its total, sorted by it then identifier: on
+    PostgreSQL from the metric rows (a union), where the totals sorted first (count_order) lose. It
+    under-estimates the consumers with a count (67 for 100,000) and looks each one up in a nested loop:
+    550 ms for an endpoint's top 10 at 100k consumers, against 235 ms for its hash outer join."""
+    joined = consumers.outerjoin(totals, totals.c.consumer_id == consumers.c.id)
+    by = _ordered(sa.func.coalesce(key, 0), page.desc)
+    query = filtered.select_from(joined).order_by(by, consumers.c.identifier)
+    return list(conn.execute(query.limit(page.limit).offset(page.offset)).scalars())
 
 
 def list_groups(

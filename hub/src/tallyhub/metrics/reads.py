@@ -362,6 +362,24 @@ def consumer_counts(conn: sa.Connection, resolved: Selection, tr: TimeRange) -> 
     }
 
 
+def expected_consumer_rows(resolved: Selection, tr: TimeRange) -> list[sa.Select]:
+    """consumer_id, 0, -requests for the rows of tr whose (endpoint, status) the endpoint's settings expect
+    (none without expected statuses): added to per-consumer requests and errors (4xx + 5xx), they take
+    those errors back off (expected errors are successes). Read from the level with endpoints, through the
+    index on env, granularity, level, endpoint and bucket: only the expected endpoints' rows."""
+    if not resolved.rules.expected:
+        return []
+    expected = sa.select(
+        metrics.c.consumer_id.label("consumer_id"),
+        sa.literal(0, sa.BigInteger).label("requests"),
+        (-metrics.c.request_count).label("errors"),
+    )
+    return [
+        _narrowed(expected, resolved, part, "consumer", by_endpoint=True).where(_expected_rows(resolved))
+        for part in _sources(tr, "consumer")
+    ]
+
+
 def consumer_totals(resolved: Selection, tr: TimeRange) -> sa.Subquery | None:
     """Per consumer id with requests in tr: consumer_id, requests, errors (4xx + 5xx), as a subquery to
     join and sort in SQL (100,000 consumers page without being read); None if nothing can match."""
@@ -375,18 +393,7 @@ def consumer_totals(resolved: Selection, tr: TimeRange) -> sa.Subquery | None:
             sa.case((metrics.c.status_code >= 400, metrics.c.request_count), else_=0).label("errors"),
         )
         parts.append(_narrowed(query, resolved, part, "consumer"))
-        if resolved.rules.expected:
-            # Expected errors are successes: taken back off the errors of the level without endpoints.
-            expected = sa.select(
-                metrics.c.consumer_id.label("consumer_id"),
-                sa.literal(0, sa.BigInteger).label("requests"),
-                (-metrics.c.request_count).label("errors"),
-            )
-            parts.append(
-                _narrowed(expected, resolved, part, "consumer", by_endpoint=True).where(
-                    _expected_rows(resolved)
-                )
-            )
+    parts += expected_consumer_rows(resolved, tr)
     rows = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("consumer_rows")
     return (
         sa.select(
