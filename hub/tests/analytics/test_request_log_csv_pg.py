@@ -125,8 +125,9 @@ def test_empty_texts_and_a_formula_env_name_are_written_as_python_writes_them(pg
 
 
 def _server_ms(db: Database, seconds: list[float]) -> list[str]:
+    rounded = request_log_csv_pg._rounded_ms("f0.rt")
     query = (
-        f"SELECT {request_log_csv_pg._RESPONSE_MS} FROM (SELECT f0.*, {request_log_csv_pg._ROUNDED_MS} AS ms"
+        f"SELECT {request_log_csv_pg._RESPONSE_MS} FROM (SELECT f0.*, {rounded} AS ms"
         " FROM (SELECT s.rt, s.i FROM unnest(CAST(:rts AS float8[])) WITH ORDINALITY AS s(rt, i)) AS f0"
         " OFFSET 0) AS f ORDER BY f.i"
     )
