@@ -98,7 +98,8 @@ def _both(db: Database, app_id: int) -> tuple[bytes, bytes]:
 def test_the_server_writes_the_bytes_the_python_writer_writes(
     pg: Database, monkeypatch: pytest.MonkeyPatch, export_batch: int
 ) -> None:
-    monkeypatch.setattr(reads, "EXPORT_BATCH", export_batch)
+    monkeypatch.setattr(reads, "EXPORT_BATCH", export_batch)  # the Python writer's batches
+    monkeypatch.setattr(request_log_csv_pg, "BATCH", export_batch)  # the server's
     app = apps.create_app(pg, "Shop", ("prod", "dev"))
     logs = [_tricky(i) for i in range(60)]
     store_logs(pg, app.id, "prod", logs[::2], T0 + 3600)

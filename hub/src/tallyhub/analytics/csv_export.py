@@ -139,7 +139,8 @@ def request_logs_csv_bytes(
     db: Database, resolved: Selection, terms: list[sa.ColumnElement[bool]] | None
 ) -> Iterator[bytes]:
     """The CSV download of the request logs matching `terms` (None: nothing matches), newest first, up
-    to MAX_ROWS rows, a chunk per export batch (request_logs.EXPORT_BATCH rows), read one batch ahead.
+    to MAX_ROWS rows, a chunk per export batch (request_logs.EXPORT_BATCH rows; request_log_csv_pg.BATCH
+    on PostgreSQL), read one batch ahead.
 
     On PostgreSQL the server writes the CSV (request_log_csv_pg, the same bytes); on SQLite
     request_logs_csv formats the rows that request_logs.iter_export_batches reads.
@@ -148,7 +149,7 @@ def request_logs_csv_bytes(
         batches = request_logs.iter_export_batches(db, resolved, terms, MAX_ROWS) if terms is not None else ()
         return (chunk.encode() for chunk in request_logs_csv(batches, resolved.env_names))
     cells = {env_id: escape_cell(name) or None for env_id, name in resolved.env_names.items()}
-    lines = request_log_csv_pg.csv_batches(db, resolved, terms, cells, MAX_ROWS, request_logs.EXPORT_BATCH)
+    lines = request_log_csv_pg.csv_batches(db, resolved, terms, cells, MAX_ROWS, request_log_csv_pg.BATCH)
     return _after_header(request_logs.read_ahead(lines))
 
 

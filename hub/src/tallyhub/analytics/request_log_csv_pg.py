@@ -92,6 +92,9 @@ _CELLS = (
     "E'\\r'",  # the CR of the line end (see the docstring)
 )
 _LINE_END = b',"\r"\n'
+# Rows per COPY: planning a batch's query over the daily partitions takes ~4 ms, 0.4 µs a row at 10,000;
+# a batch's CSV (~6 MB here) and its lines are what the export holds, twice with the read-ahead.
+BATCH = 40_000
 # The session settings the SQL text above relies on, for this transaction only.
 _SETTINGS = ("SET LOCAL DateStyle = 'ISO, YMD'", "SET LOCAL extra_float_digits = 1")
 
