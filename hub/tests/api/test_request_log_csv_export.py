@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from tallyhub.accounts import teams
-from tallyhub.analytics import csv_export
+from tallyhub.analytics import csv_export, request_log_csv_pg
 from tallyhub.analytics import request_logs as reads
 from tallyhub.analytics.log_query import LogFilters
 from tallyhub.analytics.query import Filters
@@ -86,6 +86,7 @@ def test_the_export_is_byte_for_byte_the_csv_of_the_logs_sent(
     api: Any, web: Any, monkeypatch: pytest.MonkeyPatch, export_batch: int
 ) -> None:
     monkeypatch.setattr(reads, "EXPORT_BATCH", export_batch)
+    monkeypatch.setattr(request_log_csv_pg, "BATCH", export_batch)  # PostgreSQL writes the CSV itself
     logs = [("prod" if i % 3 else "dev", _tricky(i)) for i in range(40)]
     for env in ("prod", "dev"):
         store_logs(api.writer.db, api.app_id, env, [log for e, log in logs if e == env], T0 + 3600)

@@ -14,6 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tallyhub.analytics import request_log_csv_pg, request_logs
+from tallyhub.metrics.selection import Selection
+from tallyhub.storage.database import Database
+
 MAX_ROWS = 1_000_000
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _ROWS_PER_CHUNK = 2000
@@ -129,6 +133,29 @@ def request_logs_csv(batches: Iterable[Sequence[sa.Row]], env_names: dict[int, s
         buffer.truncate()
     if header := buffer.getvalue():  # no batch: the header alone
         yield header
+
+
+def request_logs_csv_bytes(
+    db: Database, resolved: Selection, terms: list[sa.ColumnElement[bool]] | None
+) -> Iterator[bytes]:
+    """The CSV download of the request logs matching `terms` (None: nothing matches), newest first, up
+    to MAX_ROWS rows, a chunk per export batch (request_logs.EXPORT_BATCH rows; request_log_csv_pg.BATCH
+    on PostgreSQL), read one batch ahead.
+
+    On PostgreSQL the server writes the CSV (request_log_csv_pg, the same bytes); on SQLite
+    request_logs_csv formats the rows that request_logs.iter_export_batches reads.
+    """
+    if terms is None or db.is_sqlite:
+        batches = request_logs.iter_export_batches(db, resolved, terms, MAX_ROWS) if terms is not None else ()
+        return (chunk.encode() for chunk in request_logs_csv(batches, resolved.env_names))
+    cells = {env_id: escape_cell(name) or None for env_id, name in resolved.env_names.items()}
+    lines = request_log_csv_pg.csv_batches(db, resolved, terms, cells, MAX_ROWS, request_log_csv_pg.BATCH)
+    return _after_header(request_logs.read_ahead(lines))
+
+
+def _after_header(lines: Iterator[bytes]) -> Iterator[bytes]:
+    yield ",".join(REQUEST_LOG_HEADER).encode() + b"\r\n"  # the header's names need no quoting
+    yield from lines
 
 
 def _to_the_second(whole: int, days: dict[int, str]) -> str:

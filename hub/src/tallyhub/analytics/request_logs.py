@@ -13,7 +13,7 @@ import itertools
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -269,7 +269,7 @@ def iter_export_batches(
     A read transaction per batch: an export of a million rows holds no snapshot (nor SQLite's WAL)
     for its whole download. Lists rather than rows: the CSV writer formats a list at a time.
     """
-    return _read_ahead(_export_batches(db, app_resolved, terms, max_rows, batch or EXPORT_BATCH))
+    return read_ahead(_export_batches(db, app_resolved, terms, max_rows, batch or EXPORT_BATCH))
 
 
 def _export_batches(
@@ -297,9 +297,10 @@ def _export_batches(
 
 
 _DONE = object()
+_Batch = TypeVar("_Batch")
 
 
-def _read_ahead(batches: Iterator[list[sa.Row]]) -> Iterator[list[sa.Row]]:
+def read_ahead(batches: Iterator[_Batch]) -> Iterator[_Batch]:
     """`batches` as they come, read by a thread of their own one batch ahead of the caller.
 
     Reading (the driver's fetch, and on PostgreSQL the server's query) then overlaps the caller's

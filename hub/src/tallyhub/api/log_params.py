@@ -63,10 +63,10 @@ def wants_csv(format: str | None, accept: str | None) -> bool:
     return accept is not None and "text/csv" in accept.lower()
 
 
-def csv_response(chunks: Iterator[str], filename: str) -> StreamingResponse:
-    """A CSV download streamed as it is written."""
+def csv_response(chunks: Iterator[str] | Iterator[bytes], filename: str) -> StreamingResponse:
+    """A CSV download streamed as it is written (text is sent as UTF-8)."""
     return StreamingResponse(
-        (chunk.encode() for chunk in chunks),
+        (chunk.encode() if isinstance(chunk, str) else chunk for chunk in chunks),
         media_type=CSV_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

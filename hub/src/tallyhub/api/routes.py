@@ -309,12 +309,7 @@ def list_request_logs(
         with _scope(db, caller, app_id, by_endpoint) as scope:
             terms = request_logs.conditions(scope.conn, scope.resolved, query.start, query.end, method, logs)
             resolved = scope.resolved
-        batches = (
-            request_logs.iter_export_batches(db, resolved, terms, csv_export.MAX_ROWS)
-            if terms is not None
-            else ()
-        )
-        chunks = csv_export.request_logs_csv(batches, resolved.env_names)
+        chunks = csv_export.request_logs_csv_bytes(db, resolved, terms)
         return csv_response(chunks, f"request-logs-{app_id}.csv")
     with _scope(db, caller, app_id, by_endpoint) as scope:
         return request_logs.list_request_logs(

@@ -60,14 +60,8 @@ def request_logs_csv(request: Request, viewer: SignedIn, app_id: RowId) -> Respo
         if filters.method is not None and filters.path is None:
             resolved = logdata.without_method(scope)
         terms = request_logs.conditions(scope.conn, resolved, query.start, query.end, filters.method, logs)
-    batches = (
-        request_logs.iter_export_batches(db, resolved, terms, csv_export.MAX_ROWS)
-        if terms is not None
-        else ()
-    )
-    chunks = csv_export.request_logs_csv(batches, resolved.env_names)
     return StreamingResponse(
-        (chunk.encode() for chunk in chunks),
+        csv_export.request_logs_csv_bytes(db, resolved, terms),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="request-logs-{app.id}.csv"'},
     )
