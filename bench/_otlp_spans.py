@@ -94,6 +94,18 @@ def trace_export(rng: random.Random, resource: dict[str, object]) -> tuple[bytes
     )
 
 
+async def _post(connection: Connection, body: bytes) -> tuple[int, bytes]:
+    """POST once more on a new connection if the hub closed this one: each sender alternates two
+    connections, and one left idle past uvicorn's keep-alive timeout (5 s, under a heavy load) is closed.
+    The export is sent again whole, as an OTLP client would (the hub acknowledges a repeat once)."""
+    try:
+        return await connection.post(body)
+    except (IndexError, ConnectionError, asyncio.IncompleteReadError):
+        connection.close()
+        connection.reader = connection.writer = None
+        return await connection.post(body)
+
+
 async def _drive(url: str, token: str, bodies: Iterator[tuple[str, bytes]], seconds: float) -> dict[str, int]:
     sent = {"traces": 0, "logs": 0}
     stop_at = time.monotonic() + seconds
@@ -112,7 +124,7 @@ async def _drive(url: str, token: str, bodies: Iterator[tuple[str, bytes]], seco
                 if pair is None:
                     return
                 signal, body = pair
-                status, answer = await connections[signal].post(body)
+                status, answer = await _post(connections[signal], body)
                 if status >= 300:
                     raise RuntimeError(f"{status}: {answer[:500]!r}")
                 sent[signal] += 1

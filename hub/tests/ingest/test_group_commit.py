@@ -26,6 +26,7 @@ from tallyhub.storage import apps
 from tallyhub.storage.database import Database
 from tallyhub.storage.tables import LEVEL_TOTAL, consumer_hours, metrics, received_messages
 from tallyhub.storage.tables import apps as apps_table
+from tallyhub.storage.tables import instances as instances_table
 
 from tests.support.hub_process import HubProcess
 
@@ -276,3 +277,66 @@ def test_syncs_posted_at_once_to_a_hub_are_each_counted_once(hub: HubProcess) ->
         assert _count(db, received_messages) == 48
     finally:
         db.dispose()
+
+
+def _with_instance(key: int, instance: batch.Instance) -> batch.Batch:
+    b = _sync(key)
+    b.instances = [instance]
+    return b
+
+
+def test_a_group_records_its_receipts_and_its_instances_in_one_statement_each(db: Database) -> None:
+    """The statements a group costs do not grow with its payloads: on PostgreSQL each is a round trip
+    that the whole group waits for (bench.otlp's figure). The first sync is stored alone, the seven
+    queued behind it in one group."""
+    app = apps.create_app(db, "Shop", ("prod",))
+    writer = Writer(db, clock=lambda: T0 + 70)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.split("(")[0].strip())
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        results = _store_at_once(writer, [(app.id, _sync(i)) for i in range(THREADS)])
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+
+    assert results == [True] * THREADS
+    assert statements.count("INSERT INTO received_messages") == 2
+    assert statements.count("INSERT INTO instances") == 2
+    assert _count(db, received_messages) == THREADS
+    with db.read() as conn:
+        synced = conn.execute(sa.select(sa.func.count()).where(instances_table.c.last_sync_at == T0 + 70))
+        assert synced.scalar_one() == THREADS
+
+
+def test_reports_of_one_instance_in_a_group_leave_its_row_as_stored_in_turn(db: Database) -> None:
+    """Two syncs and an OTLP-style description of one instance in one group: the later figure wins, a
+    figure not reported keeps the earlier one, a description fills what no startup told."""
+    app = apps.create_app(db, "Shop", ("prod",))
+    writer = Writer(db, clock=lambda: T0 + 70)
+    uuid_ = "20000000-0000-4000-8000-000000000001"
+    stores = [
+        (app.id, _sync(0)),  # stored alone: the others queue behind it
+        (app.id, _with_instance(1, batch.Instance(uuid_, heartbeat=True, cpu_percent=10.0, memory_rss=100))),
+        (app.id, _with_instance(2, batch.Instance(uuid_, heartbeat=True, cpu_percent=30.0))),
+        (
+            app.id,
+            _with_instance(3, batch.Instance(uuid_, client="python:apitally-otlp", versions={"a": "1"})),
+        ),
+    ]
+
+    results = _store_at_once(writer, stores)
+
+    assert results == [True] * 4
+    with db.read() as conn:
+        row = conn.execute(
+            sa.select(
+                instances_table.c.cpu_percent,
+                instances_table.c.memory_rss,
+                instances_table.c.client,
+                instances_table.c.versions,
+            ).where(instances_table.c.instance_uuid == uuid_)
+        ).one()
+    assert tuple(row) == (30.0, 100, "python:apitally-otlp", {"a": "1"})

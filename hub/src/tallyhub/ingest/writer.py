@@ -8,7 +8,10 @@ Group commit: the batches that arrive while a write transaction runs are stored 
 (ingest.group_commit), each with its own receipt, their minute rows summed by key (metrics.writes): most
 of a sync's cost is its metric rows, their index entries and the commit, so N concurrent syncs of an app
 cost about one. `store` returns only once its batch is committed. Should a group's transaction fail, its
-batches are stored again one by one, so that one bad batch fails alone.
+batches are stored again one by one, so that one bad batch fails alone. The statements a group costs do
+not grow with its batches where they need not: its receipts are one INSERT, its instance writes one per
+kind at its end (ingest.instance_writes); on PostgreSQL each statement is a round trip that the group's
+transaction, and every batch waiting in it, waits for.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ from tallyhub.ingest.batch import (
 )
 from tallyhub.ingest.exclusions import kept, without_excluded
 from tallyhub.ingest.group_commit import GroupCommit, Job
+from tallyhub.ingest.instance_writes import InstanceWrites
 from tallyhub.ingest.log_budget import LogBudget
-from tallyhub.metrics import resources, streams
+from tallyhub.metrics import streams
 from tallyhub.metrics.writes import MinuteRows, MinuteRowsGroup
 from tallyhub.storage import caps, dimensions, endpoint_settings
 from tallyhub.storage.apps import app_id_for_client_id, ensure_env, env_id_for
@@ -53,11 +57,19 @@ Described = tuple[str | None, str | None]  # an endpoint's summary and descripti
 
 
 class Transaction:
-    """What the batches stored in one transaction share: their minute rows and each app's exclusions."""
+    """What the batches stored in one transaction share: their minute rows, instance writes and each app's
+    exclusions. The rows and instance writes are made together by `flush`."""
 
     def __init__(self) -> None:
         self.minute_rows = MinuteRowsGroup()
+        self.instances = InstanceWrites()
         self._excluded: dict[int, frozenset[NaturalEndpoint]] = {}
+
+    def flush(self, conn: sa.Connection) -> None:
+        """Write the instance writes and minute rows added so far (the instances' hot rows first, in key
+        order, as every transaction takes them)."""
+        self.instances.write(conn)
+        self.minute_rows.append(conn)
 
     def excluded(self, conn: sa.Connection, app_id: int) -> frozenset[NaturalEndpoint]:
         """The app's excluded endpoints as this transaction reads them (once per app)."""
@@ -189,7 +201,7 @@ class Writer:
                 if allowance is not None and total > allowance:
                     raise budget.exceeded(now)
                 self._writes(app_id, batch, now, excluded)(conn, pending, env_id, tx)
-                tx.minute_rows.append(conn)  # part by part: memory stays bounded by a part
+                tx.flush(conn)  # part by part: memory stays bounded by a part
             budget.charge(conn, app_id, total, now)
 
         # Alone, not in a group: a large payload whose transaction must not hold up the syncs of others.
@@ -262,8 +274,8 @@ class Writer:
             dimensions.name_consumers(conn, pending, app_id, labels)
             dimensions.set_consumer_attributes(conn, pending, app_id, attributes)
             for instance_uuid, columns in instances:
-                dimensions.upsert_instance(conn, env_id, instance_uuid, columns)
-            resources.record(conn, env_id, samples)
+                tx.instances.upsert(env_id, instance_uuid, columns)
+            tx.instances.sample(env_id, samples)
             # Ids by natural key, looked up once per key rather than once per row.
             endpoint_ids = {k: pending.endpoint((env_id, *k)) or NO_ID for k in paths}
             consumer_ids = {i: dimensions.consumer_id(pending, app_id, i) for i in identifiers}
@@ -280,7 +292,7 @@ class Writer:
                 deltas = kept(streams.deltas(conn, env_id, batch.cumulative, now), excluded)
                 tx.minute_rows.add(MinuteRows(deltas, now), env_id, endpoint_ids, consumer_ids)
             for instance_uuid, client, versions in described_instances:
-                dimensions.describe_instance(conn, env_id, instance_uuid, client, versions)
+                tx.instances.describe(env_id, instance_uuid, client, versions)
             counts = [
                 error_groups.ErrorCount(
                     error_groups.ErrorKey(
@@ -338,14 +350,14 @@ class Writer:
             envs: list[tuple[int, bool] | None] = []
             try:
                 with self.db.write() as conn:
-                    for p in payloads:
-                        if not _first_receipt(conn, p.app_id, p.kind, p.key, p.now):
+                    for p, first in zip(payloads, _first_receipts(conn, payloads), strict=True):
+                        if not first:
                             envs.append(None)
                             continue
                         env_id, real_env = self._env_id(conn, p.app_id, p.env, p.now)
                         p.write(conn, pending, env_id, tx)
                         envs.append((env_id, real_env))
-                    tx.minute_rows.append(conn)
+                    tx.flush(conn)
             except (IntegrityError, DBAPIError) as exc:
                 if attempt == ATTEMPTS or not _retryable(exc):
                     raise
@@ -482,26 +494,45 @@ def _instance_columns(instance: Instance, now: float) -> dict[str, Any]:
     return columns
 
 
-def _first_receipt(conn: sa.Connection, app_id: int, kind: str, message_uuid: str, now: float) -> bool:
-    """Record a message as received; False when it was (a concurrent duplicate waits for the first).
+def _first_receipts(conn: sa.Connection, payloads: list[Payload]) -> list[bool]:
+    """Record the payloads as received, in one statement; False for each one that was (before, or earlier
+    in `payloads`). A concurrent duplicate waits for the transaction that has it to end.
 
-    RETURNING tells whether the row was inserted: the driver's rowcount is not reliable for
+    RETURNING tells which rows were inserted: the driver's rowcount is not reliable for
     INSERT ... ON CONFLICT DO NOTHING on PostgreSQL (psycopg reports -1).
     """
-    values = {"app_id": app_id, "kind": kind, "uuid": message_uuid, "received_at": now}
-    return conn.execute(_receipt(conn.dialect.name), values).first() is not None
+    # Distinct keys in key order: two groups that share receipts (retries) then wait in one order.
+    received = {(p.app_id, p.kind, p.key): p.now for p in reversed(payloads)}  # the first one's time
+    keys = sorted(received)
+    values = {
+        f"{column}_{i}": value
+        for i, key in enumerate(keys)
+        for column, value in zip(RECEIPT_COLUMNS, (*key, received[key]), strict=True)
+    }
+    inserted = {tuple(row) for row in conn.execute(_receipts(conn.dialect.name, len(keys)), values)}
+    first = []
+    for p in payloads:
+        key = (p.app_id, p.kind, p.key)
+        first.append(key in inserted)
+        inserted.discard(key)  # a duplicate later in the group is a retry
+    return first
 
 
 @functools.cache
-def _receipt(dialect: str) -> Any:
-    # Built once per engine: constructing the statement cost more than running it (once per payload).
+def _receipts(dialect: str, count: int) -> Any:
+    # Built once per engine and row count: constructing the statement cost more than running it.
     stmt = (
         postgresql.insert(received_messages) if dialect == "postgresql" else sqlite.insert(received_messages)
     )
+    rows = [
+        {c: sa.bindparam(f"{c}_{i}", type_=received_messages.c[c].type) for c in RECEIPT_COLUMNS}
+        for i in range(count)
+    ]
+    c = received_messages.c
     return (
-        stmt.values({c: sa.bindparam(c, type_=received_messages.c[c].type) for c in RECEIPT_COLUMNS})
+        stmt.values(rows)
         .on_conflict_do_nothing(index_elements=["app_id", "kind", "uuid"])
-        .returning(received_messages.c.uuid)
+        .returning(c.app_id, c.kind, c.uuid)
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -396,18 +396,37 @@ def upsert_instance(conn: sa.Connection, env_id: int, instance_uuid: str, values
     conn.execute(stmt, {"env_id": env_id, "instance_uuid": instance_uuid, **values})
 
 
+def upsert_instances(conn: sa.Connection, rows: Sequence[tuple[tuple[int, str], dict[str, Any]]]) -> None:
+    """upsert_instance for many ((env_id, instance_uuid), values) of one shape, distinct keys, in one call."""
+    if rows:
+        stmt = _instance_upsert(conn.dialect.name, tuple(rows[0][1]))
+        conn.execute(stmt, [{"env_id": e, "instance_uuid": u, **values} for (e, u), values in rows])
+
+
 def describe_instance(
     conn: sa.Connection, env_id: int, instance_uuid: str, client: str | None, versions: dict[str, Any] | None
 ) -> None:
     """Set an instance's client and versions from what its exporter tells, unless a startup told them."""
-    values: dict[str, Any] = {}
-    if client:
-        values["client"] = client[:64]
-    if versions:
-        values["versions"] = versions
-    if values:
-        stmt = _instance_description(tuple(values))
-        conn.execute(stmt, {"of_env": env_id, "of_uuid": instance_uuid, **values})
+    describe_instances(conn, [((env_id, instance_uuid), (client, versions))])
+
+
+def describe_instances(
+    conn: sa.Connection,
+    described: Iterable[tuple[tuple[int, str], tuple[str | None, dict[str, Any] | None]]],
+) -> None:
+    """describe_instance for many ((env_id, instance_uuid), (client, versions)), one call per shape."""
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for (env_id, instance_uuid), (client, versions) in described:
+        values: dict[str, Any] = {}
+        if client:
+            values["client"] = client[:64]
+        if versions:
+            values["versions"] = versions
+        if values:
+            params = {"of_env": env_id, "of_uuid": instance_uuid, **values}
+            by_shape.setdefault(tuple(values), []).append(params)
+    for names, rows in by_shape.items():
+        conn.execute(_instance_description(names), rows)
 
 
 @functools.cache
