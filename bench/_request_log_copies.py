@@ -106,4 +106,6 @@ def _restore_text_index(conn: sa.Connection, statements: list[str]) -> None:
     else:
         conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
     for sql in statements:
-        conn.exec_driver_sql(sql)
+        # pg_indexes gives a partitioned table's index as `ON ONLY`, which makes the parent's index
+        # alone, invalid until every slice has one; without ONLY it is made on the slices too.
+        conn.exec_driver_sql(sql.replace(" ON ONLY ", " ON ", 1))
