@@ -48,8 +48,23 @@ def official_python() -> str:
     return os.environ.get("TALLYHUB_OFFICIAL_PYTHON") or str(ROOT / ".venv-official" / "bin" / "python")
 
 
+def child_env(python: str, **extra: str) -> dict[str, str]:
+    """The environment of a run by `python`: ours imports this checkout's client (client/src first on
+    PYTHONPATH, whatever the virtual environment has installed); the official interpreter gets a
+    PYTHONPATH without any folder holding an `apitally` package, or it would import ours and
+    measure our client twice (a PYTHONPATH with client/src, as worktrees use, did that)."""
+    env = dict(os.environ, **extra)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if python == official_python():
+        paths = [p for p in paths if not (pathlib.Path(p) / "apitally").is_dir()]
+    else:
+        paths = [str(ROOT / "client" / "src"), *paths]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
 def run(python: str, variant: str, mix: str, hub: str) -> dict:
-    env = dict(os.environ, APITALLY_HUB_BASE_URL=hub, PYTHONHASHSEED="0")
+    env = child_env(python, APITALLY_HUB_BASE_URL=hub, PYTHONHASHSEED="0")
     out = subprocess.run(
         [python, str(HERE / "_overhead_app.py"), variant, str(REQUESTS), mix],
         env=env,

@@ -11,7 +11,7 @@ import sys
 import threading
 from http.server import ThreadingHTTPServer
 
-from bench.client_overhead import HERE, _Sink, official_python
+from bench.client_overhead import HERE, _Sink, child_env, official_python
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
 REPETITIONS = int(os.environ.get("BENCH_REPETITIONS", "5"))
@@ -21,7 +21,7 @@ BARE = "bare FastAPI"
 def run(
     python: str, variant: str, hub: str, script: str = "_overhead_asgi_app.py", extra: tuple[str, ...] = ()
 ) -> dict:
-    env = dict(os.environ, APITALLY_HUB_BASE_URL=hub, PYTHONHASHSEED="0", PYTHONWARNINGS="ignore")
+    env = child_env(python, APITALLY_HUB_BASE_URL=hub, PYTHONHASHSEED="0", PYTHONWARNINGS="ignore")
     out = subprocess.run(
         [python, str(HERE / script), variant, str(REQUESTS), *extra],
         env=env,

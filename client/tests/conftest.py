@@ -26,6 +26,15 @@ def official_python() -> str:
     return os.environ.get("TALLYHUB_OFFICIAL_PYTHON") or str(ROOT / ".venv-official" / "bin" / "python")
 
 
+def official_env(**extra: str) -> dict[str, str]:
+    """The environment of a process of the official client: no PYTHONPATH folder holding an
+    `apitally` package (client/src on PYTHONPATH, as worktrees set it, made it import ours)."""
+    env = dict(os.environ, **extra)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if not (pathlib.Path(p) / "apitally").is_dir())
+    return env
+
+
 class RecordingHub:
     """A Hub v2 stand-in: records every POST; `answers` maps a path suffix to a status (default 202)."""
 

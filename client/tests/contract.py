@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .conftest import APPS, official_python
+from .conftest import APPS, official_env, official_python
 
 
 def run(python: str, hub: Any, app: str) -> None:
     """Run `apps/<app>` under `python` against `hub`; it returns once the process has exited, that
     is after the client's exit hook sent its final sync and logs."""
-    env = dict(os.environ, APITALLY_HUB_BASE_URL=hub.url)
+    env = official_env() if python == official_python() else dict(os.environ)
+    env["APITALLY_HUB_BASE_URL"] = hub.url
     env.pop("APITALLY_STRICT", None)
     done = subprocess.run([python, str(APPS / app)], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]

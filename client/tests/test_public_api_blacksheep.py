@@ -13,7 +13,7 @@ from apitally.blacksheep import use_apitally
 from apitally.client.consumers import ApitallyConsumer
 from apitally.client.logging_config import RequestLoggingConfig
 
-from .conftest import official_python
+from .conftest import official_env, official_python
 from .test_public_api import _modules_after
 
 # What the official client's module exports and takes, printed by its own interpreter.
@@ -61,7 +61,9 @@ def test_use_apitally_signature() -> None:
 
 
 def test_the_same_names_and_signatures_as_the_official_client() -> None:
-    done = subprocess.run([official_python(), "-c", _OFFICIAL], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [official_python(), "-c", _OFFICIAL], env=official_env(), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     theirs = json.loads(done.stdout)
     assert sorted(apitally.blacksheep.__all__) == theirs["all"]

@@ -15,7 +15,7 @@ import pytest
 from apitally.client.consumers import ApitallyConsumer
 from apitally.client.logging_config import RequestLoggingConfig
 
-from .conftest import official_python
+from .conftest import official_env, official_python
 from .test_public_api import _modules_after
 
 MODULES = [apitally.django, apitally.django_ninja, apitally.django_rest_framework]
@@ -69,7 +69,9 @@ def test_configure_signature() -> None:
 
 
 def test_the_same_names_and_signatures_as_the_official_client() -> None:
-    done = subprocess.run([official_python(), "-c", _OFFICIAL], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [official_python(), "-c", _OFFICIAL], env=official_env(), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     official = json.loads(done.stdout)
     for module in MODULES:

@@ -14,7 +14,7 @@ from apitally.client.logging_config import RequestLoggingConfig
 from apitally.litestar import ApitallyPlugin, set_consumer
 from litestar.plugins import InitPluginProtocol
 
-from .conftest import official_python
+from .conftest import official_env, official_python
 from .test_public_api import _modules_after
 
 # What the official client's module exports and takes, printed by its own interpreter.
@@ -71,7 +71,9 @@ def test_plugin_signature() -> None:
 
 
 def test_the_same_names_and_signatures_as_the_official_client() -> None:
-    done = subprocess.run([official_python(), "-c", _OFFICIAL], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [official_python(), "-c", _OFFICIAL], env=official_env(), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     theirs = json.loads(done.stdout)
     assert sorted(apitally.litestar.__all__) == theirs["all"]

@@ -383,7 +383,10 @@ class _Exchange:
             client_fault(fault, "asgi receive")
         return message
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
+        """The app's `send`: notes the message, then hands it to the server. Not a coroutine function:
+        it returns the server's own awaitable, so that the app awaits no coroutine of ours, but for
+        the last body message (its end is the request's end) and when disconnects are watched."""
         last = False
         try:
             kind = message["type"]
@@ -398,20 +401,37 @@ class _Exchange:
                         chunks[:] = [BODY_TOO_LARGE]
                 last = not message.get("more_body", False)
             elif kind == "http.response.start":
-                self._started(message)
+                # What `_started` does, inline for the usual response (once per request).
+                status = self.status = message["status"]
+                headers = self.headers = message.get("headers") or []
+                mw = self.mw
+                if mw._log_response_body or status == mw.validation_status:
+                    self._started(headers)
+                else:  # the body is not kept: only the Content-Length is read
+                    for name, value in headers:
+                        if name == b"content-length" or (
+                            not name.islower() and name.lower() == b"content-length"
+                        ):
+                            self.length = value
         except Exception as fault:
             client_fault(fault, "asgi send")
+        if last or self.mw._watch_disconnects:
+            return self._send_watched(message, last)
+        return self.server_send(message)
+
+    async def _send_watched(self, message: Message, last: bool) -> None:
         try:
             await self.server_send(message)
         except OSError:
-            self.client_gone = True
+            self.client_gone = True  # read only when disconnects are watched (`disconnected_status`)
             raise
         if last:
             self.end = perf_counter()
 
-    def _started(self, message: Message) -> None:
-        self.status = message["status"]
-        headers = self.headers = message.get("headers") or []
+    def _started(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """Read the response headers of a response whose body may be kept (logged, or a validation
+        error): its Content-Length, Content-Type and Content-Encoding."""
+        length = content_type = None
         for name, value in headers:
             watched = _HEADERS_WATCHED.get(name)
             if watched is None:
@@ -419,20 +439,14 @@ class _Exchange:
                     continue
                 watched = _HEADERS_WATCHED.get(name.lower())
             if watched == 0:
-                self.length = value
+                length = self.length = value
             elif watched == 1:
-                self.content_type = value
+                content_type = self.content_type = value
             elif watched == 2:
                 self.content_encoding = value
         # The body is kept for the log, and for a validation error response, within the bound.
-        mw = self.mw
-        content_type = self.content_type
-        if (
-            (mw._log_response_body or self.status == mw.validation_status)
-            and content_type is not None
-            and _allowed(content_type)
-        ):
-            size = size_of(self.length) if self.length else None
+        if content_type is not None and _allowed(content_type):
+            size = size_of(length) if length else None
             self.chunks = [BODY_TOO_LARGE] if size is not None and size > MAX_BODY_SIZE else []
 
     # -- recording --------------------------------------------------------------------------------
@@ -459,10 +473,10 @@ class _Exchange:
         finally:
             # The exception's traceback holds the frames that hold this exchange (and the scope):
             # kept, they would make a reference cycle of each failed request, for the collector.
-            self.exc = None
-            if mw.scope_keys:
-                for key in mw.scope_keys:
-                    scope.pop(key, None)
+            if self.exc is not None:
+                self.exc = None
+            for key in mw.scope_keys:
+                scope.pop(key, None)
 
     def _record(self, route: str | None, status: int, exc: BaseException | None, seconds: float) -> None:
         mw = self.mw
@@ -472,20 +486,22 @@ class _Exchange:
             consumer = (consumer.identifier, consumer.name, consumer.group)
         method = scope["method"]
         # Sizes as the Content-Length bytes: `size_of` reads them in the worker.
-        length = self.length
-        response_size: int | bytes | None = self.sent if length is None else length
-        if self.headers is None:
-            response_size = None  # no response was sent: its size is unknown, not 0
+        response_size: int | bytes | None = None  # no response was sent: its size is unknown, not 0
+        if self.headers is not None:
+            response_size = self.sent if self.length is None else self.length
         request_length = None
         for name, value in scope["headers"]:
             if name == b"content-length":
                 request_length = value
                 break
+        described = None  # the server error's (type, message, traceback), described once for both uses
         if route is not None:
             mw._count((consumer, method, route, status, int(seconds / 0.01), request_length, response_size))
             if status == 500:
                 if isinstance(exc, Exception):
-                    mw.client.server_errors.add(consumer_identifier(consumer), method, route, exc)
+                    errors = mw.client.server_errors
+                    described = errors.describe(exc)
+                    errors.note(consumer_identifier(consumer), method, route, described)
             elif status == mw.validation_status and self.chunks and _is_json(self.content_type):
                 self._validation_errors(consumer, method, route)
         elif type(consumer) is tuple:
@@ -493,7 +509,7 @@ class _Exchange:
         elif isinstance(consumer, ApitallyConsumer):  # a subclass's, not made a tuple above
             mw.client.consumers.add(consumer)
         if mw._logging:
-            self._log(route, consumer, status, seconds, response_size)
+            self._log(route, consumer, status, seconds, response_size, described)
 
     def _validation_errors(self, consumer: object, method: str, route: str) -> None:
         assert self.chunks is not None
@@ -509,7 +525,13 @@ class _Exchange:
             )
 
     def _log(
-        self, route: str | None, consumer: object, status: int, seconds: float, response_size: Any
+        self,
+        route: str | None,
+        consumer: object,
+        status: int,
+        seconds: float,
+        response_size: Any,
+        described: tuple[str, str, str] | None,
     ) -> None:
         mw = self.mw
         scope = self.scope
@@ -524,7 +546,7 @@ class _Exchange:
         exception = None
         logger = mw.client.request_logger
         if self.exc is not None and isinstance(self.exc, Exception) and logger.config.log_exception:
-            exception = mw.client.server_errors.describe(self.exc)
+            exception = described or mw.client.server_errors.describe(self.exc)
         server = scope.get("server")
         # Flat tuples of strings and bytes (see `request_log.Captured`), as the scope has them: the
         # worker makes them into fields (`exchange_fields`).
@@ -564,6 +586,20 @@ _FIELDS = {b"content-type": 0, b"content-length": 1, b"user-agent": 2, b"host": 
 _HTTPS_NAMES = frozenset(name.encode() for name in HTTPS_HEADERS)
 
 
+_QUOTED: dict[str, str] = {}  # percent-encoded paths by path: the same paths recur
+MAX_QUOTED = 4096
+
+
+def _quoted(path: str) -> str:
+    quoted = _QUOTED.get(path)
+    if quoted is None:
+        quoted = quote(path, safe=_SAFE)
+        if len(_QUOTED) >= MAX_QUOTED:
+            _QUOTED.clear()
+        _QUOTED[path] = quoted
+    return quoted
+
+
 def exchange_fields(raw: tuple[Any, ...]) -> ExchangeFields:
     """The log fields of a capture made by `_Exchange._log` (run by the worker). The headers stay
     the ASGI (name, value) bytes pairs: the logger decodes a pair once, when it first sees it."""
@@ -574,13 +610,13 @@ def exchange_fields(raw: tuple[Any, ...]) -> ExchangeFields:
         index = _FIELDS.get(name)
         if index is not None:
             found[index] = value.decode("latin-1")
-        elif name.lower() in _HTTPS_NAMES:
+        elif name in _HTTPS_NAMES or (not name.islower() and name.lower() in _HTTPS_NAMES):
             https_pairs = (https_pairs or []) + [(name.decode("latin-1"), value.decode("latin-1"))]
     content_type, length, agent, host = found
     if scheme == "http" and https_pairs and is_https(https_pairs):
         scheme = "https"
     if host is None:
         host = "" if server is None else server[0] if server[1] is None else f"{server[0]}:{server[1]}"
-    url = f"{scheme}://{host}{quote(root_path + path, safe=_SAFE)}"
+    url = f"{scheme}://{host}{_quoted(root_path + path)}"
     query_text = query.decode("latin-1")
     return (method, url, query_text, request_headers, content_type, length, agent, response_headers)

@@ -35,7 +35,7 @@ from apitally.client.version import package_versions
 __all__ = ["ApitallyConsumer", "RequestLoggingConfig", "use_apitally"]
 
 ConsumerCallback = Callable[[Request], "str | ApitallyConsumer | None"]
-_CORE = "_apitally_core"  # the app's attribute holding its measuring core
+_CORE = "_apitally_core"  # the app's attribute: (its measuring core's `serve`, its class's own `__call__`)
 _MATCH = "apitally.route_match"  # scope keys: the router's match, the request, the exception
 _REQUEST = "apitally.request"
 _EXCEPTION = "apitally.exception"
@@ -72,8 +72,11 @@ def use_apitally(
         app_version=app_version,
         consumer_callback=consumer_callback or identify_consumer_callback,
     )
-    setattr(app, _CORE, core)
     app.extend(_MeasuredApplication)
+    # Resolved once: the class after ours in the app's MRO stays the same (BlackSheep's `extend`
+    # puts later mixins before ours), so each request makes no super object nor bound methods.
+    served: Any = super(_MeasuredApplication, app)
+    setattr(app, _CORE, (core.serve, served.__call__))
     _keep_route_matches(app.router)
     app.after_start += core.after_start
     app.on_stop += core.on_stop
@@ -83,12 +86,14 @@ class _MeasuredApplication:
     """Mixed into the app's class: each HTTP request is served through the app's core."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        application: Any = super()
-        core = self.__dict__.get(_CORE)
-        if core is not None and scope["type"] == "http":
-            await core.serve(application.__call__, scope, receive, send)
-        else:
+        measured = self.__dict__.get(_CORE)  # (the core's `serve`, the app class's own `__call__`)
+        if measured is None:
+            application: Any = super()
             await application.__call__(scope, receive, send)
+        elif scope["type"] == "http":
+            await measured[0](measured[1], scope, receive, send)
+        else:
+            await measured[1](scope, receive, send)
 
     async def handle_request_handler_exception(self, request: Request, exc: Exception) -> Any:
         # The exception BlackSheep will answer itself, kept for the core (instead of a middleware,
@@ -167,14 +172,20 @@ class _BlackSheepMiddleware(AsgiMiddleware):
             templates[pattern] = None if pattern == _FALLBACK else pattern.decode()
         return templates[pattern]
 
-    def app_consumer(self, scope: Scope) -> object:
+    def consumer_of(self, scope: Scope) -> object:
+        # The core's lookup (the app's consumer, else the callback's) with the request read once.
         request = scope.get(_REQUEST)
         if request is None:
             return None
-        identity = getattr(request, "user", None) or getattr(request, "identity", None)
-        if identity is not None and identity.has_claim(_CLAIM):
-            return identity.get(_CLAIM)
-        return None
+        consumer = _claimed_consumer(request)
+        if consumer:
+            return consumer
+        callback = self.consumer_callback
+        return None if callback is None else callback(request)
+
+    def app_consumer(self, scope: Scope) -> object:
+        request = scope.get(_REQUEST)
+        return None if request is None else _claimed_consumer(request)
 
     def request_of(self, scope: Scope) -> Request | None:
         return scope.get(_REQUEST)
@@ -198,6 +209,14 @@ class _BlackSheepMiddleware(AsgiMiddleware):
             "versions": package_versions("blacksheep", app_version=self.app_version),
             "client": self.client_name,
         }
+
+
+def _claimed_consumer(request: Request) -> object:
+    """The `apitally_consumer` claim of the request's identity, or None."""
+    identity = getattr(request, "user", None) or getattr(request, "identity", None)
+    if identity is not None and identity.has_claim(_CLAIM):
+        return identity.get(_CLAIM)
+    return None
 
 
 def _paths(app: Application) -> list[dict[str, str]]:

@@ -200,8 +200,10 @@ class _LitestarMiddleware(AsgiMiddleware):
         handler = scope.get("route_handler")
         if handler is None:
             return None
-        _, template, unwatched = self.route(handler)
-        return None if unwatched else template
+        known = self._routes.get(id(handler))  # `route`'s lookup, without its call on each request
+        if known is None or known[0] is not handler:
+            known = self.route(handler)
+        return None if known[2] else known[1]
 
     def request_of(self, scope: Scope) -> Request:
         return Request(cast(Any, scope))

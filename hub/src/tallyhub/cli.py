@@ -13,6 +13,7 @@ import click
 
 from tallyhub.accounts import tokens as token_store
 from tallyhub.settings import SETTINGS, Settings, load_settings, settings_markdown
+from tallyhub.storage import app_frameworks
 from tallyhub.storage import apps as app_store
 from tallyhub.storage import write_tokens as write_token_store
 from tallyhub.storage.database import Database
@@ -125,9 +126,20 @@ def apps() -> None:
 @click.option("--env", "envs", multiple=True, help="An environment (repeatable; default: prod and dev).")
 @click.option("--json", "as_json", is_flag=True, help="Print the app as JSON.")
 @click.option("--team", default=None, help="The team owning the app (created if missing; default: Default).")
+@click.option(
+    "--framework",
+    type=click.Choice(list(app_frameworks.FRAMEWORKS)),
+    default=None,
+    help="The framework the app is set up with, as the web form's choice (its setup page shows it).",
+)
 @settings_options(DB_OPTIONS)
 def apps_create(
-    name: str, envs: tuple[str, ...], as_json: bool, team: str | None = None, **overrides: Any
+    name: str,
+    envs: tuple[str, ...],
+    as_json: bool,
+    team: str | None = None,
+    framework: str | None = None,
+    **overrides: Any,
 ) -> None:
     """Create an app and print its client ID."""
     from tallyhub.identifiers import ENV_RULE, is_valid_env
@@ -145,7 +157,7 @@ def apps_create(
                 team_id = ensure_team(conn, team).id
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--team") from exc
-    app = app_store.create_app(db, name, envs or ("prod", "dev"), team_id=team_id)
+    app = app_store.create_app(db, name, envs or ("prod", "dev"), team_id=team_id, framework=framework)
     with db.write() as conn:
         token = write_token_store.create(conn, app.id, time.time(), 0)
     if as_json:
@@ -157,6 +169,7 @@ def apps_create(
                     "client_id": app.client_id,
                     "write_token": token,
                     "envs": list(app.envs),
+                    "framework": app.framework,
                 }
             )
         )

@@ -118,3 +118,39 @@ def test_apps_create_prints_a_write_token_and_write_token_makes_a_new_one(databa
     assert first.startswith("apt_") and second.startswith("apt_") and len({first, second, none}) == 3
     # The first stays valid for the default grace period; the second was revoked at once by the third.
     assert found == [created["id"], None, created["id"]]
+
+
+def test_apps_create_with_a_framework(database_url: str) -> None:
+    from tallyhub.storage.app_admin import team_app
+
+    created = json.loads(
+        tallyhub_cli(database_url, "apps", "create", "Shop", "--framework", "litestar", "--json")
+    )
+    plain = json.loads(tallyhub_cli(database_url, "apps", "create", "Misc", "--json"))
+    assert created["framework"] == "litestar" and plain["framework"] is None
+    db = Database(database_url)
+    try:
+        with db.read() as conn:
+            shop, misc = team_app(conn, created["id"]), team_app(conn, plain["id"])
+        assert shop is not None and shop.framework == "litestar"  # what the setup page opens on
+        assert misc is not None and misc.framework is None
+    finally:
+        db.dispose()
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tallyhub",
+            "apps",
+            "create",
+            "X",
+            "--framework",
+            "rails",
+            "--database-url",
+            database_url,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2, bad.stderr
+    assert "'rails' is not one of" in bad.stderr and "'flask'" in bad.stderr and "'blacksheep'" in bad.stderr

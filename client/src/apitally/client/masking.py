@@ -72,7 +72,17 @@ def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
 
 
 def is_allowed_content_type(content_type: str | None) -> bool:
-    return content_type is not None and content_type.lower().startswith(ALLOWED_CONTENT_TYPES)
+    if content_type is None:
+        return False
+    allowed = _ALLOWED.get(content_type)
+    if allowed is None:
+        allowed = content_type.lower().startswith(ALLOWED_CONTENT_TYPES)
+        if len(_ALLOWED) < 256:  # few distinct values recur
+            _ALLOWED[content_type] = allowed
+    return allowed
+
+
+_ALLOWED: dict[str, bool] = {}
 
 
 def is_https(headers: list[tuple[str, str]]) -> bool:

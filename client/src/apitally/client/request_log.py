@@ -132,6 +132,18 @@ def _text_pairs(headers: HeaderPairs) -> list[tuple[str, str]]:
     ]
 
 
+def _content_type(headers: HeaderPairs) -> str | None:
+    """The first Content-Type value of the header pairs (strings, or bytes as ASGI has them)."""
+    pairs: Sequence[tuple[Any, Any]] = headers
+    for name, value in pairs:
+        if type(name) is bytes:
+            if name == b"content-type" or name.lower() == b"content-type":
+                return str(value.decode("latin-1"))
+        elif name == "Content-Type" or name.lower() == "content-type":
+            return str(value)
+    return None
+
+
 def _without_empty(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if not (v is None or (isinstance(v, str | bytes | list) and not v))}
 
@@ -149,8 +161,9 @@ class RequestLogger:
         self.suspend_until: float | None = None
         self.dropped = 0
         self.files: deque[LogFile] = deque()
-        self._pending: deque[Captured] = deque()
-        self._sizes: deque[int] = deque()  # of the pending items (apart: the items stay flat)
+        # (captured request, its size in bytes): appended by the request path without a lock
+        # (`deque.append` is one C call under the GIL), taken from the left by the worker.
+        self._pending: deque[tuple[Captured, int]] = deque()
         self._pending_bytes = 0
         # JSON of header pairs, by (name, value), of requests and of responses
         self._request_fragments: dict[Any, str] = {}
@@ -164,20 +177,32 @@ class RequestLogger:
         """Keep one captured request (about `size` bytes); the oldest are dropped past the byte bound."""
         if self.suspend_until is not None:
             return
-        with self._lock:
-            self._pending.append(item)
-            self._sizes.append(size)
-            self._pending_bytes += size
-            while self._pending_bytes > MAX_PENDING_BYTES and self._pending:
-                self._pending.popleft()
-                self._pending_bytes -= self._sizes.popleft()
+        self._pending.append((item, size))
+        # Not under a lock: CPython switches threads at no point of this statement, and should an
+        # update be lost all the same, the worker recounts the bytes each time it takes the items.
+        self._pending_bytes += size
+        if self._pending_bytes > MAX_PENDING_BYTES:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        with self._lock:  # against another request thread dropping, and the worker taking
+            pending = self._pending
+            while self._pending_bytes > MAX_PENDING_BYTES and pending:
+                self._pending_bytes -= pending.popleft()[1]
                 self.dropped += 1
+
+    def _take_pending(self) -> list[Captured]:
+        """The captured requests so far, oldest first (those appended meanwhile stay for the next)."""
+        with self._lock:
+            pending = self._pending
+            taken = [pending.popleft() for _ in range(len(pending))]
+            # Recounted (`list` copies in one C call), not decremented: a lost update would stay.
+            self._pending_bytes = sum(size for _, size in list(pending))
+        return [item for item, _ in taken]
 
     def spool(self) -> None:
         """Write every captured request that passes the exclusions, masked, to the current file."""
-        with self._lock:
-            pending, self._pending, self._sizes = self._pending, deque(), deque()
-            self._pending_bytes = 0
+        pending = self._take_pending()
         if not pending:
             return
         clock = time.time() - perf_counter()  # the request path kept perf_counter() readings
@@ -268,11 +293,7 @@ class RequestLogger:
             + (f',"consumer":{_string(consumer)}' if consumer else "")
             + (f',"body":"{b2a_base64(body, newline=False).decode()}"' if body else "")
         )
-        content_type = None
-        for name, value in _text_pairs(response_headers):
-            if name == "Content-Type" or name.lower() == "content-type":
-                content_type = value
-                break
+        content_type = _content_type(response_headers)
         headers_json = (
             self._headers(response_headers, self._response_fragments) if config.log_response_headers else ""
         )
@@ -389,10 +410,7 @@ class RequestLogger:
             self.suspend_until = None
 
     def clear(self) -> None:
-        with self._lock:
-            self._pending.clear()
-            self._sizes.clear()
-            self._pending_bytes = 0
+        self._take_pending()
         with self._file_lock:
             if self._file is not None:
                 self._file.delete()
@@ -405,7 +423,6 @@ class RequestLogger:
         self._lock = threading.Lock()
         self._file_lock = threading.Lock()
         self._pending = deque()
-        self._sizes = deque()
         self._pending_bytes = 0
         self._file = None
         self.files = deque()

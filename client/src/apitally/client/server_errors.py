@@ -11,6 +11,7 @@ MAX_MSG_LENGTH = 2048
 MAX_TRACEBACK_LENGTH = 65_536
 MAX_KEYS = 1000  # distinct errors per sync window
 MAX_FORMATTED = 512  # cache of formatted exceptions, by code location
+MAX_NOTED = 20_000  # noted, not yet counted; past this the request path counts them
 
 _MSG_SUFFIX = "... (truncated)"
 _TB_PREFIX = "... (truncated) ...\n"
@@ -47,27 +48,38 @@ def exception_traceback(exc: BaseException) -> str:
 def _signature(exc: BaseException) -> tuple[Any, ...]:
     """What determines the formatted text, cheaply: type, message and code locations (with the chain)."""
     parts: list[Any] = []
+    append = parts.append
     seen = 0
     cur: BaseException | None = exc
     while cur is not None and seen < 8:
         tb: TracebackType | None = cur.__traceback__
-        parts.append(type(cur))
-        parts.append(str(cur))
+        append(type(cur))
+        append(str(cur))
         while tb is not None:
-            parts.append(id(tb.tb_frame.f_code))  # hashing a code object itself is slow
-            parts.append(tb.tb_lineno)
+            append(id(tb.tb_frame.f_code))  # hashing a code object itself is slow
+            append(tb.tb_lineno)
             tb = tb.tb_next
         cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
         seen += 1
     return tuple(parts)
 
 
+# A server error as the request path notes it: (consumer, method, path, (type, message, traceback)).
+Noted = tuple[Any, str, str, tuple[str, str, str]]
+
+
 class ServerErrorCounter:
-    """Counts server errors; an exception is formatted once per code location, not once per request."""
+    """Counts server errors; an exception is formatted once per code location, not once per request.
+
+    The request path only appends a flat tuple to a list (`note`, one C call under the GIL, no lock);
+    the notes are counted per key when the worker takes them (or, past `MAX_NOTED`, by the request
+    path that notes one more), in the order they came, so the same keys are kept within `MAX_KEYS`.
+    """
 
     def __init__(self) -> None:
         self._counts: dict[tuple[Any, ...], int] = {}
         self._formatted: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+        self._noted: list[Noted] = []
         self._lock = threading.Lock()
         self.dropped = 0
 
@@ -83,15 +95,33 @@ class ServerErrorCounter:
         return described
 
     def add(self, consumer: str | None, method: str, path: str, exc: BaseException) -> None:
-        key = (consumer, method, path, *self.describe(exc))
+        self.note(consumer, method, path, self.describe(exc))
+
+    def note(self, consumer: str | None, method: str, path: str, described: tuple[str, str, str]) -> None:
+        """Count one error already described (`describe`)."""
+        noted = self._noted
+        noted.append((consumer, method, path, described))
+        if len(noted) >= MAX_NOTED:
+            self._count()
+
+    def _count(self) -> None:
         with self._lock:
-            count = self._counts.get(key)
-            if count is None and len(self._counts) >= MAX_KEYS:
-                self.dropped += 1
-                return
-            self._counts[key] = (count or 0) + 1
+            noted = self._noted
+            n = len(noted)
+            # Copy, then delete what was copied: notes appended meanwhile stay in the list.
+            batch = noted[:n]
+            del noted[:n]
+            counts = self._counts
+            for consumer, method, path, (type_, msg, tb) in batch:
+                key = (consumer, method, path, type_, msg, tb)
+                count = counts.get(key)
+                if count is None and len(counts) >= MAX_KEYS:
+                    self.dropped += 1
+                    continue
+                counts[key] = (count or 0) + 1
 
     def take(self) -> list[dict[str, Any]]:
+        self._count()
         with self._lock:
             counts, self._counts = self._counts, {}
         return [
@@ -111,3 +141,4 @@ class ServerErrorCounter:
     def reset(self) -> None:
         self._lock = threading.Lock()
         self._counts = {}
+        self._noted = []
