@@ -178,8 +178,9 @@ class RequestLogger:
         if self.suspend_until is not None:
             return
         self._pending.append((item, size))
-        # Not under a lock: CPython switches threads at no point of this statement, and should an
-        # update be lost all the same, the worker recounts the bytes each time it takes the items.
+        # Not under a lock: CPython rarely switches threads inside this statement (it checks at calls
+        # and loops, not in an integer add), and should an update be lost or a stale total written,
+        # the worker recounts the bytes each time it takes the items.
         self._pending_bytes += size
         if self._pending_bytes > MAX_PENDING_BYTES:
             self._drop_oldest()
