@@ -27,6 +27,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from tallyhub.metrics import rollup
+from tallyhub.metrics.reads import late_minutes
 from tallyhub.settings import load_settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
@@ -36,7 +37,6 @@ from tallyhub.storage.tables import (
     LEVEL_TOTAL,
     MINUTE,
     UNROLLED_FRESH,
-    UNROLLED_LATE,
     envs,
     metrics,
     rollup_marks,
@@ -108,7 +108,7 @@ def _total(db: Database, env_id: int) -> int:
     ours = (metrics.c.env_id == env_id, metrics.c.level == LEVEL_TOTAL)
     hours = sa.select(total).where(*ours, metrics.c.granularity == HOUR)
     fresh = sa.select(total).where(*ours, sa.text(UNROLLED_FRESH))
-    late = sa.select(total).where(*ours, sa.text(UNROLLED_LATE))
+    late = sa.select(total).where(*late_minutes((env_id,), LEVEL_TOTAL))  # by id, as reads.py
     with db.read() as conn:  # one statement: one snapshot under READ COMMITTED too, as reads.py reads
         parts = hours.scalar_subquery() + fresh.scalar_subquery() + late.scalar_subquery()
         return int(conn.execute(sa.select(parts)).scalar_one())

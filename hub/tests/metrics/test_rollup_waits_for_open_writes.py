@@ -61,7 +61,8 @@ def test_a_row_committed_after_a_higher_id_is_rolled_or_left_unrolled_never_lost
     with db.write() as conn:  # a later id, committed first
         bulk.append(conn, metrics, COLUMNS, [_row(env_id, minute + 6 * MINUTE)])
     rolled: list[int] = []
-    roller = threading.Thread(target=lambda: rolled.append(rollup.run(db, load_settings({}, environ={}), now)))
+    settings = load_settings({}, environ={})
+    roller = threading.Thread(target=lambda: rolled.append(rollup.run(db, settings, now)))
     roller.start()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not _rollup_waits_on_a_lock(db):

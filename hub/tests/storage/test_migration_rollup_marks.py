@@ -56,9 +56,9 @@ def test_downgrade_flags_what_the_mark_passed_and_upgrade_takes_the_flags_back(d
         assert not sa.inspect(conn).has_table("rollup_marks")
         flags = dict(
             conn.execute(
-                sa.select(metrics.c.rolled, sa.func.count()).where(metrics.c.granularity == MINUTE).group_by(
-                    metrics.c.rolled
-                )
+                sa.select(metrics.c.rolled, sa.func.count())
+                .where(metrics.c.granularity == MINUTE)
+                .group_by(metrics.c.rolled)
             ).all()
         )
     assert flags[True] > 0 and flags[False] > 0  # rolled minutes flagged, the late and open ones not

@@ -9,7 +9,7 @@ histograms of a group come back concatenated in one string and are merged in Pyt
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
 import orjson
@@ -166,10 +166,13 @@ def _narrowed(
         metrics.c.bucket < end,
     )
     if minutes == "fresh":
-        # One lower bound, the later of the range's start and the mark, so that the index range on bucket
-        # starts there (two bounds: a planner may take the range's start and filter the rest).
+        # The index range on bucket starts at the later of the range's start and the mark. The start alone
+        # again for PostgreSQL, whose planner prunes slices by constants only; SQLite would take either
+        # bound for its index range, so it does not see that one (unindexed).
         query = query.where(
-            metrics.c.rolled == sa.false(), metrics.c.bucket >= later(sa.literal(first), _ROLLED_BEFORE)
+            metrics.c.rolled == sa.false(),
+            metrics.c.bucket >= later(sa.literal(first), _ROLLED_BEFORE),
+            unindexed(metrics.c.bucket) >= first,
         )
     else:
         query = query.where(metrics.c.bucket >= first)
@@ -188,15 +191,9 @@ def _narrowed_late(query: sa.Select, resolved: Selection, level: int, first: int
     reach ("+ 0", and on SQLite `unindexed`) and the planners walk the rowids / primary keys from the mark.
     Bounded above too: with both bounds unknown when planning, PostgreSQL estimates a narrow range."""
     query = query.where(
-        (metrics.c.env_id + 0).in_(resolved.env_ids),
-        unindexed(metrics.c.granularity) == MINUTE,
-        metrics.c.level + 0 == level,
+        *late_minutes(resolved.env_ids, level),
         unindexed(metrics.c.bucket) >= first,
         unindexed(metrics.c.bucket) < end,
-        unindexed(metrics.c.bucket) < _ROLLED_BEFORE,
-        metrics.c.rolled == sa.false(),
-        metrics.c.id > _ROLLED_THROUGH,
-        metrics.c.id <= _ROLLED_THROUGH + _ID_SPAN,
     )
     if resolved.endpoint_ids is not None:
         query = query.where((metrics.c.endpoint_id + 0).in_(resolved.endpoint_ids))
@@ -207,12 +204,25 @@ def _narrowed_late(query: sa.Select, resolved: Selection, level: int, first: int
     return query
 
 
+def late_minutes(env_ids: Iterable[int], level: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions of _narrowed_late for the envs' minute rows of one level (also read by BENCH=rollup)."""
+    return (
+        (metrics.c.env_id + 0).in_(env_ids),
+        unindexed(metrics.c.granularity) == MINUTE,
+        metrics.c.level + 0 == level,
+        unindexed(metrics.c.bucket) < _ROLLED_BEFORE,
+        metrics.c.rolled == sa.false(),
+        metrics.c.id > _ROLLED_THROUGH,
+        metrics.c.id <= _ROLLED_THROUGH + _ID_SPAN,
+    )
+
+
 _ROLLED_BEFORE = sa.literal_column(ROLLED_BEFORE, sa.BigInteger)
 _ROLLED_THROUGH = sa.literal_column(ROLLED_THROUGH, sa.BigInteger)
 _ID_SPAN = 1 << 62  # more ids than any table gets: the upper bound only tells the planner the range is narrow
 
 
-class unindexed(FunctionElement[int]):  # noqa: N801 (a SQL function's spelling)
+class unindexed(FunctionElement[int]):
     """A column SQLite must not reach by an index ("+column"); the column itself elsewhere, so that
     PostgreSQL still prunes partitions on it."""
 
@@ -230,7 +240,7 @@ def _unary_plus(element: unindexed, compiler: Any, **kw: Any) -> str:
     return "+" + str(compiler.process(element.clauses, **kw))
 
 
-class later(FunctionElement[int]):  # noqa: N801 (a SQL function's spelling)
+class later(FunctionElement[int]):
     """The larger of two integers: greatest() on PostgreSQL, the two-argument max() on SQLite."""
 
     inherit_cache = True

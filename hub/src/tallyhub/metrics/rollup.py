@@ -93,8 +93,8 @@ def _roll_batch(conn: sa.Connection, cutoff: int, settled: int, batch_rows: int)
     before, through = _marks(conn)
     upto = max(settled, through)
     if through < upto:
-        # Rows written since the last run for minutes already rolled, in id order.
-        last_id = _late_span(conn, before, through, upto, batch_rows)
+        # Rows written since the last run for minutes already rolled, in id order (none before a mark at 0).
+        last_id = _late_span(conn, before, through, upto, batch_rows) if before > 0 else None
         if last_id is not None:
             where = f"{_late(conn)} AND id > :through AND id <= :last_id AND bucket < :before"
             count = _add_to_hours(conn, where, {"through": through, "last_id": last_id, "before": before})
@@ -153,7 +153,9 @@ def _late(conn: sa.Connection) -> str:
     return f"+{_MINUTES}" if conn.dialect.name == "sqlite" else _MINUTES
 
 
-def _batch_span(conn: sa.Connection, before: int, cutoff: int, batch_rows: int) -> tuple[int, int, bool] | None:
+def _batch_span(
+    conn: sa.Connection, before: int, cutoff: int, batch_rows: int
+) -> tuple[int, int, bool] | None:
     """The next batch's first and last minute and whether it ends at the cutoff; None when none is left.
 
     Both lookups walk the (granularity, rolled, bucket) index from the mark: the first minute, then the
@@ -179,7 +181,9 @@ def _summed(conn: sa.Connection, where: str) -> sa.TextClause:
     hour = f"bucket / {HOUR} * {HOUR}"
     if conn.dialect.name == "postgresql":
         sums = "sum(request_count)::bigint, sum(request_size_sum)::bigint, sum(response_size_sum)::bigint"
-        joined = "string_agg(response_times, ','), string_agg(request_sizes, ','), string_agg(response_sizes, ',')"
+        joined = (
+            "string_agg(response_times, ','), string_agg(request_sizes, ','), string_agg(response_sizes, ',')"
+        )
     else:
         sums = "sum(request_count), sum(request_size_sum), sum(response_size_sum)"
         joined = (

@@ -44,7 +44,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         f"UPDATE metrics SET rolled = true WHERE {UNROLLED}"
-        " AND bucket < (SELECT minutes_before FROM rollup_marks) AND id <= (SELECT through_id FROM rollup_marks)"
+        " AND bucket < (SELECT minutes_before FROM rollup_marks)"
+        " AND id <= (SELECT through_id FROM rollup_marks)"
     )
     op.create_index(
         INDEX,
