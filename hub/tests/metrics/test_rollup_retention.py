@@ -142,9 +142,7 @@ def test_hour_and_day_views_are_exact_before_during_and_after_rollup(db: Databas
     assert_exact(db)
     coarse_rows_are_one_per_key(db)
     with db.read() as conn:
-        open_rows = conn.execute(
-            sa.select(metrics.c.bucket).where(sa.text(UNROLLED_MINUTES))
-        ).all()
+        open_rows = conn.execute(sa.select(metrics.c.bucket).where(sa.text(UNROLLED_MINUTES))).all()
     assert all(bucket >= now // 60 * 60 for (bucket,) in open_rows)  # the running minute waits
 
     # Late arrivals into hours already rolled, and more of the current minute.
