@@ -27,11 +27,20 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from tallyhub.metrics import rollup
+from tallyhub.metrics.reads import late_minutes
 from tallyhub.settings import load_settings
 from tallyhub.storage import apps as app_store
 from tallyhub.storage.database import Database
 from tallyhub.storage.migrate import upgrade
-from tallyhub.storage.tables import HOUR, LEVEL_TOTAL, MINUTE, UNROLLED_MINUTES, envs, metrics
+from tallyhub.storage.tables import (
+    HOUR,
+    LEVEL_TOTAL,
+    MINUTE,
+    UNROLLED_FRESH,
+    envs,
+    metrics,
+    rollup_marks,
+)
 
 from bench._dataset import Spec
 from bench.ingest import baseline_source
@@ -93,15 +102,16 @@ def _load(db: Database, env_id: int, start: int) -> tuple[int, int]:
 
 
 def _total(db: Database, env_id: int) -> int:
-    """The env's requests as the dashboard reads a long range: hour rows plus unrolled minute rows."""
-    hours = sa.select(sa.func.coalesce(sa.func.sum(metrics.c.request_count), 0)).where(
-        metrics.c.env_id == env_id, metrics.c.granularity == HOUR, metrics.c.level == LEVEL_TOTAL
-    )
-    minutes = sa.select(sa.func.coalesce(sa.func.sum(metrics.c.request_count), 0)).where(
-        metrics.c.env_id == env_id, metrics.c.level == LEVEL_TOTAL, sa.text(UNROLLED_MINUTES)
-    )
+    """The env's requests as the dashboard reads a long range: hour rows plus unrolled minute rows (the
+    minutes from the rollup's mark on, and those written later for minutes before it, as reads.py)."""
+    total = sa.func.coalesce(sa.func.sum(metrics.c.request_count), 0)
+    ours = (metrics.c.env_id == env_id, metrics.c.level == LEVEL_TOTAL)
+    hours = sa.select(total).where(*ours, metrics.c.granularity == HOUR)
+    fresh = sa.select(total).where(*ours, sa.text(UNROLLED_FRESH))
+    late = sa.select(total).where(*late_minutes((env_id,), LEVEL_TOTAL))  # by id, as reads.py
     with db.read() as conn:  # one statement: one snapshot under READ COMMITTED too, as reads.py reads
-        return int(conn.execute(sa.select(hours.scalar_subquery() + minutes.scalar_subquery())).scalar_one())
+        parts = hours.scalar_subquery() + fresh.scalar_subquery() + late.scalar_subquery()
+        return int(conn.execute(sa.select(parts)).scalar_one())
 
 
 _BASELINE_RUN = """
@@ -130,11 +140,13 @@ def _baseline(url: str, source: Path, until: float) -> tuple[int, float, float]:
 
 
 def _unroll(db: Database) -> None:
-    """Back to a backlog no rollup has touched: no hour or day rows, every minute row unrolled."""
+    """Back to a backlog no rollup has touched: no hour or day rows, every minute row unrolled (the
+    baseline marked its rows `rolled`; today's code moves the mark)."""
     with db.write() as conn:
         conn.execute(metrics.delete().where(metrics.c.granularity != MINUTE))
         rolled = sa.and_(metrics.c.granularity == MINUTE, metrics.c.rolled.is_(True))
         conn.execute(metrics.update().where(rolled).values(rolled=False))
+        conn.execute(rollup_marks.update().values(minutes_before=0, through_id=0))
 
 
 def _server_cpu(db: Database) -> float:

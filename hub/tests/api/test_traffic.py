@@ -173,3 +173,36 @@ def test_apdex_threshold_parameter(api: Any) -> None:
         body = api.get("/traffic", start=T0, end=T0 + 60, apdex_t=t)
         assert_stats(body["totals"], reqs, apdex_t=t)
     assert api.get("/traffic", start=T0, end=T0 + 60, apdex_t=100)["totals"]["apdex"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("interval", ["hour", "day"])
+def test_rows_written_after_the_rollup_for_rolled_minutes_are_counted_once(api: Any, interval: str) -> None:
+    """Late rows (syncs dated before the rollup's mark) count as unrolled minutes until the next rollup
+    adds them to their hours: the answers are the same before it, after it, and as the requests say."""
+    from tallyhub.metrics import rollup
+    from tallyhub.settings import load_settings
+
+    settings = load_settings({}, environ={})
+    reqs = make_requests(400, T0 + 1800, 2 * 86400, seed=7)
+    late = make_requests(200, T0 + 1800, 86400, seed=8)  # minutes the first rollup has passed
+    open_ = make_requests(50, T0 + 2 * 86400 + 1800, 600, seed=9)  # after the mark
+    register_consumers(api.writer)
+    api.writer.write(reqs)
+    assert rollup.run(api.writer.db, settings, T0 + 2 * 86400 + 1800) > 0
+    api.writer.write(late)
+    api.writer.write(open_)
+    everything = reqs + late + open_
+    step = 3600 if interval == "hour" else 86400
+    params = {"start": iso(T0), "end": iso(T0 + 3 * 86400), "interval": interval}
+
+    def answers() -> list[Any]:
+        filtered = {**params, "group": "admins", "path": "/items/{x}"}
+        return [api.get("/traffic", **params), api.get("/traffic", **filtered)["totals"]]
+
+    before = answers()
+    assert_stats(before[0]["totals"], everything)
+    for i, point in enumerate(before[0]["series"]):
+        bucket = T0 + step * i
+        assert_stats(point, [r for r in everything if bucket <= r.time < bucket + step])
+    assert rollup.run(api.writer.db, settings, T0 + 3 * 86400) > 0  # the late rows, by id, and the rest
+    assert answers() == before

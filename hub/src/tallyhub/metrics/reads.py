@@ -1,29 +1,43 @@
 """Reading metric rows: the coarsest level and granularity that answer a query, summed per group.
 
 The storage contract (tallyhub.storage.tables): minute rows are exact; hour and day rows hold the
-minute rows marked `rolled`, so an hour or day query reads those plus the minute rows not yet rolled.
+minute rows the rollup's mark has passed, so an hour or day query reads those plus the minute rows not
+yet rolled (the minutes from the mark on, and rows written later for minutes before it).
 Several rows may exist per key, so everything is summed. Counts and sums are aggregated in SQL; the
 histograms of a group come back concatenated in one string and are merged in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from tallyhub import histograms
 from tallyhub.metrics.selection import Selection, TimeRange
 from tallyhub.metrics.tally import Tally
-from tallyhub.storage.tables import DAY, HOUR, MINUTE, UNROLLED_MINUTES, level_for, metrics
+from tallyhub.storage.tables import (
+    DAY,
+    HOUR,
+    MINUTE,
+    ROLLED_BEFORE,
+    ROLLED_THROUGH,
+    level_for,
+    metrics,
+)
 
 GroupBy = Literal["bucket", "endpoint", "consumer", "all"]
 _SEP = "\n"  # compact JSON never contains a newline
 
 
-Part = tuple[int, bool, int, int]  # (granularity, only unrolled rows, first bucket, end)
+# Which minute rows a part reads: all, or only the unrolled ones from the rollup's mark on ("fresh") or
+# written after it for minutes before it ("late").
+Minutes = Literal["all", "fresh", "late"]
+Part = tuple[int, Minutes, int, int]  # (granularity, minute rows read, first bucket, end)
 
 
 def _sources(tr: TimeRange, group_by: GroupBy = "bucket") -> list[Part]:
@@ -35,18 +49,18 @@ def _sources(tr: TimeRange, group_by: GroupBy = "bucket") -> list[Part]:
     hours at the range's edges from hour rows: several times fewer rows for a 7-day range.
     """
     if tr.step == MINUTE:
-        return [(MINUTE, False, tr.start, tr.end)]
-    unrolled = (MINUTE, True, tr.start, tr.end)
+        return [(MINUTE, "all", tr.start, tr.end)]
+    unrolled: list[Part] = [(MINUTE, "fresh", tr.start, tr.end), (MINUTE, "late", tr.start, tr.end)]
     if group_by == "bucket" or tr.step == DAY:
-        return [(tr.step, False, tr.start, tr.end), unrolled]
+        return [(tr.step, "all", tr.start, tr.end), *unrolled]
     first_day, last_day = -(-tr.start // DAY) * DAY, tr.end // DAY * DAY
     if first_day >= last_day:
-        return [(HOUR, False, tr.start, tr.end), unrolled]
-    parts: list[Part] = [(DAY, False, first_day, last_day), unrolled]
+        return [(HOUR, "all", tr.start, tr.end), *unrolled]
+    parts: list[Part] = [(DAY, "all", first_day, last_day), *unrolled]
     if tr.start < first_day:
-        parts.append((HOUR, False, tr.start, first_day))
+        parts.append((HOUR, "all", tr.start, first_day))
     if last_day < tr.end:
-        parts.append((HOUR, False, last_day, tr.end))
+        parts.append((HOUR, "all", last_day, tr.end))
     return parts
 
 
@@ -138,34 +152,112 @@ def _narrowed(
     """Rows of the part matching the filters, at the coarsest level that has the filtered and grouped
     dimensions (by consumer without an endpoint filter: the per-consumer level, not per endpoint);
     by_endpoint=True reads a level with the endpoint dimension whatever the filters."""
-    granularity, unrolled, first, end = part
+    granularity, minutes, first, end = part
     level = level_for(
         by_endpoint or resolved.endpoint_ids is not None or group_by == "endpoint",
         resolved.consumer_ids is not None or group_by == "consumer",
     )
-    # For unrolled minutes, "level + 0" keeps SQLite off ix_metrics_level_counts (it would walk every
-    # minute row of the range there, rolled or not) and on an index that finds the few unrolled ones.
+    if minutes == "late":
+        return _narrowed_late(query, resolved, level, first, end)
     query = query.where(
         metrics.c.env_id.in_(resolved.env_ids),
         metrics.c.granularity == granularity,
-        (metrics.c.level + 0 if unrolled else metrics.c.level) == level,
-        metrics.c.bucket >= first,
+        metrics.c.level == level,
         metrics.c.bucket < end,
     )
-    if unrolled:
-        # Spelled as the partial index's predicate, with literals, so the planners use that index.
-        query = query.where(sa.text(UNROLLED_MINUTES))
-    # For unrolled minutes, "+ 0" keeps SQLite off the endpoint/consumer indexes (more equality columns,
-    # so it would prefer them) and on the small partial index.
-    endpoint_id = metrics.c.endpoint_id + 0 if unrolled else metrics.c.endpoint_id
-    consumer_id = metrics.c.consumer_id + 0 if unrolled else metrics.c.consumer_id
+    if minutes == "fresh":
+        # The index range on bucket starts at the later of the range's start and the mark. The start alone
+        # again for PostgreSQL, whose planner prunes slices by constants only; SQLite would take either
+        # bound for its index range, so it does not see that one (unindexed).
+        query = query.where(
+            metrics.c.rolled == sa.false(),
+            metrics.c.bucket >= later(sa.literal(first), _ROLLED_BEFORE),
+            unindexed(metrics.c.bucket) >= first,
+        )
+    else:
+        query = query.where(metrics.c.bucket >= first)
     if resolved.endpoint_ids is not None:
-        query = query.where(endpoint_id.in_(resolved.endpoint_ids))
+        query = query.where(metrics.c.endpoint_id.in_(resolved.endpoint_ids))
     if resolved.consumer_ids is not None:
-        query = query.where(consumer_id.in_(resolved.consumer_ids))
+        query = query.where(metrics.c.consumer_id.in_(resolved.consumer_ids))
     if resolved.status_range is not None:
         query = query.where(metrics.c.status_code.between(*resolved.status_range))
     return query
+
+
+def _narrowed_late(query: sa.Select, resolved: Selection, level: int, first: int, end: int) -> sa.Select:
+    """The part of the unrolled minutes written after the rollup's mark for minutes before it: found by
+    id (rows written since the last rollup, few), so every other column is wrapped out of the indexes'
+    reach ("+ 0", and on SQLite `unindexed`) and the planners walk the rowids / primary keys from the mark.
+    Bounded above too: with both bounds unknown when planning, PostgreSQL estimates a narrow range."""
+    query = query.where(
+        *late_minutes(resolved.env_ids, level),
+        unindexed(metrics.c.bucket) >= first,
+        unindexed(metrics.c.bucket) < end,
+    )
+    if resolved.endpoint_ids is not None:
+        query = query.where((metrics.c.endpoint_id + 0).in_(resolved.endpoint_ids))
+    if resolved.consumer_ids is not None:
+        query = query.where((metrics.c.consumer_id + 0).in_(resolved.consumer_ids))
+    if resolved.status_range is not None:
+        query = query.where(metrics.c.status_code.between(*resolved.status_range))
+    return query
+
+
+def late_minutes(env_ids: Iterable[int], level: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions of _narrowed_late for the envs' minute rows of one level (also read by BENCH=rollup)."""
+    return (
+        (metrics.c.env_id + 0).in_(env_ids),
+        unindexed(metrics.c.granularity) == MINUTE,
+        metrics.c.level + 0 == level,
+        unindexed(metrics.c.bucket) < _ROLLED_BEFORE,
+        # No minute is before a mark at 0 (no rollup yet): both planners test this once, and skip the walk
+        # of every id above through_id = 0.
+        _ROLLED_BEFORE > 0,
+        metrics.c.rolled == sa.false(),
+        metrics.c.id > _ROLLED_THROUGH,
+        metrics.c.id <= _ROLLED_THROUGH + _ID_SPAN,
+    )
+
+
+_ROLLED_BEFORE = sa.literal_column(ROLLED_BEFORE, sa.BigInteger)
+_ROLLED_THROUGH = sa.literal_column(ROLLED_THROUGH, sa.BigInteger)
+_ID_SPAN = 1 << 62  # more ids than any table gets: the upper bound only tells the planner the range is narrow
+
+
+class unindexed(FunctionElement[int]):
+    """A column SQLite must not reach by an index ("+column"); the column itself elsewhere, so that
+    PostgreSQL still prunes partitions on it."""
+
+    inherit_cache = True
+    type = sa.BigInteger()
+
+
+@compiles(unindexed)
+def _plain(element: unindexed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(unindexed, "sqlite")
+def _unary_plus(element: unindexed, compiler: Any, **kw: Any) -> str:
+    return "+" + str(compiler.process(element.clauses, **kw))
+
+
+class later(FunctionElement[int]):
+    """The larger of two integers: greatest() on PostgreSQL, the two-argument max() on SQLite."""
+
+    inherit_cache = True
+    type = sa.BigInteger()
+
+
+@compiles(later)
+def _greatest(element: later, compiler: Any, **kw: Any) -> str:
+    return f"greatest({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(later, "sqlite")
+def _max(element: later, compiler: Any, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
 
 
 def _parsed(text: str | None) -> list[dict[str, int]]:

@@ -15,7 +15,7 @@ from tallyhub.settings import Settings
 from tallyhub.storage import partitions
 from tallyhub.storage.bulk import delete_batched
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import DAY, HOUR, MINUTE, metrics
+from tallyhub.storage.tables import DAY, HOUR, MINUTE, UNROLLED_MINUTES, metrics
 
 
 def run(db: Database, settings: Settings, now: float) -> int:
@@ -31,7 +31,7 @@ def run(db: Database, settings: Settings, now: float) -> int:
         deleted += partitions.drop_past(db, partitions.METRIC_SLICES[granularity], cutoff)
         condition = sa.and_(metrics.c.granularity == granularity, metrics.c.bucket < cutoff)
         if granularity == MINUTE:
-            condition = sa.and_(condition, metrics.c.rolled.is_(True))
+            condition = sa.and_(condition, sa.text(f"NOT {UNROLLED_MINUTES}"))
         deleted += delete_batched(db, metrics, condition)
     # Per-consumer hours go with the hour rows: a range reaching before them is then read from day rows.
     deleted += consumer_hours.apply_retention(db, now - settings.retention_hour_days * DAY)

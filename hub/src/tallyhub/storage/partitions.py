@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from tallyhub.storage.database import Database
-from tallyhub.storage.tables import DAY, HOUR, MINUTE
+from tallyhub.storage.tables import DAY, HOUR, MINUTE, UNROLLED_MINUTES
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Slices:
 
 # Minute rows are kept 7 days by default, hour rows 90, day rows 800: a day, a week and four weeks.
 METRIC_SLICES = {
-    MINUTE: Slices("metrics_g60", "bucket", DAY, keep_while="rolled = false"),
+    MINUTE: Slices("metrics_g60", "bucket", DAY, keep_while=UNROLLED_MINUTES),
     HOUR: Slices("metrics_g3600", "bucket", 7 * DAY),
     DAY: Slices("metrics_g86400", "bucket", 28 * DAY),
 }

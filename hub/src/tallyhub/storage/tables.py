@@ -13,8 +13,8 @@ reads the coarsest rows that can answer it (`level_for`):
 Every level holds every request once (requests without an endpoint or consumer under NO_ID).
 
 Ingestion appends minute rows at every level; the rollup merges minute rows into hour and day rows and
-marks them `rolled`. A query at hour or day interval reads those rows plus the minute rows not yet
-rolled, so it is exact and current.
+moves its mark (rollup_marks) past them. A query at hour or day interval reads those rows plus the minute
+rows not yet rolled (UNROLLED_MINUTES), so it is exact and current.
 """
 
 from __future__ import annotations
@@ -197,19 +197,30 @@ consumer_hours = sa.Table(
     sqlite_with_rowid=False,
 )
 
-# Minute rows not yet rolled up are few at any time, yet every hour or day query reads them: a partial
-# index finds them without walking all minute rows of the range. Queries must spell the predicate
-# with literals (UNROLLED_MINUTES) so that both planners can match it.
-UNROLLED_MINUTES = "granularity = 60 AND rolled = false"
-sa.Index(
-    "ix_metrics_unrolled_minutes",
-    metrics.c.env_id,
-    metrics.c.granularity,
-    metrics.c.level,
-    metrics.c.bucket,
-    sqlite_where=sa.text(UNROLLED_MINUTES),
-    postgresql_where=sa.text(UNROLLED_MINUTES),
+# How far the rollup has gone (one row, migration 0042): every minute row with bucket < minutes_before
+# and id <= through_id is in the hour and day rows. Moving the mark is one UPDATE where marking each minute
+# row `rolled` rewrote every row and its indexes (issue 14). A minute row that ingestion writes later for
+# an older minute (a sync dated up to 25 hours back) gets an id above through_id, so it counts as unrolled
+# until the next rollup adds it to its hour. The rollup takes through_id only once every transaction that
+# may hold a lower id has ended (rollup.py). `rolled` is left from before 0042: rows marked so are in the
+# hour rows whatever the mark says.
+rollup_marks = sa.Table(
+    "rollup_marks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),  # always 1
+    sa.Column("minutes_before", sa.BigInteger, nullable=False),
+    sa.Column("through_id", sa.BigInteger, nullable=False),
 )
+# The marks as SQL scalars (0 if the row is missing), to read in the same statement, hence the same
+# snapshot, as the rows they select.
+ROLLED_BEFORE = "(SELECT coalesce(max(minutes_before), 0) FROM rollup_marks)"
+ROLLED_THROUGH = "(SELECT coalesce(max(through_id), 0) FROM rollup_marks)"
+# Minute rows not rolled up yet: the minutes at or after the mark, and later writes for minutes before it.
+# Readers that need speed take the two halves apart (metrics/reads.py): an index range on bucket for the
+# first, the id (rowid / primary key) range for the second.
+UNROLLED_FRESH = f"granularity = 60 AND rolled = false AND bucket >= {ROLLED_BEFORE}"
+UNROLLED_LATE = f"granularity = 60 AND rolled = false AND bucket < {ROLLED_BEFORE} AND id > {ROLLED_THROUGH}"
+UNROLLED_MINUTES = f"(({UNROLLED_FRESH}) OR ({UNROLLED_LATE}))"
 
 error_groups = sa.Table(
     "error_groups",
