@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
+from alembic.script import ScriptDirectory
 from tallyhub.ingest.v2 import translate
 from tallyhub.ingest.writer import Writer
 from tallyhub.metrics import rollup
@@ -49,7 +50,7 @@ def test_downgrade_flags_what_the_mark_passed_and_upgrade_takes_the_flags_back(d
     assert INDEX not in _indexes(db)
 
     config = alembic_config(db)
-    command.downgrade(config, "0040")
+    command.downgrade(config, str(ScriptDirectory.from_config(config).get_revision("0042").down_revision))
     assert INDEX in _indexes(db)
     _flag_contract_is_exact(db)
     with db.read() as conn:

@@ -8,7 +8,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from tallyhub.storage.tables import apps, consumer_hours, consumers, envs, instances, metrics
+from tallyhub.storage.tables import apps, consumer_hours, consumers, envs, instances, metrics, rollup_marks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +90,20 @@ def add_env(conn: sa.Connection, app_id: int, name: str) -> None:
 def remove_env(conn: sa.Connection, app_id: int, name: str) -> None:
     """Delete an environment with all its data (the foreign keys cascade)."""
     conn.execute(envs.delete().where(envs.c.app_id == app_id, envs.c.name == name))
+    _keep_new_ids_above_the_rollup_mark(conn)
     _refresh_first_active_hours(conn, app_id)
+
+
+def _keep_new_ids_above_the_rollup_mark(conn: sa.Connection) -> None:
+    """After metric rows were deleted with the env: SQLite gives a new row the largest rowid plus one,
+    so with the rows of the largest ids gone, a late minute row (a sync for a minute the rollup has
+    passed) could get an id at or below the mark's through_id and pass for rolled, counted nowhere.
+    Lowering through_id to the largest id left keeps new rows above it; the ids between are gone.
+    PostgreSQL's sequence never gives an id twice."""
+    if conn.dialect.name != "sqlite":
+        return
+    largest = sa.select(sa.func.coalesce(sa.func.max(metrics.c.id), 0)).scalar_subquery()
+    conn.execute(rollup_marks.update().values(through_id=sa.func.min(rollup_marks.c.through_id, largest)))
 
 
 def _refresh_first_active_hours(conn: sa.Connection, app_id: int) -> None:
@@ -113,6 +126,7 @@ def _refresh_first_active_hours(conn: sa.Connection, app_id: int) -> None:
 def delete_app(conn: sa.Connection, app_id: int) -> None:
     """Delete an app with all its data (the foreign keys cascade to envs, metrics, logs, …)."""
     conn.execute(apps.delete().where(apps.c.id == app_id))
+    _keep_new_ids_above_the_rollup_mark(conn)
 
 
 def last_data_at(conn: sa.Connection, app_id: int) -> float | None:

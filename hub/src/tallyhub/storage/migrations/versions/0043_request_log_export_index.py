@@ -2,7 +2,7 @@
 of the table
 
 Revision ID: 0043
-Revises: 0040
+Revises: 0042
 
 A logged request's row is ~4.7 KB on SQLite (details JSON, the bodies as text), so reading the export's
 ~150 bytes of columns from the table reads a page or more per row, and client_ip and exception_type
@@ -17,7 +17,7 @@ path is its own.
 from alembic import op
 
 revision = "0043"
-down_revision = "0040"
+down_revision = "0042"
 branch_labels = None
 depends_on = None
 
