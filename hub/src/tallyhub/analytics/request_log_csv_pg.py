@@ -193,9 +193,11 @@ def _read_batch(
         if not lines:
             return b"", 0, after
         last_id = int(bytes(lines[-1][: bytes(lines[-1][:24]).index(b",")]))
+        # Bounded by the range (conditions() puts its two time terms first), so that only the range's
+        # day slices are probed, not every slice's primary key.
         last_ts = conn.execute(
             sa.select(request_logs.c.timestamp).where(
-                request_logs.c.id == last_id, request_logs.c.env_id.in_(tuple(envs))
+                request_logs.c.id == last_id, request_logs.c.env_id.in_(tuple(envs)), *terms[:2]
             )
         ).scalar_one()
     return b"".join(lines).replace(_LINE_END, b"\r\n"), len(lines), (last_ts, last_id)
