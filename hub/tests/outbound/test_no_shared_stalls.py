@@ -91,7 +91,7 @@ def test_forty_hanging_checks_do_not_delay_another_teams_check(db, hanging) -> N
     try:
         assert monitor.run_once() == 41  # handed to the pool: the tick does not wait for them
         _eventually(lambda: _results(db, env_b) == 1)
-        assert _results(db, env_a) == 0 and hanging.accepted <= pool.team_cap == 4
+        assert _results(db, env_a) == 0 and hanging.peak_open <= pool.team_cap == 4
         for tick in range(1, 4):  # B's 10 s check keeps its schedule while A's checks still hang
             clock.advance(10)
             monitor.run_once()
@@ -159,7 +159,7 @@ def test_a_hanging_channel_does_not_delay_another_teams_delivery(db, hanging) ->
             assert delivery.dispatch(db, now, pool, LOCAL) == 11  # at once: the sends run in the pool
             _eventually(lambda: len(hook.received) == 1)
             _eventually(lambda: _status(db, mine) == "sent")
-            assert hanging.accepted <= pool.team_cap == 2
+            assert hanging.peak_open <= pool.team_cap == 2
             with db.read() as conn:
                 statuses = (
                     conn.execute(
@@ -218,5 +218,5 @@ def test_test_notifications_hold_no_request_thread(db, hanging, monkeypatch) -> 
         for thread in threads:
             thread.join()
         assert done[0] == "B" and done.count("A") == 45
-        assert hanging.accepted <= app.state.delivery_pool.team_cap
+        assert hanging.peak_open <= app.state.delivery_pool.team_cap
         hanging.release()
