@@ -1,8 +1,11 @@
 """Sign-in attempts, counted in the database before the password is checked, across all hub processes.
 
-An attempt is stored as a failure (committed) before its password is verified and becomes a success
-only when the password was right. Each attempt counts after its own row is committed, so of N
-concurrent guesses the k-th to commit sees at least k rows: at most the limit are ever verified.
+An attempt is stored as a failure before its password is verified and becomes a success only when the
+password was right. Attempts from one address are decided one at a time (PostgreSQL: a transaction
+lock on the address, across hub processes; SQLite: its single writer), each after every earlier one
+is stored, so of N concurrent guesses exactly the first up to the limit are verified. (Counting after
+each own row's commit, as before, kept the bound but could refuse all N when every row was committed
+before any was counted.)
 Limits are per (account, address) and per address, never per account alone, so that failures from
 one address cannot keep the account's owner out from another.
 """
@@ -48,31 +51,30 @@ def _failures(conn: sa.Connection, where: sa.ColumnElement[bool], now: float) ->
 def begin(db: Database, email: str, ip: str, now: float) -> Attempt:
     """Count one attempt before its password is checked; a refused one says how long to wait."""
     address_email, address = _key(email, ip)
+    limits = (
+        (login_attempts.c.ip == address, MAX_FAILURES_PER_IP),
+        (
+            sa.and_(login_attempts.c.email == address_email, login_attempts.c.ip == address),
+            MAX_FAILURES_PER_ACCOUNT_AND_IP,
+        ),
+    )
     with db.write() as conn:
+        if not db.is_sqlite:  # one decision at a time per address (both limits hold the address)
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"login {address}"})
         conn.execute(login_attempts.delete().where(login_attempts.c.attempted_at <= now - WINDOW_SECONDS))
+        wait = 0.0
+        for where, limit in limits:
+            count, oldest = _failures(conn, where, now)
+            if count >= limit and oldest is not None:
+                wait = max(wait, oldest + WINDOW_SECONDS - now)
+        if wait > 0:  # refused, and not stored: a refused attempt does not prolong the wait
+            return Attempt(None, max(1, int(wait + 0.999)))
         attempt_id = conn.execute(
             login_attempts.insert()
             .values(email=address_email, ip=address, attempted_at=now, succeeded=False)
             .returning(login_attempts.c.id)
         ).scalar_one()
-    # Counted after the commit above (see the module's docstring): this row and every earlier one.
-    with db.read() as conn:
-        limits = (
-            (login_attempts.c.ip == address, MAX_FAILURES_PER_IP),
-            (
-                sa.and_(login_attempts.c.email == address_email, login_attempts.c.ip == address),
-                MAX_FAILURES_PER_ACCOUNT_AND_IP,
-            ),
-        )
-        wait = 0.0
-        for where, limit in limits:
-            count, oldest = _failures(conn, where, now)
-            if count > limit and oldest is not None:
-                wait = max(wait, oldest + WINDOW_SECONDS - now)
-    if wait <= 0:
-        return Attempt(int(attempt_id), 0)
-    forget(db, int(attempt_id))  # a refused attempt was not heard: it does not prolong the wait
-    return Attempt(None, max(1, int(wait + 0.999)))
+    return Attempt(int(attempt_id), 0)
 
 
 def succeeded(db: Database, attempt: Attempt) -> None:
